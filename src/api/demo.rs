@@ -1,0 +1,142 @@
+use serde::Serialize;
+use serde_json::json;
+use ts_rs::TS;
+
+use crate::audit::{self, Actor, Draft};
+use crate::inventory::demo::{self, credential_row};
+use crate::inventory::ScopeSet;
+use crate::store::{identity as db, person};
+use crate::time::{self, Timestamp};
+use crate::{Error, Result, Store};
+
+/// How big a demo inventory to seed.
+#[derive(Debug, Clone, Copy)]
+pub struct DemoOptions {
+    pub identities: usize,
+    pub seed: u64,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            identities: 60,
+            seed: 7,
+        }
+    }
+}
+
+/// What the demo seeded.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct DemoSummary {
+    #[ts(type = "number")]
+    pub identities: usize,
+    #[ts(type = "number")]
+    pub people: usize,
+    #[ts(type = "number")]
+    pub scopes: usize,
+    #[ts(type = "number")]
+    pub credentials: usize,
+}
+
+/// Seeds a synthetic inventory into an empty database, one audit entry per identity, in one
+/// transaction. Fails with `conflict` when identities exist.
+pub async fn demo_seed(
+    store: &Store,
+    now: Timestamp,
+    actor: &Actor,
+    opts: DemoOptions,
+) -> Result<DemoSummary> {
+    if opts.identities == 0 {
+        return Err(Error::invalid("--identities", "must be at least 1"));
+    }
+    let mut tx = store.begin_write().await?;
+    let existing = db::count(&mut tx).await?;
+    if existing > 0 {
+        return Err(Error::Conflict(format!(
+            "the database already holds {existing} identities; the demo seeds an empty one"
+        )));
+    }
+    let generated = demo::generate(opts.identities, opts.seed, now, store.fingerprint_key());
+    let mut people_ids = Vec::with_capacity(generated.people.len());
+    let stamp = time::format(now);
+    for p in &generated.people {
+        let person = person::ensure(&mut tx, &p.person).await?;
+        if p.departed {
+            person::set_active(&mut tx, person.id, false, Some(&stamp)).await?;
+        }
+        people_ids.push(person.id);
+    }
+    let first_id = db::max_id(&mut tx).await? + 1;
+    let mut records = Vec::with_capacity(generated.identities.len());
+    let mut scopes = Vec::new();
+    let mut creds = Vec::new();
+    let mut drafts = Vec::with_capacity(generated.identities.len() + 1);
+    for (i, g) in generated.identities.into_iter().enumerate() {
+        let id = first_id + i as i64;
+        let mut rec = g.record;
+        rec.id = id;
+        rec.business_owner_id = g.business_owner.map(|p| people_ids[p]);
+        rec.technical_owner_id = g.technical_owner.map(|p| people_ids[p]);
+        drafts.push(Draft {
+            action: "identity.create",
+            subject: format!("identity:{id}"),
+            details: json!({
+                "client_id": rec.client_id,
+                "environment": rec.environment,
+                "source": "demo",
+                "approved_scopes": g.approved.iter().map(|(s, _)| s).collect::<Vec<_>>(),
+                "granted_scopes": g.granted,
+            }),
+        });
+        scopes.extend(
+            g.approved
+                .into_iter()
+                .map(|(s, why)| (id, ScopeSet::Approved, s, why)),
+        );
+        scopes.extend(
+            g.granted
+                .into_iter()
+                .map(|s| (id, ScopeSet::Granted, s, None)),
+        );
+        if let Some(c) = &g.credential {
+            creds.push(credential_row(id, &rec.created_at, c));
+        }
+        records.push(rec);
+    }
+    db::insert(&mut tx, &records).await?;
+    db::insert_scopes(&mut tx, &scopes).await?;
+    db::insert_credentials(&mut tx, &creds).await?;
+    let summary = DemoSummary {
+        identities: records.len(),
+        people: people_ids.len(),
+        scopes: scopes.len(),
+        credentials: creds.len(),
+    };
+    drafts.push(Draft {
+        action: "demo.seed",
+        subject: "inventory".into(),
+        details: json!({ "seed": opts.seed, "summary": summary }),
+    });
+    audit::append(&mut tx, now, actor, drafts).await?;
+    tx.commit().await?;
+    Ok(summary)
+}
+
+/// Seeds the default demo when the database has no identities and no history (first start
+/// of the desktop app). Returns what it seeded, if anything.
+pub async fn demo_seed_if_empty(
+    store: &Store,
+    now: Timestamp,
+    actor: &Actor,
+) -> Result<Option<DemoSummary>> {
+    let mut conn = store.pool().acquire().await?;
+    let empty =
+        db::count(&mut conn).await? == 0 && crate::store::audit::head(&mut conn).await?.is_none();
+    drop(conn);
+    if !empty {
+        return Ok(None);
+    }
+    demo_seed(store, now, actor, DemoOptions::default())
+        .await
+        .map(Some)
+}

@@ -1,0 +1,323 @@
+use serde::Deserialize;
+use serde_json::json;
+use sqlx::SqliteConnection;
+use ts_rs::TS;
+
+use crate::audit::{self, Actor};
+use crate::inventory::apply::{apply, Outcome};
+use crate::inventory::{
+    Approval, Environment, IdentityDetail, IdentityFilter, IdentityInput, IdentityPage, Kind,
+    OwnerRole, Person, PersonInput, ScopeSet, Status,
+};
+use crate::scope;
+use crate::store::identity::{self as db, IdentityRecord};
+use crate::store::person;
+use crate::time::Timestamp;
+use crate::{Error, Result, Store};
+
+/// Names one identity: its numeric id, or its client_id (with the environment when the
+/// client_id exists in more than one).
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct IdentityRef {
+    pub key: String,
+    pub environment: Option<Environment>,
+}
+
+impl IdentityRef {
+    pub fn id(id: i64) -> IdentityRef {
+        IdentityRef {
+            key: id.to_string(),
+            environment: None,
+        }
+    }
+}
+
+/// A new identity from the CLI or a form. Owners are `Name <email>` or an email.
+#[derive(Debug, Clone, Default, Deserialize, TS)]
+#[serde(default)]
+pub struct NewIdentity {
+    pub client_id: String,
+    pub name: String,
+    pub kind: Option<Kind>,
+    pub environment: Option<Environment>,
+    pub vendor: Option<String>,
+    pub business_owner: Option<String>,
+    pub technical_owner: Option<String>,
+    pub purpose: Option<String>,
+    pub use_case: Option<String>,
+    /// Space-separated.
+    pub approved_scopes: Option<String>,
+    /// Space-separated.
+    pub granted_scopes: Option<String>,
+    pub auth_method: Option<String>,
+    #[ts(type = "number | null")]
+    pub access_token_lifetime_s: Option<i64>,
+    #[ts(type = "number | null")]
+    pub refresh_token_lifetime_s: Option<i64>,
+    pub jwks_uri: Option<String>,
+    pub revocation_endpoint: Option<String>,
+}
+
+pub(crate) async fn resolve(
+    conn: &mut SqliteConnection,
+    r: &IdentityRef,
+) -> Result<IdentityRecord> {
+    let key = r.key.trim();
+    if r.environment.is_none() {
+        if let Ok(id) = key.parse::<i64>() {
+            if let Some(rec) = db::get(conn, id).await? {
+                return Ok(rec);
+            }
+        }
+    }
+    let mut found = db::by_client_id(conn, key, r.environment).await?;
+    match found.len() {
+        0 => Err(Error::NotFound(match r.environment {
+            Some(env) => format!("identity '{key}' in {env}"),
+            None => format!("identity '{key}'"),
+        })),
+        1 => Ok(found.remove(0)),
+        _ => {
+            let envs: Vec<&str> = found.iter().map(|f| f.environment.as_str()).collect();
+            Err(Error::Ambiguous(format!(
+                "client_id '{key}' exists in {}; pass --environment to choose",
+                envs.join(", ")
+            )))
+        }
+    }
+}
+
+/// One page of the inventory.
+pub async fn identity_list(store: &Store, filter: &IdentityFilter) -> Result<IdentityPage> {
+    db::list(store.pool(), filter).await
+}
+
+/// Everything about one identity: owners, scopes with justifications, credentials, history.
+pub async fn identity_show(store: &Store, r: &IdentityRef) -> Result<IdentityDetail> {
+    let mut conn = store.pool().acquire().await?;
+    let rec = resolve(&mut conn, r).await?;
+    let identity = db::view(&mut conn, rec.id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("identity {}", rec.id)))?;
+    let mut approvals = Vec::new();
+    for s in db::scopes(&mut conn, rec.id).await? {
+        if s.scope_set != ScopeSet::Approved {
+            continue;
+        }
+        let approved_by = match s.approved_by {
+            Some(id) => person::get(&mut conn, id).await?,
+            None => None,
+        };
+        approvals.push(Approval {
+            scope: s.scope,
+            justification: s.justification,
+            approved_by,
+        });
+    }
+    let credentials = db::credentials(&mut conn, rec.id).await?;
+    drop(conn);
+    let history =
+        crate::store::audit::list(store.pool(), Some(&format!("identity:{}", rec.id)), 200).await?;
+    Ok(IdentityDetail {
+        identity,
+        approvals,
+        credentials,
+        history,
+    })
+}
+
+/// Applies one input in its own transaction with its audit entry.
+async fn write_one(
+    store: &Store,
+    now: Timestamp,
+    actor: &Actor,
+    input: IdentityInput,
+    action: &'static str,
+    expect_new: bool,
+) -> Result<IdentityDetail> {
+    let mut tx = store.begin_write().await?;
+    if expect_new {
+        let env = input
+            .environment
+            .ok_or_else(|| Error::invalid("environment", "is required"))?;
+        if !db::by_client_id(&mut tx, &input.client_id, Some(env))
+            .await?
+            .is_empty()
+        {
+            return Err(Error::Conflict(format!(
+                "identity '{}' already exists in {env}",
+                input.client_id
+            )));
+        }
+    }
+    let applied = apply(&mut tx, now, store.fingerprint_key(), input, action).await?;
+    if let Some(draft) = applied.draft {
+        audit::append(&mut tx, now, actor, vec![draft]).await?;
+    }
+    tx.commit().await?;
+    identity_show(store, &IdentityRef::id(applied.id)).await
+}
+
+fn person_spec(field: &str, spec: Option<&str>) -> Result<Option<PersonInput>> {
+    spec.filter(|s| !s.trim().is_empty())
+        .map(|s| PersonInput::parse(s).map_err(|m| Error::invalid(field, m)))
+        .transpose()
+}
+
+fn nonempty(s: Option<String>) -> Option<String> {
+    s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// Registers a new identity; fails if (client_id, environment) exists.
+pub async fn identity_add(
+    store: &Store,
+    now: Timestamp,
+    actor: &Actor,
+    n: NewIdentity,
+) -> Result<IdentityDetail> {
+    if n.name.trim().is_empty() {
+        return Err(Error::invalid("name", "must not be empty"));
+    }
+    let input = IdentityInput {
+        client_id: n.client_id.trim().to_string(),
+        environment: Some(
+            n.environment
+                .ok_or_else(|| Error::invalid("environment", "is required"))?,
+        ),
+        name: Some(n.name.trim().to_string()),
+        kind: Some(
+            n.kind
+                .ok_or_else(|| Error::invalid("kind", "is required"))?,
+        ),
+        vendor: nonempty(n.vendor),
+        business_owner: person_spec("business_owner", n.business_owner.as_deref())?,
+        technical_owner: person_spec("technical_owner", n.technical_owner.as_deref())?,
+        purpose: nonempty(n.purpose),
+        use_case: nonempty(n.use_case),
+        approved_scopes: n.approved_scopes.as_deref().map(scope::stored_set),
+        granted_scopes: n.granted_scopes.as_deref().map(scope::stored_set),
+        auth_method: nonempty(n.auth_method),
+        access_token_lifetime_s: n.access_token_lifetime_s,
+        refresh_token_lifetime_s: n.refresh_token_lifetime_s,
+        jwks_uri: nonempty(n.jwks_uri),
+        revocation_endpoint: nonempty(n.revocation_endpoint),
+        ..IdentityInput::default()
+    };
+    write_one(store, now, actor, input, "identity.create", true).await
+}
+
+fn keyed(rec: &IdentityRecord) -> IdentityInput {
+    IdentityInput {
+        client_id: rec.client_id.clone(),
+        environment: Some(rec.environment),
+        ..IdentityInput::default()
+    }
+}
+
+/// Sets the business or technical owner. `person` is an email, `Name <email>`, or the id of
+/// a known person.
+pub async fn identity_set_owner(
+    store: &Store,
+    now: Timestamp,
+    actor: &Actor,
+    r: &IdentityRef,
+    role: OwnerRole,
+    person_ref: &str,
+) -> Result<IdentityDetail> {
+    let mut conn = store.pool().acquire().await?;
+    let rec = resolve(&mut conn, r).await?;
+    let owner = match person_ref.trim().parse::<i64>() {
+        Ok(id) => {
+            let p = person::get(&mut conn, id)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("person {id}")))?;
+            PersonInput {
+                name: p.name,
+                email: p.email,
+            }
+        }
+        Err(_) => PersonInput::parse(person_ref).map_err(|m| Error::invalid("owner", m))?,
+    };
+    if let Some(existing) = person::by_email(&mut conn, &owner.email).await? {
+        if !existing.active {
+            return Err(Error::invalid(
+                "owner",
+                format!("{} has left the organization", existing.email),
+            ));
+        }
+    }
+    drop(conn);
+    let mut input = keyed(&rec);
+    match role {
+        OwnerRole::Business => input.business_owner = Some(owner),
+        OwnerRole::Technical => input.technical_owner = Some(owner),
+    }
+    write_one(store, now, actor, input, "identity.set_owner", false).await
+}
+
+/// Sets the purpose statement (and optionally the use case).
+pub async fn identity_set_purpose(
+    store: &Store,
+    now: Timestamp,
+    actor: &Actor,
+    r: &IdentityRef,
+    purpose: &str,
+    use_case: Option<String>,
+) -> Result<IdentityDetail> {
+    let purpose = purpose.trim();
+    if purpose.is_empty() {
+        return Err(Error::invalid("purpose", "must not be empty"));
+    }
+    let mut conn = store.pool().acquire().await?;
+    let rec = resolve(&mut conn, r).await?;
+    drop(conn);
+    let input = IdentityInput {
+        purpose: Some(purpose.to_string()),
+        use_case: nonempty(use_case),
+        ..keyed(&rec)
+    };
+    write_one(store, now, actor, input, "identity.set_purpose", false).await
+}
+
+/// Retires an identity: it stays in the inventory and its history, with status `retired`.
+pub async fn identity_retire(
+    store: &Store,
+    now: Timestamp,
+    actor: &Actor,
+    r: &IdentityRef,
+    reason: Option<String>,
+) -> Result<IdentityDetail> {
+    let mut tx = store.begin_write().await?;
+    let rec = resolve(&mut tx, r).await?;
+    if rec.status == Status::Retired {
+        return Err(Error::Conflict(format!(
+            "identity {} is already retired",
+            rec.id
+        )));
+    }
+    let input = IdentityInput {
+        status: Some(Status::Retired),
+        ..keyed(&rec)
+    };
+    let applied = apply(
+        &mut tx,
+        now,
+        store.fingerprint_key(),
+        input,
+        "identity.retire",
+    )
+    .await?;
+    debug_assert_eq!(applied.outcome, Outcome::Updated);
+    if let Some(mut draft) = applied.draft {
+        draft.details["reason"] = json!(nonempty(reason));
+        audit::append(&mut tx, now, actor, vec![draft]).await?;
+    }
+    tx.commit().await?;
+    identity_show(store, &IdentityRef::id(rec.id)).await
+}
+
+/// Everyone who owns or reviews something.
+pub async fn person_list(store: &Store) -> Result<Vec<Person>> {
+    let mut conn = store.pool().acquire().await?;
+    person::list(&mut conn).await
+}

@@ -1,0 +1,16 @@
+//! The use cases, `noun_verb`, shared by the CLI and the desktop shell. Each takes the
+//! [`Store`](crate::Store), and `now` and the [`Actor`](crate::audit::Actor) where it writes;
+//! each write commits together with its audit entries or not at all.
+
+mod audit;
+mod demo;
+mod identity;
+mod import;
+
+pub use audit::{audit_log, audit_verify, AuditQuery};
+pub use demo::{demo_seed, demo_seed_if_empty, DemoOptions, DemoSummary};
+pub use identity::{
+    identity_add, identity_list, identity_retire, identity_set_owner, identity_set_purpose,
+    identity_show, person_list, IdentityRef, NewIdentity,
+};
+pub use import::{registrations_import, ImportSummary};

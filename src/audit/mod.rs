@@ -1,0 +1,255 @@
+//! The append-only, hash-chained audit log.
+//!
+//! Entry `n` stores `hash = SHA-256(canonical JSON of [seq, at, actor, action, subject,
+//! details, prev_hash])`, where `prev_hash` is entry `n-1`'s hash (64 zeros for the first) and
+//! canonical JSON is compact with object keys sorted (what `jq -cjS` prints). Changing,
+//! deleting, reordering or inserting any entry breaks the chain at that seq. Entries are
+//! written in the same transaction as the change they record.
+
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sqlx::SqliteConnection;
+use ts_rs::TS;
+
+use crate::store;
+use crate::time::{self, Timestamp};
+use crate::{Error, Result};
+
+/// `prev_hash` of the first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One audit entry as stored and shown.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct AuditEntry {
+    #[ts(type = "number")]
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    #[ts(type = "Record<string, unknown>")]
+    pub details: Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// An entry to append: what happened to what.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub action: &'static str,
+    pub subject: String,
+    pub details: Value,
+}
+
+/// The result of a successful verification.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct ChainStatus {
+    #[ts(type = "number")]
+    pub entries: i64,
+    pub head_hash: String,
+}
+
+/// Who made a change: `--actor`, else the OS user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor(pub String);
+
+impl Actor {
+    /// The logged-in OS user, or `unknown` when the environment does not say.
+    pub fn os_user() -> Actor {
+        let name = ["USER", "USERNAME", "LOGNAME"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
+            .unwrap_or_else(|| "unknown".to_string());
+        Actor(name)
+    }
+}
+
+/// Compact JSON with object keys sorted at every level.
+pub fn canonical_json(v: &Value) -> String {
+    fn write(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    write(&map[k], out);
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(item, out);
+                }
+                out.push(']');
+            }
+            scalar => out.push_str(&scalar.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(v, &mut out);
+    out
+}
+
+/// The hash of an entry's content and its predecessor's hash.
+pub fn entry_hash(
+    seq: i64,
+    at: &str,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    details: &Value,
+    prev_hash: &str,
+) -> String {
+    let content = serde_json::json!([seq, at, actor, action, subject, details, prev_hash]);
+    hex::encode(Sha256::digest(canonical_json(&content).as_bytes()))
+}
+
+/// Appends entries in order inside the caller's transaction and returns them.
+pub async fn append(
+    conn: &mut SqliteConnection,
+    now: Timestamp,
+    actor: &Actor,
+    drafts: Vec<Draft>,
+) -> Result<Vec<AuditEntry>> {
+    let (mut seq, mut prev) = store::audit::head(conn)
+        .await?
+        .unwrap_or_else(|| (0, GENESIS.to_string()));
+    let at = time::format(now);
+    let mut entries = Vec::with_capacity(drafts.len());
+    for d in drafts {
+        seq += 1;
+        let hash = entry_hash(seq, &at, &actor.0, d.action, &d.subject, &d.details, &prev);
+        let entry = AuditEntry {
+            seq,
+            at: at.clone(),
+            actor: actor.0.clone(),
+            action: d.action.to_string(),
+            subject: d.subject,
+            details: d.details,
+            prev_hash: std::mem::replace(&mut prev, hash.clone()),
+            hash,
+        };
+        entries.push(entry);
+    }
+    store::audit::insert(conn, &entries).await?;
+    Ok(entries)
+}
+
+/// Appends one entry inside the caller's transaction.
+pub async fn record(
+    conn: &mut SqliteConnection,
+    now: Timestamp,
+    actor: &Actor,
+    action: &'static str,
+    subject: String,
+    details: Value,
+) -> Result<AuditEntry> {
+    let mut v = append(
+        conn,
+        now,
+        actor,
+        vec![Draft {
+            action,
+            subject,
+            details,
+        }],
+    )
+    .await?;
+    Ok(v.remove(0))
+}
+
+/// Checks one stored entry against its predecessor; returns why it is bad, if it is.
+pub fn check_link(expected_seq: i64, prev_hash: &str, e: &AuditEntry) -> Option<String> {
+    if e.seq != expected_seq {
+        return Some(format!(
+            "expected seq {expected_seq} next but found seq {} (entries deleted, reordered or \
+             inserted)",
+            e.seq
+        ));
+    }
+    if e.prev_hash != prev_hash {
+        return Some("prev_hash does not match the previous entry's hash".to_string());
+    }
+    let hash = entry_hash(
+        e.seq,
+        &e.at,
+        &e.actor,
+        &e.action,
+        &e.subject,
+        &e.details,
+        &e.prev_hash,
+    );
+    if hash != e.hash {
+        return Some("content does not match its hash (entry changed)".to_string());
+    }
+    None
+}
+
+/// Recomputes the whole chain; fails naming the first bad seq.
+pub async fn verify(pool: &sqlx::SqlitePool) -> Result<ChainStatus> {
+    let mut prev = GENESIS.to_string();
+    let mut count = 0i64;
+    let mut bad: Option<(i64, String)> = None;
+    store::audit::scan(pool, |e| {
+        if let Some(why) = check_link(count + 1, &prev, &e) {
+            // Name the position in the chain that broke: the stored seq when it is plausible,
+            // else the seq that was expected there.
+            bad = Some((e.seq.min(count + 1), why));
+            return false;
+        }
+        count += 1;
+        prev = e.hash;
+        true
+    })
+    .await?;
+    match bad {
+        Some((seq, why)) => Err(Error::Integrity(format!(
+            "audit log broken at seq {seq}: {why}"
+        ))),
+        None => Ok(ChainStatus {
+            entries: count,
+            head_hash: prev,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_level() {
+        let v = serde_json::json!({"b": 1, "a": {"d": [1, {"z": 0, "y": "x"}], "c": null}});
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"a":{"c":null,"d":[1,{"y":"x","z":0}]},"b":1}"#
+        );
+    }
+
+    #[test]
+    fn hash_depends_on_every_field() {
+        let d = serde_json::json!({"k": "v"});
+        let base = entry_hash(1, "t", "a", "x", "s", &d, GENESIS);
+        assert_ne!(base, entry_hash(2, "t", "a", "x", "s", &d, GENESIS));
+        assert_ne!(base, entry_hash(1, "u", "a", "x", "s", &d, GENESIS));
+        assert_ne!(base, entry_hash(1, "t", "b", "x", "s", &d, GENESIS));
+        assert_ne!(base, entry_hash(1, "t", "a", "y", "s", &d, GENESIS));
+        assert_ne!(base, entry_hash(1, "t", "a", "x", "r", &d, GENESIS));
+        assert_ne!(
+            base,
+            entry_hash(1, "t", "a", "x", "s", &serde_json::json!({}), GENESIS)
+        );
+        assert_ne!(base, entry_hash(1, "t", "a", "x", "s", &d, &"1".repeat(64)));
+    }
+}

@@ -1,0 +1,109 @@
+//! The library's error type and the closed set of codes the desktop UI branches on.
+
+use serde::{Serialize, Serializer};
+use ts_rs::TS;
+
+/// Result alias used throughout the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Stable, closed set of error codes shared with the UI (`ApiError.code`).
+///
+/// The UI and scripts branch on the code, never on message text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Code {
+    NotFound,
+    Ambiguous,
+    Invalid,
+    Import,
+    Conflict,
+    Integrity,
+    Storage,
+}
+
+/// Everything that can go wrong in the library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Ambiguous(String),
+    /// Bad input from a command or form: names the field.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    /// Bad input from a file: names the file, the line or record, and the field.
+    #[error("{file}: {location}: {field}: {message}")]
+    Import {
+        file: String,
+        location: String,
+        field: String,
+        message: String,
+    },
+    #[error("{0}")]
+    Conflict(String),
+    /// The audit chain or another integrity check failed.
+    #[error("{0}")]
+    Integrity(String),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Shorthand for [`Error::Invalid`].
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Io`].
+    pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.as_ref().display().to_string(),
+            source,
+        }
+    }
+
+    /// The code the UI branches on.
+    pub fn code(&self) -> Code {
+        match self {
+            Error::NotFound(_) => Code::NotFound,
+            Error::Ambiguous(_) => Code::Ambiguous,
+            Error::Invalid { .. } => Code::Invalid,
+            Error::Import { .. } => Code::Import,
+            Error::Conflict(_) => Code::Conflict,
+            Error::Integrity(_) => Code::Integrity,
+            Error::Db(_) | Error::Migrate(_) | Error::Io { .. } => Code::Storage,
+        }
+    }
+}
+
+/// The error as it crosses IPC: `{code, message}`.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct ApiError {
+    pub code: Code,
+    pub message: String,
+}
+
+impl From<&Error> for ApiError {
+    fn from(e: &Error) -> Self {
+        ApiError {
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl Serialize for Error {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        ApiError::from(self).serialize(s)
+    }
+}

@@ -1,0 +1,128 @@
+//! Fingerprints stand in for secrets: Steward never stores a raw secret or token.
+//!
+//! Secrets are fingerprinted with HMAC-SHA-256 under a per-installation key, so a copied
+//! database cannot be used to test guesses offline, while the same secret used in two
+//! environments still yields the same fingerprint. Public keys get RFC 7638 thumbprints.
+
+use std::io::Write;
+use std::path::Path;
+
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::{Error, Result};
+
+const KEY_LEN: usize = 32;
+
+/// The per-installation HMAC key; zeroized when dropped.
+pub struct FingerprintKey(Zeroizing<[u8; KEY_LEN]>);
+
+impl FingerprintKey {
+    /// Reads the key at `path`, or creates one (mode 0600) when none exists yet.
+    pub fn load_or_create(path: &Path) -> Result<FingerprintKey> {
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                let raw: [u8; KEY_LEN] = bytes.as_slice().try_into().map_err(|_| {
+                    Error::Integrity(format!(
+                        "{}: fingerprint key must be {KEY_LEN} bytes, found {}",
+                        path.display(),
+                        bytes.len()
+                    ))
+                })?;
+                Ok(FingerprintKey(Zeroizing::new(raw)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut raw = Zeroizing::new([0u8; KEY_LEN]);
+                rand::rngs::OsRng.fill_bytes(raw.as_mut());
+                write_private(path, raw.as_ref()).map_err(|e| Error::io(path, e))?;
+                Ok(FingerprintKey(raw))
+            }
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+
+    /// A fixed key for tests and benchmarks.
+    pub fn from_bytes(raw: [u8; KEY_LEN]) -> FingerprintKey {
+        FingerprintKey(Zeroizing::new(raw))
+    }
+
+    /// `hmac-sha256:<hex>` of a secret.
+    pub fn secret(&self, secret: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.0.as_ref()).expect("HMAC takes any key");
+        mac.update(secret.as_bytes());
+        format!("hmac-sha256:{}", hex::encode(mac.finalize().into_bytes()))
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// RFC 7638 JWK thumbprint (`jwk-sha256:<hex>`) over the key's required members, or `None`
+/// for a key type the RFC does not define.
+pub fn jwk_thumbprint(jwk: &serde_json::Value) -> Option<String> {
+    let members: &[&str] = match jwk.get("kty")?.as_str()? {
+        "RSA" => &["e", "kty", "n"],
+        "EC" => &["crv", "kty", "x", "y"],
+        "OKP" => &["crv", "kty", "x"],
+        "oct" => &["k", "kty"],
+        _ => return None,
+    };
+    let mut canonical = serde_json::Map::new();
+    for m in members {
+        canonical.insert(
+            (*m).to_string(),
+            serde_json::Value::String(jwk.get(*m)?.as_str()?.into()),
+        );
+    }
+    // Members are inserted in lexicographic order, as RFC 7638 requires.
+    let json = serde_json::to_string(&canonical).ok()?;
+    Some(format!(
+        "jwk-sha256:{}",
+        hex::encode(Sha256::digest(json.as_bytes()))
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_secret_same_fingerprint_other_key_other_fingerprint() {
+        let a = FingerprintKey::from_bytes([1; KEY_LEN]);
+        let b = FingerprintKey::from_bytes([2; KEY_LEN]);
+        assert_eq!(a.secret("s3cret"), a.secret("s3cret"));
+        assert_ne!(
+            a.secret("s3cret"),
+            b.secret("s3cret"),
+            "the key must change the fingerprint"
+        );
+        assert!(!a.secret("s3cret").contains("s3cret"));
+    }
+
+    #[test]
+    fn rfc7638_example_thumbprint() {
+        // RFC 7638 section 3.1: the thumbprint of this key is
+        // NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs (base64url of the SHA-256).
+        let jwk = serde_json::json!({
+            "kty": "RSA",
+            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+            "e": "AQAB",
+            "alg": "RS256",
+            "kid": "2011-04-29"
+        });
+        let expected = "3736cbb1787cb8309c77ee8c3705c5e16ffb9e859715901f1e4c59b11182f57b";
+        assert_eq!(
+            jwk_thumbprint(&jwk).as_deref(),
+            Some(&*format!("jwk-sha256:{expected}"))
+        );
+    }
+}

@@ -1,0 +1,17 @@
+//! Steward: governance of SMART on FHIR access.
+//!
+//! Every SMART app, backend service and service account is a non-human identity with owners,
+//! a purpose, scopes and credentials. The core library holds the domain and the SQLite store;
+//! [`api`] is the one use-case layer that both the `steward` CLI and the desktop shell call.
+//! This crate never depends on the desktop toolkit.
+
+pub mod api;
+pub mod audit;
+pub mod error;
+pub mod inventory;
+pub mod scope;
+pub mod store;
+pub mod time;
+
+pub use error::{Code, Error, Result};
+pub use store::Store;

@@ -1,0 +1,556 @@
+//! The `steward` command line: a thin shell over `steward::api`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+use steward::api::{self, AuditQuery, DemoOptions, IdentityRef, NewIdentity};
+use steward::audit::Actor;
+use steward::inventory::{
+    Environment, Identity, IdentityFilter, IdentitySort, Kind, OwnerRole, Status,
+};
+use steward::{store, time, Error, Store};
+
+/// Governance of SMART on FHIR access: non-human identities, owners, scopes and evidence.
+#[derive(Parser)]
+#[command(name = "steward", version, about)]
+struct Cli {
+    /// SQLite database (default: $STEWARD_DB, else steward.db in the OS data directory).
+    #[arg(long, global = true, value_name = "PATH")]
+    db: Option<PathBuf>,
+    /// Print machine-readable JSON (an array for lists, an object for one item).
+    #[arg(long, global = true)]
+    json: bool,
+    /// Who is making the change, for the audit log (default: the OS user).
+    #[arg(long, global = true, value_name = "NAME")]
+    actor: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the database or bring its schema up to date.
+    Init,
+    /// Seed an empty database with a realistic synthetic inventory.
+    Demo {
+        #[arg(long, default_value_t = 60)]
+        identities: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    /// List, show and change identities.
+    #[command(subcommand)]
+    Identity(IdentityCommand),
+    /// People who own and review identities.
+    #[command(subcommand)]
+    Person(PersonCommand),
+    /// Import from files.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Args)]
+struct Target {
+    /// The identity's id, or its client_id.
+    id: String,
+    /// The environment, when the client_id exists in more than one.
+    #[arg(long)]
+    environment: Option<Environment>,
+}
+
+impl Target {
+    fn reference(&self) -> IdentityRef {
+        IdentityRef {
+            key: self.id.clone(),
+            environment: self.environment,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum IdentityCommand {
+    /// List identities, with search, filters and sort.
+    List {
+        #[arg(long)]
+        environment: Option<Environment>,
+        #[arg(long)]
+        kind: Option<Kind>,
+        #[arg(long)]
+        status: Option<Status>,
+        /// Text in the name, client_id, vendor, purpose or an owner's name.
+        #[arg(long)]
+        search: Option<String>,
+        /// name, kind, environment, business_owner, technical_owner, purpose,
+        /// granted_scopes, next_review_due or status.
+        #[arg(long, default_value = "name", value_parser = parse_sort)]
+        sort: IdentitySort,
+        #[arg(long)]
+        desc: bool,
+        #[arg(long)]
+        limit: Option<i64>,
+    },
+    /// Show one identity: owners, purpose, scopes, credentials and history.
+    Show(Target),
+    /// Register an identity.
+    Add(AddArgs),
+    /// Set the business or technical owner ("Name <email>", an email, or a person id).
+    SetOwner {
+        #[command(flatten)]
+        target: Target,
+        /// business or technical
+        #[arg(long, default_value = "business")]
+        role: OwnerRole,
+        #[arg(long)]
+        person: String,
+    },
+    /// Set the purpose statement.
+    SetPurpose {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        purpose: String,
+        #[arg(long)]
+        use_case: Option<String>,
+    },
+    /// Retire an identity (it stays in the inventory and its history).
+    Retire {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+#[derive(Args)]
+struct AddArgs {
+    #[arg(long)]
+    client_id: String,
+    #[arg(long)]
+    name: String,
+    #[arg(long)]
+    kind: Kind,
+    #[arg(long)]
+    environment: Environment,
+    #[arg(long)]
+    vendor: Option<String>,
+    /// "Name <email>" or an email.
+    #[arg(long)]
+    business_owner: Option<String>,
+    /// "Name <email>" or an email.
+    #[arg(long)]
+    technical_owner: Option<String>,
+    #[arg(long)]
+    purpose: Option<String>,
+    #[arg(long)]
+    use_case: Option<String>,
+    /// Space-separated scopes.
+    #[arg(long)]
+    approved_scopes: Option<String>,
+    /// Space-separated scopes.
+    #[arg(long)]
+    granted_scopes: Option<String>,
+    #[arg(long)]
+    auth_method: Option<String>,
+    #[arg(long)]
+    access_token_lifetime_s: Option<i64>,
+    #[arg(long)]
+    refresh_token_lifetime_s: Option<i64>,
+    #[arg(long)]
+    jwks_uri: Option<String>,
+    #[arg(long)]
+    revocation_endpoint: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum PersonCommand {
+    /// Everyone who owns or reviews identities.
+    List,
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Import identities from a Steward CSV, RFC 7591 client metadata or a Keycloak realm
+    /// export (detected from the content).
+    Registrations {
+        file: PathBuf,
+        /// Environment for formats that carry none (RFC 7591, Keycloak).
+        #[arg(long)]
+        environment: Option<Environment>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Print the audit log, newest first.
+    Log {
+        /// Only entries about this subject, e.g. identity:42.
+        #[arg(long)]
+        subject: Option<String>,
+        #[arg(long)]
+        limit: Option<i64>,
+    },
+    /// Recompute the hash chain; exit non-zero naming the first bad seq.
+    Verify,
+}
+
+fn parse_sort(s: &str) -> Result<IdentitySort, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|_| {
+        format!("'{s}' is not a sort column (name, kind, environment, business_owner, technical_owner, purpose, granted_scopes, next_review_due, status)")
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Error> {
+    let path = match cli.db {
+        Some(p) => p,
+        None => store::default_db_path()?,
+    };
+    let store = Store::open(&path).await?;
+    let actor = cli.actor.map(Actor).unwrap_or_else(Actor::os_user);
+    let now = time::now();
+    let out = Output { json: cli.json };
+    let result = dispatch(cli.command, &store, now, &actor, &out, &path).await;
+    store.close().await;
+    result
+}
+
+async fn dispatch(
+    command: Command,
+    store: &Store,
+    now: time::Timestamp,
+    actor: &Actor,
+    out: &Output,
+    path: &std::path::Path,
+) -> Result<(), Error> {
+    match command {
+        Command::Init => out.one(
+            &serde_json::json!({ "db": path.display().to_string(), "ready": true }),
+            || format!("database ready at {}", path.display()),
+        ),
+        Command::Demo { identities, seed } => {
+            let s = api::demo_seed(store, now, actor, DemoOptions { identities, seed }).await?;
+            out.one(&s, || {
+                format!(
+                    "seeded {} identities, {} people, {} scopes, {} credential fingerprints",
+                    s.identities, s.people, s.scopes, s.credentials
+                )
+            })
+        }
+        Command::Identity(c) => identity(c, store, now, actor, out).await,
+        Command::Person(PersonCommand::List) => {
+            let people = api::person_list(store).await?;
+            out.table(
+                &people,
+                &["ID", "NAME", "EMAIL", "ACTIVE"],
+                people.iter().map(|p| {
+                    vec![
+                        p.id.to_string(),
+                        p.name.clone(),
+                        p.email.clone(),
+                        yes_no(p.active),
+                    ]
+                }),
+            )
+        }
+        Command::Import(ImportCommand::Registrations { file, environment }) => {
+            let s = api::registrations_import(store, now, actor, &file, environment).await?;
+            for w in s.warnings.iter().chain(&s.skipped) {
+                eprintln!("note: {w}");
+            }
+            out.one(&s, || {
+                format!(
+                    "{}: {} records ({:?}): {} created, {} updated, {} unchanged, {} skipped",
+                    s.file,
+                    s.records,
+                    s.format,
+                    s.created,
+                    s.updated,
+                    s.unchanged,
+                    s.skipped.len()
+                )
+            })
+        }
+        Command::Audit(AuditCommand::Log { subject, limit }) => {
+            let entries = api::audit_log(store, &AuditQuery { subject, limit }).await?;
+            out.table(
+                &entries,
+                &["SEQ", "AT", "ACTOR", "ACTION", "SUBJECT", "HASH"],
+                entries.iter().map(|e| {
+                    vec![
+                        e.seq.to_string(),
+                        e.at.clone(),
+                        e.actor.clone(),
+                        e.action.clone(),
+                        e.subject.clone(),
+                        e.hash[..16].to_string(),
+                    ]
+                }),
+            )
+        }
+        Command::Audit(AuditCommand::Verify) => {
+            let s = api::audit_verify(store).await?;
+            out.one(&s, || {
+                format!(
+                    "audit log intact: {} entries, head {}",
+                    s.entries, s.head_hash
+                )
+            })
+        }
+    }
+}
+
+async fn identity(
+    c: IdentityCommand,
+    store: &Store,
+    now: time::Timestamp,
+    actor: &Actor,
+    out: &Output,
+) -> Result<(), Error> {
+    let detail = match c {
+        IdentityCommand::List {
+            environment,
+            kind,
+            status,
+            search,
+            sort,
+            desc,
+            limit,
+        } => {
+            let filter = IdentityFilter {
+                environment,
+                kind,
+                status,
+                search,
+                sort,
+                descending: desc,
+                limit,
+                offset: None,
+            };
+            let page = api::identity_list(store, &filter).await?;
+            return out.table(&page.rows, LIST_HEADER, page.rows.iter().map(list_row));
+        }
+        IdentityCommand::Show(t) => api::identity_show(store, &t.reference()).await?,
+        IdentityCommand::Add(a) => {
+            let n = NewIdentity {
+                client_id: a.client_id,
+                name: a.name,
+                kind: Some(a.kind),
+                environment: Some(a.environment),
+                vendor: a.vendor,
+                business_owner: a.business_owner,
+                technical_owner: a.technical_owner,
+                purpose: a.purpose,
+                use_case: a.use_case,
+                approved_scopes: a.approved_scopes,
+                granted_scopes: a.granted_scopes,
+                auth_method: a.auth_method,
+                access_token_lifetime_s: a.access_token_lifetime_s,
+                refresh_token_lifetime_s: a.refresh_token_lifetime_s,
+                jwks_uri: a.jwks_uri,
+                revocation_endpoint: a.revocation_endpoint,
+            };
+            api::identity_add(store, now, actor, n).await?
+        }
+        IdentityCommand::SetOwner {
+            target,
+            role,
+            person,
+        } => api::identity_set_owner(store, now, actor, &target.reference(), role, &person).await?,
+        IdentityCommand::SetPurpose {
+            target,
+            purpose,
+            use_case,
+        } => {
+            api::identity_set_purpose(store, now, actor, &target.reference(), &purpose, use_case)
+                .await?
+        }
+        IdentityCommand::Retire { target, reason } => {
+            api::identity_retire(store, now, actor, &target.reference(), reason).await?
+        }
+    };
+    out.one(&detail, || {
+        let i = &detail.identity;
+        let person = |p: &Option<steward::inventory::Person>| match p {
+            Some(p) if p.active => format!("{} <{}>", p.name, p.email),
+            Some(p) => format!("{} <{}> (departed)", p.name, p.email),
+            None => "-".to_string(),
+        };
+        let mut s = format!(
+            "{} [{}] {} / {} / {}\n  client_id:        {}\n  vendor:           {}\n  business owner:   {}\n  technical owner:  {}\n  purpose:          {}\n  use case:         {}\n  auth method:      {}\n  token lifetimes:  access {} s, refresh {}\n  next review due:  {}\n",
+            i.name,
+            i.id,
+            i.kind,
+            i.environment,
+            i.status,
+            i.client_id,
+            dash(&i.vendor),
+            person(&i.business_owner),
+            person(&i.technical_owner),
+            dash(&i.purpose),
+            dash(&i.use_case),
+            dash(&i.auth_method),
+            i.access_token_lifetime_s.map_or("-".into(), |v| v.to_string()),
+            i.refresh_token_lifetime_s.map_or("none".into(), |v| format!("{v} s")),
+            dash(&i.next_review_due),
+        );
+        s.push_str("  approved scopes:\n");
+        for a in &detail.approvals {
+            s.push_str(&format!(
+                "    {:<40} {}\n",
+                a.scope,
+                a.justification.as_deref().unwrap_or("(no justification)")
+            ));
+        }
+        s.push_str(&format!("  granted scopes:   {}\n", i.granted_scopes.join(" ")));
+        s.push_str("  credentials:\n");
+        for c in &detail.credentials {
+            let reuse = if c.reused_by > 0 {
+                format!("  REUSED by {} other identities", c.reused_by)
+            } else {
+                String::new()
+            };
+            s.push_str(&format!("    {:<6} {}{}\n", c.kind, c.fingerprint, reuse));
+        }
+        s.push_str("  history:\n");
+        for e in &detail.history {
+            s.push_str(&format!("    #{:<6} {} {} {}\n", e.seq, e.at, e.actor, e.action));
+        }
+        s.trim_end().to_string()
+    })
+}
+
+const LIST_HEADER: &[&str] = &[
+    "ID",
+    "NAME",
+    "KIND",
+    "ENVIRONMENT",
+    "BUSINESS OWNER",
+    "TECHNICAL OWNER",
+    "PURPOSE",
+    "GRANTED",
+    "NEXT REVIEW",
+    "STATUS",
+];
+
+fn list_row(i: &Identity) -> Vec<String> {
+    let name =
+        |p: &Option<steward::inventory::Person>| p.as_ref().map_or("-".into(), |p| p.name.clone());
+    vec![
+        i.id.to_string(),
+        i.name.clone(),
+        i.kind.to_string(),
+        i.environment.to_string(),
+        name(&i.business_owner),
+        name(&i.technical_owner),
+        dash(&i.purpose),
+        i.granted_scopes.len().to_string(),
+        i.next_review_due
+            .as_deref()
+            .map_or("-".into(), |d| d[..10.min(d.len())].to_string()),
+        i.status.to_string(),
+    ]
+}
+
+fn dash(v: &Option<String>) -> String {
+    v.clone().unwrap_or_else(|| "-".into())
+}
+
+fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.into()
+}
+
+/// Prints results as JSON or as text for people.
+struct Output {
+    json: bool,
+}
+
+impl Output {
+    fn one<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) -> Result<(), Error> {
+        if self.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(value).map_err(json_error)?
+            );
+        } else {
+            println!("{}", text());
+        }
+        Ok(())
+    }
+
+    fn table<T: Serialize>(
+        &self,
+        values: &[T],
+        header: &[&str],
+        rows: impl Iterator<Item = Vec<String>>,
+    ) -> Result<(), Error> {
+        if self.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(values).map_err(json_error)?
+            );
+            return Ok(());
+        }
+        if values.is_empty() {
+            println!("(none)");
+            return Ok(());
+        }
+        const MAX: usize = 40;
+        let clip = |s: String| {
+            if s.chars().count() > MAX {
+                s.chars().take(MAX - 1).collect::<String>() + "…"
+            } else {
+                s
+            }
+        };
+        let rows: Vec<Vec<String>> = rows.map(|r| r.into_iter().map(clip).collect()).collect();
+        let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+        for r in &rows {
+            for (w, c) in widths.iter_mut().zip(r) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let line = |cells: Vec<String>| {
+            let padded: Vec<String> = cells
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
+            println!("{}", padded.join("  ").trim_end());
+        };
+        line(header.iter().map(|h| h.to_string()).collect());
+        for r in rows {
+            line(r);
+        }
+        Ok(())
+    }
+}
+
+fn json_error(e: serde_json::Error) -> Error {
+    Error::invalid("output", e.to_string())
+}

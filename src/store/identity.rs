@@ -1,0 +1,456 @@
+//! SQL for identities, their scope sets and credentials. Scope storage lives here and only
+//! here, so the scope engine's canonical form is one change away.
+
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+
+use crate::inventory::{
+    Credential, CredentialKind, Environment, Identity, IdentityFilter, IdentityPage, IdentitySort,
+    Kind, Person, ScopeSet, Status,
+};
+use crate::Result;
+
+/// An identity row exactly as stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
+pub struct IdentityRecord {
+    pub id: i64,
+    pub client_id: String,
+    pub environment: Environment,
+    pub name: String,
+    pub kind: Kind,
+    pub vendor: Option<String>,
+    pub status: Status,
+    pub business_owner_id: Option<i64>,
+    pub technical_owner_id: Option<i64>,
+    pub purpose: Option<String>,
+    pub use_case: Option<String>,
+    pub auth_method: Option<String>,
+    pub access_token_lifetime_s: Option<i64>,
+    pub refresh_token_lifetime_s: Option<i64>,
+    pub jwks_uri: Option<String>,
+    pub revocation_endpoint: Option<String>,
+    pub last_used_at: Option<String>,
+    pub last_reviewed_at: Option<String>,
+    pub next_review_due: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A stored scope of either set.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct StoredScope {
+    pub scope_set: ScopeSet,
+    pub scope: String,
+    pub justification: Option<String>,
+    pub approved_by: Option<i64>,
+}
+
+/// A credential to store for an identity.
+#[derive(Debug, Clone)]
+pub struct NewCredential {
+    pub identity_id: i64,
+    pub kind: CredentialKind,
+    pub fingerprint: String,
+    pub issued_at: Option<String>,
+    pub expires_at: Option<String>,
+}
+
+const RECORD_COLUMNS: &str = "client_id, environment, name, kind, vendor, status, \
+    business_owner_id, technical_owner_id, purpose, use_case, auth_method, \
+    access_token_lifetime_s, refresh_token_lifetime_s, jwks_uri, revocation_endpoint, \
+    last_used_at, last_reviewed_at, next_review_due, created_at, updated_at";
+
+fn push_record_values(
+    b: &mut sqlx::query_builder::Separated<'_, '_, Sqlite, &'static str>,
+    r: &IdentityRecord,
+) {
+    b.push_bind(r.client_id.clone())
+        .push_bind(r.environment)
+        .push_bind(r.name.clone())
+        .push_bind(r.kind)
+        .push_bind(r.vendor.clone())
+        .push_bind(r.status)
+        .push_bind(r.business_owner_id)
+        .push_bind(r.technical_owner_id)
+        .push_bind(r.purpose.clone())
+        .push_bind(r.use_case.clone())
+        .push_bind(r.auth_method.clone())
+        .push_bind(r.access_token_lifetime_s)
+        .push_bind(r.refresh_token_lifetime_s)
+        .push_bind(r.jwks_uri.clone())
+        .push_bind(r.revocation_endpoint.clone())
+        .push_bind(r.last_used_at.clone())
+        .push_bind(r.last_reviewed_at.clone())
+        .push_bind(r.next_review_due.clone())
+        .push_bind(r.created_at.clone())
+        .push_bind(r.updated_at.clone());
+}
+
+/// Inserts identities; a record's `id` is used when positive, else SQLite assigns one.
+/// Returns the ids in input order.
+pub async fn insert(conn: &mut SqliteConnection, records: &[IdentityRecord]) -> Result<Vec<i64>> {
+    let mut ids = Vec::with_capacity(records.len());
+    // 21 values a row keeps a 1000-row statement under SQLite's variable limit.
+    for chunk in records.chunks(1000) {
+        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO identity (id, ");
+        q.push(RECORD_COLUMNS).push(") ");
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind((r.id > 0).then_some(r.id));
+            push_record_values(&mut b, r);
+        });
+        q.push(" RETURNING id");
+        let rows: Vec<(i64,)> = q.build_query_as().fetch_all(&mut *conn).await?;
+        ids.extend(rows.into_iter().map(|(id,)| id));
+    }
+    Ok(ids)
+}
+
+/// Writes every column of an existing identity.
+pub async fn update(conn: &mut SqliteConnection, r: &IdentityRecord) -> Result<()> {
+    sqlx::query(
+        "UPDATE identity SET client_id = ?2, environment = ?3, name = ?4, kind = ?5, \
+         vendor = ?6, status = ?7, business_owner_id = ?8, technical_owner_id = ?9, \
+         purpose = ?10, use_case = ?11, auth_method = ?12, access_token_lifetime_s = ?13, \
+         refresh_token_lifetime_s = ?14, jwks_uri = ?15, revocation_endpoint = ?16, \
+         last_used_at = ?17, last_reviewed_at = ?18, next_review_due = ?19, updated_at = ?20 \
+         WHERE id = ?1",
+    )
+    .bind(r.id)
+    .bind(&r.client_id)
+    .bind(r.environment)
+    .bind(&r.name)
+    .bind(r.kind)
+    .bind(&r.vendor)
+    .bind(r.status)
+    .bind(r.business_owner_id)
+    .bind(r.technical_owner_id)
+    .bind(&r.purpose)
+    .bind(&r.use_case)
+    .bind(&r.auth_method)
+    .bind(r.access_token_lifetime_s)
+    .bind(r.refresh_token_lifetime_s)
+    .bind(&r.jwks_uri)
+    .bind(&r.revocation_endpoint)
+    .bind(&r.last_used_at)
+    .bind(&r.last_reviewed_at)
+    .bind(&r.next_review_due)
+    .bind(&r.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One identity by id.
+pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Option<IdentityRecord>> {
+    Ok(sqlx::query_as("SELECT * FROM identity WHERE id = ?1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// Identities with this client_id, in one environment or in all of them.
+pub async fn by_client_id(
+    conn: &mut SqliteConnection,
+    client_id: &str,
+    environment: Option<Environment>,
+) -> Result<Vec<IdentityRecord>> {
+    Ok(sqlx::query_as(
+        "SELECT * FROM identity WHERE client_id = ?1 AND (?2 IS NULL OR environment = ?2) \
+         ORDER BY id",
+    )
+    .bind(client_id)
+    .bind(environment)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// How many identities there are.
+pub async fn count(conn: &mut SqliteConnection) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT count(*) FROM identity")
+        .fetch_one(conn)
+        .await?)
+}
+
+/// The largest id in use (0 when empty).
+pub async fn max_id(conn: &mut SqliteConnection) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM identity")
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
+#[derive(sqlx::FromRow)]
+struct ListRow {
+    #[sqlx(flatten)]
+    record: IdentityRecord,
+    bo_name: Option<String>,
+    bo_email: Option<String>,
+    bo_active: Option<bool>,
+    to_name: Option<String>,
+    to_email: Option<String>,
+    to_active: Option<bool>,
+    approved: Option<String>,
+    granted: Option<String>,
+}
+
+fn person(
+    id: Option<i64>,
+    name: Option<String>,
+    email: Option<String>,
+    active: Option<bool>,
+) -> Option<Person> {
+    Some(Person {
+        id: id?,
+        name: name?,
+        email: email?,
+        active: active.unwrap_or(true),
+    })
+}
+
+fn scope_list(joined: Option<String>) -> Vec<String> {
+    let mut v: Vec<String> = joined
+        .as_deref()
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    v.sort();
+    v
+}
+
+impl From<ListRow> for Identity {
+    fn from(row: ListRow) -> Self {
+        let r = row.record;
+        Identity {
+            id: r.id,
+            client_id: r.client_id,
+            name: r.name,
+            kind: r.kind,
+            environment: r.environment,
+            status: r.status,
+            vendor: r.vendor,
+            business_owner: person(
+                r.business_owner_id,
+                row.bo_name,
+                row.bo_email,
+                row.bo_active,
+            ),
+            technical_owner: person(
+                r.technical_owner_id,
+                row.to_name,
+                row.to_email,
+                row.to_active,
+            ),
+            purpose: r.purpose,
+            use_case: r.use_case,
+            approved_scopes: scope_list(row.approved),
+            granted_scopes: scope_list(row.granted),
+            auth_method: r.auth_method,
+            access_token_lifetime_s: r.access_token_lifetime_s,
+            refresh_token_lifetime_s: r.refresh_token_lifetime_s,
+            jwks_uri: r.jwks_uri,
+            revocation_endpoint: r.revocation_endpoint,
+            last_used_at: r.last_used_at,
+            last_reviewed_at: r.last_reviewed_at,
+            next_review_due: r.next_review_due,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+const LIST_SELECT: &str = "SELECT i.*, \
+    bo.name AS bo_name, bo.email AS bo_email, bo.active AS bo_active, \
+    tech.name AS to_name, tech.email AS to_email, tech.active AS to_active, \
+    (SELECT group_concat(s.scope, ' ') FROM identity_scope s \
+       WHERE s.identity_id = i.id AND s.scope_set = 'approved') AS approved, \
+    (SELECT group_concat(s.scope, ' ') FROM identity_scope s \
+       WHERE s.identity_id = i.id AND s.scope_set = 'granted') AS granted \
+    FROM identity i \
+    LEFT JOIN person bo ON bo.id = i.business_owner_id \
+    LEFT JOIN person tech ON tech.id = i.technical_owner_id";
+
+fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, f: &IdentityFilter) {
+    q.push(" WHERE 1 = 1");
+    if let Some(env) = f.environment {
+        q.push(" AND i.environment = ").push_bind(env);
+    }
+    if let Some(kind) = f.kind {
+        q.push(" AND i.kind = ").push_bind(kind);
+    }
+    if let Some(status) = f.status {
+        q.push(" AND i.status = ").push_bind(status);
+    }
+    if let Some(term) = f.search.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        let escaped = term
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let pattern = format!("%{escaped}%");
+        q.push(" AND (");
+        for (i, col) in [
+            "i.name",
+            "i.client_id",
+            "i.vendor",
+            "i.purpose",
+            "bo.name",
+            "tech.name",
+        ]
+        .iter()
+        .enumerate()
+        {
+            if i > 0 {
+                q.push(" OR ");
+            }
+            q.push(*col)
+                .push(" LIKE ")
+                .push_bind(pattern.clone())
+                .push(" ESCAPE '\\'");
+        }
+        q.push(")");
+    }
+}
+
+fn sort_expression(sort: IdentitySort) -> &'static str {
+    match sort {
+        IdentitySort::Name => "i.name COLLATE NOCASE",
+        IdentitySort::Kind => "i.kind",
+        IdentitySort::Environment => "i.environment",
+        IdentitySort::BusinessOwner => "bo.name COLLATE NOCASE",
+        IdentitySort::TechnicalOwner => "tech.name COLLATE NOCASE",
+        IdentitySort::Purpose => "i.purpose COLLATE NOCASE",
+        IdentitySort::GrantedScopes => {
+            "(SELECT count(*) FROM identity_scope s \
+              WHERE s.identity_id = i.id AND s.scope_set = 'granted')"
+        }
+        IdentitySort::NextReviewDue => "i.next_review_due",
+        IdentitySort::Status => "i.status",
+    }
+}
+
+/// One page of identities matching a filter, and the number that match in all.
+pub async fn list(pool: &SqlitePool, f: &IdentityFilter) -> Result<IdentityPage> {
+    let mut count = QueryBuilder::<Sqlite>::new(
+        "SELECT count(*) FROM identity i \
+         LEFT JOIN person bo ON bo.id = i.business_owner_id \
+         LEFT JOIN person tech ON tech.id = i.technical_owner_id",
+    );
+    push_filter(&mut count, f);
+    let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
+
+    let mut q = QueryBuilder::<Sqlite>::new(LIST_SELECT);
+    push_filter(&mut q, f);
+    let dir = if f.descending { " DESC" } else { " ASC" };
+    // Nulls sort last either way; id breaks ties so paging is stable.
+    let expr = sort_expression(f.sort);
+    q.push(" ORDER BY (")
+        .push(expr)
+        .push(") IS NULL, ")
+        .push(expr)
+        .push(dir);
+    q.push(", i.id").push(dir);
+    q.push(" LIMIT ").push_bind(f.limit.unwrap_or(-1));
+    q.push(" OFFSET ").push_bind(f.offset.unwrap_or(0));
+    let rows: Vec<ListRow> = q.build_query_as().fetch_all(pool).await?;
+    Ok(IdentityPage {
+        total,
+        rows: rows.into_iter().map(Identity::from).collect(),
+    })
+}
+
+/// One identity with owners and scope sets resolved.
+pub async fn view(conn: &mut SqliteConnection, id: i64) -> Result<Option<Identity>> {
+    let mut q = QueryBuilder::<Sqlite>::new(LIST_SELECT);
+    q.push(" WHERE i.id = ").push_bind(id);
+    let row: Option<ListRow> = q.build_query_as().fetch_optional(conn).await?;
+    Ok(row.map(Identity::from))
+}
+
+/// Both scope sets of an identity.
+pub async fn scopes(conn: &mut SqliteConnection, identity_id: i64) -> Result<Vec<StoredScope>> {
+    Ok(sqlx::query_as(
+        "SELECT scope_set, scope, justification, approved_by FROM identity_scope \
+         WHERE identity_id = ?1 ORDER BY scope_set, scope",
+    )
+    .bind(identity_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Inserts scopes, many rows a statement. Rows: (identity, set, scope, justification).
+pub async fn insert_scopes(
+    conn: &mut SqliteConnection,
+    rows: &[(i64, ScopeSet, String, Option<String>)],
+) -> Result<()> {
+    for chunk in rows.chunks(5000) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO identity_scope (identity_id, scope_set, scope, justification) ",
+        );
+        q.push_values(chunk, |mut b, (id, set, scope, why)| {
+            b.push_bind(*id)
+                .push_bind(*set)
+                .push_bind(scope.clone())
+                .push_bind(why.clone());
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Removes scopes from one set of an identity.
+pub async fn delete_scopes(
+    conn: &mut SqliteConnection,
+    identity_id: i64,
+    set: ScopeSet,
+    scopes: &[String],
+) -> Result<()> {
+    for s in scopes {
+        sqlx::query(
+            "DELETE FROM identity_scope WHERE identity_id = ?1 AND scope_set = ?2 AND scope = ?3",
+        )
+        .bind(identity_id)
+        .bind(set)
+        .bind(s)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// An identity's credentials, each with how many other identities share its fingerprint.
+pub async fn credentials(conn: &mut SqliteConnection, identity_id: i64) -> Result<Vec<Credential>> {
+    Ok(sqlx::query_as(
+        "SELECT c.id, c.kind, c.fingerprint, c.issued_at, c.expires_at, c.last_used_at, \
+         c.rotated_at, c.revoked_at, \
+         (SELECT count(DISTINCT o.identity_id) FROM credential o \
+            WHERE o.fingerprint = c.fingerprint AND o.identity_id <> c.identity_id) AS reused_by \
+         FROM credential c WHERE c.identity_id = ?1 ORDER BY c.kind, c.id",
+    )
+    .bind(identity_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Stores credential fingerprints, skipping ones the identity already has. Returns how many
+/// were new.
+pub async fn insert_credentials(
+    conn: &mut SqliteConnection,
+    creds: &[NewCredential],
+) -> Result<u64> {
+    let mut added = 0;
+    for chunk in creds.chunks(5000) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT OR IGNORE INTO credential (identity_id, kind, fingerprint, issued_at, expires_at) ",
+        );
+        q.push_values(chunk, |mut b, c| {
+            b.push_bind(c.identity_id)
+                .push_bind(c.kind)
+                .push_bind(c.fingerprint.clone())
+                .push_bind(c.issued_at.clone())
+                .push_bind(c.expires_at.clone());
+        });
+        added += q.build().execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(added)
+}

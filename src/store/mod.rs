@@ -1,0 +1,109 @@
+//! `Store`: the one place SQL lives. Every value is bound; nothing is spliced into SQL text.
+
+pub mod audit;
+pub mod identity;
+pub mod person;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+
+use crate::inventory::fingerprint::FingerprintKey;
+use crate::{Error, Result};
+
+/// A write transaction. SQLite takes the write lock at `BEGIN IMMEDIATE`, so two writers queue
+/// on the busy timeout instead of failing when a read turns into a write.
+pub type WriteTx = Transaction<'static, Sqlite>;
+
+/// The environment variable that overrides the default database path.
+pub const DB_ENV: &str = "STEWARD_DB";
+
+/// An open Steward database (SQLite, WAL) and the installation's fingerprint key.
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    path: PathBuf,
+    fingerprint_key: Arc<FingerprintKey>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    ///
+    /// The per-installation fingerprint key lives beside the database (`<path>.key`, mode
+    /// 0600), never inside it, so a copied database alone cannot be used to guess secrets.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        let fingerprint_key = Arc::new(FingerprintKey::load_or_create(&key_path(&path))?);
+        Ok(Store {
+            pool,
+            path,
+            fingerprint_key,
+        })
+    }
+
+    /// The connection pool, for reads.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Where the database file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The installation's key for fingerprinting secrets.
+    pub fn fingerprint_key(&self) -> &FingerprintKey {
+        &self.fingerprint_key
+    }
+
+    /// Starts a write transaction; dropping it without commit rolls everything back.
+    pub async fn begin_write(&self) -> Result<WriteTx> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Closes the pool, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// The fingerprint key file kept beside a database.
+pub fn key_path(db: &Path) -> PathBuf {
+    let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".key");
+    db.with_file_name(name)
+}
+
+/// The default database: `$STEWARD_DB`, else `steward.db` in the OS data directory.
+pub fn default_db_path() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os(DB_ENV).filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    directories::ProjectDirs::from("org", "Steward", "steward")
+        .map(|d| d.data_dir().join("steward.db"))
+        .ok_or_else(|| {
+            Error::invalid(
+                "--db",
+                "no home directory; pass --db PATH or set STEWARD_DB",
+            )
+        })
+}

@@ -1,0 +1,44 @@
+//! Timestamps: stored and printed as RFC 3339 UTC with second precision.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+/// A point in time as Steward stores it.
+pub type Timestamp = DateTime<Utc>;
+
+/// Formats a timestamp the one way Steward stores it (`2026-11-28T12:00:00Z`).
+pub fn format(t: Timestamp) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Parses an RFC 3339 timestamp with any offset and converts it to UTC.
+pub fn parse(s: &str) -> Result<Timestamp, String> {
+    DateTime::parse_from_rfc3339(s.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("'{s}' is not an RFC 3339 time ({e})"))
+}
+
+/// The current time, truncated to whole seconds so stored and returned values agree.
+pub fn now() -> Timestamp {
+    let t = Utc::now();
+    DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_are_normalized_to_utc() {
+        let t = parse("2026-01-02T03:04:05+02:00").expect("valid time");
+        assert_eq!(format(t), "2026-01-02T01:04:05Z");
+    }
+
+    #[test]
+    fn garbage_is_rejected_with_the_value_named() {
+        let e = parse("yesterday").expect_err("not a time");
+        assert!(
+            e.contains("yesterday"),
+            "error should quote the bad value: {e}"
+        );
+    }
+}
