@@ -1,0 +1,66 @@
+//! The TypeScript types in `ui/src/lib/bindings.ts` are generated from the Rust IPC types.
+//! This test fails when that file is stale; `UPDATE_BINDINGS=1 cargo test bindings` rewrites it.
+
+use steward::api::{AuditQuery, DemoSummary, IdentityRef, ImportSummary, NewIdentity};
+use steward::audit::{AuditEntry, ChainStatus};
+use steward::error::{ApiError, Code};
+use steward::inventory::import::Format;
+use steward::inventory::{
+    Approval, Credential, CredentialKind, Environment, Identity, IdentityDetail, IdentityFilter,
+    IdentityPage, IdentitySort, Kind, OwnerRole, Person, ScopeSet, Status,
+};
+use ts_rs::{Config, TS};
+
+fn generated() -> String {
+    let cfg = Config::new().with_large_int("number");
+    let decls = [
+        Code::decl(&cfg),
+        ApiError::decl(&cfg),
+        Kind::decl(&cfg),
+        Environment::decl(&cfg),
+        Status::decl(&cfg),
+        ScopeSet::decl(&cfg),
+        CredentialKind::decl(&cfg),
+        OwnerRole::decl(&cfg),
+        Person::decl(&cfg),
+        Identity::decl(&cfg),
+        Approval::decl(&cfg),
+        Credential::decl(&cfg),
+        IdentitySort::decl(&cfg),
+        IdentityFilter::decl(&cfg),
+        IdentityPage::decl(&cfg),
+        IdentityDetail::decl(&cfg),
+        IdentityRef::decl(&cfg),
+        NewIdentity::decl(&cfg),
+        AuditEntry::decl(&cfg),
+        ChainStatus::decl(&cfg),
+        AuditQuery::decl(&cfg),
+        Format::decl(&cfg),
+        ImportSummary::decl(&cfg),
+        DemoSummary::decl(&cfg),
+    ];
+    let mut out = String::from(
+        "// Generated from the Rust IPC types by tests/it/bindings.rs; do not edit by hand.\n",
+    );
+    for d in decls {
+        out.push_str("\nexport ");
+        out.push_str(&d);
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn ui_bindings_match_the_rust_types() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/ui/src/lib/bindings.ts");
+    let want = generated();
+    if std::env::var_os("UPDATE_BINDINGS").is_some() {
+        std::fs::write(path, &want).expect("write bindings");
+        return;
+    }
+    let have = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        have == want,
+        "ui/src/lib/bindings.ts is stale: run `UPDATE_BINDINGS=1 cargo test --test it bindings`"
+    );
+}

@@ -1,0 +1,269 @@
+//! The real `steward` binary against a temp data dir.
+
+use crate::support::{fixture, stderr, Env};
+
+fn db(env: &Env) -> &str {
+    env.db.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn init_demo_list_and_show_as_json() {
+    let env = Env::new();
+    let init = env.json(&["init"]);
+    assert_eq!(init["ready"], true);
+    let demo = env.json(&["demo", "--identities", "40"]);
+    assert_eq!(demo["identities"], 40);
+
+    let list = env.json(&["identity", "list", "--environment", "production"]);
+    let rows = list.as_array().expect("a JSON array for lists");
+    assert!(!rows.is_empty());
+    for r in rows {
+        assert_eq!(r["environment"], "production");
+        for field in [
+            "id",
+            "client_id",
+            "name",
+            "kind",
+            "status",
+            "granted_scopes",
+            "approved_scopes",
+        ] {
+            assert!(r.get(field).is_some(), "list rows carry {field}");
+        }
+    }
+    let with_owner = rows
+        .iter()
+        .find(|r| r["business_owner"].is_object())
+        .expect("an owned identity");
+    let owner = &with_owner["business_owner"];
+    assert!(owner["id"].is_i64() && owner["name"].is_string() && owner["email"].is_string());
+
+    let id = with_owner["id"].as_i64().expect("id").to_string();
+    let one = env.json(&["identity", "show", &id]);
+    assert!(one.is_object(), "one item is a JSON object");
+    assert_eq!(one["id"], with_owner["id"]);
+    assert!(one["history"].as_array().is_some_and(|h| !h.is_empty()));
+}
+
+#[test]
+fn db_is_accepted_after_the_subcommand_and_from_the_environment() {
+    let env = Env::new();
+    let out = env.cli(&["init", "--db", db(&env)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(env.db.exists());
+
+    let other = env.dir.path().join("from-env.db");
+    let out = env.cli_env(
+        &["demo", "--identities", "5"],
+        &[("STEWARD_DB", other.to_str().expect("path"))],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(other.exists(), "STEWARD_DB chooses the database");
+}
+
+#[test]
+fn the_default_database_lives_in_the_os_data_dir_never_elsewhere() {
+    let env = Env::new();
+    let out = env.cli(&["init"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let expected = env.dir.path().join("xdg-data/steward/steward.db");
+    assert!(
+        expected.exists(),
+        "without --db the database is in the data dir: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn add_set_owner_set_purpose_retire_and_the_audit_log() {
+    let env = Env::new();
+    let d = db(&env);
+    let add = env.json(&[
+        "identity",
+        "add",
+        "--client-id",
+        "cds-1",
+        "--name",
+        "CDS One",
+        "--kind",
+        "clinician_app",
+        "--environment",
+        "staging",
+        "--granted-scopes",
+        "openid user/Observation.rs",
+    ]);
+    assert_eq!(add["granted_scopes"].as_array().map(Vec::len), Some(2));
+    let owner = env.json(&[
+        "identity",
+        "set-owner",
+        "cds-1",
+        "--role",
+        "technical",
+        "--person",
+        "Kemi <kemi@h.example>",
+    ]);
+    assert_eq!(owner["technical_owner"]["email"], "kemi@h.example");
+    let purpose = env.json(&[
+        "identity",
+        "set-purpose",
+        "cds-1",
+        "--purpose",
+        "Sepsis alerts",
+        "--actor",
+        "auditor-7",
+    ]);
+    assert_eq!(purpose["purpose"], "Sepsis alerts");
+    let retired = env.json(&["identity", "retire", "cds-1", "--reason", "replaced"]);
+    assert_eq!(retired["status"], "retired");
+
+    let log = env.json(&["audit", "log"]);
+    let actions: Vec<&str> = log
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "identity.retire",
+            "identity.set_purpose",
+            "identity.set_owner",
+            "identity.create"
+        ]
+    );
+    assert_eq!(log[1]["actor"], "auditor-7", "--actor names who changed it");
+    let out = env.cli(&["--db", d, "audit", "verify"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn bad_input_exits_non_zero_with_a_clear_message() {
+    let env = Env::new();
+    let d = db(&env);
+    let out = env.cli(&[
+        "--db",
+        d,
+        "identity",
+        "add",
+        "--client-id",
+        "x",
+        "--name",
+        "X",
+        "--kind",
+        "robot",
+        "--environment",
+        "production",
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("robot"), "{}", stderr(&out));
+
+    let bad = fixture("csv/bad-kind.csv");
+    let out = env.cli(&[
+        "--db",
+        d,
+        "import",
+        "registrations",
+        bad.to_str().expect("path"),
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("bad-kind.csv: line 3: kind:"), "{err}");
+
+    env.json(&[
+        "identity",
+        "add",
+        "--client-id",
+        "twin",
+        "--name",
+        "T",
+        "--kind",
+        "service_account",
+        "--environment",
+        "production",
+    ]);
+    env.json(&[
+        "identity",
+        "add",
+        "--client-id",
+        "twin",
+        "--name",
+        "T",
+        "--kind",
+        "service_account",
+        "--environment",
+        "sandbox",
+    ]);
+    let out = env.cli(&["--db", d, "identity", "show", "twin"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--environment"), "{}", stderr(&out));
+    let out = env.cli(&[
+        "--db",
+        d,
+        "identity",
+        "show",
+        "twin",
+        "--environment",
+        "sandbox",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn import_prints_a_summary_and_notes() {
+    let env = Env::new();
+    let d = db(&env);
+    let csv = fixture("csv/extra-column.csv");
+    let out = env.cli(&[
+        "--db",
+        d,
+        "import",
+        "registrations",
+        csv.to_str().expect("path"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 created"));
+    assert!(
+        stderr(&out).contains("cost_center"),
+        "unknown columns are reported"
+    );
+    let kc = fixture("registrations/keycloak-smart-realm.json");
+    let summary = env.json(&[
+        "import",
+        "registrations",
+        kc.to_str().expect("path"),
+        "--environment",
+        "production",
+    ]);
+    assert_eq!(summary["format"], "keycloak_realm");
+    assert_eq!(summary["created"], 3);
+}
+
+#[test]
+fn audit_verify_fails_naming_the_seq_after_tampering() {
+    let env = Env::new();
+    let d = db(&env);
+    env.json(&["demo", "--identities", "6"]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let store = env.store().await;
+        sqlx::query("DROP TRIGGER audit_log_no_update")
+            .execute(store.pool())
+            .await
+            .expect("drop");
+        sqlx::query("UPDATE audit_log SET subject = 'identity:77' WHERE seq = 3")
+            .execute(store.pool())
+            .await
+            .expect("tamper");
+        store.close().await;
+    });
+    let out = env.cli(&["--db", d, "audit", "verify"]);
+    assert!(
+        !out.status.success(),
+        "a tampered log must fail verification"
+    );
+    assert!(stderr(&out).contains("seq 3"), "{}", stderr(&out));
+}

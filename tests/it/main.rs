@@ -1,0 +1,8 @@
+//! Integration tests: real SQLite files in temp dirs, the real `steward` binary.
+
+mod audit;
+mod bindings;
+mod cli;
+mod import;
+mod inventory;
+mod support;

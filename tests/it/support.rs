@@ -1,0 +1,108 @@
+//! Shared helpers: a temp data dir with a real SQLite file, the real binary, fixtures.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use steward::audit::Actor;
+use steward::time::{self, Timestamp};
+use steward::Store;
+use tempfile::TempDir;
+
+/// A temp directory holding one Steward database.
+pub struct Env {
+    pub dir: TempDir,
+    pub db: PathBuf,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("steward.db");
+        Env { dir, db }
+    }
+
+    pub async fn store(&self) -> Store {
+        Store::open(&self.db).await.expect("open store")
+    }
+
+    /// Runs the real `steward` binary against this database, with HOME and the XDG dirs
+    /// pointed into the temp dir so nothing can reach the user's real data.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_env(args, &[])
+    }
+
+    pub fn cli_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_steward"));
+        cmd.args(args)
+            .env_remove("STEWARD_DB")
+            .env("HOME", self.dir.path())
+            .env("XDG_DATA_HOME", self.dir.path().join("xdg-data"))
+            .env("XDG_CONFIG_HOME", self.dir.path().join("xdg-config"));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run steward")
+    }
+
+    /// `cli` with `--db` and `--json`, parsed; panics with stderr when it fails.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut full = vec!["--db", self.db.to_str().expect("utf-8 path"), "--json"];
+        full.extend_from_slice(args);
+        let out = self.cli(&full);
+        assert!(
+            out.status.success(),
+            "steward {args:?} failed: {}",
+            stderr(&out)
+        );
+        serde_json::from_slice(&out.stdout).expect("valid JSON on stdout")
+    }
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
+}
+
+pub fn now() -> Timestamp {
+    time::parse("2026-11-28T12:00:00Z").expect("fixed time")
+}
+
+pub fn actor() -> Actor {
+    Actor("reviewer@test".into())
+}
+
+/// Counts rows of a table, straight from SQLite.
+pub async fn rows(store: &Store, table: &str) -> i64 {
+    let sql = match table {
+        "identity" => "SELECT count(*) FROM identity",
+        "identity_scope" => "SELECT count(*) FROM identity_scope",
+        "credential" => "SELECT count(*) FROM credential",
+        "person" => "SELECT count(*) FROM person",
+        "audit_log" => "SELECT count(*) FROM audit_log",
+        other => panic!("no such table in tests: {other}"),
+    };
+    sqlx::query_scalar(sql)
+        .fetch_one(store.pool())
+        .await
+        .expect("count")
+}
+
+/// Every table's row count, to prove a failed write left nothing behind.
+pub async fn snapshot(store: &Store) -> Vec<i64> {
+    let mut v = Vec::new();
+    for t in [
+        "identity",
+        "identity_scope",
+        "credential",
+        "person",
+        "audit_log",
+    ] {
+        v.push(rows(store, t).await);
+    }
+    v
+}

@@ -1,0 +1,40 @@
+// Typed calls into the desktop shell. Every command is `noun_verb` on the Rust side; errors
+// arrive as `{code, message}` and the UI branches on `code` only.
+import { invoke } from "@tauri-apps/api/core";
+import type {
+  ApiError,
+  AuditEntry,
+  AuditQuery,
+  ChainStatus,
+  IdentityDetail,
+  IdentityFilter,
+  IdentityPage,
+  IdentityRef,
+  Person,
+} from "./bindings";
+
+function isApiError(e: unknown): e is ApiError {
+  return typeof e === "object" && e !== null && "code" in e && "message" in e;
+}
+
+async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    return await invoke<T>(command, args);
+  } catch (e) {
+    if (isApiError(e)) throw e;
+    const failure: ApiError = { code: "storage", message: String(e) };
+    throw failure;
+  }
+}
+
+export const api = {
+  identityList: (filter: IdentityFilter) => call<IdentityPage>("identity_list", { filter }),
+  identityShow: (reference: IdentityRef) => call<IdentityDetail>("identity_show", { reference }),
+  personList: () => call<Person[]>("person_list"),
+  auditLog: (query: AuditQuery) => call<AuditEntry[]>("audit_log", { query }),
+  auditVerify: () => call<ChainStatus>("audit_verify"),
+};
+
+export function errorText(e: unknown): string {
+  return isApiError(e) ? e.message : String(e);
+}

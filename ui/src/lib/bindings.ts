@@ -1,0 +1,77 @@
+// Generated from the Rust IPC types by tests/it/bindings.rs; do not edit by hand.
+
+export type Code = "not_found" | "ambiguous" | "invalid" | "import" | "conflict" | "integrity" | "storage";
+
+export type ApiError = { code: Code, message: string, };
+
+export type Kind = "patient_app" | "clinician_app" | "backend_service" | "service_account";
+
+export type Environment = "sandbox" | "staging" | "production";
+
+export type Status = "pending" | "active" | "suspended" | "revoked" | "retired";
+
+export type ScopeSet = "approved" | "granted";
+
+export type CredentialKind = "secret" | "key" | "token";
+
+export type OwnerRole = "business" | "technical";
+
+export type Person = { id: number, name: string, email: string, 
+/**
+ * False once the person has left the organization.
+ */
+active: boolean, };
+
+export type Identity = { id: number, client_id: string, name: string, kind: Kind, environment: Environment, status: Status, vendor: string | null, business_owner: Person | null, technical_owner: Person | null, purpose: string | null, use_case: string | null, approved_scopes: Array<string>, granted_scopes: Array<string>, auth_method: string | null, access_token_lifetime_s: number | null, refresh_token_lifetime_s: number | null, jwks_uri: string | null, revocation_endpoint: string | null, last_used_at: string | null, last_reviewed_at: string | null, next_review_due: string | null, created_at: string, updated_at: string, };
+
+export type Approval = { scope: string, justification: string | null, approved_by: Person | null, };
+
+export type Credential = { id: number, kind: CredentialKind, fingerprint: string, issued_at: string | null, expires_at: string | null, last_used_at: string | null, rotated_at: string | null, revoked_at: string | null, 
+/**
+ * Other identities holding the same fingerprint (credential reuse).
+ */
+reused_by: number, };
+
+export type IdentitySort = "name" | "kind" | "environment" | "business_owner" | "technical_owner" | "purpose" | "granted_scopes" | "next_review_due" | "status";
+
+export type IdentityFilter = { environment: Environment | null, kind: Kind | null, status: Status | null, 
+/**
+ * Case-insensitive text found in name, client_id, vendor, purpose or an owner's name.
+ */
+search: string | null, sort: IdentitySort, descending: boolean, limit: number | null, offset: number | null, };
+
+export type IdentityPage = { total: number, rows: Array<Identity>, };
+
+export type IdentityDetail = { approvals: Array<Approval>, credentials: Array<Credential>, history: Array<AuditEntry>, id: number, client_id: string, name: string, kind: Kind, environment: Environment, status: Status, vendor: string | null, business_owner: Person | null, technical_owner: Person | null, purpose: string | null, use_case: string | null, approved_scopes: Array<string>, granted_scopes: Array<string>, auth_method: string | null, access_token_lifetime_s: number | null, refresh_token_lifetime_s: number | null, jwks_uri: string | null, revocation_endpoint: string | null, last_used_at: string | null, last_reviewed_at: string | null, next_review_due: string | null, created_at: string, updated_at: string, };
+
+export type IdentityRef = { key: string, environment: Environment | null, };
+
+export type NewIdentity = { client_id: string, name: string, kind: Kind | null, environment: Environment | null, vendor: string | null, business_owner: string | null, technical_owner: string | null, purpose: string | null, use_case: string | null, 
+/**
+ * Space-separated.
+ */
+approved_scopes: string | null, 
+/**
+ * Space-separated.
+ */
+granted_scopes: string | null, auth_method: string | null, access_token_lifetime_s: number | null, refresh_token_lifetime_s: number | null, jwks_uri: string | null, revocation_endpoint: string | null, };
+
+export type AuditEntry = { seq: number, at: string, actor: string, action: string, subject: string, details: Record<string, unknown>, prev_hash: string, hash: string, };
+
+export type ChainStatus = { entries: number, head_hash: string, };
+
+export type AuditQuery = { 
+/**
+ * Only entries about this subject (`identity:42`).
+ */
+subject: string | null, 
+/**
+ * At most this many, newest first (default: all).
+ */
+limit: number | null, };
+
+export type Format = "steward_csv" | "rfc7591" | "keycloak_realm";
+
+export type ImportSummary = { file: string, format: Format, records: number, created: number, updated: number, unchanged: number, skipped: Array<string>, warnings: Array<string>, };
+
+export type DemoSummary = { identities: number, people: number, scopes: number, credentials: number, };
