@@ -98,7 +98,7 @@ enum IdentityCommand {
     /// Show one identity: owners, purpose, scopes, credentials and history.
     Show(Target),
     /// Register an identity.
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// Set the business or technical owner ("Name <email>", an email, or a person id).
     SetOwner {
         #[command(flatten)]
@@ -357,6 +357,7 @@ async fn identity(
         }
         IdentityCommand::Show(t) => api::identity_show(store, &t.reference()).await?,
         IdentityCommand::Add(a) => {
+            let a = *a;
             let n = NewIdentity {
                 client_id: a.client_id,
                 name: a.name,

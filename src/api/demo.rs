@@ -84,8 +84,8 @@ pub async fn demo_seed(
                 "client_id": rec.client_id,
                 "environment": rec.environment,
                 "source": "demo",
-                "approved_scopes": g.approved.iter().map(|(s, _)| s).collect::<Vec<_>>(),
-                "granted_scopes": g.granted,
+                "approved_scopes": g.approved.len(),
+                "granted_scopes": g.granted.len(),
             }),
         });
         scopes.extend(

@@ -15,7 +15,10 @@ use crate::time::Timestamp;
 macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS, sqlx::Type)]
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, TS,
+            sqlx::Type,
+        )]
         #[sqlx(rename_all = "snake_case")]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($variant),+ }

@@ -1,0 +1,42 @@
+# Steward: `make run` sets up, builds and opens the console; `make test` runs every test.
+SHELL := /bin/bash
+CARGO ?= cargo
+DEBUG_BIN := target/debug
+
+.PHONY: run test deps deps-test ui build lint unit e2e bench clean
+
+run: deps build
+	$(DEBUG_BIN)/steward-desktop
+
+test: deps-test build lint unit e2e
+
+deps:
+	bash scripts/deps.sh
+
+deps-test:
+	bash scripts/deps.sh --test
+
+ui:
+	cd ui && npm run build
+
+# The desktop binary embeds ui/dist, so the UI is built first.
+build: ui
+	$(CARGO) build --workspace
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	cd ui && npm run check
+
+unit:
+	$(CARGO) test --workspace
+
+e2e:
+	bash scripts/e2e.sh
+
+bench:
+	bash scripts/bench.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf ui/dist ui/node_modules

@@ -1,0 +1,131 @@
+// End-to-end test of the real desktop app: tauri-driver + WebKitWebDriver drive the real
+// webview, on a temp database seeded by the real CLI. Run by `make e2e` under Xvfb.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, existsSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { Builder, By, until } from "selenium-webdriver";
+
+const root = path.resolve(import.meta.dirname, "..", "..");
+const app = process.env.STEWARD_APP ?? path.join(root, "target", "debug", "steward-desktop");
+const cli = process.env.STEWARD_CLI ?? path.join(root, "target", "debug", "steward");
+const driverBin =
+  process.env.TAURI_DRIVER ??
+  path.join(process.env.CARGO_HOME ?? path.join(os.homedir(), ".cargo"), "bin", "tauri-driver");
+const PORT = 4444;
+
+let tmp;
+let driverProcess;
+let driver;
+
+function waitForPort(port, ms) {
+  const deadline = Date.now() + ms;
+  return new Promise((resolve, reject) => {
+    const attempt = () => {
+      const socket = net.connect(port, "127.0.0.1");
+      socket.once("connect", () => {
+        socket.end();
+        resolve();
+      });
+      socket.once("error", () => {
+        socket.destroy();
+        if (Date.now() > deadline) reject(new Error(`tauri-driver did not listen on ${port}`));
+        else setTimeout(attempt, 200);
+      });
+    };
+    attempt();
+  });
+}
+
+before(async () => {
+  for (const [what, p] of [["app", app], ["cli", cli], ["tauri-driver", driverBin]]) {
+    assert.ok(existsSync(p), `${what} not found at ${p}; run make build and make deps`);
+  }
+  tmp = mkdtempSync(path.join(os.tmpdir(), "steward-e2e-"));
+  const db = path.join(tmp, "steward.db");
+  // Tests never touch the real data dir: HOME and XDG dirs point into the temp dir.
+  const env = {
+    ...process.env,
+    HOME: tmp,
+    XDG_DATA_HOME: path.join(tmp, "data"),
+    XDG_CONFIG_HOME: path.join(tmp, "config"),
+    STEWARD_DB: db,
+  };
+  const seeded = spawnSync(cli, ["--db", db, "demo", "--identities", "60"], { env, encoding: "utf8" });
+  assert.equal(seeded.status, 0, `seeding failed: ${seeded.stderr}`);
+
+  driverProcess = spawn(driverBin, ["--port", String(PORT)], { env, stdio: ["ignore", "inherit", "inherit"] });
+  await waitForPort(PORT, 20000);
+  driver = await new Builder()
+    .usingServer(`http://127.0.0.1:${PORT}/`)
+    .withCapabilities({ browserName: "wry", "tauri:options": { application: app } })
+    .build();
+});
+
+after(async () => {
+  if (driver) await driver.quit().catch(() => {});
+  // SIGTERM, not SIGKILL, so tauri-driver stops WebKitWebDriver too.
+  if (driverProcess) {
+    driverProcess.kill("SIGTERM");
+    await new Promise((r) => driverProcess.once("exit", r));
+  }
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+async function rows() {
+  return driver.findElements(By.css("[data-testid=identity-row]"));
+}
+
+async function countText() {
+  return driver.findElement(By.css("[data-testid=result-count]")).getText();
+}
+
+test("the window shows the seeded inventory", async () => {
+  await driver.wait(until.elementsLocated(By.css("[data-testid=identity-row]")), 30000);
+  await driver.wait(async () => (await countText()) === "60 identities", 10000, "count of 60");
+  assert.equal((await rows()).length, 60, "all 60 seeded identities are listed");
+  const chain = await driver.findElement(By.css("[data-testid=chain-status]")).getText();
+  assert.match(chain, /Audit chain intact/);
+});
+
+test("filtering by environment shows only that environment", async () => {
+  await driver.findElement(By.css("[data-testid=filter-environment] option[value=production]")).click();
+  await driver.wait(async () => (await countText()) !== "60 identities", 10000, "the filter applies");
+  const shown = await rows();
+  assert.ok(shown.length > 0 && shown.length < 60, `some but not all rows: ${shown.length}`);
+  for (const r of shown) {
+    assert.equal(await r.getAttribute("data-environment"), "production");
+  }
+});
+
+test("searching narrows the list", async () => {
+  const search = await driver.findElement(By.css("[data-testid=search]"));
+  await search.sendKeys("Sepsis");
+  await driver.wait(async () => {
+    const shown = await rows();
+    if (shown.length === 0) return false;
+    for (const r of shown) if (!(await r.getText()).includes("Sepsis")) return false;
+    return true;
+  }, 10000, "only Sepsis rows remain");
+  await search.clear();
+  await driver.executeScript(
+    "const s = arguments[0]; s.value = ''; s.dispatchEvent(new Event('input', {bubbles: true}));",
+    search,
+  );
+});
+
+test("opening an identity shows its detail", async () => {
+  await driver.wait(async () => (await rows()).length > 1, 10000);
+  const cell = await driver.findElement(By.css("[data-testid=identity-row] td.name div"));
+  const name = (await cell.getText()).trim();
+  await cell.click();
+  const heading = await driver.wait(until.elementLocated(By.css("[data-testid=detail-name]")), 10000);
+  await driver.wait(async () => (await heading.getText()) === name, 10000, `detail of ${name}`);
+  const history = await driver.wait(until.elementLocated(By.css("[data-testid=history] li")), 10000);
+  assert.match(await history.getText(), /identity\.create/);
+  await driver.findElement(By.css("[data-testid=detail-close]")).click();
+  await driver.wait(async () => (await driver.findElements(By.css("[data-testid=identity-detail]"))).length === 0, 5000);
+});
