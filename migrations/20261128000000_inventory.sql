@@ -40,6 +40,7 @@ CREATE TABLE identity (
 CREATE INDEX identity_business_owner ON identity (business_owner_id);
 CREATE INDEX identity_technical_owner ON identity (technical_owner_id);
 CREATE INDEX identity_name ON identity (name COLLATE NOCASE);
+CREATE INDEX identity_next_review_due ON identity (next_review_due);
 
 -- approved scopes carry a justification and who approved them; granted scopes are what the
 -- authorization server issues. Used scopes are derived from usage, never stored here.
