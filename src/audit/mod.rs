@@ -227,6 +227,33 @@ pub async fn verify(pool: &sqlx::SqlitePool) -> Result<ChainStatus> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            ".*".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(".*", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn canonical_json_parses_back_to_the_same_value(v in json_value()) {
+            let text = canonical_json(&v);
+            let back: Value = serde_json::from_str(&text).expect("canonical JSON is JSON");
+            prop_assert_eq!(&back, &v);
+            prop_assert_eq!(canonical_json(&back), text, "canonical form is a fixed point");
+        }
+    }
 
     #[test]
     fn canonical_json_sorts_keys_at_every_level() {

@@ -131,7 +131,7 @@ pub(super) fn parse(text: &str) -> Result<Parsed, Bad> {
             auth_method: cell("auth_method"),
             access_token_lifetime_s: parse_int("access_token_lifetime_s")?,
             refresh_token_lifetime_s: parse_int("refresh_token_lifetime_s")?,
-            client_secret: cell("client_secret"),
+            client_secret: cell("client_secret").map(Into::into),
             key_fingerprints: Vec::new(),
             jwks_uri: cell("jwks_uri"),
             revocation_endpoint: cell("revocation_endpoint"),
@@ -149,6 +149,37 @@ pub(super) fn parse(text: &str) -> Result<Parsed, Bad> {
         skipped: Vec::new(),
         warnings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        // Whatever text a cell holds (commas, quotes, newlines, unicode), what a CSV writer
+        // quotes the importer reads back unchanged (cells are trimmed, as documented).
+        #[test]
+        fn written_rows_read_back(
+            name in "[^\\x00]{1,40}",
+            purpose in "[^\\x00]{0,80}",
+            vendor in "[^\\x00]{0,20}",
+        ) {
+            let name = name.trim().to_string();
+            prop_assume!(!name.is_empty());
+            let mut w = ::csv::Writer::from_writer(Vec::new());
+            w.write_record(["client_id", "name", "kind", "environment", "purpose", "vendor"]).expect("header");
+            w.write_record(["c-1", name.as_str(), "clinician_app", "staging", purpose.as_str(), vendor.as_str()])
+                .expect("row");
+            let text = String::from_utf8(w.into_inner().expect("flush")).expect("utf-8");
+            let parsed = parse(&text).map_err(|b| TestCaseError::fail(b.message))?;
+            let input = &parsed.records[0].input;
+            prop_assert_eq!(input.name.as_deref(), Some(name.as_str()));
+            let trimmed = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+            prop_assert_eq!(input.purpose.clone(), trimmed(&purpose));
+            prop_assert_eq!(input.vendor.clone(), trimmed(&vendor));
+        }
+    }
 }
 
 fn parse_enum<T: std::str::FromStr<Err = String>>(

@@ -116,7 +116,11 @@ pub(super) fn parse(items: &[Value], environment: Environment) -> Result<Parsed,
             auth_method,
             access_token_lifetime_s: seconds(c, &loc, "access.token.lifespan")?,
             refresh_token_lifetime_s: seconds(c, &loc, "client.offline.session.max.lifespan")?,
-            client_secret: if public { None } else { json_str(c, "secret") },
+            client_secret: if public {
+                None
+            } else {
+                json_str(c, "secret").map(Into::into)
+            },
             ..IdentityInput::default()
         };
         records.push(Record {

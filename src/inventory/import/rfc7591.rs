@@ -80,7 +80,7 @@ pub(super) fn parse(items: &[Value], environment: Environment) -> Result<Parsed,
             technical_owner,
             granted_scopes: scopes,
             auth_method: json_str(item, "token_endpoint_auth_method"),
-            client_secret: json_str(item, "client_secret"),
+            client_secret: json_str(item, "client_secret").map(Into::into),
             key_fingerprints: keys,
             jwks_uri: json_str(item, "jwks_uri"),
             ..IdentityInput::default()
