@@ -151,6 +151,16 @@ pub(super) fn parse(text: &str) -> Result<Parsed, Bad> {
     })
 }
 
+fn parse_enum<T: std::str::FromStr<Err = String>>(
+    value: Option<String>,
+    loc: &str,
+    field: &str,
+) -> Result<Option<T>, Bad> {
+    value
+        .map(|v| v.parse().map_err(|m| Bad::new(loc, field, m)))
+        .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,14 +190,4 @@ mod tests {
             prop_assert_eq!(input.vendor.clone(), trimmed(&vendor));
         }
     }
-}
-
-fn parse_enum<T: std::str::FromStr<Err = String>>(
-    value: Option<String>,
-    loc: &str,
-    field: &str,
-) -> Result<Option<T>, Bad> {
-    value
-        .map(|v| v.parse().map_err(|m| Bad::new(loc, field, m)))
-        .transpose()
 }
