@@ -14,6 +14,18 @@ async fn import(
     api::registrations_import(store, now(), &actor(), &fixture(rel), env).await
 }
 
+async fn show(
+    store: &steward::Store,
+    key: &str,
+    environment: Option<Environment>,
+) -> steward::inventory::IdentityDetail {
+    let r = IdentityRef {
+        key: key.into(),
+        environment,
+    };
+    api::identity_show(store, &r).await.expect("show")
+}
+
 fn import_error(e: Error) -> (String, String, String) {
     match e {
         Error::Import {
@@ -54,15 +66,7 @@ async fn steward_csv_imports_and_reimport_changes_nothing() {
         (s.format, s.records, s.created, s.updated),
         (Format::StewardCsv, 4, 4, 0)
     );
-    let sched = api::identity_show(
-        &store,
-        &IdentityRef {
-            key: "sched-app".into(),
-            environment: Some(Environment::Production),
-        },
-    )
-    .await
-    .expect("sched-app");
+    let sched = show(&store, "sched-app", Some(Environment::Production)).await;
     assert_eq!(sched.identity.kind, Kind::PatientApp);
     assert_eq!(
         sched
@@ -80,15 +84,7 @@ async fn steward_csv_imports_and_reimport_changes_nothing() {
         sched.identity.last_reviewed_at.as_deref(),
         Some("2026-02-01T09:00:00Z")
     );
-    let pop = api::identity_show(
-        &store,
-        &IdentityRef {
-            key: "pophealth".into(),
-            environment: None,
-        },
-    )
-    .await
-    .expect("pophealth");
+    let pop = show(&store, "pophealth", None).await;
     assert_eq!(
         pop.identity.last_used_at.as_deref(),
         Some("2026-11-20T01:00:00Z"),
@@ -129,15 +125,7 @@ async fn a_changed_row_updates_the_identity_and_logs_what_changed() {
         .await
         .expect("import");
     assert_eq!((s.created, s.updated, s.unchanged), (0, 1, 3));
-    let d = api::identity_show(
-        &store,
-        &IdentityRef {
-            key: "sched-app".into(),
-            environment: Some(Environment::Production),
-        },
-    )
-    .await
-    .expect("show");
+    let d = show(&store, "sched-app", Some(Environment::Production)).await;
     assert_eq!(
         d.identity.purpose.as_deref(),
         Some("Books appointments only")
@@ -228,15 +216,7 @@ async fn secrets_are_fingerprinted_and_never_stored_raw() {
     )
     .await
     .expect("rfc 7591");
-    let pop = api::identity_show(
-        &store,
-        &IdentityRef {
-            key: "pophealth".into(),
-            environment: None,
-        },
-    )
-    .await
-    .expect("show");
+    let pop = show(&store, "pophealth", None).await;
     let fp = secret_fingerprint(&pop);
     assert!(fp.starts_with("hmac-sha256:"));
     assert_eq!(
@@ -273,15 +253,7 @@ async fn rfc7591_response_is_imported() {
     .await
     .expect("import");
     assert_eq!((s.format, s.created), (Format::Rfc7591, 1));
-    let d = api::identity_show(
-        &store,
-        &IdentityRef {
-            key: "s6BhdRkqt3".into(),
-            environment: None,
-        },
-    )
-    .await
-    .expect("show");
+    let d = show(&store, "s6BhdRkqt3", None).await;
     assert_eq!(d.identity.name, "My Example Client");
     assert_eq!(
         d.identity.auth_method.as_deref(),
@@ -302,15 +274,7 @@ async fn rfc7591_response_is_imported() {
     .await
     .expect("dynreg");
     assert_eq!(s.created, 1);
-    let d = api::identity_show(
-        &store,
-        &IdentityRef {
-            key: "G65DA2AF4-1C91-11EC-9280-0050568B7514".into(),
-            environment: None,
-        },
-    )
-    .await
-    .expect("show");
+    let d = show(&store, "G65DA2AF4-1C91-11EC-9280-0050568B7514", None).await;
     assert_eq!(
         d.identity.kind,
         Kind::BackendService,
@@ -394,15 +358,7 @@ async fn keycloak_realm_export_maps_kinds_scopes_and_skips_built_ins() {
         "account, admin-cli and the SAML client: {:?}",
         s.skipped
     );
-    let show = |k: &str| {
-        let r = IdentityRef {
-            key: k.into(),
-            environment: None,
-        };
-        let store = store.clone();
-        async move { api::identity_show(&store, &r).await }
-    };
-    let growth = show("growth-chart").await.expect("growth");
+    let growth = show(&store, "growth-chart", None).await;
     assert_eq!(growth.identity.kind, Kind::PatientApp);
     assert_eq!(growth.identity.auth_method.as_deref(), Some("none"));
     assert_eq!(growth.identity.access_token_lifetime_s, Some(3600));
@@ -415,13 +371,13 @@ async fn keycloak_realm_export_maps_kinds_scopes_and_skips_built_ins() {
         .identity
         .granted_scopes
         .contains(&"patient/Observation.read".to_string()));
-    let bulk = show("bulk-analytics").await.expect("bulk");
+    let bulk = show(&store, "bulk-analytics", None).await;
     assert_eq!(bulk.identity.kind, Kind::BackendService);
     assert_eq!(
         bulk.identity.auth_method.as_deref(),
         Some("private_key_jwt")
     );
-    let legacy = show("legacy-interface").await.expect("legacy");
+    let legacy = show(&store, "legacy-interface", None).await;
     assert_eq!(legacy.identity.kind, Kind::ServiceAccount);
     assert_eq!(legacy.identity.status, Status::Suspended);
     assert_eq!(legacy.identity.refresh_token_lifetime_s, Some(2_592_000));
@@ -446,9 +402,8 @@ async fn keycloak_realm_export_maps_kinds_scopes_and_skips_built_ins() {
     .await
     .expect("again");
     assert_eq!(again.unchanged, 3);
-    assert!(show("bulk-analytics")
+    assert!(show(&store, "bulk-analytics", None)
         .await
-        .expect("bulk")
         .identity
         .business_owner
         .is_some());

@@ -20,6 +20,16 @@ fn new_app(client_id: &str, env: Environment) -> NewIdentity {
     }
 }
 
+async fn add(
+    store: &steward::Store,
+    client_id: &str,
+    env: Environment,
+) -> steward::inventory::IdentityDetail {
+    api::identity_add(store, now(), &actor(), new_app(client_id, env))
+        .await
+        .expect("add")
+}
+
 fn by_client(key: &str, environment: Option<Environment>) -> IdentityRef {
     IdentityRef {
         key: key.into(),
@@ -58,14 +68,7 @@ async fn the_schema_is_created_with_wal_full_sync_and_foreign_keys() {
 async fn add_then_show_resolves_owners_and_records_history() {
     let env = Env::new();
     let store = env.store().await;
-    let d = api::identity_add(
-        &store,
-        now(),
-        &actor(),
-        new_app("labs", Environment::Production),
-    )
-    .await
-    .expect("add");
+    let d = add(&store, "labs", Environment::Production).await;
     assert_eq!(
         d.identity.business_owner.as_ref().map(|p| p.email.as_str()),
         Some("ana@hospital.example")
@@ -92,14 +95,7 @@ async fn add_then_show_resolves_owners_and_records_history() {
 async fn adding_the_same_client_in_the_same_environment_is_a_conflict() {
     let env = Env::new();
     let store = env.store().await;
-    api::identity_add(
-        &store,
-        now(),
-        &actor(),
-        new_app("dup", Environment::Staging),
-    )
-    .await
-    .expect("first");
+    add(&store, "dup", Environment::Staging).await;
     let before = snapshot(&store).await;
     let e = api::identity_add(
         &store,
@@ -151,22 +147,8 @@ async fn bad_input_names_the_field() {
 async fn a_client_id_in_two_environments_needs_the_environment() {
     let env = Env::new();
     let store = env.store().await;
-    let prod = api::identity_add(
-        &store,
-        now(),
-        &actor(),
-        new_app("twin", Environment::Production),
-    )
-    .await
-    .expect("prod");
-    api::identity_add(
-        &store,
-        now(),
-        &actor(),
-        new_app("twin", Environment::Sandbox),
-    )
-    .await
-    .expect("sbx");
+    let prod = add(&store, "twin", Environment::Production).await;
+    add(&store, "twin", Environment::Sandbox).await;
     let e = api::identity_show(&store, &by_client("twin", None))
         .await
         .expect_err("ambiguous");
@@ -193,14 +175,7 @@ async fn a_client_id_in_two_environments_needs_the_environment() {
 async fn owner_and_purpose_changes_are_audited_and_departed_people_refused() {
     let env = Env::new();
     let store = env.store().await;
-    let d = api::identity_add(
-        &store,
-        now(),
-        &actor(),
-        new_app("own", Environment::Production),
-    )
-    .await
-    .expect("add");
+    let d = add(&store, "own", Environment::Production).await;
     let r = IdentityRef::id(d.identity.id);
     let d = api::identity_set_owner(
         &store,
@@ -273,14 +248,7 @@ async fn owner_and_purpose_changes_are_audited_and_departed_people_refused() {
 async fn retire_keeps_the_identity_and_refuses_twice() {
     let env = Env::new();
     let store = env.store().await;
-    let d = api::identity_add(
-        &store,
-        now(),
-        &actor(),
-        new_app("old", Environment::Staging),
-    )
-    .await
-    .expect("add");
+    let d = add(&store, "old", Environment::Staging).await;
     let r = IdentityRef::id(d.identity.id);
     let d = api::identity_retire(
         &store,
