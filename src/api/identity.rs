@@ -6,10 +6,11 @@ use ts_rs::TS;
 use crate::audit::{self, Actor};
 use crate::inventory::apply::{apply, Outcome};
 use crate::inventory::{
-    Approval, Environment, IdentityDetail, IdentityFilter, IdentityInput, IdentityPage, Kind,
-    OwnerRole, Person, PersonInput, ScopeSet, Status,
+    Approval, Environment, Grant, IdentityDetail, IdentityFilter, IdentityInput, IdentityPage,
+    Kind, OwnerRole, Person, PersonInput, ScopeSet, Status,
 };
 use crate::scope;
+use crate::scope::report::{scope_diff, scope_info};
 use crate::store::identity::{self as db, IdentityRecord};
 use crate::store::person;
 use crate::time::Timestamp;
@@ -99,6 +100,11 @@ pub async fn identity_show(store: &Store, r: &IdentityRef) -> Result<IdentityDet
     let identity = db::view(&mut conn, rec.id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("identity {}", rec.id)))?;
+    let approved_set = scope::ScopeSet::parse(&identity.approved_scopes.join(" "));
+    let granted_set = scope::ScopeSet::parse(&identity.granted_scopes.join(" "));
+    let covered_by = |set: &scope::ScopeSet, raw: &str| {
+        scope::Scope::parse(raw).is_ok_and(|s| set.covers_scope(&s))
+    };
     let mut approvals = Vec::new();
     for s in db::scopes(&mut conn, rec.id).await? {
         if s.scope_set != ScopeSet::Approved {
@@ -109,11 +115,26 @@ pub async fn identity_show(store: &Store, r: &IdentityRef) -> Result<IdentityDet
             None => None,
         };
         approvals.push(Approval {
+            granted: covered_by(&granted_set, &s.scope),
+            info: scope_info(&s.scope),
             scope: s.scope,
             justification: s.justification,
             approved_by,
         });
     }
+    let grants = identity
+        .granted_scopes
+        .iter()
+        .map(|g| Grant {
+            scope: g.clone(),
+            approved: covered_by(&approved_set, g),
+            info: scope_info(g),
+        })
+        .collect();
+    let scope_diff = scope_diff(
+        &identity.approved_scopes.join(" "),
+        &identity.granted_scopes.join(" "),
+    );
     let credentials = db::credentials(&mut conn, rec.id).await?;
     drop(conn);
     let history =
@@ -121,6 +142,8 @@ pub async fn identity_show(store: &Store, r: &IdentityRef) -> Result<IdentityDet
     Ok(IdentityDetail {
         identity,
         approvals,
+        grants,
+        scope_diff,
         credentials,
         history,
     })

@@ -7,6 +7,7 @@ mod demo;
 mod identity;
 mod import;
 
+pub use crate::scope::report::{scope_diff, scope_info, ScopeDiff, ScopeInfo};
 pub use audit::{audit_log, audit_verify, AuditQuery};
 pub use demo::{demo_seed, demo_seed_if_empty, DemoOptions, DemoSummary};
 pub use identity::{

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::fingerprint::FingerprintKey;
 use super::{next_review_due, CredentialKind, Environment, Kind, PersonInput, Status};
+use crate::scope;
 use crate::store::identity::{IdentityRecord, NewCredential};
 use crate::time::{self, Timestamp};
 
@@ -331,15 +332,7 @@ pub fn generate(count: usize, seed: u64, now: Timestamp, key: &FingerprintKey) -
                 .iter()
                 .map(|(s, why)| {
                     let why = (!rng.gen_ratio(1, 12)).then(|| (*why).to_string());
-                    // Older registrations spell resource scopes the SMART v1 way.
-                    (
-                        if app % 3 == 0 {
-                            v1_spelling(s)
-                        } else {
-                            (*s).to_string()
-                        },
-                        why,
-                    )
+                    (scope::stored_form(s), why)
                 })
                 .collect();
             let mut granted: Vec<String> = approved.iter().map(|(s, _)| s.clone()).collect();
@@ -349,8 +342,10 @@ pub fn generate(count: usize, seed: u64, now: Timestamp, key: &FingerprintKey) -
                 } else {
                     arch.risky_extra[rng.gen_range(0..arch.risky_extra.len())]
                 };
-                if !granted.iter().any(|g| g == extra) {
-                    granted.push(extra.to_string());
+                // Risky grants often arrive in SMART v1 spelling; storage canonicalizes them.
+                let extra = scope::stored_form(extra);
+                if !granted.contains(&extra) {
+                    granted.push(extra);
                 }
             }
             let backend = matches!(arch.kind, Kind::BackendService | Kind::ServiceAccount);
@@ -456,16 +451,6 @@ fn random_token(rng: &mut StdRng) -> String {
     hex::encode(bytes)
 }
 
-/// `patient/Observation.rs` → `patient/Observation.read`, `.cud` → `.write`.
-fn v1_spelling(scope: &str) -> String {
-    match scope.rsplit_once('.') {
-        Some((base, "rs")) if scope.contains('/') => format!("{base}.read"),
-        Some((base, "cud")) if scope.contains('/') => format!("{base}.write"),
-        Some((base, "cruds")) if scope.contains('/') => format!("{base}.*"),
-        _ => scope.to_string(),
-    }
-}
-
 /// A credential row for a generated identity once its id is known.
 pub fn credential_row(id: i64, issued: &str, cred: &(CredentialKind, String)) -> NewCredential {
     NewCredential {
@@ -515,7 +500,7 @@ mod tests {
         );
         assert!(
             ids.iter()
-                .any(|i| i.granted.iter().any(|g| g == "system/*.read")),
+                .any(|i| i.granted.iter().any(|g| g == "system/*.rs")),
             "a bulk client"
         );
         assert!(

@@ -9,6 +9,7 @@ use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
+use crate::scope::report::{ScopeDiff, ScopeInfo};
 use crate::time::Timestamp;
 
 /// Declares a closed string enum stored as TEXT, with `as_str`, `ALL`, `FromStr` and `Display`.
@@ -266,6 +267,10 @@ pub struct Identity {
     pub use_case: Option<String>,
     pub approved_scopes: Vec<String>,
     pub granted_scopes: Vec<String>,
+    /// Risk of the granted scopes (see `scope::explain`).
+    pub risk_score: u32,
+    /// `low`, `medium` or `high`.
+    pub risk_tier: String,
     pub auth_method: Option<String>,
     #[ts(type = "number | null")]
     pub access_token_lifetime_s: Option<i64>,
@@ -286,6 +291,17 @@ pub struct Approval {
     pub scope: String,
     pub justification: Option<String>,
     pub approved_by: Option<Person>,
+    /// Whether the granted scopes include this access.
+    pub granted: bool,
+    pub info: ScopeInfo,
+}
+
+/// A granted scope and whether an approved scope covers it.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct Grant {
+    pub scope: String,
+    pub approved: bool,
+    pub info: ScopeInfo,
 }
 
 /// A credential, known only by its fingerprint.
@@ -353,6 +369,8 @@ pub struct IdentityDetail {
     #[ts(flatten)]
     pub identity: Identity,
     pub approvals: Vec<Approval>,
+    pub grants: Vec<Grant>,
+    pub scope_diff: ScopeDiff,
     pub credentials: Vec<Credential>,
     pub history: Vec<crate::audit::AuditEntry>,
 }

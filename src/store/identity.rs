@@ -7,6 +7,7 @@ use crate::inventory::{
     Credential, CredentialKind, Environment, Identity, IdentityFilter, IdentityPage, IdentitySort,
     Kind, Person, ScopeSet, Status,
 };
+use crate::scope::{self, ScopeSet as Scopes};
 use crate::Result;
 
 /// An identity row exactly as stored.
@@ -222,6 +223,8 @@ fn scope_list(joined: Option<String>) -> Vec<String> {
 impl From<ListRow> for Identity {
     fn from(row: ListRow) -> Self {
         let r = row.record;
+        let granted = scope_list(row.granted);
+        let risk = scope::risk(&Scopes::parse(&granted.join(" ")));
         Identity {
             id: r.id,
             client_id: r.client_id,
@@ -245,7 +248,9 @@ impl From<ListRow> for Identity {
             purpose: r.purpose,
             use_case: r.use_case,
             approved_scopes: scope_list(row.approved),
-            granted_scopes: scope_list(row.granted),
+            risk_score: risk.score,
+            risk_tier: risk.tier,
+            granted_scopes: granted,
             auth_method: r.auth_method,
             access_token_lifetime_s: r.access_token_lifetime_s,
             refresh_token_lifetime_s: r.refresh_token_lifetime_s,

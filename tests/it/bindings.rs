@@ -1,14 +1,17 @@
 //! The TypeScript types in `ui/src/lib/bindings.ts` are generated from the Rust IPC types.
 //! This test fails when that file is stale; `UPDATE_BINDINGS=1 cargo test bindings` rewrites it.
 
-use steward::api::{AuditQuery, DemoSummary, IdentityRef, ImportSummary, NewIdentity};
+use steward::api::{
+    AuditQuery, DemoSummary, IdentityRef, ImportSummary, NewIdentity, ScopeDiff, ScopeInfo,
+};
 use steward::audit::{AuditEntry, ChainStatus};
 use steward::error::{ApiError, Code};
 use steward::inventory::import::Format;
 use steward::inventory::{
-    Approval, Credential, CredentialKind, Environment, Identity, IdentityDetail, IdentityFilter,
-    IdentityPage, IdentitySort, Kind, OwnerRole, Person, ScopeSet, Status,
+    Approval, Credential, CredentialKind, Environment, Grant, Identity, IdentityDetail,
+    IdentityFilter, IdentityPage, IdentitySort, Kind, OwnerRole, Person, ScopeSet, Status,
 };
+use steward::scope::{Context, Decision, RiskReason, RiskReport, RiskTrait};
 use ts_rs::{Config, TS};
 
 fn generated() -> String {
@@ -38,6 +41,14 @@ fn generated() -> String {
         Format::decl(&cfg),
         ImportSummary::decl(&cfg),
         DemoSummary::decl(&cfg),
+        Context::decl(&cfg),
+        RiskTrait::decl(&cfg),
+        RiskReason::decl(&cfg),
+        RiskReport::decl(&cfg),
+        ScopeInfo::decl(&cfg),
+        ScopeDiff::decl(&cfg),
+        Grant::decl(&cfg),
+        Decision::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from the Rust IPC types by tests/it/bindings.rs; do not edit by hand.\n",

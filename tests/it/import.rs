@@ -79,7 +79,7 @@ async fn steward_csv_imports_and_reimport_changes_nothing() {
     assert!(sched
         .identity
         .granted_scopes
-        .contains(&"patient/Observation.write".to_string()));
+        .contains(&"patient/Observation.cud".to_string()));
     assert_eq!(
         sched.identity.last_reviewed_at.as_deref(),
         Some("2026-02-01T09:00:00Z")
@@ -370,7 +370,7 @@ async fn keycloak_realm_export_maps_kinds_scopes_and_skips_built_ins() {
     assert!(growth
         .identity
         .granted_scopes
-        .contains(&"patient/Observation.read".to_string()));
+        .contains(&"patient/Observation.rs".to_string()));
     let bulk = show(&store, "bulk-analytics", None).await;
     assert_eq!(bulk.identity.kind, Kind::BackendService);
     assert_eq!(

@@ -57,7 +57,8 @@ before(async () => {
   const seeded = spawnSync(cli, ["--db", db, "demo", "--identities", "60"], { env, encoding: "utf8" });
   assert.equal(seeded.status, 0, `seeding failed: ${seeded.stderr}`);
 
-  driverProcess = spawn(driverBin, ["--port", String(PORT)], { env, stdio: ["ignore", "inherit", "inherit"] });
+  // Its output is not inherited: a child that outlived the test would hold the runner open.
+  driverProcess = spawn(driverBin, ["--port", String(PORT)], { env, stdio: "ignore" });
   await waitForPort(PORT, 20000);
   driver = await new Builder()
     .usingServer(`http://127.0.0.1:${PORT}/`)
@@ -72,7 +73,10 @@ after(async () => {
     driverProcess.kill("SIGTERM");
     await new Promise((r) => driverProcess.once("exit", r));
   }
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  // Whatever happened to the session, no copy of the app outlives the test.
+  spawnSync("pkill", ["-TERM", "-f", app]);
+  // The webview may still be flushing its own data dir for a moment after quitting.
+  if (tmp) rmSync(tmp, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 });
 
 async function rows() {

@@ -22,9 +22,21 @@ export type Person = { id: number, name: string, email: string,
  */
 active: boolean, };
 
-export type Identity = { id: number, client_id: string, name: string, kind: Kind, environment: Environment, status: Status, vendor: string | null, business_owner: Person | null, technical_owner: Person | null, purpose: string | null, use_case: string | null, approved_scopes: Array<string>, granted_scopes: Array<string>, auth_method: string | null, access_token_lifetime_s: number | null, refresh_token_lifetime_s: number | null, jwks_uri: string | null, revocation_endpoint: string | null, last_used_at: string | null, last_reviewed_at: string | null, next_review_due: string | null, created_at: string, updated_at: string, };
+export type Identity = { id: number, client_id: string, name: string, kind: Kind, environment: Environment, status: Status, vendor: string | null, business_owner: Person | null, technical_owner: Person | null, purpose: string | null, use_case: string | null, approved_scopes: Array<string>, granted_scopes: Array<string>, 
+/**
+ * Risk of the granted scopes (see `scope::explain`).
+ */
+risk_score: number, 
+/**
+ * `low`, `medium` or `high`.
+ */
+risk_tier: string, auth_method: string | null, access_token_lifetime_s: number | null, refresh_token_lifetime_s: number | null, jwks_uri: string | null, revocation_endpoint: string | null, last_used_at: string | null, last_reviewed_at: string | null, next_review_due: string | null, created_at: string, updated_at: string, };
 
-export type Approval = { scope: string, justification: string | null, approved_by: Person | null, };
+export type Approval = { scope: string, justification: string | null, approved_by: Person | null, 
+/**
+ * Whether the granted scopes include this access.
+ */
+granted: boolean, info: ScopeInfo, };
 
 export type Credential = { id: number, kind: CredentialKind, fingerprint: string, issued_at: string | null, expires_at: string | null, last_used_at: string | null, rotated_at: string | null, revoked_at: string | null, 
 /**
@@ -42,7 +54,15 @@ search: string | null, sort: IdentitySort, descending: boolean, limit: number | 
 
 export type IdentityPage = { total: number, rows: Array<Identity>, };
 
-export type IdentityDetail = { approvals: Array<Approval>, credentials: Array<Credential>, history: Array<AuditEntry>, id: number, client_id: string, name: string, kind: Kind, environment: Environment, status: Status, vendor: string | null, business_owner: Person | null, technical_owner: Person | null, purpose: string | null, use_case: string | null, approved_scopes: Array<string>, granted_scopes: Array<string>, auth_method: string | null, access_token_lifetime_s: number | null, refresh_token_lifetime_s: number | null, jwks_uri: string | null, revocation_endpoint: string | null, last_used_at: string | null, last_reviewed_at: string | null, next_review_due: string | null, created_at: string, updated_at: string, };
+export type IdentityDetail = { approvals: Array<Approval>, grants: Array<Grant>, scope_diff: ScopeDiff, credentials: Array<Credential>, history: Array<AuditEntry>, id: number, client_id: string, name: string, kind: Kind, environment: Environment, status: Status, vendor: string | null, business_owner: Person | null, technical_owner: Person | null, purpose: string | null, use_case: string | null, approved_scopes: Array<string>, granted_scopes: Array<string>, 
+/**
+ * Risk of the granted scopes (see `scope::explain`).
+ */
+risk_score: number, 
+/**
+ * `low`, `medium` or `high`.
+ */
+risk_tier: string, auth_method: string | null, access_token_lifetime_s: number | null, refresh_token_lifetime_s: number | null, jwks_uri: string | null, revocation_endpoint: string | null, last_used_at: string | null, last_reviewed_at: string | null, next_review_due: string | null, created_at: string, updated_at: string, };
 
 export type IdentityRef = { key: string, environment: Environment | null, };
 
@@ -75,3 +95,59 @@ export type Format = "steward_csv" | "rfc7591" | "keycloak_realm";
 export type ImportSummary = { file: string, format: Format, records: number, created: number, updated: number, unchanged: number, skipped: Array<string>, warnings: Array<string>, };
 
 export type DemoSummary = { identities: number, people: number, scopes: number, credentials: number, };
+
+export type Context = "patient" | "user" | "system";
+
+export type RiskTrait = "bulk_export" | "system_level" | "wildcard_resource" | "delete" | "write" | "sensitive_unrestricted" | "refresh";
+
+export type RiskReason = { risk_trait: RiskTrait, points: number, scopes: Array<string>, };
+
+export type RiskReport = { score: number, 
+/**
+ * `low`, `medium` or `high`.
+ */
+tier: string, reasons: Array<RiskReason>, };
+
+export type ScopeInfo = { 
+/**
+ * As given.
+ */
+scope: string, valid: boolean, 
+/**
+ * `patient`, `user` or `system` for resource scopes; null otherwise.
+ */
+context: Context | null, 
+/**
+ * The resource type or `*`; for non-resource scopes the scope itself.
+ */
+resource: string | null, 
+/**
+ * Canonical letters in `cruds` order, for resource scopes.
+ */
+perms: string | null, query: string | null, error: string | null, 
+/**
+ * SMART v2 canonical spelling.
+ */
+canonical: string | null, explanation: string, traits: Array<RiskTrait>, };
+
+export type ScopeDiff = { 
+/**
+ * Granted access no approved scope covers (canonical).
+ */
+beyond_approved: Array<string>, 
+/**
+ * Approved access the grant does not include.
+ */
+approved_not_granted: Array<string>, granted_risk: RiskReport, approved_risk: RiskReport, 
+/**
+ * Scope strings on either side that are not SMART scopes.
+ */
+invalid: Array<string>, };
+
+export type Grant = { scope: string, approved: boolean, info: ScopeInfo, };
+
+export type Decision = { allowed: boolean, 
+/**
+ * The scope(s) that allowed it, space-separated.
+ */
+by: string | null, reason: string, };
