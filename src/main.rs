@@ -6,11 +6,12 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
-use steward::api::{self, AuditQuery, DemoOptions, IdentityRef, NewIdentity};
+use steward::api::{self, AuditQuery, DemoOptions, IdentityRef, NewIdentity, ScopeInfo};
 use steward::audit::Actor;
 use steward::inventory::{
     Environment, Identity, IdentityFilter, IdentitySort, Kind, OwnerRole, Status,
 };
+use steward::scope::{allows, Context, Request, ScopeSet};
 use steward::{store, time, Error, Store};
 
 /// Governance of SMART on FHIR access: non-human identities, owners, scopes and evidence.
@@ -53,6 +54,43 @@ enum Command {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// SMART scopes: parse, check a request, explain, compare (no database needed).
+    #[command(subcommand)]
+    Scope(ScopeCommand),
+}
+
+#[derive(Subcommand)]
+enum ScopeCommand {
+    /// Parse scopes; with --json, one object per line:
+    /// {"scope","valid","context","resource","perms","query","error",...}.
+    Parse {
+        #[arg(required = true)]
+        scopes: Vec<String>,
+    },
+    /// Whether granted scopes allow a FHIR REST request ("METHOD PATH", after --). Prints
+    /// {"allowed","by","reason"} and exits 0 either way; exits 2 on unparseable input.
+    Allows {
+        /// Space-separated granted scopes.
+        #[arg(long)]
+        granted: String,
+        /// patient, user or system (default: any; bulk export defaults to system).
+        #[arg(long)]
+        context: Option<Context>,
+        /// e.g. "GET Observation?patient=1"
+        request: String,
+    },
+    /// One plain-language sentence per scope, with its risk traits.
+    Explain {
+        #[arg(required = true)]
+        scopes: Vec<String>,
+    },
+    /// What granted scopes add beyond approved ones, and the risk of each.
+    Diff {
+        #[arg(long)]
+        approved: String,
+        #[arg(long)]
+        granted: String,
+    },
 }
 
 #[derive(Args)]
@@ -218,7 +256,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
@@ -226,7 +264,11 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), Error> {
+async fn run(cli: Cli) -> Result<ExitCode, Error> {
+    let out = Output { json: cli.json };
+    if let Command::Scope(c) = cli.command {
+        return scope(c, &out);
+    }
     let path = match cli.db {
         Some(p) => p,
         None => store::default_db_path()?,
@@ -234,10 +276,106 @@ async fn run(cli: Cli) -> Result<(), Error> {
     let store = Store::open(&path).await?;
     let actor = cli.actor.map(Actor).unwrap_or_else(Actor::os_user);
     let now = time::now();
-    let out = Output { json: cli.json };
     let result = dispatch(cli.command, &store, now, &actor, &out, &path).await;
     store.close().await;
-    result
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+/// Exit status for input the scope commands cannot read.
+const UNPARSEABLE: u8 = 2;
+
+fn scope(c: ScopeCommand, out: &Output) -> Result<ExitCode, Error> {
+    match c {
+        ScopeCommand::Parse { scopes } => {
+            let infos: Vec<ScopeInfo> = scopes
+                .iter()
+                .flat_map(|s| s.split_whitespace())
+                .map(api::scope_info)
+                .collect();
+            if out.json {
+                for i in &infos {
+                    println!("{}", serde_json::to_string(i).map_err(json_error)?);
+                }
+            } else {
+                out.table(
+                    &infos,
+                    &["SCOPE", "VALID", "CANONICAL", "MEANING"],
+                    infos.iter().map(|i| {
+                        vec![
+                            i.scope.clone(),
+                            yes_no(i.valid),
+                            i.canonical.clone().unwrap_or_else(|| "-".into()),
+                            i.explanation.clone(),
+                        ]
+                    }),
+                )?;
+            }
+        }
+        ScopeCommand::Allows {
+            granted,
+            context,
+            request,
+        } => {
+            let set = ScopeSet::parse(&granted);
+            if let Some(bad) = set.invalid().first() {
+                eprintln!("error: --granted: {bad}");
+                return Ok(ExitCode::from(UNPARSEABLE));
+            }
+            let request = match Request::parse(&request) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: request: {e}");
+                    return Ok(ExitCode::from(UNPARSEABLE));
+                }
+            };
+            let decision = allows(&set, context, &request);
+            println!("{}", serde_json::to_string(&decision).map_err(json_error)?);
+        }
+        ScopeCommand::Explain { scopes } => {
+            let infos: Vec<ScopeInfo> = scopes
+                .iter()
+                .flat_map(|s| s.split_whitespace())
+                .map(api::scope_info)
+                .collect();
+            out.one(&infos, || {
+                infos
+                    .iter()
+                    .map(|i| {
+                        let traits: Vec<String> =
+                            i.traits.iter().map(|t| format!("{t:?}")).collect();
+                        let name = i.canonical.as_deref().unwrap_or(&i.scope);
+                        if traits.is_empty() {
+                            format!("{name}: {}", i.explanation)
+                        } else {
+                            format!("{name}: {} [{}]", i.explanation, traits.join(", "))
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
+        }
+        ScopeCommand::Diff { approved, granted } => {
+            let d = api::scope_diff(&approved, &granted);
+            out.one(&d, || {
+                let list = |v: &[String]| if v.is_empty() { "(none)".to_string() } else { v.join(" ") };
+                format!(
+                    "granted beyond approved:  {}\napproved but not granted: {}\ngranted risk:  {} ({})\napproved risk: {} ({}){}",
+                    list(&d.beyond_approved),
+                    list(&d.approved_not_granted),
+                    d.granted_risk.score,
+                    d.granted_risk.tier,
+                    d.approved_risk.score,
+                    d.approved_risk.tier,
+                    if d.invalid.is_empty() {
+                        String::new()
+                    } else {
+                        format!("\nnot SMART scopes: {}", d.invalid.join(" "))
+                    }
+                )
+            })?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn dispatch(
@@ -313,6 +451,8 @@ async fn dispatch(
                 }),
             )
         }
+        // Handled in `run` before any database is opened.
+        Command::Scope(c) => scope(c, out).map(drop),
         Command::Audit(AuditCommand::Verify) => {
             let s = api::audit_verify(store).await?;
             out.one(&s, || {

@@ -57,7 +57,7 @@ pub fn scope_info(raw: &str) -> ScopeInfo {
             resource: None,
             perms: None,
             query: None,
-            explanation: format!("Not a SMART scope Steward recognizes: {}.", e.message),
+            explanation: format!("Not a valid SMART scope: {}.", e.message),
             error: Some(e.message),
             canonical: None,
             traits: Vec::new(),

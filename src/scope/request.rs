@@ -45,6 +45,25 @@ pub enum Interaction {
 }
 
 impl Interaction {
+    /// How a reviewer would name it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Interaction::Read => "read",
+            Interaction::Vread => "version read",
+            Interaction::HistoryInstance => "instance history",
+            Interaction::HistoryType => "type history",
+            Interaction::HistorySystem => "system-wide history",
+            Interaction::SearchType => "search",
+            Interaction::SearchSystem => "system-wide search",
+            Interaction::Create => "create",
+            Interaction::Update => "update",
+            Interaction::Patch => "patch",
+            Interaction::Delete => "delete",
+            Interaction::Export => "bulk export",
+            Interaction::Operation => "operation",
+        }
+    }
+
     /// The one permission letter an interaction needs (export needs two: see the table).
     pub fn perm(self) -> Perms {
         match self {
@@ -311,9 +330,9 @@ pub fn allows(set: &ScopeSet, context: Option<Context>, req: &Request) -> Decisi
             }
         }
     }
-    let what = match req.interaction {
-        Interaction::Export => "bulk export".to_string(),
-        i => format!("{:?}", i).to_lowercase(),
+    let what = match &req.resource {
+        Some(t) => format!("{} of {t}", req.interaction.describe()),
+        None => req.interaction.describe().to_string(),
     };
     Decision {
         allowed: true,

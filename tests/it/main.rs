@@ -5,4 +5,5 @@ mod bindings;
 mod cli;
 mod import;
 mod inventory;
+mod scope;
 mod support;
