@@ -36,6 +36,7 @@ e2e:
 
 bench:
 	bash scripts/bench.sh
+	$(CARGO) bench --bench scope_parse
 
 clean:
 	$(CARGO) clean

@@ -359,7 +359,7 @@ fn resource_scope() -> impl Strategy<Value = ResourceScope> {
         ],
         prop_oneof![
             Just(Resource::Any),
-            prop::sample::select(TYPES.to_vec()).prop_map(|t| Resource::Type(t.into()))
+            prop::sample::select(TYPES.to_vec()).prop_map(Resource::Type)
         ],
         1u8..32,
         prop::option::of(prop::sample::select(vec![

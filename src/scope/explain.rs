@@ -87,7 +87,7 @@ pub fn traits(scope: &Scope) -> Vec<RiskTrait> {
             }
             let sensitive = match &r.resource {
                 Resource::Any => true,
-                Resource::Type(name) => SENSITIVE_TYPES.contains(&name.as_str()),
+                Resource::Type(name) => SENSITIVE_TYPES.contains(name),
             };
             let reads_any = r.perms.contains(Perms::R) || r.perms.contains(Perms::S);
             if sensitive && reads_any && r.query.is_none() {

@@ -152,7 +152,15 @@ pub const R4_RESOURCE_TYPES: [&str; 146] = [
 
 /// Whether `name` is a FHIR R4 resource type (case-sensitive, as FHIR is).
 pub fn is_resource_type(name: &str) -> bool {
-    R4_RESOURCE_TYPES.binary_search(&name).is_ok()
+    resource_type(name).is_some()
+}
+
+/// The shipped spelling of a FHIR R4 resource type, so parsed scopes need not allocate it.
+pub fn resource_type(name: &str) -> Option<&'static str> {
+    R4_RESOURCE_TYPES
+        .binary_search(&name)
+        .ok()
+        .map(|i| R4_RESOURCE_TYPES[i])
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use super::fhir::is_resource_type;
+use super::fhir::resource_type;
 
 /// Whose data a resource scope reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, TS)]
@@ -129,7 +129,8 @@ impl fmt::Display for Perms {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Resource {
     Any,
-    Type(String),
+    /// Always one of [`super::fhir::R4_RESOURCE_TYPES`].
+    Type(&'static str),
 }
 
 impl Resource {
@@ -317,8 +318,10 @@ impl Scope {
             .ok_or_else(|| fail("expected Resource.permissions after the context".into()))?;
         let resource = match resource {
             "*" => Resource::Any,
-            t if is_resource_type(t) => Resource::Type(t.to_string()),
-            t => return Err(fail(format!("'{t}' is not a FHIR R4 resource type"))),
+            t => match resource_type(t) {
+                Some(known) => Resource::Type(known),
+                None => return Err(fail(format!("'{t}' is not a FHIR R4 resource type"))),
+            },
         };
         let (perms, v1) = Perms::parse(perms).map_err(fail)?;
         let query = match query {

@@ -21,7 +21,7 @@
 use serde::Serialize;
 use ts_rs::TS;
 
-use super::fhir::is_resource_type;
+use super::fhir::resource_type;
 use super::grammar::{Context, Perms, Query, Resource, ResourceScope, Scope};
 use super::set::ScopeSet;
 
@@ -87,7 +87,9 @@ pub struct Request {
     pub method: String,
     pub interaction: Interaction,
     /// The resource type in the path, or `None` for whole-system interactions.
-    pub resource: Option<String>,
+    pub resource: Option<&'static str>,
+    /// The types named by `_type` (system search and export); empty means all.
+    pub types: Vec<&'static str>,
     pub params: Vec<(String, String)>,
     /// The operation name for `$` operations.
     pub operation: Option<String>,
@@ -128,12 +130,9 @@ impl Request {
         }
         let get = matches!(method.as_str(), "GET" | "HEAD");
         let op = |s: &str| s.strip_prefix('$').map(String::from);
-        let typed = |t: &str| {
-            if is_resource_type(t) {
-                Ok(Some(t.to_string()))
-            } else {
-                Err(format!("'{t}' is not a FHIR R4 resource type"))
-            }
+        let typed = |t: &str| match resource_type(t) {
+            Some(known) => Ok(Some(known)),
+            None => Err(format!("'{t}' is not a FHIR R4 resource type")),
         };
         let (interaction, resource, operation) = match (method.as_str(), segments.as_slice()) {
             (_, []) if get => (Interaction::SearchSystem, None, None),
@@ -158,35 +157,35 @@ impl Request {
             _ => return Err(format!("'{method} {path}' is not a FHIR REST interaction")),
         };
         if interaction == Interaction::Export
-            && !matches!(resource.as_deref(), None | Some("Patient" | "Group"))
+            && !matches!(resource, None | Some("Patient" | "Group"))
         {
             return Err("$export is defined on the system, Patient and Group only".into());
+        }
+        let mut types = Vec::new();
+        if let Some((_, list)) = params.iter().find(|(k, _)| k == "_type") {
+            for t in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                let known = resource_type(t)
+                    .ok_or_else(|| format!("_type names '{t}', not a FHIR R4 resource type"))?;
+                types.push(known);
+            }
         }
         Ok(Request {
             method,
             interaction,
             resource,
+            types,
             params,
             operation,
         })
     }
 
-    fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
     /// The (resource, permission) pairs this request needs, in the order they are checked.
     pub fn needs(&self) -> Vec<(Resource, Perms)> {
         let listed_types = || -> Vec<Resource> {
-            match self.param("_type").filter(|t| !t.is_empty()) {
-                Some(list) => list
-                    .split(',')
-                    .map(|t| Resource::Type(t.trim().to_string()))
-                    .collect(),
-                None => vec![Resource::Any],
+            if self.types.is_empty() {
+                vec![Resource::Any]
+            } else {
+                self.types.iter().map(|t| Resource::Type(t)).collect()
             }
         };
         match self.interaction {
@@ -195,8 +194,8 @@ impl Request {
             }
             Interaction::Export => {
                 let mut needs: Vec<(Resource, Perms)> = Vec::new();
-                if self.resource.as_deref() == Some("Group") {
-                    needs.push((Resource::Type("Group".into()), Perms::R));
+                if self.resource == Some("Group") {
+                    needs.push((Resource::Type("Group"), Perms::R));
                 }
                 for t in listed_types() {
                     needs.push((t.clone(), Perms::R));
@@ -206,11 +205,7 @@ impl Request {
             }
             Interaction::Operation => Vec::new(),
             i => {
-                let t = self
-                    .resource
-                    .clone()
-                    .map(Resource::Type)
-                    .unwrap_or(Resource::Any);
+                let t = self.resource.map(Resource::Type).unwrap_or(Resource::Any);
                 vec![(t, i.perm())]
             }
         }
@@ -294,7 +289,7 @@ pub fn allows(set: &ScopeSet, context: Option<Context>, req: &Request) -> Decisi
                 let where_ = context.map_or("any".to_string(), |c| c.as_str().to_string());
                 let target = match &resource {
                     Resource::Any => "every resource type (*)".to_string(),
-                    Resource::Type(t) => t.clone(),
+                    Resource::Type(t) => t.to_string(),
                 };
                 let mut reason = format!(
                     "no granted scope allows {} on {target} in {where_} context",
