@@ -91,6 +91,9 @@ test("the window shows the seeded inventory", async () => {
   await driver.wait(until.elementsLocated(By.css("[data-testid=identity-row]")), 30000);
   await driver.wait(async () => (await countText()) === "60 identities", 10000, "count of 60");
   assert.equal((await rows()).length, 60, "all 60 seeded identities are listed");
+  const tiers = await driver.findElements(By.css("[data-testid=risk-tier]"));
+  assert.equal(tiers.length, 60, "every row shows its risk tier");
+  for (const t of tiers.slice(0, 5)) assert.match(await t.getText(), /^(low|medium|high)$/i);
   const chain = await driver.findElement(By.css("[data-testid=chain-status]")).getText();
   assert.match(chain, /Audit chain intact/);
 });
@@ -128,6 +131,11 @@ test("opening an identity shows its detail", async () => {
   await cell.click();
   const heading = await driver.wait(until.elementLocated(By.css("[data-testid=detail-name]")), 10000);
   await driver.wait(async () => (await heading.getText()) === name, 10000, `detail of ${name}`);
+  const risk = await driver.wait(until.elementLocated(By.css("[data-testid=risk]")), 10000);
+  assert.match(await risk.getText(), /risk/i);
+  const granted = await driver.findElements(By.css("[data-testid=granted-scope]"));
+  assert.ok(granted.length > 0, "granted scopes are listed with their explanations");
+  assert.match(await granted[0].getText(), /\./, "each scope carries a sentence");
   const history = await driver.wait(until.elementLocated(By.css("[data-testid=history] li")), 10000);
   assert.match(await history.getText(), /identity\.create/);
   await driver.findElement(By.css("[data-testid=detail-close]")).click();
