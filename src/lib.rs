@@ -9,6 +9,7 @@ pub mod api;
 pub mod audit;
 pub mod error;
 pub mod inventory;
+pub mod policy;
 pub mod scope;
 pub mod store;
 pub mod time;

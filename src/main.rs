@@ -6,13 +6,32 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
-use steward::api::{self, AuditQuery, DemoOptions, IdentityRef, NewIdentity, ScopeInfo};
+use steward::api::{
+    self, AuditQuery, DemoOptions, IdentityRef, NewIdentity, ScopeInfo, TemplateEdit,
+};
 use steward::audit::Actor;
 use steward::inventory::{
     Environment, Identity, IdentityFilter, IdentitySort, Kind, OwnerRole, Status,
 };
+use steward::policy::template::Template;
+use steward::policy::{FindingFilter, Severity};
 use steward::scope::{allows, Context, Request, ScopeSet};
 use steward::{store, time, Error, Store};
+
+/// Prints a line to stdout; a closed pipe (`steward ... | head`) ends the program quietly.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = writeln!(out, $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("error: cannot write output: {e}");
+            std::process::exit(1);
+        }
+    }};
+}
 
 /// Governance of SMART on FHIR access: non-human identities, owners, scopes and evidence.
 #[derive(Parser)]
@@ -54,9 +73,93 @@ enum Command {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Posture findings with evidence, remediation and framework controls.
+    Findings(FindingsArgs),
+    /// Use-case templates: the most each purpose justifies.
+    #[command(subcommand)]
+    Templates(TemplatesCommand),
     /// SMART scopes: parse, check a request, explain, compare (no database needed).
     #[command(subcommand)]
     Scope(ScopeCommand),
+}
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct FindingsArgs {
+    #[command(subcommand)]
+    action: Option<FindingsCommand>,
+    /// Only this identity (id, or client_id with --environment).
+    #[arg(long)]
+    identity: Option<String>,
+    #[arg(long)]
+    environment: Option<Environment>,
+    /// Only this rule.
+    #[arg(long)]
+    rule: Option<String>,
+    /// low, medium, high or critical.
+    #[arg(long)]
+    severity: Option<Severity>,
+    /// Include findings accepted as risks.
+    #[arg(long)]
+    all: bool,
+    /// Evaluate as of this time (RFC 3339; default now).
+    #[arg(long, value_parser = parse_time)]
+    now: Option<time::Timestamp>,
+}
+
+#[derive(Subcommand)]
+enum FindingsCommand {
+    /// Accept a finding as a risk until a date.
+    Accept {
+        /// The finding id (rule:identity_id).
+        finding: String,
+        /// RFC 3339 time or YYYY-MM-DD.
+        #[arg(long, value_parser = parse_time)]
+        until: time::Timestamp,
+        #[arg(long)]
+        reason: String,
+        /// Who accepts the risk (email or person id); never the identity's owner.
+        #[arg(long)]
+        approver: String,
+    },
+    /// The rule-to-control mapping (OWASP NHI Top 10 2025, NIST CSF 2.0).
+    Mapping,
+}
+
+#[derive(Subcommand)]
+enum TemplatesCommand {
+    /// Every template.
+    List,
+    /// One template.
+    Show { key: String },
+    /// Change a template (audited).
+    Edit {
+        key: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// Space-separated scopes; "" removes the limit.
+        #[arg(long)]
+        max_scopes: Option<String>,
+        #[arg(long)]
+        allow_offline_access: Option<bool>,
+        #[arg(long)]
+        allow_bulk_export: Option<bool>,
+        #[arg(long)]
+        max_access_token_lifetime_s: Option<i64>,
+        #[arg(long)]
+        expected_auth_method: Option<String>,
+    },
+}
+
+fn parse_time(s: &str) -> Result<time::Timestamp, String> {
+    let full = if s.len() == 10 {
+        format!("{s}T00:00:00Z")
+    } else {
+        s.to_string()
+    };
+    time::parse(&full)
 }
 
 #[derive(Subcommand)]
@@ -281,6 +384,167 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
     result.map(|()| ExitCode::SUCCESS)
 }
 
+async fn findings(
+    f: FindingsArgs,
+    store: &Store,
+    now: time::Timestamp,
+    actor: &Actor,
+    out: &Output,
+) -> Result<(), Error> {
+    match f.action {
+        Some(FindingsCommand::Accept {
+            finding,
+            until,
+            reason,
+            approver,
+        }) => {
+            let done =
+                api::finding_accept(store, now, actor, &finding, until, &reason, &approver).await?;
+            out.one(&done, || {
+                format!(
+                    "{} accepted until {}",
+                    done.id,
+                    done.accepted_until.as_deref().unwrap_or("-")
+                )
+            })
+        }
+        Some(FindingsCommand::Mapping) => {
+            let rows = api::framework_mapping(store).await?;
+            out.table(
+                &rows,
+                &["RULE", "FRAMEWORK", "CONTROL"],
+                rows.iter()
+                    .map(|m| vec![m.rule.clone(), m.framework.clone(), m.control.clone()]),
+            )
+        }
+        None => {
+            let identity_id = match f.identity {
+                Some(key) => {
+                    let d = api::identity_show(
+                        store,
+                        &IdentityRef {
+                            key,
+                            environment: f.environment,
+                        },
+                    )
+                    .await?;
+                    Some(d.identity.id)
+                }
+                None => None,
+            };
+            let filter = FindingFilter {
+                identity_id,
+                rule: f.rule,
+                severity: f.severity,
+                include_accepted: f.all,
+            };
+            let list = api::findings_list(store, f.now.unwrap_or(now), &filter).await?;
+            out.table(
+                &list,
+                &[
+                    "SEVERITY", "RULE", "IDENTITY", "ENV", "EVIDENCE", "CONTROLS",
+                ],
+                list.iter().map(|x| {
+                    vec![
+                        x.severity.to_string(),
+                        x.rule.clone(),
+                        format!("{} [{}]", x.client_id, x.identity_id),
+                        x.environment.to_string(),
+                        x.evidence.clone(),
+                        x.frameworks.join(" "),
+                    ]
+                }),
+            )
+        }
+    }
+}
+
+async fn templates(
+    t: TemplatesCommand,
+    store: &Store,
+    now: time::Timestamp,
+    actor: &Actor,
+    out: &Output,
+) -> Result<(), Error> {
+    let show = |t: &Template| {
+        format!(
+            "{} — {}\n  {}\n  kinds: {}\n  max scopes: {}\n  offline_access: {}, bulk export: {}\n  max access token lifetime: {}\n  expected auth method: {}\n  updated: {}",
+            t.key,
+            t.name,
+            t.description,
+            t.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "),
+            t.max_scopes.as_ref().map_or("no limit".to_string(), |s| s.join(" ")),
+            yes_no(t.allow_offline_access),
+            yes_no(t.allow_bulk_export),
+            t.max_access_token_lifetime_s.map_or("policy default".to_string(), |v| format!("{v} s")),
+            t.expected_auth_method.as_deref().unwrap_or("any"),
+            t.updated_at
+        )
+    };
+    match t {
+        TemplatesCommand::List => {
+            let list = api::template_list(store).await?;
+            out.table(
+                &list,
+                &[
+                    "KEY",
+                    "NAME",
+                    "KINDS",
+                    "SCOPES",
+                    "OFFLINE",
+                    "BULK",
+                    "MAX TOKEN S",
+                ],
+                list.iter().map(|t| {
+                    vec![
+                        t.key.clone(),
+                        t.name.clone(),
+                        t.kinds
+                            .iter()
+                            .map(|k| k.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                        t.max_scopes
+                            .as_ref()
+                            .map_or("no limit".into(), |s| s.len().to_string()),
+                        yes_no(t.allow_offline_access),
+                        yes_no(t.allow_bulk_export),
+                        t.max_access_token_lifetime_s
+                            .map_or("-".into(), |v| v.to_string()),
+                    ]
+                }),
+            )
+        }
+        TemplatesCommand::Show { key } => {
+            let t = api::template_show(store, &key).await?;
+            out.one(&t, || show(&t))
+        }
+        TemplatesCommand::Edit {
+            key,
+            name,
+            description,
+            max_scopes,
+            allow_offline_access,
+            allow_bulk_export,
+            max_access_token_lifetime_s,
+            expected_auth_method,
+        } => {
+            let edit = TemplateEdit {
+                name,
+                description,
+                kinds: None,
+                max_scopes,
+                allow_offline_access,
+                allow_bulk_export,
+                max_access_token_lifetime_s,
+                expected_auth_method,
+            };
+            let t = api::template_edit(store, now, actor, &key, edit).await?;
+            out.one(&t, || show(&t))
+        }
+    }
+}
+
 /// Exit status for input the scope commands cannot read.
 const UNPARSEABLE: u8 = 2;
 
@@ -294,7 +558,7 @@ fn scope(c: ScopeCommand, out: &Output) -> Result<ExitCode, Error> {
                 .collect();
             if out.json {
                 for i in &infos {
-                    println!("{}", serde_json::to_string(i).map_err(json_error)?);
+                    say!("{}", serde_json::to_string(i).map_err(json_error)?);
                 }
             } else {
                 out.table(
@@ -329,7 +593,7 @@ fn scope(c: ScopeCommand, out: &Output) -> Result<ExitCode, Error> {
                 }
             };
             let decision = allows(&set, context, &request);
-            println!("{}", serde_json::to_string(&decision).map_err(json_error)?);
+            say!("{}", serde_json::to_string(&decision).map_err(json_error)?);
         }
         ScopeCommand::Explain { scopes } => {
             let infos: Vec<ScopeInfo> = scopes
@@ -451,6 +715,8 @@ async fn dispatch(
                 }),
             )
         }
+        Command::Findings(f) => findings(f, store, now, actor, out).await,
+        Command::Templates(t) => templates(t, store, now, actor, out).await,
         // Handled in `run` before any database is opened.
         Command::Scope(c) => scope(c, out).map(drop),
         Command::Audit(AuditCommand::Verify) => {
@@ -634,12 +900,12 @@ struct Output {
 impl Output {
     fn one<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) -> Result<(), Error> {
         if self.json {
-            println!(
+            say!(
                 "{}",
                 serde_json::to_string_pretty(value).map_err(json_error)?
             );
         } else {
-            println!("{}", text());
+            say!("{}", text());
         }
         Ok(())
     }
@@ -651,14 +917,14 @@ impl Output {
         rows: impl Iterator<Item = Vec<String>>,
     ) -> Result<(), Error> {
         if self.json {
-            println!(
+            say!(
                 "{}",
                 serde_json::to_string_pretty(values).map_err(json_error)?
             );
             return Ok(());
         }
         if values.is_empty() {
-            println!("(none)");
+            say!("(none)");
             return Ok(());
         }
         const MAX: usize = 40;
@@ -682,7 +948,7 @@ impl Output {
                 .zip(&widths)
                 .map(|(c, w)| format!("{c:<w$}"))
                 .collect();
-            println!("{}", padded.join("  ").trim_end());
+            say!("{}", padded.join("  ").trim_end());
         };
         line(header.iter().map(|h| h.to_string()).collect());
         for r in rows {

@@ -4,12 +4,17 @@
 
 mod audit;
 mod demo;
+mod findings;
 mod identity;
 mod import;
 
 pub use crate::scope::report::{scope_diff, scope_info, ScopeDiff, ScopeInfo};
 pub use audit::{audit_log, audit_verify, AuditQuery};
 pub use demo::{demo_seed, demo_seed_if_empty, DemoOptions, DemoSummary};
+pub use findings::{
+    finding_accept, findings_list, framework_mapping, template_edit, template_list, template_show,
+    TemplateEdit,
+};
 pub use identity::{
     identity_add, identity_list, identity_retire, identity_set_owner, identity_set_purpose,
     identity_show, person_list, IdentityRef, NewIdentity,

@@ -45,6 +45,19 @@ pub async fn apply(
     let env = input
         .environment
         .ok_or_else(|| Error::invalid("environment", "is required"))?;
+    if let Some(key) = input.use_case.as_deref() {
+        if crate::store::policy::template(conn, key).await?.is_none() {
+            let keys: Vec<String> = crate::store::policy::templates(conn)
+                .await?
+                .into_iter()
+                .map(|t| t.key)
+                .collect();
+            return Err(Error::invalid(
+                "use_case",
+                format!("'{key}' is not a use-case template ({})", keys.join(", ")),
+            ));
+        }
+    }
     let existing = db::by_client_id(conn, &client_id, Some(env))
         .await?
         .into_iter()

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod identity;
 pub mod person;
+pub mod policy;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

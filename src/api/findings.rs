@@ -1,0 +1,362 @@
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use serde_json::json;
+use ts_rs::TS;
+
+use crate::audit::{self, Actor};
+use crate::inventory::{Kind, PersonInput, ScopeSet as Set};
+use crate::policy::rules::{evaluate, Inventory, Subject, RULES};
+use crate::policy::template::Template;
+use crate::policy::{Finding, FindingFilter, FindingStatus, Mapping};
+use crate::scope::{self, ScopeSet};
+use crate::store::{person, policy as db};
+use crate::time::{self, Timestamp};
+use crate::{Error, Result, Store};
+
+/// Evaluates every rule over the inventory (or one identity) as of `now`.
+pub async fn findings_list(
+    store: &Store,
+    now: Timestamp,
+    filter: &FindingFilter,
+) -> Result<Vec<Finding>> {
+    if let Some(rule) = filter.rule.as_deref() {
+        if !RULES.contains(&rule) {
+            return Err(Error::invalid(
+                "rule",
+                format!("'{rule}' is not a rule ({})", RULES.join(", ")),
+            ));
+        }
+    }
+    let snap = db::snapshot(store.pool(), filter.identity_id).await?;
+    let mut conn = store.pool().acquire().await?;
+    let templates: HashMap<String, Template> = db::templates(&mut conn)
+        .await?
+        .into_iter()
+        .map(|t| (t.key.clone(), t))
+        .collect();
+    drop(conn);
+    let mut controls: HashMap<String, Vec<String>> = HashMap::new();
+    for m in db::mappings(store.pool()).await? {
+        controls.entry(m.rule).or_default().push(m.control);
+    }
+    let accepted: HashMap<(String, i64), String> = db::acceptances(store.pool())
+        .await?
+        .into_iter()
+        .map(|a| ((a.rule, a.identity_id), a.until))
+        .collect();
+
+    let mut inv = Inventory::default();
+    let all = db::client_ids(store.pool()).await?;
+    let by_id: HashMap<i64, (&String, crate::inventory::Environment)> = all
+        .iter()
+        .map(|(id, cid, env)| (*id, (cid, *env)))
+        .collect();
+    for (_, cid, env) in &all {
+        inv.client_envs.entry(cid.clone()).or_default().push(*env);
+    }
+    for c in &snap.credentials {
+        if let Some((cid, env)) = by_id.get(&c.identity_id) {
+            inv.holders.entry(c.fingerprint.clone()).or_default().push((
+                c.identity_id,
+                (*cid).clone(),
+                *env,
+            ));
+        }
+    }
+    let mut creds: HashMap<i64, Vec<&crate::policy::rules::CredentialFacts>> = HashMap::new();
+    for c in &snap.credentials {
+        creds.entry(c.identity_id).or_default().push(c);
+    }
+
+    let mut out = Vec::new();
+    let mut scopes = snap.scopes.iter().peekable();
+    for rec in &snap.identities {
+        let mut approved = Vec::new();
+        let mut granted = Vec::new();
+        let mut unjustified = Vec::new();
+        while let Some((id, set, s, why)) = scopes.next_if(|(id, ..)| *id <= rec.id) {
+            if *id != rec.id {
+                continue;
+            }
+            match set {
+                Set::Approved => {
+                    approved.push(s.as_str());
+                    if why.as_deref().is_none_or(|w| w.trim().is_empty()) {
+                        unjustified.push(s.clone());
+                    }
+                }
+                Set::Granted => granted.push(s.as_str()),
+            }
+        }
+        let owner = |id: Option<i64>| {
+            id.and_then(|i| snap.people.get(&i))
+                .map(|(n, a)| (n.as_str(), *a))
+        };
+        let subject = Subject {
+            record: rec,
+            business_owner: owner(rec.business_owner_id),
+            technical_owner: owner(rec.technical_owner_id),
+            approved: ScopeSet::parse(&approved.join(" ")),
+            unjustified,
+            granted: ScopeSet::parse(&granted.join(" ")),
+            credentials: creds.get(&rec.id).cloned().unwrap_or_default(),
+            template: rec.use_case.as_ref().and_then(|k| templates.get(k)),
+        };
+        for h in evaluate(&subject, &inv, now) {
+            let until = accepted
+                .get(&(h.rule.to_string(), rec.id))
+                .filter(|u| time::parse(u).is_ok_and(|u| u > now))
+                .cloned();
+            let status = if until.is_some() {
+                FindingStatus::Accepted
+            } else {
+                FindingStatus::Open
+            };
+            let f = Finding {
+                id: format!("{}:{}", h.rule, rec.id),
+                rule: h.rule.to_string(),
+                severity: h.severity,
+                identity_id: rec.id,
+                client_id: rec.client_id.clone(),
+                environment: rec.environment,
+                name: rec.name.clone(),
+                evidence: h.evidence,
+                remediation: h.remediation,
+                frameworks: controls.get(h.rule).cloned().unwrap_or_default(),
+                status,
+                accepted_until: until,
+            };
+            let keep = filter.rule.as_deref().is_none_or(|r| r == f.rule)
+                && filter.severity.is_none_or(|s| s == f.severity)
+                && (filter.include_accepted || f.status == FindingStatus::Open);
+            if keep {
+                out.push(f);
+            }
+        }
+    }
+    let order = |rule: &str| RULES.iter().position(|r| *r == rule).unwrap_or(usize::MAX);
+    out.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(order(&a.rule).cmp(&order(&b.rule)))
+            .then(a.identity_id.cmp(&b.identity_id))
+    });
+    Ok(out)
+}
+
+/// Accepts a finding as a risk until a date. The approver must be a current person who owns
+/// neither side of the identity.
+pub async fn finding_accept(
+    store: &Store,
+    now: Timestamp,
+    actor: &Actor,
+    finding_id: &str,
+    until: Timestamp,
+    reason: &str,
+    approver: &str,
+) -> Result<Finding> {
+    let (rule, id) = finding_id
+        .rsplit_once(':')
+        .and_then(|(r, i)| Some((r, i.parse::<i64>().ok()?)))
+        .ok_or_else(|| {
+            Error::invalid(
+                "finding",
+                format!("'{finding_id}' is not a finding id (rule:identity_id)"),
+            )
+        })?;
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(Error::invalid("reason", "must not be empty"));
+    }
+    if until <= now {
+        return Err(Error::invalid("until", "must be in the future"));
+    }
+    let filter = FindingFilter {
+        identity_id: Some(id),
+        rule: Some(rule.to_string()),
+        include_accepted: true,
+        ..Default::default()
+    };
+    let found = findings_list(store, now, &filter).await?;
+    let finding = found
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::NotFound(format!("open finding {finding_id}")))?;
+
+    let mut tx = store.begin_write().await?;
+    let person = match approver.trim().parse::<i64>() {
+        Ok(pid) => person::get(&mut tx, pid).await?,
+        Err(_) => {
+            let p = PersonInput::parse(approver).map_err(|m| Error::invalid("approver", m))?;
+            person::by_email(&mut tx, &p.email).await?
+        }
+    }
+    .ok_or_else(|| Error::NotFound(format!("person '{approver}'")))?;
+    if !person.active {
+        return Err(Error::invalid(
+            "approver",
+            format!("{} has left the organization", person.email),
+        ));
+    }
+    let rec = crate::store::identity::get(&mut tx, id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("identity {id}")))?;
+    if [rec.business_owner_id, rec.technical_owner_id].contains(&Some(person.id)) {
+        return Err(Error::invalid(
+            "approver",
+            format!(
+                "{} owns this identity and cannot accept its risk",
+                person.email
+            ),
+        ));
+    }
+    let until_text = time::format(until);
+    db::insert_acceptance(
+        &mut tx,
+        rule,
+        id,
+        &until_text,
+        reason,
+        person.id,
+        &time::format(now),
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        now,
+        actor,
+        "finding.accept",
+        format!("identity:{id}"),
+        json!({ "rule": rule, "until": until_text, "reason": reason, "approver": person.email, "evidence": finding.evidence }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Finding {
+        status: FindingStatus::Accepted,
+        accepted_until: Some(until_text),
+        ..finding
+    })
+}
+
+/// The rule-to-control mapping, as data.
+pub async fn framework_mapping(store: &Store) -> Result<Vec<Mapping>> {
+    db::mappings(store.pool()).await
+}
+
+/// Every use-case template.
+pub async fn template_list(store: &Store) -> Result<Vec<Template>> {
+    let mut conn = store.pool().acquire().await?;
+    db::templates(&mut conn).await
+}
+
+/// One template.
+pub async fn template_show(store: &Store, key: &str) -> Result<Template> {
+    let mut conn = store.pool().acquire().await?;
+    db::template(&mut conn, key)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("template '{key}'")))
+}
+
+/// Changes to a template; unset fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize, TS)]
+#[serde(default)]
+pub struct TemplateEdit {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub kinds: Option<Vec<Kind>>,
+    /// Space-separated SMART scopes; an empty string removes the limit.
+    pub max_scopes: Option<String>,
+    pub allow_offline_access: Option<bool>,
+    pub allow_bulk_export: Option<bool>,
+    #[ts(type = "number | null")]
+    pub max_access_token_lifetime_s: Option<i64>,
+    pub expected_auth_method: Option<String>,
+}
+
+/// Edits a template, audited with what changed. Scopes must be valid SMART scopes.
+pub async fn template_edit(
+    store: &Store,
+    now: Timestamp,
+    actor: &Actor,
+    key: &str,
+    edit: TemplateEdit,
+) -> Result<Template> {
+    let mut tx = store.begin_write().await?;
+    let before = db::template(&mut tx, key)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("template '{key}'")))?;
+    let mut t = before.clone();
+    if let Some(v) = edit.name.filter(|v| !v.trim().is_empty()) {
+        t.name = v.trim().to_string();
+    }
+    if let Some(v) = edit.description {
+        t.description = v.trim().to_string();
+    }
+    if let Some(v) = edit.kinds {
+        if v.is_empty() {
+            return Err(Error::invalid(
+                "kinds",
+                "a template applies to at least one kind",
+            ));
+        }
+        t.kinds = v;
+    }
+    if let Some(v) = edit.max_scopes {
+        if v.trim().is_empty() {
+            t.max_scopes = None;
+        } else {
+            let set = ScopeSet::parse(&v);
+            if let Some(bad) = set.invalid().first() {
+                return Err(Error::invalid("max_scopes", bad.to_string()));
+            }
+            t.max_scopes = Some(scope::stored_set(&v));
+        }
+    }
+    if let Some(v) = edit.allow_offline_access {
+        t.allow_offline_access = v;
+    }
+    if let Some(v) = edit.allow_bulk_export {
+        t.allow_bulk_export = v;
+    }
+    if let Some(v) = edit.max_access_token_lifetime_s {
+        if v <= 0 {
+            return Err(Error::invalid(
+                "max_access_token_lifetime_s",
+                "must be a positive number of seconds",
+            ));
+        }
+        t.max_access_token_lifetime_s = Some(v);
+    }
+    if let Some(v) = edit.expected_auth_method {
+        t.expected_auth_method = Some(v.trim().to_string()).filter(|v| !v.is_empty());
+    }
+    if t == before {
+        return Ok(t);
+    }
+    t.updated_at = time::format(now);
+    db::update_template(&mut tx, &t).await?;
+    let (b, a) = (
+        serde_json::to_value(&before).unwrap_or_default(),
+        serde_json::to_value(&t).unwrap_or_default(),
+    );
+    let mut changes = serde_json::Map::new();
+    if let (Some(b), Some(a)) = (b.as_object(), a.as_object()) {
+        for (k, v) in a {
+            if k != "updated_at" && b.get(k) != Some(v) {
+                changes.insert(k.clone(), json!({ "from": b.get(k), "to": v }));
+            }
+        }
+    }
+    audit::record(
+        &mut tx,
+        now,
+        actor,
+        "template.edit",
+        format!("template:{key}"),
+        json!({ "changes": changes }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(t)
+}

@@ -1,0 +1,75 @@
+//! Posture findings: where an identity breaks least privilege or lifecycle hygiene, with the
+//! evidence, the remediation and the framework controls each break maps to.
+//!
+//! Findings are derived from the current inventory each time they are asked for, so a fixed
+//! problem disappears by itself; an accepted finding shows as accepted until its end date and
+//! then reopens. Retired and revoked identities are not evaluated.
+
+pub mod rules;
+pub mod template;
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::inventory::{text_enum, Environment};
+
+text_enum! {
+    /// How bad a finding is.
+    Severity {
+        Low => "low",
+        Medium => "medium",
+        High => "high",
+        Critical => "critical",
+    }
+}
+
+/// Whether a finding needs action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingStatus {
+    Open,
+    /// Accepted as a risk until `accepted_until`.
+    Accepted,
+}
+
+/// One finding about one identity.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct Finding {
+    /// Stable id: `<rule>:<identity_id>`.
+    pub id: String,
+    pub rule: String,
+    pub severity: Severity,
+    #[ts(type = "number")]
+    pub identity_id: i64,
+    pub client_id: String,
+    pub environment: Environment,
+    pub name: String,
+    /// What was seen, specifically.
+    pub evidence: String,
+    /// What to do about it.
+    pub remediation: String,
+    /// Control ids: `NHI5:2025`, `PR.AA-05`, ...
+    pub frameworks: Vec<String>,
+    pub status: FindingStatus,
+    pub accepted_until: Option<String>,
+}
+
+/// One rule-to-control row of the framework mapping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, sqlx::FromRow)]
+pub struct Mapping {
+    pub rule: String,
+    pub framework: String,
+    pub control: String,
+}
+
+/// Which findings to list.
+#[derive(Debug, Clone, Default, Deserialize, TS)]
+#[serde(default)]
+pub struct FindingFilter {
+    #[ts(type = "number | null")]
+    pub identity_id: Option<i64>,
+    pub rule: Option<String>,
+    pub severity: Option<Severity>,
+    /// Include accepted findings (default: open only).
+    pub include_accepted: bool,
+}

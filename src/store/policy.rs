@@ -1,0 +1,193 @@
+//! SQL for templates, the framework mapping, accepted findings, and the inventory snapshot
+//! the rules evaluate.
+
+use sqlx::{SqliteConnection, SqlitePool};
+
+use crate::inventory::{Kind, ScopeSet};
+use crate::policy::rules::CredentialFacts;
+use crate::policy::template::Template;
+use crate::policy::Mapping;
+use crate::store::identity::IdentityRecord;
+use crate::Result;
+
+#[derive(sqlx::FromRow)]
+struct TemplateRow {
+    key: String,
+    name: String,
+    description: String,
+    kinds: String,
+    max_scopes: Option<String>,
+    allow_offline_access: bool,
+    allow_bulk_export: bool,
+    max_access_token_lifetime_s: Option<i64>,
+    expected_auth_method: Option<String>,
+    updated_at: String,
+}
+
+impl From<TemplateRow> for Template {
+    fn from(r: TemplateRow) -> Self {
+        Template {
+            key: r.key,
+            name: r.name,
+            description: r.description,
+            kinds: r
+                .kinds
+                .split_whitespace()
+                .filter_map(|k| k.parse::<Kind>().ok())
+                .collect(),
+            max_scopes: r
+                .max_scopes
+                .map(|s| s.split_whitespace().map(String::from).collect()),
+            allow_offline_access: r.allow_offline_access,
+            allow_bulk_export: r.allow_bulk_export,
+            max_access_token_lifetime_s: r.max_access_token_lifetime_s,
+            expected_auth_method: r.expected_auth_method,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// Every template, by key.
+pub async fn templates(conn: &mut SqliteConnection) -> Result<Vec<Template>> {
+    let rows: Vec<TemplateRow> = sqlx::query_as("SELECT * FROM use_case_template ORDER BY key")
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.into_iter().map(Template::from).collect())
+}
+
+/// One template.
+pub async fn template(conn: &mut SqliteConnection, key: &str) -> Result<Option<Template>> {
+    let row: Option<TemplateRow> = sqlx::query_as("SELECT * FROM use_case_template WHERE key = ?1")
+        .bind(key)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(Template::from))
+}
+
+/// Writes every field of a template.
+pub async fn update_template(conn: &mut SqliteConnection, t: &Template) -> Result<()> {
+    let kinds: Vec<&str> = t.kinds.iter().map(|k| k.as_str()).collect();
+    sqlx::query(
+        "UPDATE use_case_template SET name = ?2, description = ?3, kinds = ?4, max_scopes = ?5, \
+         allow_offline_access = ?6, allow_bulk_export = ?7, max_access_token_lifetime_s = ?8, \
+         expected_auth_method = ?9, updated_at = ?10 WHERE key = ?1",
+    )
+    .bind(&t.key)
+    .bind(&t.name)
+    .bind(&t.description)
+    .bind(kinds.join(" "))
+    .bind(t.max_scopes.as_ref().map(|s| s.join(" ")))
+    .bind(t.allow_offline_access)
+    .bind(t.allow_bulk_export)
+    .bind(t.max_access_token_lifetime_s)
+    .bind(&t.expected_auth_method)
+    .bind(&t.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The rule-to-control mapping.
+pub async fn mappings(pool: &SqlitePool) -> Result<Vec<Mapping>> {
+    Ok(sqlx::query_as(
+        "SELECT rule, framework, control FROM framework_mapping ORDER BY rule, framework, control",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// An acceptance in force or expired: (rule, identity, until).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Acceptance {
+    pub rule: String,
+    pub identity_id: i64,
+    pub until: String,
+}
+
+/// The latest acceptance of each (rule, identity).
+pub async fn acceptances(pool: &SqlitePool) -> Result<Vec<Acceptance>> {
+    Ok(sqlx::query_as(
+        "SELECT rule, identity_id, max(until) AS until FROM finding_acceptance GROUP BY rule, identity_id",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Records an acceptance.
+pub async fn insert_acceptance(
+    conn: &mut SqliteConnection,
+    rule: &str,
+    identity_id: i64,
+    until: &str,
+    reason: &str,
+    approver_id: i64,
+    created_at: &str,
+) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO finding_acceptance (rule, identity_id, until, reason, approver_id, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+    )
+    .bind(rule)
+    .bind(identity_id)
+    .bind(until)
+    .bind(reason)
+    .bind(approver_id)
+    .bind(created_at)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Everything the rules need, read in four passes over the tables.
+pub struct Snapshot {
+    pub identities: Vec<IdentityRecord>,
+    /// person id -> (name, active)
+    pub people: std::collections::HashMap<i64, (String, bool)>,
+    /// (identity id, set, scope, justification), ordered by identity.
+    pub scopes: Vec<(i64, ScopeSet, String, Option<String>)>,
+    pub credentials: Vec<CredentialFacts>,
+}
+
+/// Reads the inventory the rules evaluate, optionally one identity only.
+pub async fn snapshot(pool: &SqlitePool, identity_id: Option<i64>) -> Result<Snapshot> {
+    let identities: Vec<IdentityRecord> =
+        sqlx::query_as("SELECT * FROM identity WHERE (?1 IS NULL OR id = ?1) ORDER BY id")
+            .bind(identity_id)
+            .fetch_all(pool)
+            .await?;
+    let people: Vec<(i64, String, bool)> = sqlx::query_as("SELECT id, name, active FROM person")
+        .fetch_all(pool)
+        .await?;
+    let scopes: Vec<(i64, ScopeSet, String, Option<String>)> = sqlx::query_as(
+        "SELECT identity_id, scope_set, scope, justification FROM identity_scope \
+         WHERE (?1 IS NULL OR identity_id = ?1) ORDER BY identity_id",
+    )
+    .bind(identity_id)
+    .fetch_all(pool)
+    .await?;
+    // Reuse is judged across the whole inventory, so credentials are always read in full.
+    let credentials: Vec<CredentialFacts> = sqlx::query_as(
+        "SELECT identity_id, kind, fingerprint, issued_at, rotated_at, expires_at FROM credential",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(Snapshot {
+        identities,
+        people: people
+            .into_iter()
+            .map(|(id, name, active)| (id, (name, active)))
+            .collect(),
+        scopes,
+        credentials,
+    })
+}
+
+/// (id, client_id, environment) of every identity, for the cross-inventory rules.
+pub async fn client_ids(
+    pool: &SqlitePool,
+) -> Result<Vec<(i64, String, crate::inventory::Environment)>> {
+    Ok(
+        sqlx::query_as("SELECT id, client_id, environment FROM identity")
+            .fetch_all(pool)
+            .await?,
+    )
+}

@@ -1,0 +1,455 @@
+//! Posture findings: each rule triggered by a constructed case, and a clean identity that
+//! triggers none; acceptances; templates.
+
+use rstest::rstest;
+
+use crate::support::{actor, now, stderr, Env};
+use steward::api::{self, NewIdentity, TemplateEdit};
+use steward::inventory::{Environment, Kind};
+use steward::policy::{Finding, FindingFilter, FindingStatus, Severity};
+use steward::{time, Code, Store};
+
+/// A clinician app that breaks no rule as of `now()`.
+async fn clean(store: &Store, client_id: &str, env: Environment) -> i64 {
+    let n = NewIdentity {
+        client_id: client_id.into(),
+        name: format!("Clean {client_id}"),
+        kind: Some(Kind::ClinicianApp),
+        environment: Some(env),
+        business_owner: Some("Ana Lima <ana@hospital.example>".into()),
+        technical_owner: Some("Dev Patel <dev@hospital.example>".into()),
+        purpose: Some("Sepsis alerts in the clinician's workflow".into()),
+        use_case: Some("clinical-decision-support".into()),
+        approved_scopes: Some("openid fhirUser launch user/Observation.rs".into()),
+        granted_scopes: Some("openid fhirUser launch user/Observation.rs".into()),
+        auth_method: Some("private_key_jwt".into()),
+        access_token_lifetime_s: Some(300),
+        revocation_endpoint: Some("https://auth.hospital.example/revoke".into()),
+        ..NewIdentity::default()
+    };
+    let id = api::identity_add(store, now(), &actor(), n)
+        .await
+        .expect("add")
+        .identity
+        .id;
+    sql(
+        store,
+        "UPDATE identity_scope SET justification = 'Needed for the alert' WHERE identity_id = ?1",
+        id,
+    )
+    .await;
+    sql(
+        store,
+        "UPDATE identity SET last_reviewed_at = '2026-11-01T00:00:00Z', \
+         next_review_due = '2027-04-30T00:00:00Z', last_used_at = '2026-11-27T00:00:00Z' WHERE id = ?1",
+        id,
+    )
+    .await;
+    id
+}
+
+async fn sql(store: &Store, statement: &str, id: i64) {
+    sqlx::query(statement)
+        .bind(id)
+        .execute(store.pool())
+        .await
+        .expect(statement);
+}
+
+async fn findings_of(store: &Store, id: i64) -> Vec<Finding> {
+    let f = FindingFilter {
+        identity_id: Some(id),
+        ..Default::default()
+    };
+    api::findings_list(store, now(), &f)
+        .await
+        .expect("findings")
+}
+
+fn rules(list: &[Finding]) -> Vec<&str> {
+    list.iter().map(|f| f.rule.as_str()).collect()
+}
+
+#[tokio::test]
+async fn a_clean_identity_has_no_findings() {
+    let env = Env::new();
+    let store = env.store().await;
+    let id = clean(&store, "clean", Environment::Production).await;
+    assert_eq!(rules(&findings_of(&store, id).await), Vec::<&str>::new());
+}
+
+#[rstest]
+#[case::granted_beyond_approved("granted-beyond-approved",
+    "INSERT INTO identity_scope (identity_id, scope_set, scope) VALUES (?1, 'granted', 'user/Observation.cud')")]
+#[case::beyond_template(
+    "beyond-template",
+    "INSERT INTO identity_scope (identity_id, scope_set, scope, justification) VALUES \
+     (?1, 'granted', 'user/Binary.rs', 'x'), (?1, 'approved', 'user/Binary.rs', 'x')"
+)]
+#[case::system_on_app(
+    "beyond-template",
+    "INSERT INTO identity_scope (identity_id, scope_set, scope, justification) VALUES \
+     (?1, 'granted', 'system/Observation.rs', 'x'), (?1, 'approved', 'system/Observation.rs', 'x')"
+)]
+#[case::unjustified(
+    "unjustified-approval",
+    "UPDATE identity_scope SET justification = NULL WHERE identity_id = ?1 AND scope = 'openid'"
+)]
+#[case::owner_missing(
+    "owner-missing",
+    "UPDATE identity SET technical_owner_id = NULL WHERE id = ?1"
+)]
+#[case::owner_departed("owner-departed",
+    "UPDATE person SET active = 0 WHERE id = (SELECT business_owner_id FROM identity WHERE id = ?1)")]
+#[case::purpose_missing("purpose-missing", "UPDATE identity SET purpose = NULL WHERE id = ?1")]
+#[case::token_lifetime(
+    "token-lifetime",
+    "UPDATE identity SET access_token_lifetime_s = 7200 WHERE id = ?1"
+)]
+#[case::refresh_on_backend(
+    "refresh-on-backend",
+    "UPDATE identity SET kind = 'backend_service', refresh_token_lifetime_s = 86400 WHERE id = ?1"
+)]
+#[case::offline_not_allowed(
+    "offline-not-allowed",
+    "INSERT INTO identity_scope (identity_id, scope_set, scope, justification) VALUES \
+     (?1, 'granted', 'offline_access', 'x'), (?1, 'approved', 'offline_access', 'x')"
+)]
+#[case::secret_auth("secret-auth",
+    "UPDATE identity SET use_case = 'population-health-analytics', auth_method = 'client_secret_basic' WHERE id = ?1")]
+#[case::secret_stale("secret-stale",
+    "INSERT INTO credential (identity_id, kind, fingerprint, issued_at) VALUES (?1, 'secret', 'hmac-sha256:00aa', '2024-01-01T00:00:00Z')")]
+#[case::secret_expired(
+    "secret-stale",
+    "INSERT INTO credential (identity_id, kind, fingerprint, issued_at, expires_at) VALUES \
+     (?1, 'secret', 'hmac-sha256:00bb', '2026-11-01T00:00:00Z', '2026-11-20T00:00:00Z')"
+)]
+#[case::review_overdue(
+    "review-overdue",
+    "UPDATE identity SET next_review_due = '2026-01-01T00:00:00Z' WHERE id = ?1"
+)]
+#[case::never_reviewed(
+    "never-reviewed",
+    "UPDATE identity SET last_reviewed_at = NULL WHERE id = ?1"
+)]
+#[case::dormant(
+    "dormant",
+    "UPDATE identity SET last_used_at = '2026-01-01T00:00:00Z' WHERE id = ?1"
+)]
+#[case::revocation_missing(
+    "revocation-path-missing",
+    "UPDATE identity SET revocation_endpoint = NULL WHERE id = ?1"
+)]
+#[case::unknown_use_case(
+    "unknown-use-case",
+    "UPDATE identity SET use_case = 'retired-template' WHERE id = ?1"
+)]
+#[tokio::test]
+async fn each_rule_fires_on_its_case(#[case] rule: &str, #[case] mutation: &str) {
+    let env = Env::new();
+    let store = env.store().await;
+    let id = clean(&store, "case", Environment::Production).await;
+    sql(&store, mutation, id).await;
+    let found = findings_of(&store, id).await;
+    let f = found
+        .iter()
+        .find(|f| f.rule == rule)
+        .unwrap_or_else(|| panic!("{rule} must fire: {:?}", rules(&found)));
+    assert!(!f.evidence.is_empty() && !f.remediation.is_empty());
+    assert_eq!(f.id, format!("{rule}:{id}"));
+    assert_eq!(f.client_id, "case");
+}
+
+#[tokio::test]
+async fn mappings_are_attached_from_data() {
+    let env = Env::new();
+    let store = env.store().await;
+    let id = clean(&store, "m", Environment::Production).await;
+    sql(
+        &store,
+        "UPDATE identity SET technical_owner_id = NULL WHERE id = ?1",
+        id,
+    )
+    .await;
+    let f = &findings_of(&store, id).await[0];
+    assert_eq!(f.frameworks, ["GV.RR-02", "ID.AM-08", "NHI1:2025"]);
+    assert_eq!(f.severity, Severity::High);
+    let mapping = api::framework_mapping(&store).await.expect("mapping");
+    for rule in steward::policy::rules::RULES
+        .iter()
+        .filter(|r| **r != "unknown-use-case")
+    {
+        assert!(
+            mapping.iter().any(|m| m.rule == *rule),
+            "{rule} maps to at least one control"
+        );
+    }
+}
+
+#[tokio::test]
+async fn shared_credentials_and_client_ids_across_environments() {
+    let env = Env::new();
+    let store = env.store().await;
+    let prod = clean(&store, "twin", Environment::Production).await;
+    let sbx = clean(&store, "twin", Environment::Sandbox).await;
+    let other = clean(&store, "other-sbx", Environment::Sandbox).await;
+    for id in [prod, other] {
+        sql(&store, "INSERT INTO credential (identity_id, kind, fingerprint, issued_at) VALUES (?1, 'secret', 'hmac-sha256:beef', '2026-11-01T00:00:00Z')", id).await;
+    }
+    let p = findings_of(&store, prod).await;
+    assert!(rules(&p).contains(&"client-id-reuse"), "{:?}", rules(&p));
+    let reuse = p
+        .iter()
+        .find(|f| f.rule == "credential-reuse")
+        .expect("secret shared with sandbox");
+    assert_eq!(reuse.severity, Severity::Critical, "production is involved");
+    assert!(
+        reuse.evidence.contains("other-sbx (sandbox)"),
+        "{}",
+        reuse.evidence
+    );
+    assert!(rules(&findings_of(&store, sbx).await).contains(&"client-id-reuse"));
+}
+
+#[tokio::test]
+async fn retired_identities_are_not_evaluated() {
+    let env = Env::new();
+    let store = env.store().await;
+    let id = clean(&store, "gone", Environment::Production).await;
+    sql(
+        &store,
+        "UPDATE identity SET status = 'retired', purpose = NULL WHERE id = ?1",
+        id,
+    )
+    .await;
+    assert!(findings_of(&store, id).await.is_empty());
+}
+
+#[tokio::test]
+async fn accepting_a_risk_needs_a_non_owner_a_reason_and_a_future_date_and_expires() {
+    let env = Env::new();
+    let store = env.store().await;
+    let id = clean(&store, "acc", Environment::Production).await;
+    sql(
+        &store,
+        "UPDATE identity SET revocation_endpoint = NULL WHERE id = ?1",
+        id,
+    )
+    .await;
+    let fid = format!("revocation-path-missing:{id}");
+    let until = time::parse("2027-01-31T00:00:00Z").expect("time");
+
+    let e = api::finding_accept(
+        &store,
+        now(),
+        &actor(),
+        &fid,
+        until,
+        "vendor fix due",
+        "ana@hospital.example",
+    )
+    .await
+    .expect_err("the owner cannot accept");
+    assert!(e.to_string().contains("owns this identity"), "{e}");
+    let e = api::finding_accept(
+        &store,
+        now(),
+        &actor(),
+        &fid,
+        now(),
+        "x",
+        "ciso@hospital.example",
+    )
+    .await
+    .expect_err("past date");
+    assert_eq!(e.code(), Code::Invalid);
+    let e = api::finding_accept(
+        &store,
+        now(),
+        &actor(),
+        &fid,
+        until,
+        " ",
+        "ciso@hospital.example",
+    )
+    .await
+    .expect_err("no reason");
+    assert_eq!(e.code(), Code::Invalid);
+
+    // A person who exists and owns nothing here.
+    sqlx::query("INSERT INTO person (name, email) VALUES ('Cy', 'ciso@hospital.example')")
+        .execute(store.pool())
+        .await
+        .expect("person");
+    let f = api::finding_accept(
+        &store,
+        now(),
+        &actor(),
+        &fid,
+        until,
+        "vendor fix due",
+        "ciso@hospital.example",
+    )
+    .await
+    .expect("accepted");
+    assert_eq!(f.status, FindingStatus::Accepted);
+    assert!(
+        findings_of(&store, id).await.is_empty(),
+        "accepted findings leave the open list"
+    );
+    let all = FindingFilter {
+        identity_id: Some(id),
+        include_accepted: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        api::findings_list(&store, now(), &all)
+            .await
+            .expect("all")
+            .len(),
+        1
+    );
+    let later = time::parse("2027-02-01T00:00:00Z").expect("time");
+    let reopened = api::findings_list(
+        &store,
+        later,
+        &FindingFilter {
+            identity_id: Some(id),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("later");
+    assert!(
+        reopened
+            .iter()
+            .any(|f| f.id == fid && f.status == FindingStatus::Open),
+        "an expired acceptance reopens"
+    );
+    let log = api::audit_log(
+        &store,
+        &api::AuditQuery {
+            subject: Some(format!("identity:{id}")),
+            limit: Some(1),
+        },
+    )
+    .await
+    .expect("log");
+    assert_eq!(log[0].action, "finding.accept");
+    assert_eq!(log[0].details["approver"], "ciso@hospital.example");
+}
+
+#[tokio::test]
+async fn template_edits_are_audited_and_change_findings() {
+    let env = Env::new();
+    let store = env.store().await;
+    let id = clean(&store, "t", Environment::Production).await;
+    sql(
+        &store,
+        "UPDATE identity SET access_token_lifetime_s = 5400 WHERE id = ?1",
+        id,
+    )
+    .await;
+    assert!(rules(&findings_of(&store, id).await).contains(&"token-lifetime"));
+    let edit = TemplateEdit {
+        max_access_token_lifetime_s: Some(7200),
+        ..Default::default()
+    };
+    let t = api::template_edit(&store, now(), &actor(), "clinical-decision-support", edit)
+        .await
+        .expect("edit");
+    assert_eq!(t.max_access_token_lifetime_s, Some(7200));
+    assert!(!rules(&findings_of(&store, id).await).contains(&"token-lifetime"));
+    let log = api::audit_log(
+        &store,
+        &api::AuditQuery {
+            subject: Some("template:clinical-decision-support".into()),
+            limit: None,
+        },
+    )
+    .await
+    .expect("log");
+    assert_eq!(
+        log[0].details["changes"]["max_access_token_lifetime_s"]["to"],
+        7200
+    );
+    let bad = TemplateEdit {
+        max_scopes: Some("user/Observation.sr".into()),
+        ..Default::default()
+    };
+    let e = api::template_edit(&store, now(), &actor(), "clinical-decision-support", bad)
+        .await
+        .expect_err("bad scope");
+    assert_eq!(e.code(), Code::Invalid);
+    let e = api::template_show(&store, "nope")
+        .await
+        .expect_err("unknown");
+    assert_eq!(e.code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn an_unknown_use_case_is_refused_on_import_and_add() {
+    let env = Env::new();
+    let store = env.store().await;
+    let csv = env.dir.path().join("uc.csv");
+    std::fs::write(
+        &csv,
+        "client_id,name,kind,environment,use_case\nx,X,clinician_app,production,astrology\n",
+    )
+    .expect("write");
+    let e = api::registrations_import(&store, now(), &actor(), &csv, None)
+        .await
+        .expect_err("unknown key");
+    match e {
+        steward::Error::Import {
+            location,
+            field,
+            message,
+            ..
+        } => {
+            assert_eq!((location.as_str(), field.as_str()), ("line 2", "use_case"));
+            assert!(
+                message.contains("clinical-decision-support"),
+                "lists the keys: {message}"
+            );
+        }
+        other => panic!("expected an import error, got {other}"),
+    }
+}
+
+#[test]
+fn findings_json_carries_the_contract_fields() {
+    let env = Env::new();
+    env.json(&["demo", "--identities", "30"]);
+    let list = env.json(&["findings", "--severity", "high"]);
+    let rows = list.as_array().expect("array");
+    assert!(!rows.is_empty());
+    for r in rows {
+        for key in [
+            "rule",
+            "severity",
+            "identity_id",
+            "client_id",
+            "environment",
+            "evidence",
+            "remediation",
+            "frameworks",
+        ] {
+            assert!(r.get(key).is_some(), "{key} in {r}");
+        }
+        assert_eq!(r["severity"], "high");
+    }
+    let out = env.cli(&[
+        "--db",
+        env.db.to_str().expect("path"),
+        "findings",
+        "--rule",
+        "nope",
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("not a rule"), "{}", stderr(&out));
+    let templates = env.json(&["templates", "list"]);
+    assert!(templates
+        .as_array()
+        .is_some_and(|t| t.iter().any(|t| t["key"] == "patient-engagement-readonly")));
+}
