@@ -1,9 +1,11 @@
 //! The Steward desktop console: a window over `steward::api`. Each command is one line.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
-use steward::api::{self, AuditQuery, IdentityRef};
+use steward::api::{self, AcceptRequest, AuditQuery, Dashboard, IdentityRef};
 use steward::audit::{Actor, AuditEntry, ChainStatus};
 use steward::inventory::{IdentityDetail, IdentityFilter, IdentityPage, Person};
+use steward::policy::template::Template;
+use steward::policy::{Finding, FindingFilter};
 use steward::{store, time, Error, Store};
 use tauri::State;
 
@@ -35,6 +37,29 @@ async fn person_list(c: State<'_, Console>) -> Result<Vec<Person>, Error> {
 #[tauri::command]
 async fn audit_log(c: State<'_, Console>, query: AuditQuery) -> Result<Vec<AuditEntry>, Error> {
     api::audit_log(&c.store, &query).await
+}
+
+#[tauri::command]
+async fn dashboard(c: State<'_, Console>) -> Result<Dashboard, Error> {
+    api::dashboard(&c.store, time::now()).await
+}
+
+#[tauri::command]
+async fn findings_list(
+    c: State<'_, Console>,
+    filter: FindingFilter,
+) -> Result<Vec<Finding>, Error> {
+    api::findings_list(&c.store, time::now(), &filter).await
+}
+
+#[tauri::command]
+async fn finding_accept(c: State<'_, Console>, request: AcceptRequest) -> Result<Finding, Error> {
+    api::finding_accept_request(&c.store, time::now(), &Actor::os_user(), request).await
+}
+
+#[tauri::command]
+async fn template_list(c: State<'_, Console>) -> Result<Vec<Template>, Error> {
+    api::template_list(&c.store).await
 }
 
 #[tauri::command]
@@ -71,7 +96,11 @@ fn main() {
             identity_show,
             person_list,
             audit_log,
-            audit_verify
+            audit_verify,
+            dashboard,
+            findings_list,
+            finding_accept,
+            template_list
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

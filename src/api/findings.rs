@@ -360,3 +360,29 @@ pub async fn template_edit(
     tx.commit().await?;
     Ok(t)
 }
+
+/// A risk acceptance as a form sends it (`until` as `YYYY-MM-DD` or RFC 3339).
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct AcceptRequest {
+    pub finding: String,
+    pub until: String,
+    pub reason: String,
+    pub approver: String,
+}
+
+/// [`finding_accept`] from a form.
+pub async fn finding_accept_request(
+    store: &Store,
+    now: Timestamp,
+    actor: &Actor,
+    r: AcceptRequest,
+) -> Result<Finding> {
+    let text = r.until.trim();
+    let full = if text.len() == 10 {
+        format!("{text}T00:00:00Z")
+    } else {
+        text.to_string()
+    };
+    let until = time::parse(&full).map_err(|m| Error::invalid("until", m))?;
+    finding_accept(store, now, actor, &r.finding, until, &r.reason, &r.approver).await
+}

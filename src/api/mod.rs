@@ -3,6 +3,7 @@
 //! each write commits together with its audit entries or not at all.
 
 mod audit;
+mod dashboard;
 mod demo;
 mod findings;
 mod identity;
@@ -10,10 +11,11 @@ mod import;
 
 pub use crate::scope::report::{scope_diff, scope_info, ScopeDiff, ScopeInfo};
 pub use audit::{audit_log, audit_verify, AuditQuery};
+pub use dashboard::{dashboard, Count, Dashboard, EnvironmentKinds, PosturePoint};
 pub use demo::{demo_seed, demo_seed_if_empty, DemoOptions, DemoSummary};
 pub use findings::{
-    finding_accept, findings_list, framework_mapping, template_edit, template_list, template_show,
-    TemplateEdit,
+    finding_accept, finding_accept_request, findings_list, framework_mapping, template_edit,
+    template_list, template_show, AcceptRequest, TemplateEdit,
 };
 pub use identity::{
     identity_add, identity_list, identity_retire, identity_set_owner, identity_set_purpose,

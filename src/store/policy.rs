@@ -191,3 +191,53 @@ pub async fn client_ids(
             .await?,
     )
 }
+
+/// (environment, kind, status, count) over the inventory.
+pub async fn kinds_by_environment(
+    pool: &SqlitePool,
+) -> Result<Vec<(crate::inventory::Environment, Kind, String, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT environment, kind, status, count(*) FROM identity GROUP BY environment, kind, status",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// (overdue, due before `soon`) reviews of identities still in use.
+pub async fn reviews_due(pool: &SqlitePool, now: &str, soon: &str) -> Result<(i64, i64)> {
+    Ok(sqlx::query_as(
+        "SELECT coalesce(sum(next_review_due < ?1), 0), \
+                coalesce(sum(next_review_due >= ?1 AND next_review_due < ?2), 0) \
+         FROM identity WHERE status NOT IN ('retired', 'revoked')",
+    )
+    .bind(now)
+    .bind(soon)
+    .fetch_one(pool)
+    .await?)
+}
+
+/// Records (or replaces) one day of the posture series.
+pub async fn record_posture(pool: &SqlitePool, p: &crate::api::PosturePoint) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO posture_history (day, least_privilege_pct, open_findings, identities) \
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (day) DO UPDATE SET \
+         least_privilege_pct = excluded.least_privilege_pct, \
+         open_findings = excluded.open_findings, identities = excluded.identities",
+    )
+    .bind(&p.day)
+    .bind(p.least_privilege_pct)
+    .bind(p.open_findings)
+    .bind(p.identities)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The last year of the posture series, oldest first.
+pub async fn posture_history(pool: &SqlitePool) -> Result<Vec<crate::api::PosturePoint>> {
+    Ok(sqlx::query_as(
+        "SELECT * FROM (SELECT * FROM posture_history ORDER BY day DESC LIMIT 366) ORDER BY day",
+    )
+    .fetch_all(pool)
+    .await?)
+}

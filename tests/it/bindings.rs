@@ -2,7 +2,8 @@
 //! This test fails when that file is stale; `UPDATE_BINDINGS=1 cargo test bindings` rewrites it.
 
 use steward::api::{
-    AuditQuery, DemoSummary, IdentityRef, ImportSummary, NewIdentity, ScopeDiff, ScopeInfo,
+    AcceptRequest, AuditQuery, Count, Dashboard, DemoSummary, EnvironmentKinds, IdentityRef,
+    ImportSummary, NewIdentity, PosturePoint, ScopeDiff, ScopeInfo, TemplateEdit,
 };
 use steward::audit::{AuditEntry, ChainStatus};
 use steward::error::{ApiError, Code};
@@ -11,6 +12,8 @@ use steward::inventory::{
     Approval, Credential, CredentialKind, Environment, Grant, Identity, IdentityDetail,
     IdentityFilter, IdentityPage, IdentitySort, Kind, OwnerRole, Person, ScopeSet, Status,
 };
+use steward::policy::template::Template;
+use steward::policy::{Finding, FindingFilter, FindingStatus, Mapping, Severity};
 use steward::scope::{Context, Decision, RiskReason, RiskReport, RiskTrait};
 use ts_rs::{Config, TS};
 
@@ -49,6 +52,18 @@ fn generated() -> String {
         ScopeDiff::decl(&cfg),
         Grant::decl(&cfg),
         Decision::decl(&cfg),
+        Severity::decl(&cfg),
+        FindingStatus::decl(&cfg),
+        Finding::decl(&cfg),
+        FindingFilter::decl(&cfg),
+        Mapping::decl(&cfg),
+        Template::decl(&cfg),
+        TemplateEdit::decl(&cfg),
+        AcceptRequest::decl(&cfg),
+        Count::decl(&cfg),
+        EnvironmentKinds::decl(&cfg),
+        PosturePoint::decl(&cfg),
+        Dashboard::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from the Rust IPC types by tests/it/bindings.rs; do not edit by hand.\n",

@@ -87,7 +87,28 @@ async function countText() {
   return driver.findElement(By.css("[data-testid=result-count]")).getText();
 }
 
+test("the dashboard is the home screen", async () => {
+  const open = await driver.wait(until.elementLocated(By.css("[data-testid=open-findings-count]")), 30000);
+  const text = await open.getText();
+  assert.ok(Number(text) > 0, `the seeded demo has open findings: '${text}'`);
+  const charts = await driver.findElements(By.css("[data-testid=dashboard] canvas"));
+  assert.equal(charts.length, 4, "four charts are drawn");
+});
+
+test("the findings view lists findings and filters by severity", async () => {
+  await driver.findElement(By.css("[data-testid=tab-findings]")).click();
+  await driver.wait(until.elementsLocated(By.css("[data-testid=finding-row]")), 10000);
+  const count = async () => driver.findElement(By.css("[data-testid=findings-count]")).getText();
+  const before = await count();
+  await driver.findElement(By.css("[data-testid=filter-severity] option[value=critical]")).click();
+  await driver.wait(async () => (await count()) !== before, 10000, "the severity filter applies");
+  for (const r of await driver.findElements(By.css("[data-testid=finding-row] .sev"))) {
+    assert.equal((await r.getText()).toLowerCase(), "critical");
+  }
+});
+
 test("the window shows the seeded inventory", async () => {
+  await driver.findElement(By.css("[data-testid=tab-inventory]")).click();
   await driver.wait(until.elementsLocated(By.css("[data-testid=identity-row]")), 30000);
   await driver.wait(async () => (await countText()) === "60 identities", 10000, "count of 60");
   assert.equal((await rows()).length, 60, "all 60 seeded identities are listed");
@@ -125,10 +146,18 @@ test("searching narrows the list", async () => {
 });
 
 test("opening an identity shows its detail", async () => {
-  await driver.wait(async () => (await rows()).length > 1, 10000);
-  const cell = await driver.findElement(By.css("[data-testid=identity-row] td.name div"));
-  const name = (await cell.getText()).trim();
-  await cell.click();
+  // The list re-renders while the cleared search settles: retry on a fresh element.
+  let name = "";
+  await driver.wait(async () => {
+    try {
+      const cell = await driver.findElement(By.css("[data-testid=identity-row] td.name div"));
+      name = (await cell.getText()).trim();
+      await cell.click();
+      return true;
+    } catch {
+      return false;
+    }
+  }, 10000, "a row can be opened");
   const heading = await driver.wait(until.elementLocated(By.css("[data-testid=detail-name]")), 10000);
   await driver.wait(async () => (await heading.getText()) === name, 10000, `detail of ${name}`);
   const risk = await driver.wait(until.elementLocated(By.css("[data-testid=risk]")), 10000);

@@ -2,7 +2,12 @@
 // arrive as `{code, message}` and the UI branches on `code` only.
 import { invoke } from "@tauri-apps/api/core";
 import type {
+  AcceptRequest,
   ApiError,
+  Dashboard,
+  Finding,
+  FindingFilter,
+  Template,
   AuditEntry,
   AuditQuery,
   ChainStatus,
@@ -33,6 +38,10 @@ export const api = {
   personList: () => call<Person[]>("person_list"),
   auditLog: (query: AuditQuery) => call<AuditEntry[]>("audit_log", { query }),
   auditVerify: () => call<ChainStatus>("audit_verify"),
+  dashboard: () => call<Dashboard>("dashboard"),
+  findingsList: (filter: FindingFilter) => call<Finding[]>("findings_list", { filter }),
+  findingAccept: (request: AcceptRequest) => call<Finding>("finding_accept", { request }),
+  templateList: () => call<Template[]>("template_list"),
 };
 
 export function errorText(e: unknown): string {

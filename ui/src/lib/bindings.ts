@@ -151,3 +151,64 @@ export type Decision = { allowed: boolean,
  * The scope(s) that allowed it, space-separated.
  */
 by: string | null, reason: string, };
+
+export type Severity = "low" | "medium" | "high" | "critical";
+
+export type FindingStatus = "open" | "accepted";
+
+export type Finding = { 
+/**
+ * Stable id: `<rule>:<identity_id>`.
+ */
+id: string, rule: string, severity: Severity, identity_id: number, client_id: string, environment: Environment, name: string, 
+/**
+ * What was seen, specifically.
+ */
+evidence: string, 
+/**
+ * What to do about it.
+ */
+remediation: string, 
+/**
+ * Control ids: `NHI5:2025`, `PR.AA-05`, ...
+ */
+frameworks: Array<string>, status: FindingStatus, accepted_until: string | null, };
+
+export type FindingFilter = { identity_id: number | null, rule: string | null, severity: Severity | null, 
+/**
+ * Include accepted findings (default: open only).
+ */
+include_accepted: boolean, };
+
+export type Mapping = { rule: string, framework: string, control: string, };
+
+export type Template = { key: string, name: string, description: string, kinds: Array<Kind>, 
+/**
+ * The scopes the purpose justifies at most; `None`: no template limit (`custom`).
+ */
+max_scopes: Array<string> | null, allow_offline_access: boolean, allow_bulk_export: boolean, max_access_token_lifetime_s: number | null, expected_auth_method: string | null, updated_at: string, };
+
+export type TemplateEdit = { name: string | null, description: string | null, kinds: Array<Kind> | null, 
+/**
+ * Space-separated SMART scopes; an empty string removes the limit.
+ */
+max_scopes: string | null, allow_offline_access: boolean | null, allow_bulk_export: boolean | null, max_access_token_lifetime_s: number | null, expected_auth_method: string | null, };
+
+export type AcceptRequest = { finding: string, until: string, reason: string, approver: string, };
+
+export type Count = { label: string, count: number, };
+
+export type EnvironmentKinds = { environment: Environment, kinds: Array<Count>, };
+
+export type PosturePoint = { day: string, least_privilege_pct: number, open_findings: number, identities: number, };
+
+export type Dashboard = { identities: number, open_findings: number, by_environment: Array<EnvironmentKinds>, findings_by_severity: Array<Count>, 
+/**
+ * Open findings per framework control, most first.
+ */
+findings_by_control: Array<Count>, reviews_overdue: number, reviews_due_30_days: number, 
+/**
+ * Share of evaluated identities with no least-privilege finding (granted beyond approval
+ * or beyond their template), in percent.
+ */
+least_privilege_pct: number, history: Array<PosturePoint>, };

@@ -1,0 +1,139 @@
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use ts_rs::TS;
+
+use crate::inventory::{Environment, Kind};
+use crate::policy::{FindingFilter, Severity};
+use crate::store::policy as db;
+use crate::time::{self, Timestamp};
+use crate::{Result, Store};
+
+/// A labelled count for a chart.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct Count {
+    pub label: String,
+    #[ts(type = "number")]
+    pub count: i64,
+}
+
+/// Identities of one environment, by kind.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct EnvironmentKinds {
+    pub environment: Environment,
+    pub kinds: Vec<Count>,
+}
+
+/// One day of the least-privilege series.
+#[derive(Debug, Clone, PartialEq, Serialize, TS, sqlx::FromRow)]
+pub struct PosturePoint {
+    pub day: String,
+    pub least_privilege_pct: f64,
+    #[ts(type = "number")]
+    pub open_findings: i64,
+    #[ts(type = "number")]
+    pub identities: i64,
+}
+
+/// The home screen.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct Dashboard {
+    #[ts(type = "number")]
+    pub identities: i64,
+    #[ts(type = "number")]
+    pub open_findings: i64,
+    pub by_environment: Vec<EnvironmentKinds>,
+    pub findings_by_severity: Vec<Count>,
+    /// Open findings per framework control, most first.
+    pub findings_by_control: Vec<Count>,
+    #[ts(type = "number")]
+    pub reviews_overdue: i64,
+    #[ts(type = "number")]
+    pub reviews_due_30_days: i64,
+    /// Share of evaluated identities with no least-privilege finding (granted beyond approval
+    /// or beyond their template), in percent.
+    pub least_privilege_pct: f64,
+    pub history: Vec<PosturePoint>,
+}
+
+const LEAST_PRIVILEGE_RULES: [&str; 2] = ["granted-beyond-approved", "beyond-template"];
+
+/// Computes the dashboard as of `now` and records today's point of the posture series.
+pub async fn dashboard(store: &Store, now: Timestamp) -> Result<Dashboard> {
+    let findings = super::findings_list(store, now, &FindingFilter::default()).await?;
+    let rows = db::kinds_by_environment(store.pool()).await?;
+    let mut by_env: BTreeMap<Environment, Vec<Count>> = BTreeMap::new();
+    let mut identities = 0;
+    let mut evaluated = 0;
+    for (env, kind, status, count) in rows {
+        identities += count;
+        if !matches!(status.as_str(), "retired" | "revoked") {
+            evaluated += count;
+        }
+        let kinds = by_env.entry(env).or_default();
+        let label = kind.as_str().to_string();
+        match kinds.iter_mut().find(|c| c.label == label) {
+            Some(c) => c.count += count,
+            None => kinds.push(Count { label, count }),
+        }
+    }
+    for kinds in by_env.values_mut() {
+        kinds.sort_by_key(|c| Kind::ALL.iter().position(|k| k.as_str() == c.label));
+    }
+    let mut by_severity: BTreeMap<Severity, i64> = BTreeMap::new();
+    let mut by_control: BTreeMap<String, i64> = BTreeMap::new();
+    let mut over_privileged = std::collections::HashSet::new();
+    for f in &findings {
+        *by_severity.entry(f.severity).or_default() += 1;
+        for c in &f.frameworks {
+            *by_control.entry(c.clone()).or_default() += 1;
+        }
+        if LEAST_PRIVILEGE_RULES.contains(&f.rule.as_str()) {
+            over_privileged.insert(f.identity_id);
+        }
+    }
+    let mut findings_by_control: Vec<Count> = by_control
+        .into_iter()
+        .map(|(label, count)| Count { label, count })
+        .collect();
+    findings_by_control.sort_by(|a, b| b.count.cmp(&a.count).then(a.label.cmp(&b.label)));
+    let least_privilege_pct = if evaluated == 0 {
+        100.0
+    } else {
+        100.0 * (evaluated - over_privileged.len() as i64) as f64 / evaluated as f64
+    };
+    let (overdue, due_soon) = db::reviews_due(
+        store.pool(),
+        &time::format(now),
+        &time::format(now + chrono::Duration::days(30)),
+    )
+    .await?;
+    let today = PosturePoint {
+        day: time::format(now)[..10].to_string(),
+        least_privilege_pct: (least_privilege_pct * 10.0).round() / 10.0,
+        open_findings: findings.len() as i64,
+        identities,
+    };
+    db::record_posture(store.pool(), &today).await?;
+    Ok(Dashboard {
+        identities,
+        open_findings: findings.len() as i64,
+        by_environment: by_env
+            .into_iter()
+            .map(|(environment, kinds)| EnvironmentKinds { environment, kinds })
+            .collect(),
+        findings_by_severity: Severity::ALL
+            .iter()
+            .rev()
+            .map(|s| Count {
+                label: s.as_str().into(),
+                count: by_severity.get(s).copied().unwrap_or(0),
+            })
+            .collect(),
+        findings_by_control,
+        reviews_overdue: overdue,
+        reviews_due_30_days: due_soon,
+        least_privilege_pct: today.least_privilege_pct,
+        history: db::posture_history(store.pool()).await?,
+    })
+}
