@@ -306,6 +306,9 @@ struct AddArgs {
     jwks_uri: Option<String>,
     #[arg(long)]
     revocation_endpoint: Option<String>,
+    /// The identity is an AI or autonomous agent (NIST AI RMF applies).
+    #[arg(long)]
+    ai_agent: bool,
 }
 
 #[derive(Subcommand)]
@@ -781,6 +784,7 @@ async fn identity(
                 refresh_token_lifetime_s: a.refresh_token_lifetime_s,
                 jwks_uri: a.jwks_uri,
                 revocation_endpoint: a.revocation_endpoint,
+                ai_agent: Some(a.ai_agent),
             };
             api::identity_add(store, now, actor, n).await?
         }

@@ -1,7 +1,7 @@
 //! The Steward desktop console: a window over `steward::api`. Each command is one line.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
-use steward::api::{self, AcceptRequest, AuditQuery, Dashboard, IdentityRef};
+use steward::api::{self, AcceptRequest, AuditQuery, Dashboard, IdentityRef, TemplateEdit};
 use steward::audit::{Actor, AuditEntry, ChainStatus};
 use steward::inventory::{IdentityDetail, IdentityFilter, IdentityPage, Person};
 use steward::policy::template::Template;
@@ -63,6 +63,15 @@ async fn template_list(c: State<'_, Console>) -> Result<Vec<Template>, Error> {
 }
 
 #[tauri::command]
+async fn template_edit(
+    c: State<'_, Console>,
+    key: String,
+    edit: TemplateEdit,
+) -> Result<Template, Error> {
+    api::template_edit(&c.store, time::now(), &Actor::os_user(), &key, edit).await
+}
+
+#[tauri::command]
 async fn audit_verify(c: State<'_, Console>) -> Result<ChainStatus, Error> {
     api::audit_verify(&c.store).await
 }
@@ -100,7 +109,8 @@ fn main() {
             dashboard,
             findings_list,
             finding_accept,
-            template_list
+            template_list,
+            template_edit
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

@@ -14,6 +14,9 @@ use crate::store::{person, policy as db};
 use crate::time::{self, Timestamp};
 use crate::{Error, Result, Store};
 
+/// The framework whose controls apply only to identities flagged as AI agents.
+const AI_RMF: &str = "NIST AI RMF 1.0";
+
 /// Evaluates every rule over the inventory (or one identity) as of `now`.
 pub async fn findings_list(
     store: &Store,
@@ -36,9 +39,9 @@ pub async fn findings_list(
         .map(|t| (t.key.clone(), t))
         .collect();
     drop(conn);
-    let mut controls: HashMap<String, Vec<String>> = HashMap::new();
+    let mut controls: HashMap<String, Vec<Mapping>> = HashMap::new();
     for m in db::mappings(store.pool()).await? {
-        controls.entry(m.rule).or_default().push(m.control);
+        controls.entry(m.rule.clone()).or_default().push(m);
     }
     let accepted: HashMap<(String, i64), String> = db::acceptances(store.pool())
         .await?
@@ -123,7 +126,15 @@ pub async fn findings_list(
                 name: rec.name.clone(),
                 evidence: h.evidence,
                 remediation: h.remediation,
-                frameworks: controls.get(h.rule).cloned().unwrap_or_default(),
+                frameworks: controls
+                    .get(h.rule)
+                    .map(|ms| {
+                        ms.iter()
+                            .filter(|m| rec.ai_agent || m.framework != AI_RMF)
+                            .map(|m| m.control.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
                 status,
                 accepted_until: until,
             };

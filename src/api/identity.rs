@@ -57,6 +57,8 @@ pub struct NewIdentity {
     pub refresh_token_lifetime_s: Option<i64>,
     pub jwks_uri: Option<String>,
     pub revocation_endpoint: Option<String>,
+    /// An AI or autonomous agent.
+    pub ai_agent: Option<bool>,
 }
 
 pub(crate) async fn resolve(
@@ -224,6 +226,7 @@ pub async fn identity_add(
         refresh_token_lifetime_s: n.refresh_token_lifetime_s,
         jwks_uri: nonempty(n.jwks_uri),
         revocation_endpoint: nonempty(n.revocation_endpoint),
+        ai_agent: n.ai_agent,
         ..IdentityInput::default()
     };
     write_one(store, now, actor, input, "identity.create", true).await

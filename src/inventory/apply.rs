@@ -102,11 +102,13 @@ pub async fn apply(
             next_review_due: None,
             created_at: stamp.clone(),
             updated_at: stamp.clone(),
+            ai_agent: false,
         },
     };
     set(&mut rec.name, input.name);
     set(&mut rec.kind, input.kind);
     set(&mut rec.status, input.status);
+    set(&mut rec.ai_agent, input.ai_agent);
     set_opt(&mut rec.vendor, input.vendor);
     set_opt(&mut rec.purpose, input.purpose);
     set_opt(&mut rec.use_case, input.use_case);

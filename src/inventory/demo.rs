@@ -48,6 +48,8 @@ struct Archetype {
     approved: &'static [(&'static str, &'static str)],
     /// Scopes a careless grant adds beyond the approved set.
     risky_extra: &'static [&'static str],
+    /// An AI or autonomous agent.
+    ai_agent: bool,
 }
 
 const ARCHETYPES: &[Archetype] = &[
@@ -72,6 +74,7 @@ const ARCHETYPES: &[Archetype] = &[
             ("patient/MedicationRequest.rs", "Shows current medications"),
             ("patient/Immunization.rs", "Shows the immunization record"),
         ],
+        ai_agent: false,
         risky_extra: &["patient/Observation.write", "patient/*.cruds"],
     },
     Archetype {
@@ -90,6 +93,7 @@ const ARCHETYPES: &[Archetype] = &[
             ("patient/Slot.rs", "Finds open slots"),
             ("patient/Schedule.rs", "Shows clinic schedules"),
         ],
+        ai_agent: false,
         risky_extra: &[
             "patient/*.read",
             "patient/MedicationRequest.write",
@@ -112,6 +116,7 @@ const ARCHETYPES: &[Archetype] = &[
             ),
             ("user/Condition.rs", "Reads active problems for the score"),
         ],
+        ai_agent: false,
         risky_extra: &["user/*.*", "user/Observation.write"],
     },
     Archetype {
@@ -127,6 +132,7 @@ const ARCHETYPES: &[Archetype] = &[
             ("user/MedicationStatement.rs", "Reads home medications"),
             ("user/AllergyIntolerance.rs", "Checks allergies"),
         ],
+        ai_agent: false,
         risky_extra: &["user/MedicationRequest.cud", "offline_access"],
     },
     Archetype {
@@ -143,6 +149,7 @@ const ARCHETYPES: &[Archetype] = &[
             ),
             ("system/Group.rs", "Reads the registry group to export"),
         ],
+        ai_agent: false,
         risky_extra: &["system/*.read", "offline_access"],
     },
     Archetype {
@@ -160,6 +167,7 @@ const ARCHETYPES: &[Archetype] = &[
                 "Matches patients before writing encounters",
             ),
         ],
+        ai_agent: false,
         risky_extra: &["system/Patient.cud", "system/*.write"],
     },
     Archetype {
@@ -172,6 +180,7 @@ const ARCHETYPES: &[Archetype] = &[
             ("system/ResearchSubject.rs", "Reads consented participants"),
             ("system/Observation.rs", "Reads study measurements"),
         ],
+        ai_agent: false,
         risky_extra: &["system/*.rs"],
     },
     Archetype {
@@ -184,6 +193,7 @@ const ARCHETYPES: &[Archetype] = &[
             ("system/Binary.r", "Retrieves document content"),
             ("system/Patient.rs", "Matches patients with the HIE"),
         ],
+        ai_agent: false,
         risky_extra: &["system/DocumentReference.cud"],
     },
     Archetype {
@@ -195,6 +205,7 @@ const ARCHETYPES: &[Archetype] = &[
             ("system/ServiceRequest.cruds", "Routes orders"),
             ("system/DiagnosticReport.cruds", "Routes results"),
         ],
+        ai_agent: false,
         risky_extra: &["system/*.cruds"],
     },
     Archetype {
@@ -207,6 +218,7 @@ const ARCHETYPES: &[Archetype] = &[
             ("system/Coverage.rs", "Reads coverage"),
             ("system/ExplanationOfBenefit.rs", "Reads remittances"),
         ],
+        ai_agent: false,
         risky_extra: &["system/Patient.read"],
     },
     Archetype {
@@ -221,7 +233,22 @@ const ARCHETYPES: &[Archetype] = &[
             ("patient/Observation.rs", "Shows readings"),
             ("patient/Device.rs", "Shows the paired devices"),
         ],
+        ai_agent: false,
         risky_extra: &["patient/Observation.cud", "offline_access"],
+    },
+    Archetype {
+        stem: "Prior Authorization Agent",
+        kind: Kind::ServiceAccount,
+        use_case: "custom",
+        purpose: "An AI agent that assembles and submits prior authorization requests to payers.",
+        approved: &[
+            ("system/Patient.rs", "Identifies the patient on the request"),
+            ("system/Coverage.rs", "Reads the payer and plan"),
+            ("system/ServiceRequest.rs", "Reads the ordered service"),
+            ("system/Claim.c", "Submits the prior authorization request"),
+        ],
+        risky_extra: &["system/*.rs"],
+        ai_agent: true,
     },
 ];
 
@@ -425,6 +452,7 @@ pub fn generate(count: usize, seed: u64, now: Timestamp, key: &FingerprintKey) -
                 next_review_due: Some(time::format(next_review_due(env, last_reviewed, created))),
                 created_at: time::format(created),
                 updated_at: stamp.clone(),
+                ai_agent: arch.ai_agent,
             };
             identities.push(DemoIdentity {
                 record,

@@ -191,6 +191,7 @@ pub struct IdentityInput {
     pub revocation_endpoint: Option<String>,
     pub last_used_at: Option<Timestamp>,
     pub last_reviewed_at: Option<Timestamp>,
+    pub ai_agent: Option<bool>,
 }
 
 /// Review interval until the recertification issue brings risk tiers: production identities
@@ -285,6 +286,8 @@ pub struct Identity {
     pub next_review_due: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// An AI or autonomous agent (NIST AI RMF applies to its findings).
+    pub ai_agent: bool,
 }
 
 /// An approved scope with why it is needed and who approved it.

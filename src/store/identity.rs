@@ -34,6 +34,8 @@ pub struct IdentityRecord {
     pub next_review_due: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// An AI or autonomous agent (NIST AI RMF applies).
+    pub ai_agent: bool,
 }
 
 /// A stored scope of either set.
@@ -58,7 +60,7 @@ pub struct NewCredential {
 const RECORD_COLUMNS: &str = "client_id, environment, name, kind, vendor, status, \
     business_owner_id, technical_owner_id, purpose, use_case, auth_method, \
     access_token_lifetime_s, refresh_token_lifetime_s, jwks_uri, revocation_endpoint, \
-    last_used_at, last_reviewed_at, next_review_due, created_at, updated_at";
+    last_used_at, last_reviewed_at, next_review_due, created_at, updated_at, ai_agent";
 
 fn push_record_values(
     b: &mut sqlx::query_builder::Separated<'_, '_, Sqlite, &'static str>,
@@ -83,14 +85,15 @@ fn push_record_values(
         .push_bind(r.last_reviewed_at.clone())
         .push_bind(r.next_review_due.clone())
         .push_bind(r.created_at.clone())
-        .push_bind(r.updated_at.clone());
+        .push_bind(r.updated_at.clone())
+        .push_bind(r.ai_agent);
 }
 
 /// Inserts identities; a record's `id` is used when positive, else SQLite assigns one.
 /// Returns the ids in input order.
 pub async fn insert(conn: &mut SqliteConnection, records: &[IdentityRecord]) -> Result<Vec<i64>> {
     let mut ids = Vec::with_capacity(records.len());
-    // 21 values a row keeps a 1000-row statement under SQLite's variable limit.
+    // 22 values a row keeps a 1000-row statement under SQLite's variable limit.
     for chunk in records.chunks(1000) {
         let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO identity (id, ");
         q.push(RECORD_COLUMNS).push(") ");
@@ -112,8 +115,8 @@ pub async fn update(conn: &mut SqliteConnection, r: &IdentityRecord) -> Result<(
          vendor = ?6, status = ?7, business_owner_id = ?8, technical_owner_id = ?9, \
          purpose = ?10, use_case = ?11, auth_method = ?12, access_token_lifetime_s = ?13, \
          refresh_token_lifetime_s = ?14, jwks_uri = ?15, revocation_endpoint = ?16, \
-         last_used_at = ?17, last_reviewed_at = ?18, next_review_due = ?19, updated_at = ?20 \
-         WHERE id = ?1",
+         last_used_at = ?17, last_reviewed_at = ?18, next_review_due = ?19, updated_at = ?20, \
+         ai_agent = ?21 WHERE id = ?1",
     )
     .bind(r.id)
     .bind(&r.client_id)
@@ -135,6 +138,7 @@ pub async fn update(conn: &mut SqliteConnection, r: &IdentityRecord) -> Result<(
     .bind(&r.last_reviewed_at)
     .bind(&r.next_review_due)
     .bind(&r.updated_at)
+    .bind(r.ai_agent)
     .execute(conn)
     .await?;
     Ok(())
@@ -261,6 +265,7 @@ impl From<ListRow> for Identity {
             next_review_due: r.next_review_due,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            ai_agent: r.ai_agent,
         }
     }
 }

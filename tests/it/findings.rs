@@ -453,3 +453,71 @@ fn findings_json_carries_the_contract_fields() {
         .as_array()
         .is_some_and(|t| t.iter().any(|t| t["key"] == "patient-engagement-readonly")));
 }
+
+#[tokio::test]
+async fn ai_agents_also_map_to_the_ai_rmf() {
+    let env = Env::new();
+    let store = env.store().await;
+    let agent = clean(&store, "agent", Environment::Production).await;
+    let plain = clean(&store, "plain", Environment::Staging).await;
+    sql(
+        &store,
+        "UPDATE identity SET ai_agent = 1 WHERE id = ?1",
+        agent,
+    )
+    .await;
+    for id in [agent, plain] {
+        sql(
+            &store,
+            "UPDATE identity SET technical_owner_id = NULL WHERE id = ?1",
+            id,
+        )
+        .await;
+    }
+    let a = &findings_of(&store, agent).await[0];
+    assert!(
+        a.frameworks.contains(&"GOVERN 2.1".to_string()),
+        "{:?}",
+        a.frameworks
+    );
+    let p = &findings_of(&store, plain).await[0];
+    assert!(
+        !p.frameworks.iter().any(|c| c.starts_with("GOVERN")),
+        "{:?}",
+        p.frameworks
+    );
+}
+
+#[tokio::test]
+async fn the_csv_ai_agent_column_is_read_and_checked() {
+    let env = Env::new();
+    let store = env.store().await;
+    let csv = env.dir.path().join("ai.csv");
+    std::fs::write(
+        &csv,
+        "client_id,name,kind,environment,ai_agent\na1,Agent,service_account,production,yes\n",
+    )
+    .expect("write");
+    api::registrations_import(&store, now(), &actor(), &csv, None)
+        .await
+        .expect("import");
+    let d = api::identity_show(
+        &store,
+        &api::IdentityRef {
+            key: "a1".into(),
+            environment: None,
+        },
+    )
+    .await
+    .expect("show");
+    assert!(d.identity.ai_agent);
+    std::fs::write(
+        &csv,
+        "client_id,name,kind,environment,ai_agent\na2,Agent,service_account,production,maybe\n",
+    )
+    .expect("write");
+    let e = api::registrations_import(&store, now(), &actor(), &csv, None)
+        .await
+        .expect_err("bad flag");
+    assert!(e.to_string().contains("line 2: ai_agent:"), "{e}");
+}

@@ -18,6 +18,7 @@ const driverBin =
 const PORT = 4444;
 
 let tmp;
+let db;
 let driverProcess;
 let driver;
 
@@ -45,7 +46,7 @@ before(async () => {
     assert.ok(existsSync(p), `${what} not found at ${p}; run make build and make deps`);
   }
   tmp = mkdtempSync(path.join(os.tmpdir(), "steward-e2e-"));
-  const db = path.join(tmp, "steward.db");
+  db = path.join(tmp, "steward.db");
   // Tests never touch the real data dir: HOME and XDG dirs point into the temp dir.
   const env = {
     ...process.env,
@@ -105,6 +106,30 @@ test("the findings view lists findings and filters by severity", async () => {
   for (const r of await driver.findElements(By.css("[data-testid=finding-row] .sev"))) {
     assert.equal((await r.getText()).toLowerCase(), "critical");
   }
+});
+
+test("a template is edited in the UI and the edit is audited", async () => {
+  await driver.findElement(By.css("[data-testid=tab-templates]")).click();
+  await driver.wait(until.elementsLocated(By.css("[data-testid=template]")), 10000);
+  const first = (await driver.findElements(By.css("[data-testid=template]")))[0];
+  await first.findElement(By.css("button")).click();
+  const scopes = await driver.wait(until.elementLocated(By.css("[data-testid=template-scopes]")), 5000);
+  await scopes.clear();
+  await driver.executeScript(
+    "const t = arguments[0]; t.value = 'openid system/Observation.rs'; t.dispatchEvent(new Event('input', {bubbles: true}));",
+    scopes,
+  );
+  const buttons = await driver.findElements(By.css("[data-testid=template] .template-form button"));
+  await buttons[0].click();
+  await driver.wait(
+    async () => (await driver.findElements(By.css("[data-testid=template-scopes]"))).length === 0,
+    5000,
+    "the form closes after saving",
+  );
+  const log = spawnSync(cli, ["--db", db, "--json", "audit", "log", "--limit", "1"], { encoding: "utf8" });
+  const [entry] = JSON.parse(log.stdout);
+  assert.equal(entry.action, "template.edit");
+  assert.deepEqual(entry.details.changes.max_scopes.to, ["openid", "system/Observation.rs"]);
 });
 
 test("the window shows the seeded inventory", async () => {

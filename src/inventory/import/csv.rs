@@ -7,7 +7,7 @@ use crate::scope;
 use crate::time;
 
 /// Every column the format defines, in the documented order.
-pub const COLUMNS: [&str; 21] = [
+pub const COLUMNS: [&str; 22] = [
     "client_id",
     "name",
     "kind",
@@ -29,6 +29,7 @@ pub const COLUMNS: [&str; 21] = [
     "revocation_endpoint",
     "last_used_at",
     "last_reviewed_at",
+    "ai_agent",
 ];
 
 const REQUIRED: [&str; 4] = ["client_id", "name", "kind", "environment"];
@@ -137,6 +138,17 @@ pub(super) fn parse(text: &str) -> Result<Parsed, Bad> {
             revocation_endpoint: cell("revocation_endpoint"),
             last_used_at: parse_time("last_used_at")?,
             last_reviewed_at: parse_time("last_reviewed_at")?,
+            ai_agent: cell("ai_agent")
+                .map(|v| match v.to_ascii_lowercase().as_str() {
+                    "true" | "yes" | "1" => Ok(true),
+                    "false" | "no" | "0" => Ok(false),
+                    _ => Err(Bad::new(
+                        &loc,
+                        "ai_agent",
+                        format!("'{v}' is not true or false"),
+                    )),
+                })
+                .transpose()?,
         };
         records.push(Record {
             location: loc,

@@ -8,6 +8,7 @@ import type {
   Finding,
   FindingFilter,
   Template,
+  TemplateEdit,
   AuditEntry,
   AuditQuery,
   ChainStatus,
@@ -42,6 +43,7 @@ export const api = {
   findingsList: (filter: FindingFilter) => call<Finding[]>("findings_list", { filter }),
   findingAccept: (request: AcceptRequest) => call<Finding>("finding_accept", { request }),
   templateList: () => call<Template[]>("template_list"),
+  templateEdit: (key: string, edit: TemplateEdit) => call<Template>("template_edit", { key, edit }),
 };
 
 export function errorText(e: unknown): string {

@@ -30,7 +30,11 @@ risk_score: number,
 /**
  * `low`, `medium` or `high`.
  */
-risk_tier: string, auth_method: string | null, access_token_lifetime_s: number | null, refresh_token_lifetime_s: number | null, jwks_uri: string | null, revocation_endpoint: string | null, last_used_at: string | null, last_reviewed_at: string | null, next_review_due: string | null, created_at: string, updated_at: string, };
+risk_tier: string, auth_method: string | null, access_token_lifetime_s: number | null, refresh_token_lifetime_s: number | null, jwks_uri: string | null, revocation_endpoint: string | null, last_used_at: string | null, last_reviewed_at: string | null, next_review_due: string | null, created_at: string, updated_at: string, 
+/**
+ * An AI or autonomous agent (NIST AI RMF applies to its findings).
+ */
+ai_agent: boolean, };
 
 export type Approval = { scope: string, justification: string | null, approved_by: Person | null, 
 /**
@@ -62,7 +66,11 @@ risk_score: number,
 /**
  * `low`, `medium` or `high`.
  */
-risk_tier: string, auth_method: string | null, access_token_lifetime_s: number | null, refresh_token_lifetime_s: number | null, jwks_uri: string | null, revocation_endpoint: string | null, last_used_at: string | null, last_reviewed_at: string | null, next_review_due: string | null, created_at: string, updated_at: string, };
+risk_tier: string, auth_method: string | null, access_token_lifetime_s: number | null, refresh_token_lifetime_s: number | null, jwks_uri: string | null, revocation_endpoint: string | null, last_used_at: string | null, last_reviewed_at: string | null, next_review_due: string | null, created_at: string, updated_at: string, 
+/**
+ * An AI or autonomous agent (NIST AI RMF applies to its findings).
+ */
+ai_agent: boolean, };
 
 export type IdentityRef = { key: string, environment: Environment | null, };
 
@@ -74,7 +82,11 @@ approved_scopes: string | null,
 /**
  * Space-separated.
  */
-granted_scopes: string | null, auth_method: string | null, access_token_lifetime_s: number | null, refresh_token_lifetime_s: number | null, jwks_uri: string | null, revocation_endpoint: string | null, };
+granted_scopes: string | null, auth_method: string | null, access_token_lifetime_s: number | null, refresh_token_lifetime_s: number | null, jwks_uri: string | null, revocation_endpoint: string | null, 
+/**
+ * An AI or autonomous agent.
+ */
+ai_agent: boolean | null, };
 
 export type AuditEntry = { seq: number, at: string, actor: string, action: string, subject: string, details: Record<string, unknown>, prev_hash: string, hash: string, };
 
