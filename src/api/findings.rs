@@ -1,11 +1,12 @@
 use std::collections::HashMap;
 
+use rayon::prelude::*;
 use serde::Deserialize;
 use serde_json::json;
 use ts_rs::TS;
 
 use crate::audit::{self, Actor};
-use crate::inventory::{Kind, PersonInput, ScopeSet as Set};
+use crate::inventory::{Kind, PersonInput};
 use crate::policy::rules::{evaluate, Inventory, Subject, RULES};
 use crate::policy::template::Template;
 use crate::policy::{Finding, FindingFilter, FindingStatus, Mapping};
@@ -72,37 +73,29 @@ pub async fn findings_list(
         creds.entry(c.identity_id).or_default().push(c);
     }
 
-    let mut out = Vec::new();
-    let mut scopes = snap.scopes.iter().peekable();
-    for rec in &snap.identities {
-        let mut approved = Vec::new();
-        let mut granted = Vec::new();
-        let mut unjustified = Vec::new();
-        while let Some((id, set, s, why)) = scopes.next_if(|(id, ..)| *id <= rec.id) {
-            if *id != rec.id {
-                continue;
-            }
-            match set {
-                Set::Approved => {
-                    approved.push(s.as_str());
-                    if why.as_deref().is_none_or(|w| w.trim().is_empty()) {
-                        unjustified.push(s.clone());
-                    }
-                }
-                Set::Granted => granted.push(s.as_str()),
-            }
-        }
-        let owner = |id: Option<i64>| {
-            id.and_then(|i| snap.people.get(&i))
-                .map(|(n, a)| (n.as_str(), *a))
-        };
+    // Each identity is judged on its own: spread them over the cores.
+    let judge = |row: &db::SubjectRow| -> Vec<Finding> {
+        let mut out = Vec::new();
+        let rec = &row.record;
+        let words = |s: &Option<String>| s.as_deref().unwrap_or("").to_string();
+        let mut unjustified: Vec<String> = words(&row.unjustified)
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        unjustified.sort();
         let subject = Subject {
             record: rec,
-            business_owner: owner(rec.business_owner_id),
-            technical_owner: owner(rec.technical_owner_id),
-            approved: ScopeSet::parse(&approved.join(" ")),
+            business_owner: row
+                .bo_name
+                .as_deref()
+                .map(|n| (n, row.bo_active.unwrap_or(true))),
+            technical_owner: row
+                .to_name
+                .as_deref()
+                .map(|n| (n, row.to_active.unwrap_or(true))),
+            approved: ScopeSet::parse(&words(&row.approved)),
             unjustified,
-            granted: ScopeSet::parse(&granted.join(" ")),
+            granted: ScopeSet::parse(&words(&row.granted)),
             credentials: creds.get(&rec.id).cloned().unwrap_or_default(),
             template: rec.use_case.as_ref().and_then(|k| templates.get(k)),
         };
@@ -145,7 +138,9 @@ pub async fn findings_list(
                 out.push(f);
             }
         }
-    }
+        out
+    };
+    let mut out: Vec<Finding> = snap.subjects.par_iter().flat_map_iter(judge).collect();
     let order = |rule: &str| RULES.iter().position(|r| *r == rule).unwrap_or(usize::MAX);
     out.sort_by(|a, b| {
         b.severity

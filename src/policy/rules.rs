@@ -8,7 +8,7 @@ use chrono::Duration;
 use super::template::{default_max_access_token_lifetime, Template};
 use super::Severity;
 use crate::inventory::{CredentialKind, Environment, Kind, Status};
-use crate::scope::{risk, RiskTrait, ScopeSet, Special};
+use crate::scope::{risk, traits, RiskTrait, ScopeSet, Special};
 use crate::store::identity::IdentityRecord;
 use crate::time::{self, Timestamp};
 
@@ -40,7 +40,7 @@ pub const DORMANT_DAYS: i64 = 90;
 pub const SECRET_MAX_AGE_DAYS: i64 = 365;
 
 /// A credential as the rules see it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct CredentialFacts {
     pub identity_id: i64,
     pub kind: CredentialKind,
@@ -145,11 +145,13 @@ pub fn evaluate(s: &Subject<'_>, inv: &Inventory, now: Timestamp) -> Vec<Hit> {
                     problems.push(format!("beyond the '{}' template: {extra}", t.key));
                 }
             }
-            let bulk = risk(&s.granted)
-                .reasons
-                .iter()
-                .any(|x| x.risk_trait == RiskTrait::BulkExport);
-            if bulk && !t.allow_bulk_export {
+            let bulk = || {
+                s.granted
+                    .scopes()
+                    .iter()
+                    .any(|x| traits(x).contains(&RiskTrait::BulkExport))
+            };
+            if !t.allow_bulk_export && bulk() {
                 problems.push(format!(
                     "bulk export capable, which '{}' does not allow",
                     t.key

@@ -11,7 +11,7 @@ use crate::scope::{self, ScopeSet as Scopes};
 use crate::Result;
 
 /// An identity row exactly as stored.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct IdentityRecord {
     pub id: i64,
     pub client_id: String,

@@ -3,7 +3,7 @@
 
 use sqlx::{SqliteConnection, SqlitePool};
 
-use crate::inventory::{Kind, ScopeSet};
+use crate::inventory::Kind;
 use crate::policy::rules::CredentialFacts;
 use crate::policy::template::Template;
 use crate::policy::Mapping;
@@ -137,46 +137,83 @@ pub async fn insert_acceptance(
     .await?)
 }
 
-/// Everything the rules need, read in four passes over the tables.
+/// One identity as the rules read it: the row, its scope sets (space-joined) and its owners.
+#[derive(serde::Deserialize)]
+pub struct SubjectRow {
+    pub record: IdentityRecord,
+    pub approved: Option<String>,
+    pub granted: Option<String>,
+    /// Approved scopes without a justification.
+    pub unjustified: Option<String>,
+    pub bo_name: Option<String>,
+    pub bo_active: Option<bool>,
+    pub to_name: Option<String>,
+    pub to_active: Option<bool>,
+}
+
+/// Everything the rules need.
 pub struct Snapshot {
-    pub identities: Vec<IdentityRecord>,
-    /// person id -> (name, active)
-    pub people: std::collections::HashMap<i64, (String, bool)>,
-    /// (identity id, set, scope, justification), ordered by identity.
-    pub scopes: Vec<(i64, ScopeSet, String, Option<String>)>,
+    pub subjects: Vec<SubjectRow>,
     pub credentials: Vec<CredentialFacts>,
 }
 
 /// Reads the inventory the rules evaluate, optionally one identity only.
+///
+/// NOTE: SQLite assembles the identities as one JSON array, so the driver hands over one
+/// value instead of 100,000 rows of 29 columns; row-by-row decoding cost several times the
+/// query itself at that size.
 pub async fn snapshot(pool: &SqlitePool, identity_id: Option<i64>) -> Result<Snapshot> {
-    let identities: Vec<IdentityRecord> =
-        sqlx::query_as("SELECT * FROM identity WHERE (?1 IS NULL OR id = ?1) ORDER BY id")
-            .bind(identity_id)
-            .fetch_all(pool)
-            .await?;
-    let people: Vec<(i64, String, bool)> = sqlx::query_as("SELECT id, name, active FROM person")
-        .fetch_all(pool)
-        .await?;
-    let scopes: Vec<(i64, ScopeSet, String, Option<String>)> = sqlx::query_as(
-        "SELECT identity_id, scope_set, scope, justification FROM identity_scope \
-         WHERE (?1 IS NULL OR identity_id = ?1) ORDER BY identity_id",
+    let json: String = sqlx::query_scalar(
+        "WITH sc AS ( \
+           SELECT identity_id, \
+             group_concat(CASE WHEN scope_set = 'approved' THEN scope END, ' ') AS approved, \
+             group_concat(CASE WHEN scope_set = 'granted' THEN scope END, ' ') AS granted, \
+             group_concat(CASE WHEN scope_set = 'approved' \
+               AND trim(coalesce(justification, '')) = '' THEN scope END, ' ') AS unjustified \
+           FROM identity_scope WHERE ?1 IS NULL OR identity_id = ?1 GROUP BY identity_id) \
+         SELECT coalesce(json_group_array(json_object( \
+           'record', json_object( \
+             'id', i.id, 'client_id', i.client_id, 'environment', i.environment, \
+             'name', i.name, 'kind', i.kind, 'vendor', i.vendor, 'status', i.status, \
+             'business_owner_id', i.business_owner_id, \
+             'technical_owner_id', i.technical_owner_id, 'purpose', i.purpose, \
+             'use_case', i.use_case, 'auth_method', i.auth_method, \
+             'access_token_lifetime_s', i.access_token_lifetime_s, \
+             'refresh_token_lifetime_s', i.refresh_token_lifetime_s, \
+             'jwks_uri', i.jwks_uri, 'revocation_endpoint', i.revocation_endpoint, \
+             'last_used_at', i.last_used_at, 'last_reviewed_at', i.last_reviewed_at, \
+             'next_review_due', i.next_review_due, 'created_at', i.created_at, \
+             'updated_at', i.updated_at, \
+             'ai_agent', json(CASE WHEN i.ai_agent THEN 'true' ELSE 'false' END)), \
+           'approved', sc.approved, 'granted', sc.granted, 'unjustified', sc.unjustified, \
+           'bo_name', bo.name, \
+           'bo_active', json(CASE WHEN bo.active THEN 'true' WHEN bo.id IS NULL THEN 'null' ELSE 'false' END), \
+           'to_name', tech.name, \
+           'to_active', json(CASE WHEN tech.active THEN 'true' WHEN tech.id IS NULL THEN 'null' ELSE 'false' END) \
+         )), '[]') \
+         FROM identity i \
+         LEFT JOIN sc ON sc.identity_id = i.id \
+         LEFT JOIN person bo ON bo.id = i.business_owner_id \
+         LEFT JOIN person tech ON tech.id = i.technical_owner_id \
+         WHERE ?1 IS NULL OR i.id = ?1",
     )
     .bind(identity_id)
-    .fetch_all(pool)
+    .fetch_one(pool)
     .await?;
+    let subjects: Vec<SubjectRow> = serde_json::from_str(&json)
+        .map_err(|e| crate::Error::Integrity(format!("inventory snapshot unreadable: {e}")))?;
     // Reuse is judged across the whole inventory, so credentials are always read in full.
-    let credentials: Vec<CredentialFacts> = sqlx::query_as(
-        "SELECT identity_id, kind, fingerprint, issued_at, rotated_at, expires_at FROM credential",
+    let json: String = sqlx::query_scalar(
+        "SELECT coalesce(json_group_array(json_object('identity_id', identity_id, 'kind', kind, \
+           'fingerprint', fingerprint, 'issued_at', issued_at, 'rotated_at', rotated_at, \
+           'expires_at', expires_at)), '[]') FROM credential",
     )
-    .fetch_all(pool)
+    .fetch_one(pool)
     .await?;
+    let credentials: Vec<CredentialFacts> = serde_json::from_str(&json)
+        .map_err(|e| crate::Error::Integrity(format!("credential snapshot unreadable: {e}")))?;
     Ok(Snapshot {
-        identities,
-        people: people
-            .into_iter()
-            .map(|(id, name, active)| (id, (name, active)))
-            .collect(),
-        scopes,
+        subjects,
         credentials,
     })
 }
