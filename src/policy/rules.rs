@@ -8,7 +8,7 @@ use chrono::Duration;
 use super::template::{default_max_access_token_lifetime, Template};
 use super::Severity;
 use crate::inventory::{CredentialKind, Environment, Kind, Status};
-use crate::scope::{risk, traits, RiskTrait, ScopeSet, Special};
+use crate::scope::{risk, Perms, Resource, RiskTrait, ScopeSet, Special};
 use crate::store::identity::IdentityRecord;
 use crate::time::{self, Timestamp};
 
@@ -145,11 +145,12 @@ pub fn evaluate(s: &Subject<'_>, inv: &Inventory, now: Timestamp) -> Vec<Hit> {
                     problems.push(format!("beyond the '{}' template: {extra}", t.key));
                 }
             }
+            // Named types beyond the template are caught above; what is left to check is a
+            // wildcard read-and-search, which exports every type.
             let bulk = || {
-                s.granted
-                    .scopes()
-                    .iter()
-                    .any(|x| traits(x).contains(&RiskTrait::BulkExport))
+                s.granted.resource_scopes().any(|x| {
+                    x.resource == Resource::Any && x.perms.contains(Perms::R.union(Perms::S))
+                })
             };
             if !t.allow_bulk_export && bulk() {
                 problems.push(format!(

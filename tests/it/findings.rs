@@ -521,3 +521,93 @@ async fn the_csv_ai_agent_column_is_read_and_checked() {
         .expect_err("bad flag");
     assert!(e.to_string().contains("line 2: ai_agent:"), "{e}");
 }
+
+#[tokio::test]
+async fn the_dashboard_counts_agree_with_the_findings_and_keep_a_daily_series() {
+    let env = Env::new();
+    let store = env.store().await;
+    let empty = api::dashboard(&store, now())
+        .await
+        .expect("empty dashboard");
+    assert_eq!((empty.identities, empty.open_findings), (0, 0));
+    assert_eq!(
+        empty.least_privilege_pct, 100.0,
+        "nothing over-privileged in an empty inventory"
+    );
+
+    let a = clean(&store, "a", Environment::Production).await;
+    clean(&store, "b", Environment::Sandbox).await;
+    sql(&store, "INSERT INTO identity_scope (identity_id, scope_set, scope) VALUES (?1, 'granted', 'user/*.cruds')", a).await;
+    sql(
+        &store,
+        "UPDATE identity SET next_review_due = '2026-01-01T00:00:00Z' WHERE id = ?1",
+        a,
+    )
+    .await;
+    let d = api::dashboard(&store, now()).await.expect("dashboard");
+    let open = api::findings_list(&store, now(), &FindingFilter::default())
+        .await
+        .expect("findings");
+    assert_eq!(d.identities, 2);
+    assert_eq!(d.open_findings, open.len() as i64);
+    assert_eq!(
+        d.findings_by_severity.iter().map(|c| c.count).sum::<i64>(),
+        d.open_findings
+    );
+    assert_eq!(
+        d.least_privilege_pct, 50.0,
+        "one of two identities has access beyond approval"
+    );
+    assert_eq!(d.reviews_overdue, 1);
+    assert!(d.findings_by_control.iter().any(|c| c.label == "PR.AA-05"));
+    let prod = d
+        .by_environment
+        .iter()
+        .find(|e| e.environment == Environment::Production)
+        .expect("prod");
+    assert_eq!(prod.kinds[0].label, "clinician_app");
+    assert_eq!(
+        d.history.len(),
+        1,
+        "one point a day, replaced when recomputed"
+    );
+    assert_eq!(d.history[0].day, "2026-11-28");
+    let next_day = time::parse("2026-11-29T09:00:00Z").expect("time");
+    let d2 = api::dashboard(&store, next_day).await.expect("next day");
+    assert_eq!(d2.history.len(), 2);
+}
+
+#[tokio::test]
+async fn a_template_never_flags_its_own_scopes() {
+    let env = Env::new();
+    let store = env.store().await;
+    let id = clean(&store, "adt", Environment::Production).await;
+    sql(
+        &store,
+        "UPDATE identity SET kind = 'backend_service', use_case = 'adt-feed' WHERE id = ?1",
+        id,
+    )
+    .await;
+    sql(
+        &store,
+        "DELETE FROM identity_scope WHERE identity_id = ?1",
+        id,
+    )
+    .await;
+    sql(
+        &store,
+        "INSERT INTO identity_scope (identity_id, scope_set, scope, justification) VALUES \
+         (?1, 'approved', 'system/Patient.rs', 'x'), (?1, 'granted', 'system/Patient.rs', 'x'), \
+         (?1, 'approved', 'system/Encounter.cud', 'x'), (?1, 'granted', 'system/Encounter.cud', 'x')",
+        id,
+    )
+    .await;
+    assert_eq!(rules(&findings_of(&store, id).await), Vec::<&str>::new());
+    sql(&store, "INSERT INTO identity_scope (identity_id, scope_set, scope) VALUES (?1, 'granted', 'system/*.rs')", id).await;
+    let found = findings_of(&store, id).await;
+    let t = found
+        .iter()
+        .find(|f| f.rule == "beyond-template")
+        .expect("wildcard export");
+    assert!(t.evidence.contains("bulk export"), "{}", t.evidence);
+}
