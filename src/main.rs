@@ -551,14 +551,18 @@ async fn templates(
 /// Exit status for input the scope commands cannot read.
 const UNPARSEABLE: u8 = 2;
 
+/// Each scope of each argument (an argument may hold several, space-separated).
+fn scope_infos(args: &[String]) -> Vec<ScopeInfo> {
+    args.iter()
+        .flat_map(|s| s.split_whitespace())
+        .map(api::scope_info)
+        .collect()
+}
+
 fn scope(c: ScopeCommand, out: &Output) -> Result<ExitCode, Error> {
     match c {
         ScopeCommand::Parse { scopes } => {
-            let infos: Vec<ScopeInfo> = scopes
-                .iter()
-                .flat_map(|s| s.split_whitespace())
-                .map(api::scope_info)
-                .collect();
+            let infos = scope_infos(&scopes);
             if out.json {
                 for i in &infos {
                     say!("{}", serde_json::to_string(i).map_err(json_error)?);
@@ -599,11 +603,7 @@ fn scope(c: ScopeCommand, out: &Output) -> Result<ExitCode, Error> {
             say!("{}", serde_json::to_string(&decision).map_err(json_error)?);
         }
         ScopeCommand::Explain { scopes } => {
-            let infos: Vec<ScopeInfo> = scopes
-                .iter()
-                .flat_map(|s| s.split_whitespace())
-                .map(api::scope_info)
-                .collect();
+            let infos = scope_infos(&scopes);
             out.one(&infos, || {
                 infos
                     .iter()
