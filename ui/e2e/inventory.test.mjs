@@ -80,6 +80,31 @@ after(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 });
 
+// The webview re-renders while data arrives: conditions that touch a replaced element throw
+// a stale-element error, which only means "not yet".
+function settled(fn) {
+  return async () => {
+    try {
+      return await fn();
+    } catch {
+      return false;
+    }
+  };
+}
+
+async function clickFresh(css, index = 0) {
+  await driver.wait(
+    settled(async () => {
+      const found = await driver.findElements(By.css(css));
+      if (found.length <= index) return false;
+      await found[index].click();
+      return true;
+    }),
+    10000,
+    `click ${css}`,
+  );
+}
+
 async function rows() {
   return driver.findElements(By.css("[data-testid=identity-row]"));
 }
@@ -97,32 +122,33 @@ test("the dashboard is the home screen", async () => {
 });
 
 test("the findings view lists findings and filters by severity", async () => {
-  await driver.findElement(By.css("[data-testid=tab-findings]")).click();
+  await clickFresh("[data-testid=tab-findings]");
   await driver.wait(until.elementsLocated(By.css("[data-testid=finding-row]")), 10000);
   const count = async () => driver.findElement(By.css("[data-testid=findings-count]")).getText();
   const before = await count();
-  await driver.findElement(By.css("[data-testid=filter-severity] option[value=critical]")).click();
-  await driver.wait(async () => (await count()) !== before, 10000, "the severity filter applies");
-  for (const r of await driver.findElements(By.css("[data-testid=finding-row] .sev"))) {
-    assert.equal((await r.getText()).toLowerCase(), "critical");
-  }
+  await clickFresh("[data-testid=filter-severity] option[value=critical]");
+  await driver.wait(settled(async () => (await count()) !== before), 10000, "the severity filter applies");
+  // Read the whole list in one step, so a re-render cannot leave a stale element behind.
+  const severities = await driver.executeScript(
+    "return [...document.querySelectorAll('[data-testid=finding-row] .sev')].map((e) => e.textContent.trim().toLowerCase())",
+  );
+  assert.ok(severities.length > 0);
+  assert.ok(severities.every((x) => x === "critical"), severities.join(","));
 });
 
 test("a template is edited in the UI and the edit is audited", async () => {
-  await driver.findElement(By.css("[data-testid=tab-templates]")).click();
+  await clickFresh("[data-testid=tab-templates]");
   await driver.wait(until.elementsLocated(By.css("[data-testid=template]")), 10000);
-  const first = (await driver.findElements(By.css("[data-testid=template]")))[0];
-  await first.findElement(By.css("button")).click();
+  await clickFresh("[data-testid=template] button");
   const scopes = await driver.wait(until.elementLocated(By.css("[data-testid=template-scopes]")), 5000);
   await scopes.clear();
   await driver.executeScript(
     "const t = arguments[0]; t.value = 'openid system/Observation.rs'; t.dispatchEvent(new Event('input', {bubbles: true}));",
     scopes,
   );
-  const buttons = await driver.findElements(By.css("[data-testid=template] .template-form button"));
-  await buttons[0].click();
+  await clickFresh("[data-testid=template] .template-form button");
   await driver.wait(
-    async () => (await driver.findElements(By.css("[data-testid=template-scopes]"))).length === 0,
+    settled(async () => (await driver.findElements(By.css("[data-testid=template-scopes]"))).length === 0),
     5000,
     "the form closes after saving",
   );
@@ -133,9 +159,9 @@ test("a template is edited in the UI and the edit is audited", async () => {
 });
 
 test("the window shows the seeded inventory", async () => {
-  await driver.findElement(By.css("[data-testid=tab-inventory]")).click();
+  await clickFresh("[data-testid=tab-inventory]");
   await driver.wait(until.elementsLocated(By.css("[data-testid=identity-row]")), 30000);
-  await driver.wait(async () => (await countText()) === "60 identities", 10000, "count of 60");
+  await driver.wait(settled(async () => (await countText()) === "60 identities"), 10000, "count of 60");
   assert.equal((await rows()).length, 60, "all 60 seeded identities are listed");
   const tiers = await driver.findElements(By.css("[data-testid=risk-tier]"));
   assert.equal(tiers.length, 60, "every row shows its risk tier");
@@ -145,24 +171,28 @@ test("the window shows the seeded inventory", async () => {
 });
 
 test("filtering by environment shows only that environment", async () => {
-  await driver.findElement(By.css("[data-testid=filter-environment] option[value=production]")).click();
-  await driver.wait(async () => (await countText()) !== "60 identities", 10000, "the filter applies");
-  const shown = await rows();
-  assert.ok(shown.length > 0 && shown.length < 60, `some but not all rows: ${shown.length}`);
-  for (const r of shown) {
-    assert.equal(await r.getAttribute("data-environment"), "production");
-  }
+  await clickFresh("[data-testid=filter-environment] option[value=production]");
+  await driver.wait(settled(async () => (await countText()) !== "60 identities"), 10000, "the filter applies");
+  const envs = await driver.executeScript(
+    "return [...document.querySelectorAll('[data-testid=identity-row]')].map((r) => r.dataset.environment)",
+  );
+  assert.ok(envs.length > 0 && envs.length < 60, `some but not all rows: ${envs.length}`);
+  assert.ok(envs.every((e) => e === "production"), envs.join(","));
 });
 
 test("searching narrows the list", async () => {
   const search = await driver.findElement(By.css("[data-testid=search]"));
   await search.sendKeys("Sepsis");
-  await driver.wait(async () => {
-    const shown = await rows();
-    if (shown.length === 0) return false;
-    for (const r of shown) if (!(await r.getText()).includes("Sepsis")) return false;
-    return true;
-  }, 10000, "only Sepsis rows remain");
+  await driver.wait(
+    settled(async () => {
+      const shown = await rows();
+      if (shown.length === 0) return false;
+      for (const r of shown) if (!(await r.getText()).includes("Sepsis")) return false;
+      return true;
+    }),
+    10000,
+    "only Sepsis rows remain",
+  );
   await search.clear();
   await driver.executeScript(
     "const s = arguments[0]; s.value = ''; s.dispatchEvent(new Event('input', {bubbles: true}));",
@@ -184,7 +214,7 @@ test("opening an identity shows its detail", async () => {
     }
   }, 10000, "a row can be opened");
   const heading = await driver.wait(until.elementLocated(By.css("[data-testid=detail-name]")), 10000);
-  await driver.wait(async () => (await heading.getText()) === name, 10000, `detail of ${name}`);
+  await driver.wait(settled(async () => (await heading.getText()) === name), 10000, `detail of ${name}`);
   const risk = await driver.wait(until.elementLocated(By.css("[data-testid=risk]")), 10000);
   assert.match(await risk.getText(), /risk/i);
   const granted = await driver.findElements(By.css("[data-testid=granted-scope]"));
@@ -192,6 +222,9 @@ test("opening an identity shows its detail", async () => {
   assert.match(await granted[0].getText(), /\./, "each scope carries a sentence");
   const history = await driver.wait(until.elementLocated(By.css("[data-testid=history] li")), 10000);
   assert.match(await history.getText(), /identity\.create/);
-  await driver.findElement(By.css("[data-testid=detail-close]")).click();
-  await driver.wait(async () => (await driver.findElements(By.css("[data-testid=identity-detail]"))).length === 0, 5000);
+  await clickFresh("[data-testid=detail-close]");
+  await driver.wait(
+    settled(async () => (await driver.findElements(By.css("[data-testid=identity-detail]"))).length === 0),
+    5000,
+  );
 });
