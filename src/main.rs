@@ -7,9 +7,11 @@ use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
 use steward::api::{
-    self, AuditQuery, DemoOptions, IdentityRef, NewIdentity, ScopeInfo, TemplateEdit,
+    self, AuditQuery, DemoOptions, EvidenceFilter, IdentityRef, NewIdentity, ScopeInfo,
+    TemplateEdit,
 };
 use steward::audit::Actor;
+use steward::evidence::Checkpoint;
 use steward::inventory::{
     Environment, Identity, IdentityFilter, IdentitySort, Kind, OwnerRole, Status,
 };
@@ -78,6 +80,9 @@ enum Command {
     /// Use-case templates: the most each purpose justifies.
     #[command(subcommand)]
     Templates(TemplatesCommand),
+    /// Signed evidence packages for auditors.
+    #[command(subcommand)]
+    Evidence(EvidenceCommand),
     /// SMART scopes: parse, check a request, explain, compare (no database needed).
     #[command(subcommand)]
     Scope(ScopeCommand),
@@ -340,7 +345,48 @@ enum AuditCommand {
         limit: Option<i64>,
     },
     /// Recompute the hash chain; exit non-zero naming the first bad seq.
-    Verify,
+    Verify {
+        /// Also check the chain against a checkpoint held outside the database (a JSON
+        /// object, e.g. a line of an evidence package's checkpoints.jsonl).
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Sign the current head of the chain (a checkpoint an auditor can keep).
+    Checkpoint,
+}
+
+#[derive(Subcommand)]
+enum EvidenceCommand {
+    /// Write a signed BagIt evidence package.
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+        /// Audit entries from this time (RFC 3339 or YYYY-MM-DD).
+        #[arg(long, value_parser = parse_time)]
+        since: Option<time::Timestamp>,
+        #[arg(long, value_parser = parse_time)]
+        until: Option<time::Timestamp>,
+        #[arg(long)]
+        environment: Option<Environment>,
+    },
+    /// Verify a package; exit non-zero naming what is wrong.
+    Verify {
+        dir: PathBuf,
+        /// The public key it must be signed with (default: any key this installation used).
+        #[arg(long, value_name = "PEM")]
+        key: Option<PathBuf>,
+    },
+    /// The signing key.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Where the key is kept and its fingerprint.
+    Show,
+    /// Print the public key (PEM).
+    ExportPublic,
 }
 
 fn parse_sort(s: &str) -> Result<IdentitySort, String> {
@@ -548,6 +594,68 @@ async fn templates(
     }
 }
 
+async fn evidence(
+    c: EvidenceCommand,
+    store: &Store,
+    now: time::Timestamp,
+    actor: &Actor,
+    out: &Output,
+) -> Result<(), Error> {
+    match c {
+        EvidenceCommand::Export {
+            out: dir,
+            since,
+            until,
+            environment,
+        } => {
+            let f = EvidenceFilter {
+                since,
+                until,
+                environment,
+            };
+            let s = api::evidence_export(store, now, actor, &dir, &f).await?;
+            out.one(&s, || {
+                format!(
+                    "wrote {} ({} payload files, {} bytes), signed by {}",
+                    s.dir,
+                    s.files.len(),
+                    s.payload_bytes,
+                    s.key_fingerprint
+                )
+            })
+        }
+        EvidenceCommand::Verify { dir, key } => {
+            let pem = match key {
+                Some(p) => Some(std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?),
+                None => None,
+            };
+            let v = api::evidence_verify(Some(store), &dir, pem.as_deref()).await?;
+            out.one(&v, || {
+                format!(
+                    "{}: intact; {} payload files, {} audit entries, signed by {}",
+                    dir.display(),
+                    v.payload_files,
+                    v.audit_entries,
+                    v.key_fingerprint
+                )
+            })
+        }
+        EvidenceCommand::Key(KeyCommand::Show) => {
+            let k = api::evidence_key_show(store).await?;
+            out.one(&k, || {
+                format!(
+                    "{} (kept in a {} at {})",
+                    k.fingerprint, k.storage, k.location
+                )
+            })
+        }
+        EvidenceCommand::Key(KeyCommand::ExportPublic) => {
+            let k = api::evidence_key_show(store).await?;
+            out.one(&k.public_pem, || k.public_pem.trim_end().to_string())
+        }
+    }
+}
+
 /// Exit status for input the scope commands cannot read.
 const UNPARSEABLE: u8 = 2;
 
@@ -722,7 +830,40 @@ async fn dispatch(
         Command::Templates(t) => templates(t, store, now, actor, out).await,
         // Handled in `run` before any database is opened.
         Command::Scope(c) => scope(c, out).map(drop),
-        Command::Audit(AuditCommand::Verify) => {
+        Command::Audit(AuditCommand::Checkpoint) => {
+            let c = api::audit_checkpoint(store, now, actor).await?;
+            out.one(&c, || {
+                format!(
+                    "checkpoint at seq {} head {} signed by {}",
+                    c.seq, c.head_hash, c.key_fingerprint
+                )
+            })
+        }
+        Command::Evidence(c) => evidence(c, store, now, actor, out).await,
+        Command::Audit(AuditCommand::Verify {
+            checkpoint: Some(file),
+        }) => {
+            let text = std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?;
+            let line = text
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
+            let cp: Checkpoint = serde_json::from_str(line).map_err(|e| {
+                Error::invalid(
+                    "--checkpoint",
+                    format!("{}: not a checkpoint ({e})", file.display()),
+                )
+            })?;
+            let s = api::audit_verify_checkpoint(store, &cp).await?;
+            out.one(&s, || {
+                format!(
+                    "audit log intact and consistent with the checkpoint at seq {}: {} entries",
+                    cp.seq, s.entries
+                )
+            })
+        }
+        Command::Audit(AuditCommand::Verify { checkpoint: None }) => {
             let s = api::audit_verify(store).await?;
             out.one(&s, || {
                 format!(

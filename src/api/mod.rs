@@ -5,6 +5,7 @@
 mod audit;
 mod dashboard;
 mod demo;
+mod evidence;
 mod findings;
 mod identity;
 mod import;
@@ -13,6 +14,10 @@ pub use crate::scope::report::{scope_diff, scope_info, ScopeDiff, ScopeInfo};
 pub use audit::{audit_log, audit_verify, AuditQuery};
 pub use dashboard::{dashboard, Count, Dashboard, EnvironmentKinds, PosturePoint};
 pub use demo::{demo_seed, demo_seed_if_empty, DemoOptions, DemoSummary};
+pub use evidence::{
+    audit_checkpoint, audit_verify_checkpoint, csv_cell, evidence_export, evidence_key_show,
+    evidence_verify, EvidenceFilter, KeyInfo,
+};
 pub use findings::{
     finding_accept, finding_accept_request, findings_list, framework_mapping, template_edit,
     template_list, template_show, AcceptRequest, TemplateEdit,

@@ -76,3 +76,13 @@ pub async fn list(pool: &SqlitePool, subject: Option<&str>, limit: i64) -> Resul
     .await?;
     rows.iter().map(entry).collect()
 }
+
+/// The hash of the entry at `seq`, if there is one.
+pub async fn hash_at(conn: &mut SqliteConnection, seq: i64) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT hash FROM audit_log WHERE seq = ?1")
+            .bind(seq)
+            .fetch_optional(conn)
+            .await?,
+    )
+}

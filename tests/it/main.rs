@@ -3,6 +3,7 @@
 mod audit;
 mod bindings;
 mod cli;
+mod evidence;
 mod findings;
 mod import;
 mod inventory;

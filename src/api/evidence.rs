@@ -1,0 +1,595 @@
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::json;
+use ts_rs::TS;
+
+use crate::audit::{self, canonical_json, Actor, ChainStatus};
+use crate::evidence::bag::{self, BagSummary, BagVerification, Payload};
+use crate::evidence::key::{self, Signer25519};
+use crate::evidence::Checkpoint;
+use crate::inventory::{Environment, IdentityFilter};
+use crate::policy::FindingFilter;
+use crate::scope;
+use crate::store::{self, evidence as db};
+use crate::time::{self, Timestamp};
+use crate::{Error, Result, Store};
+
+/// Where the signing key is and what it is.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct KeyInfo {
+    /// `file`: a 0600 file beside the database.
+    pub storage: String,
+    pub location: String,
+    pub fingerprint: String,
+    pub public_pem: String,
+    /// Every key that has signed here, newest last (rotation keeps old ones).
+    pub known: Vec<String>,
+}
+
+fn signer(store: &Store) -> Result<Signer25519> {
+    Signer25519::load_or_create(&key::key_path(store.path()))
+}
+
+/// The installation's signing key (created on first use).
+pub async fn evidence_key_show(store: &Store) -> Result<KeyInfo> {
+    let s = signer(store)?;
+    Ok(KeyInfo {
+        storage: "file".into(),
+        location: s.location().display().to_string(),
+        fingerprint: s.fingerprint(),
+        public_pem: key::public_pem(&s.verifying_key()),
+        known: db::keys(store.pool())
+            .await?
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect(),
+    })
+}
+
+/// Signs the current head of the audit chain, chained to the previous checkpoint, and
+/// records that it did.
+pub async fn audit_checkpoint(store: &Store, now: Timestamp, actor: &Actor) -> Result<Checkpoint> {
+    let s = signer(store)?;
+    let at = time::format(now);
+    let mut tx = store.begin_write().await?;
+    db::register_key(
+        &mut tx,
+        &s.fingerprint(),
+        &key::public_pem(&s.verifying_key()),
+        &at,
+    )
+    .await?;
+    let (seq, head_hash) = store::audit::head(&mut tx)
+        .await?
+        .unwrap_or_else(|| (0, audit::GENESIS.to_string()));
+    let prev_signature = db::last_checkpoint(&mut tx).await?.map(|c| c.signature);
+    let mut cp = Checkpoint {
+        seq,
+        head_hash,
+        at,
+        prev_signature,
+        key_fingerprint: s.fingerprint(),
+        signature: String::new(),
+    };
+    cp.signature = hex::encode(s.sign(cp.message().as_bytes()));
+    db::insert_checkpoint(&mut tx, &cp).await?;
+    audit::record(
+        &mut tx,
+        now,
+        actor,
+        "audit.checkpoint",
+        "audit".into(),
+        json!({ "seq": cp.seq, "head_hash": cp.head_hash, "key": cp.key_fingerprint }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(cp)
+}
+
+/// Verifies the chain and that it still holds what a checkpoint saw: not truncated below it,
+/// not re-hashed up to it, and the checkpoint signed by a key of this installation.
+pub async fn audit_verify_checkpoint(store: &Store, cp: &Checkpoint) -> Result<ChainStatus> {
+    let keys = db::keys(store.pool()).await?;
+    let pem = keys
+        .iter()
+        .find(|(f, _)| *f == cp.key_fingerprint)
+        .map(|(_, p)| p.clone())
+        .ok_or_else(|| {
+            Error::Integrity(format!(
+                "checkpoint signed by unknown key {}",
+                cp.key_fingerprint
+            ))
+        })?;
+    let vk = key::parse_public_pem(&pem)
+        .ok_or_else(|| Error::Integrity("stored public key unreadable".into()))?;
+    let sig = hex::decode(&cp.signature).unwrap_or_default();
+    if !key::verify(&vk, cp.message().as_bytes(), &sig) {
+        return Err(Error::Integrity(
+            "the checkpoint's signature does not match its content".into(),
+        ));
+    }
+    let status = audit::verify(store.pool()).await?;
+    if status.entries < cp.seq {
+        return Err(Error::Integrity(format!(
+            "audit log truncated: it ends at seq {} but the checkpoint saw seq {}",
+            status.entries, cp.seq
+        )));
+    }
+    if cp.seq > 0 {
+        let mut conn = store.pool().acquire().await?;
+        let hash: Option<String> = store::audit::hash_at(&mut conn, cp.seq).await?;
+        if hash.as_deref() != Some(cp.head_hash.as_str()) {
+            return Err(Error::Integrity(format!(
+                "audit log broken at seq {}: its hash differs from the checkpoint's (the chain was re-hashed)",
+                cp.seq
+            )));
+        }
+    }
+    Ok(status)
+}
+
+/// What an export covers.
+#[derive(Debug, Clone, Default)]
+pub struct EvidenceFilter {
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    pub environment: Option<Environment>,
+}
+
+/// Neutralizes spreadsheet formulas (OWASP CSV injection): a cell starting with `=`, `+`,
+/// `-`, `@`, tab or CR gets a leading apostrophe.
+pub fn csv_cell(s: &str) -> String {
+    match s.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}"),
+        _ => s.to_string(),
+    }
+}
+
+fn csv(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let fail = |e: csv::Error| Error::invalid("export", e.to_string());
+    w.write_record(header).map_err(fail)?;
+    for r in rows {
+        w.write_record(r.iter().map(|c| csv_cell(c)))
+            .map_err(fail)?;
+    }
+    w.into_inner()
+        .map_err(|e| Error::invalid("export", e.to_string()))
+}
+
+fn opt(v: &Option<String>) -> String {
+    v.clone().unwrap_or_default()
+}
+
+/// Writes a signed BagIt package of the inventory, scopes, findings, framework mapping, the
+/// audit log in the window and its checkpoints; a checkpoint is written first.
+pub async fn evidence_export(
+    store: &Store,
+    now: Timestamp,
+    actor: &Actor,
+    out: &Path,
+    f: &EvidenceFilter,
+) -> Result<BagSummary> {
+    if out.exists() {
+        return Err(Error::invalid(
+            "--out",
+            format!("{} already exists", out.display()),
+        ));
+    }
+    let checkpoint = audit_checkpoint(store, now, actor).await?;
+    let s = signer(store)?;
+    let identities = super::identity_list(
+        store,
+        &IdentityFilter {
+            environment: f.environment,
+            ..Default::default()
+        },
+    )
+    .await?
+    .rows;
+    let person = |p: &Option<crate::inventory::Person>| {
+        p.as_ref().map_or((String::new(), String::new()), |p| {
+            (p.name.clone(), p.email.clone())
+        })
+    };
+    let inventory = csv(
+        &[
+            "client_id",
+            "name",
+            "kind",
+            "environment",
+            "status",
+            "vendor",
+            "business_owner",
+            "business_owner_email",
+            "technical_owner",
+            "technical_owner_email",
+            "purpose",
+            "use_case",
+            "auth_method",
+            "access_token_lifetime_s",
+            "refresh_token_lifetime_s",
+            "jwks_uri",
+            "revocation_endpoint",
+            "last_used_at",
+            "last_reviewed_at",
+            "next_review_due",
+            "ai_agent",
+            "risk_score",
+            "risk_tier",
+        ],
+        identities.iter().map(|i| {
+            let (bo, boe) = person(&i.business_owner);
+            let (to, toe) = person(&i.technical_owner);
+            vec![
+                i.client_id.clone(),
+                i.name.clone(),
+                i.kind.to_string(),
+                i.environment.to_string(),
+                i.status.to_string(),
+                opt(&i.vendor),
+                bo,
+                boe,
+                to,
+                toe,
+                opt(&i.purpose),
+                opt(&i.use_case),
+                opt(&i.auth_method),
+                i.access_token_lifetime_s
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
+                i.refresh_token_lifetime_s
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
+                opt(&i.jwks_uri),
+                opt(&i.revocation_endpoint),
+                opt(&i.last_used_at),
+                opt(&i.last_reviewed_at),
+                opt(&i.next_review_due),
+                i.ai_agent.to_string(),
+                i.risk_score.to_string(),
+                i.risk_tier.clone(),
+            ]
+        }),
+    )?;
+    let people = super::person_list(store).await?;
+    let owners = csv(
+        &[
+            "id",
+            "name",
+            "email",
+            "active",
+            "business_owner_of",
+            "technical_owner_of",
+        ],
+        people.iter().map(|p| {
+            let count =
+                |pick: fn(&crate::inventory::Identity) -> &Option<crate::inventory::Person>| {
+                    identities
+                        .iter()
+                        .filter(|i| pick(i).as_ref().is_some_and(|o| o.id == p.id))
+                        .count()
+                        .to_string()
+                };
+            vec![
+                p.id.to_string(),
+                p.name.clone(),
+                p.email.clone(),
+                p.active.to_string(),
+                count(|i| &i.business_owner),
+                count(|i| &i.technical_owner),
+            ]
+        }),
+    )?;
+    let scopes = csv(
+        &[
+            "client_id",
+            "environment",
+            "set",
+            "scope",
+            "canonical",
+            "valid",
+            "justification",
+            "explanation",
+            "traits",
+        ],
+        db::scope_rows(store.pool(), f.environment)
+            .await?
+            .into_iter()
+            .map(|(cid, env, set, sc, why)| {
+                let info = scope::report::scope_info(&sc);
+                let traits: Vec<String> = info.traits.iter().map(|t| format!("{t:?}")).collect();
+                vec![
+                    cid,
+                    env,
+                    set,
+                    sc,
+                    opt(&info.canonical),
+                    info.valid.to_string(),
+                    why.unwrap_or_default(),
+                    info.explanation,
+                    traits.join(" "),
+                ]
+            }),
+    )?;
+    let findings: Vec<_> = super::findings_list(
+        store,
+        now,
+        &FindingFilter {
+            include_accepted: true,
+            ..Default::default()
+        },
+    )
+    .await?
+    .into_iter()
+    .filter(|x| f.environment.is_none_or(|e| e == x.environment))
+    .collect();
+    let findings_csv = csv(
+        &[
+            "id",
+            "rule",
+            "severity",
+            "status",
+            "accepted_until",
+            "client_id",
+            "environment",
+            "name",
+            "evidence",
+            "remediation",
+            "frameworks",
+        ],
+        findings.iter().map(|x| {
+            vec![
+                x.id.clone(),
+                x.rule.clone(),
+                x.severity.to_string(),
+                format!("{:?}", x.status).to_lowercase(),
+                opt(&x.accepted_until),
+                x.client_id.clone(),
+                x.environment.to_string(),
+                x.name.clone(),
+                x.evidence.clone(),
+                x.remediation.clone(),
+                x.frameworks.join(" "),
+            ]
+        }),
+    )?;
+    let mapping = csv(
+        &["rule", "framework", "control"],
+        super::framework_mapping(store)
+            .await?
+            .into_iter()
+            .map(|m| vec![m.rule, m.framework, m.control]),
+    )?;
+    let (since, until) = (f.since.map(time::format), f.until.map(time::format));
+    let mut log = String::new();
+    let mut entries = 0usize;
+    store::audit::scan(store.pool(), |e| {
+        let inside = since.as_deref().is_none_or(|s| e.at.as_str() >= s)
+            && until.as_deref().is_none_or(|u| e.at.as_str() <= u);
+        if inside {
+            log.push_str(&canonical_json(
+                &serde_json::to_value(&e).unwrap_or_default(),
+            ));
+            log.push('\n');
+            entries += 1;
+        }
+        true
+    })
+    .await?;
+    let mut checkpoints = String::new();
+    for c in db::checkpoints(store.pool()).await? {
+        checkpoints.push_str(&canonical_json(
+            &serde_json::to_value(&c).unwrap_or_default(),
+        ));
+        checkpoints.push('\n');
+    }
+    let report = report_html(now, &identities, &findings, entries, &checkpoint, f);
+    let payload = vec![
+        Payload {
+            name: "inventory.csv".into(),
+            bytes: inventory,
+        },
+        Payload {
+            name: "owners.csv".into(),
+            bytes: owners,
+        },
+        Payload {
+            name: "scopes.csv".into(),
+            bytes: scopes,
+        },
+        Payload {
+            name: "findings.csv".into(),
+            bytes: findings_csv,
+        },
+        Payload {
+            name: "framework-mapping.csv".into(),
+            bytes: mapping,
+        },
+        Payload {
+            name: "audit-log.jsonl".into(),
+            bytes: log.into_bytes(),
+        },
+        Payload {
+            name: "checkpoints.jsonl".into(),
+            bytes: checkpoints.into_bytes(),
+        },
+        Payload {
+            name: "report.html".into(),
+            bytes: report.into_bytes(),
+        },
+    ];
+    let info = vec![
+        ("Source-Organization".to_string(), "Steward installation".to_string()),
+        ("Bagging-Date".to_string(), time::format(now)[..10].to_string()),
+        ("External-Description".to_string(), "Steward evidence package: SMART on FHIR access governance".to_string()),
+        ("Steward-Version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+        ("Signing-Key-Fingerprint".to_string(), s.fingerprint()),
+        ("Filter-Since".to_string(), since.clone().unwrap_or_else(|| "none".into())),
+        ("Filter-Until".to_string(), until.clone().unwrap_or_else(|| "none".into())),
+        ("Filter-Environment".to_string(), f.environment.map_or("all".into(), |e| e.to_string())),
+        ("Audit-Checkpoint".to_string(), format!("seq {} head {}", checkpoint.seq, checkpoint.head_hash)),
+        ("Not-Included".to_string(), "reviews.csv, decisions.csv (recertification is not available yet); token-events.csv, usage.csv, trace summary (usage import is not available yet)".to_string()),
+    ];
+    let summary = bag::write_bag(out, payload, &info, &s, &verify_md(&s.fingerprint()))?;
+    let mut tx = store.begin_write().await?;
+    audit::record(&mut tx, now, actor, "evidence.export", format!("evidence:{}", out.display()),
+        json!({ "files": summary.files, "payload_bytes": summary.payload_bytes, "key": summary.key_fingerprint, "checkpoint_seq": checkpoint.seq })).await?;
+    tx.commit().await?;
+    Ok(summary)
+}
+
+/// Verifies a package: checksums, exactly the listed files, both signatures, the audit chain
+/// inside, and that the key is `key_pem` if given, else one this installation has used.
+pub async fn evidence_verify(
+    store: Option<&Store>,
+    dir: &Path,
+    key_pem: Option<&str>,
+) -> Result<BagVerification> {
+    let trusted = match (key_pem, store) {
+        (Some(pem), _) => vec![key::parse_public_pem(pem)
+            .ok_or_else(|| Error::invalid("--key", "not an Ed25519 public key PEM"))?],
+        (None, Some(store)) => db::keys(store.pool())
+            .await?
+            .iter()
+            .filter_map(|(_, p)| key::parse_public_pem(p))
+            .collect(),
+        (None, None) => Vec::new(),
+    };
+    if !dir.is_dir() {
+        return Err(Error::invalid(
+            "DIR",
+            format!("{} is not a directory", dir.display()),
+        ));
+    }
+    bag::verify_bag(dir, &trusted)
+}
+
+fn verify_md(fingerprint: &str) -> String {
+    format!(
+        "# Verifying this evidence package\n\n\
+This is a BagIt (RFC 8493) bag. Its tag manifest is signed with Ed25519 by the Steward\n\
+installation whose public key is `signing-key.pub.pem`, fingerprint\n\n    {fingerprint}\n\n\
+(the SHA-256 of the raw 32-byte public key). Compare it with the fingerprint you were given\n\
+separately. Run every command in this directory; each must succeed.\n\n\
+```sh\n\
+# 1. The key fingerprint (must print the fingerprint above, without the ed25519: prefix)\n\
+openssl pkey -pubin -in signing-key.pub.pem -outform DER | tail -c 32 | sha256sum\n\n\
+# 2. The signature over the tag manifest (either tool)\n\
+openssl pkeyutl -verify -pubin -inkey signing-key.pub.pem -rawin \\\n  -in tagmanifest-sha256.txt -sigfile tagmanifest-sha256.txt.sig\n\
+minisign -V -p minisign.pub -m tagmanifest-sha256.txt -x tagmanifest-sha256.txt.minisig\n\n\
+# 3. Every tag file, then every payload file\n\
+sha256sum -c tagmanifest-sha256.txt\n\
+sha256sum -c manifest-sha256.txt\n\n\
+# 4. data/ holds exactly the listed files (no output means none added or missing)\n\
+diff <(find data -type f | sort) <(cut -c67- manifest-sha256.txt | sort)\n\
+```\n\n\
+## The audit log\n\n\
+`data/audit-log.jsonl` holds the audit entries of the exported window, one JSON object a\n\
+line. Each entry's `hash` is the SHA-256 of the compact JSON, keys sorted, of\n\
+`[seq, at, actor, action, subject, details, prev_hash]`, and each `prev_hash` is the previous\n\
+entry's `hash` (64 zeros before the first entry). To recompute every hash:\n\n\
+```sh\n\
+while read -r e; do\n\
+  h=$(printf '%s' \"$(jq -cjS '[.seq,.at,.actor,.action,.subject,.details,.prev_hash]' <<<\"$e\")\" | sha256sum | cut -c1-64)\n\
+  [ \"$h\" = \"$(jq -r .hash <<<\"$e\")\" ] || echo \"bad entry: $(jq .seq <<<\"$e\")\"\n\
+done < data/audit-log.jsonl\n\
+```\n\n\
+`data/checkpoints.jsonl` lists signed checkpoints (seq, head hash, time, previous signature);\n\
+keep one: a later log that no longer contains its head hash at its seq was truncated or\n\
+rewritten.\n"
+    )
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn bars(title: &str, data: &[(String, usize, &str)]) -> String {
+    let max = data.iter().map(|d| d.1).max().unwrap_or(1).max(1);
+    let mut svg = format!(
+        "<h2>{}</h2><svg width=\"560\" height=\"{}\" role=\"img\" aria-label=\"{}\">",
+        esc(title),
+        data.len() * 28 + 6,
+        esc(title)
+    );
+    for (i, (label, n, color)) in data.iter().enumerate() {
+        let w = 380 * n / max;
+        let y = i * 28 + 4;
+        svg.push_str(&format!(
+            "<text x=\"0\" y=\"{}\" font-size=\"13\">{}</text><rect x=\"150\" y=\"{}\" width=\"{w}\" height=\"20\" fill=\"{color}\"/><text x=\"{}\" y=\"{}\" font-size=\"13\">{n}</text>",
+            y + 15, esc(label), y, 156 + w, y + 15
+        ));
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+fn report_html(
+    now: Timestamp,
+    identities: &[crate::inventory::Identity],
+    findings: &[crate::policy::Finding],
+    entries: usize,
+    cp: &Checkpoint,
+    f: &EvidenceFilter,
+) -> String {
+    use crate::policy::Severity;
+    let sev: Vec<(String, usize, &str)> = [
+        (Severity::Critical, "#7f1d1d"),
+        (Severity::High, "#b3261e"),
+        (Severity::Medium, "#d08a1e"),
+        (Severity::Low, "#8aa0b2"),
+    ]
+    .iter()
+    .map(|(s, c)| {
+        (
+            s.to_string(),
+            findings.iter().filter(|x| x.severity == *s).count(),
+            *c,
+        )
+    })
+    .collect();
+    let env: Vec<(String, usize, &str)> = Environment::ALL
+        .iter()
+        .map(|e| {
+            (
+                e.to_string(),
+                identities.iter().filter(|i| i.environment == *e).count(),
+                "#12547c",
+            )
+        })
+        .collect();
+    let mut rows = String::new();
+    for x in findings
+        .iter()
+        .filter(|x| matches!(x.severity, Severity::Critical | Severity::High))
+        .take(200)
+    {
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td></tr>",
+            esc(x.severity.as_str()),
+            esc(&x.rule),
+            esc(&x.name),
+            esc(x.environment.as_str()),
+            esc(&x.evidence),
+            esc(&x.frameworks.join(" "))
+        ));
+    }
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Steward evidence report</title>\
+<style>body{{font-family:sans-serif;margin:2em;color:#1b2733}}table{{border-collapse:collapse}}td,th{{border-bottom:1px solid #dde3e8;padding:4px 8px;text-align:left;font-size:13px}}</style></head><body>\
+<h1>Steward evidence report</h1><p>Generated {} · environment {} · window {} to {}</p>\
+<p>{} identities · {} findings ({} open) · {} audit entries in the window · checkpoint at seq {} (head {})</p>\
+{}{}<h2>Critical and high findings</h2><table><tr><th>severity</th><th>rule</th><th>identity</th><th>evidence</th><th>controls</th></tr>{}</table>\
+<p>Not included yet: recertification reviews and decisions, token events, usage and the trace summary.</p></body></html>\n",
+        time::format(now), f.environment.map_or("all".into(), |e| e.to_string()),
+        f.since.map_or("the beginning".into(), time::format), f.until.map_or("now".into(), time::format),
+        identities.len(), findings.len(), findings.iter().filter(|x| x.status == crate::policy::FindingStatus::Open).count(),
+        entries, cp.seq, esc(&cp.head_hash),
+        bars("Findings by severity", &sev), bars("Identities by environment", &env), rows
+    )
+}

@@ -1,0 +1,367 @@
+//! BagIt (RFC 8493) packages with a signed tag manifest, and their verification.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use blake2::Blake2b512;
+use ed25519_dalek::VerifyingKey;
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use super::key::{self, Signer25519};
+use crate::audit::{check_link, AuditEntry, GENESIS};
+use crate::{Error, Result};
+
+/// Tag files every package has, besides the tag manifest and its signatures.
+const TAG_FILES: [&str; 6] = [
+    "bagit.txt",
+    "bag-info.txt",
+    "manifest-sha256.txt",
+    "signing-key.pub.pem",
+    "minisign.pub",
+    "VERIFY.md",
+];
+const TAGMANIFEST: &str = "tagmanifest-sha256.txt";
+const SIG: &str = "tagmanifest-sha256.txt.sig";
+const MINISIG: &str = "tagmanifest-sha256.txt.minisig";
+
+/// A file for `data/`.
+pub struct Payload {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+/// What a written package holds.
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+pub struct BagSummary {
+    pub dir: String,
+    pub files: Vec<String>,
+    #[ts(type = "number")]
+    pub payload_bytes: u64,
+    pub key_fingerprint: String,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))
+}
+
+fn manifest<'a>(entries: impl IntoIterator<Item = (String, &'a str)>) -> String {
+    let mut lines: Vec<String> = entries
+        .into_iter()
+        .map(|(hash, name)| format!("{hash}  {name}\n"))
+        .collect();
+    lines.sort_by(|a, b| a[66..].cmp(&b[66..]));
+    lines.concat()
+}
+
+/// Writes a signed bag at `out`, which must not exist. The bag is assembled in a sibling
+/// temp directory and renamed into place, so an interrupted export leaves no package that
+/// looks complete.
+pub fn write_bag(
+    out: &Path,
+    payload: Vec<Payload>,
+    info: &[(String, String)],
+    signer: &Signer25519,
+    verify_md: &str,
+) -> Result<BagSummary> {
+    if out.exists() {
+        return Err(Error::invalid(
+            "--out",
+            format!("{} already exists", out.display()),
+        ));
+    }
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "bag".into());
+    let tmp: PathBuf = parent.join(format!(".{name}.partial-{}", std::process::id()));
+    let result = assemble(&tmp, payload, info, signer, verify_md);
+    match result {
+        Ok(mut summary) => {
+            std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))?;
+            summary.dir = out.display().to_string();
+            Ok(summary)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Err(e)
+        }
+    }
+}
+
+fn assemble(
+    dir: &Path,
+    payload: Vec<Payload>,
+    info: &[(String, String)],
+    signer: &Signer25519,
+    verify_md: &str,
+) -> Result<BagSummary> {
+    std::fs::create_dir_all(dir.join("data")).map_err(|e| Error::io(dir, e))?;
+    // Hash on every core while the files are written.
+    let hashes: Vec<String> = payload.par_iter().map(|p| sha256_hex(&p.bytes)).collect();
+    let mut payload_bytes = 0u64;
+    let mut names = Vec::new();
+    for p in &payload {
+        write(dir, &format!("data/{}", p.name), &p.bytes)?;
+        payload_bytes += p.bytes.len() as u64;
+        names.push(format!("data/{}", p.name));
+    }
+    let manifest_text = manifest(hashes.into_iter().zip(names.iter().map(String::as_str)));
+    let mut bag_info = String::new();
+    for (k, v) in info {
+        bag_info.push_str(&format!("{k}: {v}\n"));
+    }
+    bag_info.push_str(&format!(
+        "Payload-Oxum: {payload_bytes}.{}\n",
+        payload.len()
+    ));
+    let vk = signer.verifying_key();
+    let tags: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "bagit.txt",
+            b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n".to_vec(),
+        ),
+        ("bag-info.txt", bag_info.into_bytes()),
+        ("manifest-sha256.txt", manifest_text.into_bytes()),
+        ("signing-key.pub.pem", key::public_pem(&vk).into_bytes()),
+        ("minisign.pub", key::minisign_public(&vk).into_bytes()),
+        ("VERIFY.md", verify_md.as_bytes().to_vec()),
+    ];
+    for (name, bytes) in &tags {
+        write(dir, name, bytes)?;
+    }
+    let tagmanifest = manifest(tags.iter().map(|(n, b)| (sha256_hex(b), *n)));
+    write(dir, TAGMANIFEST, tagmanifest.as_bytes())?;
+    write(dir, SIG, &signer.sign(tagmanifest.as_bytes()))?;
+    let trusted = format!("steward evidence package, key {}", signer.fingerprint());
+    write(
+        dir,
+        MINISIG,
+        signer.minisign(tagmanifest.as_bytes(), &trusted).as_bytes(),
+    )?;
+    Ok(BagSummary {
+        dir: String::new(),
+        files: names,
+        payload_bytes,
+        key_fingerprint: signer.fingerprint(),
+    })
+}
+
+/// What a successful verification checked.
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+pub struct BagVerification {
+    pub key_fingerprint: String,
+    #[ts(type = "number")]
+    pub payload_files: usize,
+    #[ts(type = "number")]
+    pub audit_entries: usize,
+}
+
+fn read(dir: &Path, name: &str) -> Result<Vec<u8>> {
+    let p = dir.join(name);
+    std::fs::read(&p).map_err(|e| Error::Integrity(format!("{name}: cannot be read ({e})")))
+}
+
+fn parse_manifest(text: &str, name: &str) -> Result<Vec<(String, String)>> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let (hash, file) = l
+                .split_once(char::is_whitespace)
+                .ok_or_else(|| Error::Integrity(format!("{name}: malformed line '{l}'")))?;
+            Ok((
+                hash.to_ascii_lowercase(),
+                file.trim_start().trim_start_matches('*').to_string(),
+            ))
+        })
+        .collect()
+}
+
+fn files_under(root: &Path, rel: &str, out: &mut BTreeSet<String>) -> Result<()> {
+    let dir = root.join(rel);
+    for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+        let entry = entry.map_err(|e| Error::io(&dir, e))?;
+        let name = format!("{rel}/{}", entry.file_name().to_string_lossy());
+        if entry.file_type().map_err(|e| Error::io(&dir, e))?.is_dir() {
+            files_under(root, &name, out)?;
+        } else {
+            out.insert(name);
+        }
+    }
+    Ok(())
+}
+
+/// Checks a package the way VERIFY.md does, and the audit chain inside it. `trusted` lists
+/// the public keys allowed to have signed it (empty: any key, as an auditor checking only
+/// integrity would). Fails naming every problem found.
+pub fn verify_bag(dir: &Path, trusted: &[VerifyingKey]) -> Result<BagVerification> {
+    let mut problems: Vec<String> = Vec::new();
+    let tagmanifest = read(dir, TAGMANIFEST)?;
+    let pem = String::from_utf8_lossy(&read(dir, "signing-key.pub.pem")?).into_owned();
+    let vk = key::parse_public_pem(&pem)
+        .ok_or_else(|| Error::Integrity("signing-key.pub.pem: not an Ed25519 public key".into()))?;
+    let fingerprint = key::fingerprint(&vk);
+    if !trusted.is_empty() && !trusted.contains(&vk) {
+        problems.push(format!(
+            "signed by {fingerprint}, which is not a key of this installation"
+        ));
+    }
+    if !key::verify(&vk, &tagmanifest, &read(dir, SIG)?) {
+        problems.push(format!("{SIG}: the signature does not match {TAGMANIFEST}"));
+    }
+    if let Err(why) = check_minisig(&vk, &tagmanifest, &read(dir, MINISIG)?) {
+        problems.push(format!("{MINISIG}: {why}"));
+    }
+
+    let mut top: BTreeSet<String> = BTreeSet::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name != "data" {
+            top.insert(name);
+        }
+    }
+    let expected_top: BTreeSet<String> = TAG_FILES
+        .iter()
+        .chain([TAGMANIFEST, SIG, MINISIG].iter())
+        .map(|s| s.to_string())
+        .collect();
+    for extra in top.difference(&expected_top) {
+        problems.push(format!("{extra}: not part of the package"));
+    }
+    let tag_text = String::from_utf8_lossy(&tagmanifest).into_owned();
+    let tag_lines = parse_manifest(&tag_text, TAGMANIFEST)?;
+    for name in TAG_FILES {
+        if !tag_lines.iter().any(|(_, f)| f == name) {
+            problems.push(format!("{TAGMANIFEST}: does not list {name}"));
+        }
+    }
+    for (hash, name) in &tag_lines {
+        match std::fs::read(dir.join(name)) {
+            Ok(bytes) if sha256_hex(&bytes) == *hash => {}
+            Ok(_) => problems.push(format!(
+                "{name}: changed (checksum differs from {TAGMANIFEST})"
+            )),
+            Err(_) => problems.push(format!("{name}: missing")),
+        }
+    }
+
+    let manifest_text = String::from_utf8_lossy(&read(dir, "manifest-sha256.txt")?).into_owned();
+    let listed = parse_manifest(&manifest_text, "manifest-sha256.txt")?;
+    let mut present = BTreeSet::new();
+    if dir.join("data").is_dir() {
+        files_under(dir, "data", &mut present)?;
+    }
+    let listed_names: BTreeSet<String> = listed.iter().map(|(_, f)| f.clone()).collect();
+    for extra in present.difference(&listed_names) {
+        problems.push(format!("{extra}: added (not in manifest-sha256.txt)"));
+    }
+    let checks: Vec<Option<String>> = listed
+        .par_iter()
+        .map(|(hash, name)| match std::fs::read(dir.join(name)) {
+            Ok(bytes) if sha256_hex(&bytes) == *hash => None,
+            Ok(_) => Some(format!(
+                "{name}: changed (checksum differs from manifest-sha256.txt)"
+            )),
+            Err(_) => Some(format!("{name}: missing or renamed")),
+        })
+        .collect();
+    problems.extend(checks.into_iter().flatten());
+
+    let mut audit_entries = 0;
+    if let Ok(log) = std::fs::read_to_string(dir.join("data/audit-log.jsonl")) {
+        match check_audit_log(&log) {
+            Ok(n) => audit_entries = n,
+            Err(why) => problems.push(format!("data/audit-log.jsonl: {why}")),
+        }
+    }
+    if problems.is_empty() {
+        Ok(BagVerification {
+            key_fingerprint: fingerprint,
+            payload_files: listed.len(),
+            audit_entries,
+        })
+    } else {
+        Err(Error::Integrity(problems.join("; ")))
+    }
+}
+
+fn check_minisig(vk: &VerifyingKey, data: &[u8], file: &[u8]) -> std::result::Result<(), String> {
+    let text = String::from_utf8_lossy(file);
+    let lines: Vec<&str> = text.lines().collect();
+    let [_, sig_line, trusted_line, global_line, ..] = lines.as_slice() else {
+        return Err("not a minisign signature file".into());
+    };
+    let sig = STANDARD
+        .decode(sig_line.trim())
+        .map_err(|_| "signature line is not base64")?;
+    if sig.len() != 74 || &sig[..2] != b"ED" {
+        return Err("not a prehashed Ed25519 minisign signature".into());
+    }
+    if !key::verify(vk, &Blake2b512::digest(data), &sig[10..]) {
+        return Err("the signature does not match tagmanifest-sha256.txt".into());
+    }
+    let trusted = trusted_line
+        .strip_prefix("trusted comment: ")
+        .ok_or("no trusted comment")?;
+    let global = STANDARD
+        .decode(global_line.trim())
+        .map_err(|_| "global signature is not base64")?;
+    let mut signed = sig[10..].to_vec();
+    signed.extend_from_slice(trusted.as_bytes());
+    if !key::verify(vk, &signed, &global) {
+        return Err("the trusted comment was altered".into());
+    }
+    Ok(())
+}
+
+/// Recomputes the hash chain of an exported audit log (the first entry may continue a chain
+/// that began before the exported window).
+fn check_audit_log(text: &str) -> std::result::Result<usize, String> {
+    let mut prev: Option<(i64, String)> = None;
+    let mut n = 0;
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("line {}: {e}", i + 1))?;
+        let e = AuditEntry {
+            seq: v["seq"].as_i64().ok_or(format!("line {}: no seq", i + 1))?,
+            at: v["at"].as_str().unwrap_or_default().into(),
+            actor: v["actor"].as_str().unwrap_or_default().into(),
+            action: v["action"].as_str().unwrap_or_default().into(),
+            subject: v["subject"].as_str().unwrap_or_default().into(),
+            details: v["details"].clone(),
+            prev_hash: v["prev_hash"].as_str().unwrap_or_default().into(),
+            hash: v["hash"].as_str().unwrap_or_default().into(),
+        };
+        let (expected_seq, prev_hash) = match &prev {
+            Some((seq, hash)) => (seq + 1, hash.clone()),
+            None if e.seq == 1 => (1, GENESIS.to_string()),
+            None => (e.seq, e.prev_hash.clone()),
+        };
+        if let Some(why) = check_link(expected_seq, &prev_hash, &e) {
+            return Err(format!("line {} (seq {}): {why}", i + 1, e.seq));
+        }
+        prev = Some((e.seq, e.hash));
+        n += 1;
+    }
+    Ok(n)
+}

@@ -1,0 +1,157 @@
+//! The installation's Ed25519 signing key, for evidence packages and audit checkpoints.
+//!
+//! Kept in a 0600 file beside the database (`<db>.signing.key`, the 32-byte seed), zeroized
+//! in memory, and never written to a package, the database or a log. Its public half is
+//! published as a PEM SubjectPublicKeyInfo (for `openssl pkeyutl -verify -rawin`) and as a
+//! minisign public key.
+
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use blake2::Blake2b512;
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::{Error, Result};
+
+/// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410); the 32-byte key follows.
+const SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
+
+/// Where the signing key of the database at `db` lives.
+pub fn key_path(db: &Path) -> PathBuf {
+    let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".signing.key");
+    db.with_file_name(name)
+}
+
+/// The signing key.
+pub struct Signer25519 {
+    key: SigningKey,
+    path: PathBuf,
+}
+
+impl Signer25519 {
+    /// Reads the key at `path`, creating it (mode 0600) on first use.
+    pub fn load_or_create(path: &Path) -> Result<Signer25519> {
+        let seed: Zeroizing<[u8; 32]> = match std::fs::read(path) {
+            Ok(bytes) => {
+                let bytes = Zeroizing::new(bytes);
+                let seed: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+                    Error::Integrity(format!("{}: a signing key is 32 bytes", path.display()))
+                })?;
+                Zeroizing::new(seed)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut seed = Zeroizing::new([0u8; 32]);
+                rand::rngs::OsRng.fill_bytes(seed.as_mut());
+                crate::inventory::fingerprint::write_private(path, seed.as_ref())
+                    .map_err(|e| Error::io(path, e))?;
+                seed
+            }
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        Ok(Signer25519 {
+            key: SigningKey::from_bytes(&seed),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Where the key is kept.
+    pub fn location(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.key.verifying_key()
+    }
+
+    /// Raw 64-byte Ed25519 signature.
+    pub fn sign(&self, message: &[u8]) -> [u8; 64] {
+        self.key.sign(message).to_bytes()
+    }
+
+    /// `ed25519:<hex SHA-256 of the raw public key>`.
+    pub fn fingerprint(&self) -> String {
+        fingerprint(&self.verifying_key())
+    }
+
+    /// A minisign signature file for `data` (prehashed, BLAKE2b-512).
+    pub fn minisign(&self, data: &[u8], trusted_comment: &str) -> String {
+        let keynum = keynum(&self.verifying_key());
+        let signature = self.sign(&Blake2b512::digest(data));
+        let mut sig_line = Vec::with_capacity(74);
+        sig_line.extend_from_slice(b"ED");
+        sig_line.extend_from_slice(&keynum);
+        sig_line.extend_from_slice(&signature);
+        let mut global = signature.to_vec();
+        global.extend_from_slice(trusted_comment.as_bytes());
+        format!(
+            "untrusted comment: signature from steward key {}\n{}\ntrusted comment: {trusted_comment}\n{}\n",
+            keynum_hex(&keynum),
+            STANDARD.encode(sig_line),
+            STANDARD.encode(self.sign(&global)),
+        )
+    }
+}
+
+/// `ed25519:<hex SHA-256 of the raw public key>`.
+pub fn fingerprint(key: &VerifyingKey) -> String {
+    format!("ed25519:{}", hex::encode(Sha256::digest(key.as_bytes())))
+}
+
+/// PEM SubjectPublicKeyInfo of a public key.
+pub fn public_pem(key: &VerifyingKey) -> String {
+    let mut der = SPKI_PREFIX.to_vec();
+    der.extend_from_slice(key.as_bytes());
+    format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        STANDARD.encode(der)
+    )
+}
+
+/// Reads a PEM SubjectPublicKeyInfo written by [`public_pem`].
+pub fn parse_public_pem(pem: &str) -> Option<VerifyingKey> {
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = STANDARD.decode(body.trim()).ok()?;
+    let raw: [u8; 32] = der.strip_prefix(&SPKI_PREFIX)?.try_into().ok()?;
+    VerifyingKey::from_bytes(&raw).ok()
+}
+
+/// The minisign key id: the first 8 bytes of the SHA-256 of the public key.
+fn keynum(key: &VerifyingKey) -> [u8; 8] {
+    let d = Sha256::digest(key.as_bytes());
+    let mut n = [0u8; 8];
+    n.copy_from_slice(&d[..8]);
+    n
+}
+
+fn keynum_hex(keynum: &[u8; 8]) -> String {
+    format!("{:016X}", u64::from_le_bytes(*keynum))
+}
+
+/// A minisign public key file.
+pub fn minisign_public(key: &VerifyingKey) -> String {
+    let keynum = keynum(key);
+    let mut raw = b"Ed".to_vec();
+    raw.extend_from_slice(&keynum);
+    raw.extend_from_slice(key.as_bytes());
+    format!(
+        "untrusted comment: minisign public key {}\n{}\n",
+        keynum_hex(&keynum),
+        STANDARD.encode(raw)
+    )
+}
+
+/// Checks a raw Ed25519 signature.
+pub fn verify(key: &VerifyingKey, message: &[u8], signature: &[u8]) -> bool {
+    let Ok(bytes) = <[u8; 64]>::try_from(signature) else {
+        return false;
+    };
+    key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(&bytes))
+        .is_ok()
+}

@@ -1,0 +1,346 @@
+//! Signed evidence packages checked with the tools an auditor has (openssl, minisign,
+//! sha256sum, jq), and every kind of tampering caught; signed audit checkpoints.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::{actor, fixture, now, Env};
+use steward::api::{self, EvidenceFilter};
+use steward::{Code, Store};
+
+async fn package(env: &Env, store: &Store) -> PathBuf {
+    api::registrations_import(store, now(), &actor(), &fixture("csv/inventory.csv"), None)
+        .await
+        .expect("import");
+    let out = env.dir.path().join("pkg");
+    api::evidence_export(store, now(), &actor(), &out, &EvidenceFilter::default())
+        .await
+        .expect("export");
+    out
+}
+
+/// Runs a VERIFY.md-style shell command in the package; true when it succeeds.
+fn sh(dir: &Path, script: &str) -> bool {
+    Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or_else(|e| panic!("bash must be installed: {e}"))
+}
+
+const OPENSSL: &str = "openssl pkeyutl -verify -pubin -inkey signing-key.pub.pem -rawin \
+    -in tagmanifest-sha256.txt -sigfile tagmanifest-sha256.txt.sig";
+const MINISIGN: &str =
+    "minisign -V -p minisign.pub -m tagmanifest-sha256.txt -x tagmanifest-sha256.txt.minisig";
+const TAGS: &str = "sha256sum -c --quiet tagmanifest-sha256.txt";
+const PAYLOAD: &str = "sha256sum -c --quiet manifest-sha256.txt";
+const EXACT: &str = "diff <(find data -type f | sort) <(cut -c67- manifest-sha256.txt | sort)";
+
+async fn steward_verify(store: &Store, dir: &Path) -> Result<(), String> {
+    api::evidence_verify(Some(store), dir, None)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn a_fresh_package_verifies_with_stock_tools_and_with_steward() {
+    let env = Env::new();
+    let store = env.store().await;
+    let dir = package(&env, &store).await;
+    for cmd in [OPENSSL, MINISIGN, TAGS, PAYLOAD, EXACT] {
+        assert!(sh(&dir, cmd), "`{cmd}` must pass on a fresh package");
+    }
+    let fp = api::evidence_key_show(&store)
+        .await
+        .expect("key")
+        .fingerprint;
+    let printed = Command::new("bash")
+        .arg("-c")
+        .arg("openssl pkey -pubin -in signing-key.pub.pem -outform DER | tail -c 32 | sha256sum")
+        .current_dir(&dir)
+        .output()
+        .expect("openssl");
+    assert!(String::from_utf8_lossy(&printed.stdout).starts_with(fp.trim_start_matches("ed25519:")));
+    let jq = "while read -r e; do h=$(printf '%s' \"$(jq -cjS '[.seq,.at,.actor,.action,.subject,.details,.prev_hash]' <<<\"$e\")\" | sha256sum | cut -c1-64); \
+              [ \"$h\" = \"$(jq -r .hash <<<\"$e\")\" ] || exit 1; done < data/audit-log.jsonl";
+    assert!(
+        sh(&dir, jq),
+        "the audit log recomputes with jq and sha256sum as VERIFY.md says"
+    );
+    steward_verify(&store, &dir)
+        .await
+        .expect("steward verifies its own package");
+    let info = std::fs::read_to_string(dir.join("bag-info.txt")).expect("bag-info");
+    for key in [
+        "Source-Organization",
+        "Bagging-Date",
+        "Payload-Oxum",
+        "Signing-Key-Fingerprint",
+        "Not-Included",
+    ] {
+        assert!(info.contains(key), "bag-info.txt has {key}");
+    }
+}
+
+#[rstest::rstest]
+#[case::changed_byte("sed -i '2s/./X/' data/inventory.csv", "data/inventory.csv: changed", &[PAYLOAD])]
+#[case::added_file("echo hi > data/extra.txt", "data/extra.txt: added", &[EXACT])]
+#[case::removed_file("rm data/owners.csv", "data/owners.csv: missing", &[PAYLOAD, EXACT])]
+#[case::renamed_file("mv data/scopes.csv data/scopes2.csv", "data/scopes.csv: missing", &[PAYLOAD, EXACT])]
+#[case::changed_tag_file("echo 'Contact-Name: mallory' >> bag-info.txt", "bag-info.txt: changed", &[TAGS])]
+#[case::forged_manifest(
+    "sed -i '2s/./X/' data/findings.csv && sha256sum data/*.csv data/*.jsonl data/*.html > manifest-sha256.txt",
+    "manifest-sha256.txt: changed",
+    &[TAGS]
+)]
+#[case::swapped_signature("head -c 64 /dev/zero > tagmanifest-sha256.txt.sig", "signature does not match", &[OPENSSL])]
+#[case::altered_audit_log(
+    "sed -i '3s/\"actor\":\"[^\"]*\"/\"actor\":\"mallory\"/' data/audit-log.jsonl",
+    "audit-log.jsonl",
+    &[PAYLOAD]
+)]
+#[tokio::test]
+async fn tampering_is_caught_by_steward_and_by_the_stock_tools(
+    #[case] tamper: &str,
+    #[case] named: &str,
+    #[case] failing_tools: &[&str],
+) {
+    let env = Env::new();
+    let store = env.store().await;
+    let dir = package(&env, &store).await;
+    assert!(sh(&dir, tamper), "tampering command ran: {tamper}");
+    let e = steward_verify(&store, &dir)
+        .await
+        .expect_err("tampering must be detected");
+    assert!(
+        e.contains(named),
+        "the error names what is wrong ({named}): {e}"
+    );
+    for cmd in failing_tools {
+        assert!(!sh(&dir, cmd), "`{cmd}` must fail after: {tamper}");
+    }
+}
+
+#[tokio::test]
+async fn a_package_from_another_installation_is_refused() {
+    let env = Env::new();
+    let store = env.store().await;
+    let dir = package(&env, &store).await;
+    let other = Env::new();
+    let other_store = other.store().await;
+    api::evidence_key_show(&other_store)
+        .await
+        .expect("other key");
+    api::audit_checkpoint(&other_store, now(), &actor())
+        .await
+        .expect("registers the other key");
+    let e = api::evidence_verify(Some(&other_store), &dir, None)
+        .await
+        .expect_err("wrong key");
+    assert!(
+        e.to_string().contains("not a key of this installation"),
+        "{e}"
+    );
+    let pem = api::evidence_key_show(&other_store)
+        .await
+        .expect("key")
+        .public_pem;
+    let e = api::evidence_verify(None, &dir, Some(&pem))
+        .await
+        .expect_err("wrong key");
+    assert_eq!(e.code(), Code::Integrity);
+}
+
+#[tokio::test]
+async fn no_secret_reaches_a_package_and_csv_formulas_are_neutralized() {
+    let env = Env::new();
+    let store = env.store().await;
+    let csv = env.dir.path().join("canary.csv");
+    std::fs::write(
+        &csv,
+        "client_id,name,kind,environment,purpose,client_secret\n\
+         canary,=HYPERLINK(\"http://evil\"),clinician_app,production,+1 formula,CANARY-SECRET-7f3a\n",
+    )
+    .expect("write");
+    api::registrations_import(&store, now(), &actor(), &csv, None)
+        .await
+        .expect("import");
+    let out = env.dir.path().join("pkg");
+    api::evidence_export(&store, now(), &actor(), &out, &EvidenceFilter::default())
+        .await
+        .expect("export");
+    let found = Command::new("grep")
+        .args(["-rl", "CANARY-SECRET-7f3a"])
+        .arg(&out)
+        .output()
+        .expect("grep");
+    assert!(
+        found.stdout.is_empty(),
+        "the raw secret must not be in the package: {}",
+        String::from_utf8_lossy(&found.stdout)
+    );
+    let inventory = std::fs::read_to_string(out.join("data/inventory.csv")).expect("inventory");
+    assert!(
+        inventory.contains("\"'=HYPERLINK(\"\"http://evil\"\")\""),
+        "{inventory}"
+    );
+    assert!(inventory.contains(",'+1 formula,"), "{inventory}");
+}
+
+#[test]
+fn every_formula_prefix_is_neutralized() {
+    for lead in ["=", "+", "-", "@", "\t", "\r"] {
+        let cell = format!("{lead}cmd");
+        assert_eq!(
+            api::csv_cell(&cell),
+            format!("'{cell}"),
+            "{lead:?} must be neutralized"
+        );
+    }
+    assert_eq!(api::csv_cell("plain"), "plain");
+}
+
+#[tokio::test]
+async fn an_export_never_overwrites_and_leaves_no_partial_package() {
+    let env = Env::new();
+    let store = env.store().await;
+    let dir = package(&env, &store).await;
+    let e = api::evidence_export(&store, now(), &actor(), &dir, &EvidenceFilter::default())
+        .await
+        .expect_err("exists");
+    assert_eq!(e.code(), Code::Invalid);
+    let leftovers: Vec<_> = std::fs::read_dir(env.dir.path())
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".partial-"))
+        .collect();
+    assert!(leftovers.is_empty(), "no half-written package may remain");
+}
+
+async fn tamper(store: &Store, sql: &str) {
+    for drop in [
+        "DROP TRIGGER IF EXISTS audit_log_no_update",
+        "DROP TRIGGER IF EXISTS audit_log_no_delete",
+    ] {
+        sqlx::query(drop).execute(store.pool()).await.expect("drop");
+    }
+    sqlx::query(sql)
+        .execute(store.pool())
+        .await
+        .expect("tamper");
+}
+
+#[tokio::test]
+async fn a_checkpoint_catches_truncation_and_a_fully_rehashed_chain() {
+    let env = Env::new();
+    let store = env.store().await;
+    api::demo_seed(
+        &store,
+        now(),
+        &actor(),
+        api::DemoOptions {
+            identities: 5,
+            seed: 2,
+        },
+    )
+    .await
+    .expect("demo");
+    let cp = api::audit_checkpoint(&store, now(), &actor())
+        .await
+        .expect("checkpoint");
+    assert_eq!(cp.seq, 6);
+    api::audit_verify_checkpoint(&store, &cp)
+        .await
+        .expect("consistent");
+
+    // Truncation: the chain still verifies on its own, but no longer reaches the checkpoint.
+    tamper(&store, "DELETE FROM audit_log WHERE seq >= 5").await;
+    api::audit_verify(&store)
+        .await
+        .expect("a truncated chain is still a valid chain");
+    let e = api::audit_verify_checkpoint(&store, &cp)
+        .await
+        .expect_err("truncated");
+    assert!(e.to_string().contains("truncated"), "{e}");
+
+    // A full re-hash: change an entry and recompute every later hash.
+    let env = Env::new();
+    let store = env.store().await;
+    api::demo_seed(
+        &store,
+        now(),
+        &actor(),
+        api::DemoOptions {
+            identities: 5,
+            seed: 2,
+        },
+    )
+    .await
+    .expect("demo");
+    let cp = api::audit_checkpoint(&store, now(), &actor())
+        .await
+        .expect("checkpoint");
+    tamper(
+        &store,
+        "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2",
+    )
+    .await;
+    let entries = api::audit_log(&store, &api::AuditQuery::default())
+        .await
+        .expect("log");
+    let mut prev = steward::audit::GENESIS.to_string();
+    for e in entries.iter().rev() {
+        let h = steward::audit::entry_hash(
+            e.seq, &e.at, &e.actor, &e.action, &e.subject, &e.details, &prev,
+        );
+        sqlx::query("UPDATE audit_log SET prev_hash = ?1, hash = ?2 WHERE seq = ?3")
+            .bind(&prev)
+            .bind(&h)
+            .bind(e.seq)
+            .execute(store.pool())
+            .await
+            .expect("rehash");
+        prev = h;
+    }
+    api::audit_verify(&store)
+        .await
+        .expect("a fully re-hashed chain verifies on its own");
+    let e = api::audit_verify_checkpoint(&store, &cp)
+        .await
+        .expect_err("re-hashed");
+    assert!(e.to_string().contains("re-hashed"), "{e}");
+
+    let mut forged = cp.clone();
+    forged.seq = 1;
+    let e = api::audit_verify_checkpoint(&store, &forged)
+        .await
+        .expect_err("forged checkpoint");
+    assert!(e.to_string().contains("signature"), "{e}");
+}
+
+#[test]
+fn the_cli_checkpoint_file_round_trip() {
+    let env = Env::new();
+    env.json(&["demo", "--identities", "4"]);
+    let cp = env.json(&["audit", "checkpoint"]);
+    let file = env.dir.path().join("cp.json");
+    std::fs::write(&file, cp.to_string()).expect("write");
+    let ok = env.json(&[
+        "audit",
+        "verify",
+        "--checkpoint",
+        file.to_str().expect("path"),
+    ]);
+    assert_eq!(
+        ok["entries"], 6,
+        "demo entries plus the checkpoint's own entry"
+    );
+    let key = env.json(&["evidence", "key", "show"]);
+    assert_eq!(key["storage"], "file");
+    assert!(key["fingerprint"]
+        .as_str()
+        .is_some_and(|f| f.starts_with("ed25519:")));
+}
