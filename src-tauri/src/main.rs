@@ -1,8 +1,11 @@
 //! The Steward desktop console: a window over `steward::api`. Each command is one line.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
-use steward::api::{self, AcceptRequest, AuditQuery, Dashboard, IdentityRef, TemplateEdit};
+use steward::api::{
+    self, AcceptRequest, AuditQuery, Dashboard, EvidenceFilter, IdentityRef, TemplateEdit,
+};
 use steward::audit::{Actor, AuditEntry, ChainStatus};
+use steward::evidence::bag::BagSummary;
 use steward::inventory::{IdentityDetail, IdentityFilter, IdentityPage, Person};
 use steward::policy::template::Template;
 use steward::policy::{Finding, FindingFilter};
@@ -72,6 +75,18 @@ async fn template_edit(
 }
 
 #[tauri::command]
+async fn evidence_export(c: State<'_, Console>, out: String) -> Result<BagSummary, Error> {
+    api::evidence_export(
+        &c.store,
+        time::now(),
+        &Actor::os_user(),
+        out.as_ref(),
+        &EvidenceFilter::default(),
+    )
+    .await
+}
+
+#[tauri::command]
 async fn audit_verify(c: State<'_, Console>) -> Result<ChainStatus, Error> {
     api::audit_verify(&c.store).await
 }
@@ -99,6 +114,7 @@ fn main() {
         }
     };
     let result = tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
         .manage(Console { store })
         .invoke_handler(tauri::generate_handler![
             identity_list,
@@ -110,7 +126,8 @@ fn main() {
             findings_list,
             finding_accept,
             template_list,
-            template_edit
+            template_edit,
+            evidence_export
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

@@ -1,12 +1,15 @@
 //! The TypeScript types in `ui/src/lib/bindings.ts` are generated from the Rust IPC types.
 //! This test fails when that file is stale; `UPDATE_BINDINGS=1 cargo test bindings` rewrites it.
 
+use steward::api::KeyInfo;
 use steward::api::{
     AcceptRequest, AuditQuery, Count, Dashboard, DemoSummary, EnvironmentKinds, IdentityRef,
     ImportSummary, NewIdentity, PosturePoint, ScopeDiff, ScopeInfo, TemplateEdit,
 };
 use steward::audit::{AuditEntry, ChainStatus};
 use steward::error::{ApiError, Code};
+use steward::evidence::bag::{BagSummary, BagVerification};
+use steward::evidence::Checkpoint;
 use steward::inventory::import::Format;
 use steward::inventory::{
     Approval, Credential, CredentialKind, Environment, Grant, Identity, IdentityDetail,
@@ -64,6 +67,10 @@ fn generated() -> String {
         EnvironmentKinds::decl(&cfg),
         PosturePoint::decl(&cfg),
         Dashboard::decl(&cfg),
+        BagSummary::decl(&cfg),
+        BagVerification::decl(&cfg),
+        Checkpoint::decl(&cfg),
+        KeyInfo::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from the Rust IPC types by tests/it/bindings.rs; do not edit by hand.\n",

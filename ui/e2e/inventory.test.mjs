@@ -158,6 +158,23 @@ test("a template is edited in the UI and the edit is audited", async () => {
   assert.deepEqual(entry.details.changes.max_scopes.to, ["openid", "system/Observation.rs"]);
 });
 
+test("the window exports a signed evidence package that verifies", async () => {
+  const button = await driver.findElement(By.css("[data-testid=export-evidence]"));
+  assert.match(await button.getText(), /Export evidence/);
+  // The native save dialog cannot be driven over WebDriver: call the same command it calls.
+  const out = path.join(tmp, "evidence");
+  const result = await driver.executeAsyncScript(
+    "const done = arguments[arguments.length - 1];" +
+      "window.__TAURI_INTERNALS__.invoke('evidence_export', { out: arguments[0] })" +
+      ".then((r) => done(r), (e) => done({ error: e }));",
+    out,
+  );
+  assert.ok(!result.error, JSON.stringify(result.error));
+  assert.equal(result.files.length, 8);
+  const verified = spawnSync(cli, ["--db", db, "evidence", "verify", out], { encoding: "utf8" });
+  assert.equal(verified.status, 0, verified.stderr);
+});
+
 test("the window shows the seeded inventory", async () => {
   await clickFresh("[data-testid=tab-inventory]");
   await driver.wait(until.elementsLocated(By.css("[data-testid=identity-row]")), 30000);

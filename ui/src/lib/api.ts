@@ -4,6 +4,7 @@ import { invoke } from "@tauri-apps/api/core";
 import type {
   AcceptRequest,
   ApiError,
+  BagSummary,
   Dashboard,
   Finding,
   FindingFilter,
@@ -44,6 +45,7 @@ export const api = {
   findingAccept: (request: AcceptRequest) => call<Finding>("finding_accept", { request }),
   templateList: () => call<Template[]>("template_list"),
   templateEdit: (key: string, edit: TemplateEdit) => call<Template>("template_edit", { key, edit }),
+  evidenceExport: (out: string) => call<BagSummary>("evidence_export", { out }),
 };
 
 export function errorText(e: unknown): string {

@@ -224,3 +224,27 @@ findings_by_control: Array<Count>, reviews_overdue: number, reviews_due_30_days:
  * or beyond their template), in percent.
  */
 least_privilege_pct: number, history: Array<PosturePoint>, };
+
+export type BagSummary = { dir: string, files: Array<string>, payload_bytes: number, key_fingerprint: string, };
+
+export type BagVerification = { key_fingerprint: string, payload_files: number, audit_entries: number, };
+
+export type Checkpoint = { seq: number, head_hash: string, at: string, 
+/**
+ * The previous checkpoint's signature (hex), chaining checkpoints together.
+ */
+prev_signature: string | null, key_fingerprint: string, 
+/**
+ * Hex Ed25519 signature over [`Checkpoint::message`].
+ */
+signature: string, };
+
+export type KeyInfo = { 
+/**
+ * `file`: a 0600 file beside the database.
+ */
+storage: string, location: string, fingerprint: string, public_pem: string, 
+/**
+ * Every key that has signed here, newest last (rotation keeps old ones).
+ */
+known: Array<string>, };
