@@ -387,6 +387,8 @@ enum KeyCommand {
     Show,
     /// Print the public key (PEM).
     ExportPublic,
+    /// Replace the key; old public keys stay listed so old packages still verify.
+    Rotate,
 }
 
 fn parse_sort(s: &str) -> Result<IdentitySort, String> {
@@ -647,6 +649,12 @@ async fn evidence(
                     "{} (kept in a {} at {})",
                     k.fingerprint, k.storage, k.location
                 )
+            })
+        }
+        EvidenceCommand::Key(KeyCommand::Rotate) => {
+            let k = api::evidence_key_rotate(store, now, actor).await?;
+            out.one(&k, || {
+                format!("new key {}; {} keys listed", k.fingerprint, k.known.len())
             })
         }
         EvidenceCommand::Key(KeyCommand::ExportPublic) => {

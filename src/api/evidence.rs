@@ -47,6 +47,29 @@ pub async fn evidence_key_show(store: &Store) -> Result<KeyInfo> {
     })
 }
 
+/// Replaces the signing key. The old public key stays in `signing_key`, so packages and
+/// checkpoints it signed still verify; the old private key file is overwritten and removed.
+/// A checkpoint is signed with the old key first, then one with the new key, so the change
+/// of key is itself anchored in the chain.
+pub async fn evidence_key_rotate(store: &Store, now: Timestamp, actor: &Actor) -> Result<KeyInfo> {
+    let old = audit_checkpoint(store, now, actor).await?;
+    let path = key::key_path(store.path());
+    key::retire(&path)?;
+    let new = audit_checkpoint(store, now, actor).await?;
+    let mut tx = store.begin_write().await?;
+    audit::record(
+        &mut tx,
+        now,
+        actor,
+        "evidence.key_rotate",
+        "evidence:key".into(),
+        json!({ "from": old.key_fingerprint, "to": new.key_fingerprint }),
+    )
+    .await?;
+    tx.commit().await?;
+    evidence_key_show(store).await
+}
+
 /// Signs the current head of the audit chain, chained to the previous checkpoint, and
 /// records that it did.
 pub async fn audit_checkpoint(store: &Store, now: Timestamp, actor: &Actor) -> Result<Checkpoint> {

@@ -15,8 +15,8 @@ pub use audit::{audit_log, audit_verify, AuditQuery};
 pub use dashboard::{dashboard, Count, Dashboard, EnvironmentKinds, PosturePoint};
 pub use demo::{demo_seed, demo_seed_if_empty, DemoOptions, DemoSummary};
 pub use evidence::{
-    audit_checkpoint, audit_verify_checkpoint, csv_cell, evidence_export, evidence_key_show,
-    evidence_verify, EvidenceFilter, KeyInfo,
+    audit_checkpoint, audit_verify_checkpoint, csv_cell, evidence_export, evidence_key_rotate,
+    evidence_key_show, evidence_verify, EvidenceFilter, KeyInfo,
 };
 pub use findings::{
     finding_accept, finding_accept_request, findings_list, framework_mapping, template_edit,

@@ -99,6 +99,19 @@ impl Signer25519 {
     }
 }
 
+/// Destroys the key file at `path` (overwritten with zeros, then removed), so the next use
+/// creates a new key.
+pub fn retire(path: &Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(m) => {
+            std::fs::write(path, vec![0u8; m.len() as usize]).map_err(|e| Error::io(path, e))?;
+            std::fs::remove_file(path).map_err(|e| Error::io(path, e))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
 /// `ed25519:<hex SHA-256 of the raw public key>`.
 pub fn fingerprint(key: &VerifyingKey) -> String {
     format!("ed25519:{}", hex::encode(Sha256::digest(key.as_bytes())))

@@ -344,3 +344,78 @@ fn the_cli_checkpoint_file_round_trip() {
         .as_str()
         .is_some_and(|f| f.starts_with("ed25519:")));
 }
+
+#[tokio::test]
+async fn packages_signed_before_a_key_rotation_still_verify() {
+    let env = Env::new();
+    let store = env.store().await;
+    let old_pkg = package(&env, &store).await;
+    let before = api::evidence_key_show(&store).await.expect("key");
+    let after = api::evidence_key_rotate(&store, now(), &actor())
+        .await
+        .expect("rotate");
+    assert_ne!(before.fingerprint, after.fingerprint);
+    assert!(after.known.contains(&before.fingerprint) && after.known.contains(&after.fingerprint));
+    steward_verify(&store, &old_pkg)
+        .await
+        .expect("an old package verifies after rotation");
+    let new_pkg = env.dir.path().join("pkg2");
+    api::evidence_export(
+        &store,
+        now(),
+        &actor(),
+        &new_pkg,
+        &EvidenceFilter::default(),
+    )
+    .await
+    .expect("export");
+    let v = api::evidence_verify(Some(&store), &new_pkg, None)
+        .await
+        .expect("new package");
+    assert_eq!(v.key_fingerprint, after.fingerprint);
+    let key_file = steward::evidence::key::key_path(store.path());
+    let raw = std::fs::read(&key_file).expect("new key file");
+    assert_eq!(raw.len(), 32);
+    api::audit_verify(&store)
+        .await
+        .expect("the chain is intact after rotation");
+}
+
+#[tokio::test]
+async fn the_private_key_is_in_neither_the_package_nor_the_database() {
+    let env = Env::new();
+    let store = env.store().await;
+    let dir = package(&env, &store).await;
+    let seed = std::fs::read(steward::evidence::key::key_path(store.path())).expect("key file");
+    let hex_seed = hex::encode(&seed);
+    store.close().await;
+    let mut files = vec![
+        env.db.clone(),
+        PathBuf::from(format!("{}-wal", env.db.display())),
+    ];
+    let mut stack = vec![dir];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("dir").filter_map(|e| e.ok()) {
+            if e.path().is_dir() {
+                stack.push(e.path())
+            } else {
+                files.push(e.path())
+            }
+        }
+    }
+    for f in files {
+        let Ok(bytes) = std::fs::read(&f) else {
+            continue;
+        };
+        assert!(
+            !bytes.windows(32).any(|w| w == seed.as_slice()),
+            "{} holds the raw key",
+            f.display()
+        );
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(&hex_seed),
+            "{} holds the key in hex",
+            f.display()
+        );
+    }
+}
