@@ -37,6 +37,7 @@ e2e:
 bench:
 	bash scripts/bench.sh
 	$(CARGO) bench --bench scope_parse
+	bash scripts/bench-evidence.sh
 
 clean:
 	$(CARGO) clean
