@@ -277,6 +277,19 @@ pub async fn evidence_export(
         }),
     )?;
     let people = super::person_list(store).await?;
+    // One pass over the identities, not one per person.
+    let (mut business, mut technical) = (
+        std::collections::HashMap::new(),
+        std::collections::HashMap::new(),
+    );
+    for i in &identities {
+        if let Some(o) = &i.business_owner {
+            *business.entry(o.id).or_insert(0usize) += 1;
+        }
+        if let Some(o) = &i.technical_owner {
+            *technical.entry(o.id).or_insert(0usize) += 1;
+        }
+    }
     let owners = csv(
         &[
             "id",
@@ -287,21 +300,16 @@ pub async fn evidence_export(
             "technical_owner_of",
         ],
         people.iter().map(|p| {
-            let count =
-                |pick: fn(&crate::inventory::Identity) -> &Option<crate::inventory::Person>| {
-                    identities
-                        .iter()
-                        .filter(|i| pick(i).as_ref().is_some_and(|o| o.id == p.id))
-                        .count()
-                        .to_string()
-                };
+            let count = |m: &std::collections::HashMap<i64, usize>| {
+                m.get(&p.id).copied().unwrap_or(0).to_string()
+            };
             vec![
                 p.id.to_string(),
                 p.name.clone(),
                 p.email.clone(),
                 p.active.to_string(),
-                count(|i| &i.business_owner),
-                count(|i| &i.technical_owner),
+                count(&business),
+                count(&technical),
             ]
         }),
     )?;

@@ -1,6 +1,6 @@
 //! The audit chain: every governance write is logged, and every kind of tampering is caught.
 
-use crate::support::{actor, now, rows, Env};
+use crate::support::{actor, now, rows, tamper, Env};
 use steward::api::{self, DemoOptions, IdentityRef};
 use steward::Code;
 
@@ -18,22 +18,6 @@ async fn seeded(env: &Env) -> steward::Store {
     .await
     .expect("demo");
     store
-}
-
-/// Runs raw SQL the way an attacker with the file would: triggers dropped first.
-async fn tamper(store: &steward::Store, sql: &str) {
-    sqlx::query("DROP TRIGGER IF EXISTS audit_log_no_update")
-        .execute(store.pool())
-        .await
-        .expect("drop");
-    sqlx::query("DROP TRIGGER IF EXISTS audit_log_no_delete")
-        .execute(store.pool())
-        .await
-        .expect("drop");
-    sqlx::query(sql)
-        .execute(store.pool())
-        .await
-        .expect("tamper");
 }
 
 async fn broken_at(store: &steward::Store) -> String {

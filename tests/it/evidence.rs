@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::{actor, fixture, now, Env};
+use crate::support::{actor, fixture, now, tamper, Env};
 use steward::api::{self, EvidenceFilter};
 use steward::{Code, Store};
 
@@ -218,19 +218,6 @@ async fn an_export_never_overwrites_and_leaves_no_partial_package() {
         .filter(|e| e.file_name().to_string_lossy().contains(".partial-"))
         .collect();
     assert!(leftovers.is_empty(), "no half-written package may remain");
-}
-
-async fn tamper(store: &Store, sql: &str) {
-    for drop in [
-        "DROP TRIGGER IF EXISTS audit_log_no_update",
-        "DROP TRIGGER IF EXISTS audit_log_no_delete",
-    ] {
-        sqlx::query(drop).execute(store.pool()).await.expect("drop");
-    }
-    sqlx::query(sql)
-        .execute(store.pool())
-        .await
-        .expect("tamper");
 }
 
 #[tokio::test]

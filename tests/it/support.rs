@@ -106,3 +106,17 @@ pub async fn snapshot(store: &Store) -> Vec<i64> {
     }
     v
 }
+
+/// Runs raw SQL the way an attacker holding the file would: the audit triggers dropped first.
+pub async fn tamper(store: &Store, sql: &str) {
+    for drop in [
+        "DROP TRIGGER IF EXISTS audit_log_no_update",
+        "DROP TRIGGER IF EXISTS audit_log_no_delete",
+    ] {
+        sqlx::query(drop).execute(store.pool()).await.expect("drop");
+    }
+    sqlx::query(sql)
+        .execute(store.pool())
+        .await
+        .expect("tamper");
+}
