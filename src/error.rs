@@ -17,6 +17,7 @@ pub enum Code {
     Invalid,
     Import,
     Conflict,
+    Forbidden,
     Integrity,
     Storage,
 }
@@ -41,6 +42,9 @@ pub enum Error {
     },
     #[error("{0}")]
     Conflict(String),
+    /// A rule of separation of duties or of assignment refuses the actor.
+    #[error("{0}")]
+    Forbidden(String),
     /// The audit chain or another integrity check failed.
     #[error("{0}")]
     Integrity(String),
@@ -80,6 +84,7 @@ impl Error {
             Error::Invalid { .. } => Code::Invalid,
             Error::Import { .. } => Code::Import,
             Error::Conflict(_) => Code::Conflict,
+            Error::Forbidden(_) => Code::Forbidden,
             Error::Integrity(_) => Code::Integrity,
             Error::Db(_) | Error::Migrate(_) | Error::Io { .. } => Code::Storage,
         }

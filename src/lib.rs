@@ -11,6 +11,7 @@ pub mod error;
 pub mod evidence;
 pub mod inventory;
 pub mod policy;
+pub mod review;
 pub mod scope;
 pub mod store;
 pub mod time;

@@ -20,6 +20,10 @@ use steward::policy::{FindingFilter, Severity};
 use steward::scope::{allows, Context, Request, ScopeSet};
 use steward::{store, time, Error, Store};
 
+#[path = "cli/review.rs"]
+mod review_cli;
+use review_cli::{AttestArgs, ReviewCommand};
+
 /// Prints a line to stdout; a closed pipe (`steward ... | head`) ends the program quietly.
 macro_rules! say {
     ($($arg:tt)*) => {{
@@ -86,6 +90,11 @@ enum Command {
     /// SMART scopes: parse, check a request, explain, compare (no database needed).
     #[command(subcommand)]
     Scope(ScopeCommand),
+    /// Recertification: campaigns, reviewer queues, decisions, escalation, policy.
+    #[command(subcommand)]
+    Review(ReviewCommand),
+    /// An owner confirms (or edits) the purpose and justifies approved scopes.
+    Attest(AttestArgs),
 }
 
 #[derive(Args)]
@@ -836,6 +845,8 @@ async fn dispatch(
         }
         Command::Findings(f) => findings(f, store, now, actor, out).await,
         Command::Templates(t) => templates(t, store, now, actor, out).await,
+        Command::Review(c) => review_cli::review(c, store, now, actor, out).await,
+        Command::Attest(a) => review_cli::attest(a, store, now, actor, out).await,
         // Handled in `run` before any database is opened.
         Command::Scope(c) => scope(c, out).map(drop),
         Command::Audit(AuditCommand::Checkpoint) => {

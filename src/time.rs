@@ -17,6 +17,16 @@ pub fn parse(s: &str) -> Result<Timestamp, String> {
         .map_err(|e| format!("'{s}' is not an RFC 3339 time ({e})"))
 }
 
+/// Parses a deadline: an RFC 3339 time, or a date (`YYYY-MM-DD`) meaning the end of that
+/// day, UTC.
+pub fn parse_deadline(s: &str) -> Result<Timestamp, String> {
+    let s = s.trim();
+    if s.len() == 10 {
+        return parse(&format!("{s}T23:59:59Z"));
+    }
+    parse(s)
+}
+
 /// The current time, truncated to whole seconds so stored and returned values agree.
 pub fn now() -> Timestamp {
     let t = Utc::now();
@@ -31,6 +41,13 @@ mod tests {
     fn offsets_are_normalized_to_utc() {
         let t = parse("2026-01-02T03:04:05+02:00").expect("valid time");
         assert_eq!(format(t), "2026-01-02T01:04:05Z");
+    }
+
+    #[test]
+    fn a_date_deadline_is_the_end_of_that_day() {
+        let t = parse_deadline("2026-12-31").expect("valid date");
+        assert_eq!(format(t), "2026-12-31T23:59:59Z");
+        assert!(parse_deadline("2026-13-01").is_err());
     }
 
     #[test]

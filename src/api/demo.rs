@@ -4,7 +4,9 @@ use ts_rs::TS;
 
 use crate::audit::{self, Actor, Draft};
 use crate::inventory::demo::{self, credential_row};
-use crate::inventory::ScopeSet;
+use crate::inventory::{PersonInput, ScopeSet};
+use crate::review::{CampaignFilter, DecideRequest, NewCampaign, ReviewDecision};
+use crate::store::review::ItemQuery;
 use crate::store::{identity as db, person};
 use crate::time::{self, Timestamp};
 use crate::{Error, Result, Store};
@@ -36,6 +38,9 @@ pub struct DemoSummary {
     pub scopes: usize,
     #[ts(type = "number")]
     pub credentials: usize,
+    /// The demo recertification campaign, when there is production access to review.
+    #[ts(type = "number | null")]
+    pub campaign: Option<i64>,
 }
 
 /// Seeds a synthetic inventory into an empty database, one audit entry per identity, in one
@@ -66,6 +71,23 @@ pub async fn demo_seed(
         }
         people_ids.push(person.id);
     }
+    // Two compliance reviewers who own nothing: each owner's identities go to one of them,
+    // and the second is the fallback for escalation.
+    let mut reviewers = Vec::new();
+    for (name, email) in DEMO_REVIEWERS {
+        let p = PersonInput {
+            name: name.into(),
+            email: email.into(),
+        };
+        reviewers.push(person::ensure(&mut tx, &p).await?);
+    }
+    for (i, owner) in people_ids.iter().enumerate() {
+        let r = &reviewers[i % reviewers.len()];
+        crate::store::review::set_designated_reviewer(&mut tx, *owner, Some(r.id)).await?;
+    }
+    let mut policy = crate::store::review::policy(&mut tx).await?;
+    policy.fallback_reviewer = reviewers.last().cloned();
+    crate::store::review::update_policy(&mut tx, &policy, &stamp).await?;
     let first_id = db::max_id(&mut tx).await? + 1;
     let mut records = Vec::with_capacity(generated.identities.len());
     let mut scopes = Vec::new();
@@ -106,11 +128,12 @@ pub async fn demo_seed(
     db::insert(&mut tx, &records).await?;
     db::insert_scopes(&mut tx, &scopes).await?;
     db::insert_credentials(&mut tx, &creds).await?;
-    let summary = DemoSummary {
+    let mut summary = DemoSummary {
         identities: records.len(),
-        people: people_ids.len(),
+        people: people_ids.len() + reviewers.len(),
         scopes: scopes.len(),
         credentials: creds.len(),
+        campaign: None,
     };
     drafts.push(Draft {
         action: "demo.seed",
@@ -119,7 +142,55 @@ pub async fn demo_seed(
     });
     audit::append(&mut tx, now, actor, drafts).await?;
     tx.commit().await?;
+    summary.campaign = demo_campaign(store, now, actor).await?;
     Ok(summary)
+}
+
+/// The demo's reviewers: (name, email).
+const DEMO_REVIEWERS: [(&str, &str); 2] = [
+    ("Rosa Martins", "rosa.martins@stewardhealth.example"),
+    ("Sam Whitfield", "sam.whitfield@stewardhealth.example"),
+];
+
+/// A running production campaign with a few items already certified, so the review screens
+/// have something to show.
+async fn demo_campaign(store: &Store, now: Timestamp, actor: &Actor) -> Result<Option<i64>> {
+    let new = NewCampaign {
+        name: "Q4 production recertification".into(),
+        deadline: time::format(now + chrono::Duration::days(21)),
+        filter: CampaignFilter {
+            environment: Some(crate::inventory::Environment::Production),
+            ..CampaignFilter::default()
+        },
+        ..NewCampaign::default()
+    };
+    let campaign = match super::campaign_create(store, now, actor, new).await {
+        Ok(c) => c,
+        Err(Error::Invalid { field, .. }) if field == "filter" => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let query = ItemQuery {
+        campaign: Some(campaign.id),
+        ..ItemQuery::default()
+    };
+    let items = super::review_items(store, &query).await?;
+    for item in items.iter().filter(|i| i.reviewer.is_some()).take(3) {
+        let reviewer = item
+            .reviewer
+            .as_ref()
+            .map(|r| r.email.clone())
+            .unwrap_or_default();
+        let req = DecideRequest {
+            item: item.id,
+            decision: ReviewDecision::Certify,
+            remove_scopes: Vec::new(),
+            new_owner: None,
+            comment: "Purpose and scopes confirmed with the owners.".into(),
+            reviewer,
+        };
+        super::review_decide(store, now, actor, req).await?;
+    }
+    Ok(Some(campaign.id))
 }
 
 /// Seeds the default demo when the database has no identities and no history (first start

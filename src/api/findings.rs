@@ -6,12 +6,12 @@ use serde_json::json;
 use ts_rs::TS;
 
 use crate::audit::{self, Actor};
-use crate::inventory::{Kind, PersonInput};
+use crate::inventory::Kind;
 use crate::policy::rules::{evaluate, Inventory, Subject, RULES};
 use crate::policy::template::Template;
 use crate::policy::{Finding, FindingFilter, FindingStatus, Mapping};
 use crate::scope::{self, ScopeSet};
-use crate::store::{person, policy as db};
+use crate::store::policy as db;
 use crate::time::{self, Timestamp};
 use crate::{Error, Result, Store};
 
@@ -191,20 +191,7 @@ pub async fn finding_accept(
         .ok_or_else(|| Error::NotFound(format!("open finding {finding_id}")))?;
 
     let mut tx = store.begin_write().await?;
-    let person = match approver.trim().parse::<i64>() {
-        Ok(pid) => person::get(&mut tx, pid).await?,
-        Err(_) => {
-            let p = PersonInput::parse(approver).map_err(|m| Error::invalid("approver", m))?;
-            person::by_email(&mut tx, &p.email).await?
-        }
-    }
-    .ok_or_else(|| Error::NotFound(format!("person '{approver}'")))?;
-    if !person.active {
-        return Err(Error::invalid(
-            "approver",
-            format!("{} has left the organization", person.email),
-        ));
-    }
+    let person = super::identity::active_person(&mut tx, "approver", approver).await?;
     let rec = crate::store::identity::get(&mut tx, id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("identity {id}")))?;

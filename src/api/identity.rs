@@ -176,11 +176,13 @@ async fn write_one(
         }
     }
     let applied = apply(&mut tx, now, store.fingerprint_key(), input, action).await?;
-    if let Some(draft) = applied.draft {
-        audit::append(&mut tx, now, actor, vec![draft]).await?;
+    let id = applied.id;
+    let drafts = applied.drafts();
+    if !drafts.is_empty() {
+        audit::append(&mut tx, now, actor, drafts).await?;
     }
     tx.commit().await?;
-    identity_show(store, &IdentityRef::id(applied.id)).await
+    identity_show(store, &IdentityRef::id(id)).await
 }
 
 fn person_spec(field: &str, spec: Option<&str>) -> Result<Option<PersonInput>> {
@@ -340,6 +342,30 @@ pub async fn identity_retire(
     }
     tx.commit().await?;
     identity_show(store, &IdentityRef::id(rec.id)).await
+}
+
+/// A known person named by id or email (or `Name <email>`); `field` names the input in errors.
+/// Someone who has left the organization is refused.
+pub(crate) async fn active_person(
+    conn: &mut SqliteConnection,
+    field: &str,
+    spec: &str,
+) -> Result<Person> {
+    let found = match spec.trim().parse::<i64>() {
+        Ok(id) => person::get(conn, id).await?,
+        Err(_) => {
+            let p = PersonInput::parse(spec).map_err(|m| Error::invalid(field, m))?;
+            person::by_email(conn, &p.email).await?
+        }
+    }
+    .ok_or_else(|| Error::NotFound(format!("person '{}'", spec.trim())))?;
+    if !found.active {
+        return Err(Error::invalid(
+            field,
+            format!("{} has left the organization", found.email),
+        ));
+    }
+    Ok(found)
 }
 
 /// Everyone who owns or reviews something.

@@ -75,7 +75,7 @@ pub async fn registrations_import(
             Outcome::Updated => summary.updated += 1,
             Outcome::Unchanged => summary.unchanged += 1,
         }
-        if let Some(mut d) = applied.draft {
+        for mut d in applied.drafts() {
             d.details["source"] = json!(file);
             drafts.push(d);
         }

@@ -9,6 +9,7 @@ mod evidence;
 mod findings;
 mod identity;
 mod import;
+mod review;
 
 pub use crate::scope::report::{scope_diff, scope_info, ScopeDiff, ScopeInfo};
 pub use audit::{audit_log, audit_verify, AuditQuery};
@@ -27,3 +28,9 @@ pub use identity::{
     identity_show, person_list, IdentityRef, NewIdentity,
 };
 pub use import::{registrations_import, ImportSummary};
+pub use review::{
+    campaign_close, campaign_create, campaign_list, campaign_report, campaign_show,
+    identity_attest, person_id, person_set_reviewer, review_decide, review_draft_save,
+    review_escalate, review_item_show, review_items, review_policy, review_policy_edit,
+    EscalationSummary, ItemDetail,
+};

@@ -5,8 +5,9 @@ use serde_json::{json, Map, Value};
 use sqlx::SqliteConnection;
 
 use super::fingerprint::FingerprintKey;
-use super::{next_review_due, CredentialKind, IdentityInput, ScopeSet, Status};
+use super::{CredentialKind, IdentityInput, ScopeSet, Status};
 use crate::audit::Draft;
+use crate::review;
 use crate::store::identity::{self as db, IdentityRecord, NewCredential};
 use crate::store::person;
 use crate::time::{self, Timestamp};
@@ -21,11 +22,19 @@ pub enum Outcome {
 }
 
 /// The result of [`apply`]: the identity, what happened, and the audit draft (none when
-/// nothing changed).
+/// nothing changed); `reopened` records a re-authorization item opened by the change.
 pub struct Applied {
     pub id: i64,
     pub outcome: Outcome,
     pub draft: Option<Draft>,
+    pub reopened: Option<Draft>,
+}
+
+impl Applied {
+    /// The audit drafts, in order.
+    pub fn drafts(self) -> Vec<Draft> {
+        self.draft.into_iter().chain(self.reopened).collect()
+    }
 }
 
 /// Creates the identity keyed by (client_id, environment) or updates it with every field the
@@ -103,6 +112,8 @@ pub async fn apply(
             created_at: stamp.clone(),
             updated_at: stamp.clone(),
             ai_agent: false,
+            reauth_reason: None,
+            reauth_since: None,
         },
     };
     set(&mut rec.name, input.name);
@@ -143,16 +154,79 @@ pub async fn apply(
             return Err(Error::invalid(field, "must not be negative"));
         }
     }
+    let stored = if existing.is_some() {
+        db::scopes(conn, existing.as_ref().map_or(0, |e| e.id)).await?
+    } else {
+        Vec::new()
+    };
+    let stored_list = |set: ScopeSet| -> Vec<String> {
+        stored
+            .iter()
+            .filter(|s| s.scope_set == set)
+            .map(|s| s.scope.clone())
+            .collect()
+    };
+    let (old_approved, old_granted) = (
+        stored_list(ScopeSet::Approved),
+        stored_list(ScopeSet::Granted),
+    );
+    let new_granted = input
+        .granted_scopes
+        .clone()
+        .unwrap_or_else(|| old_granted.clone());
+
+    // A review clears a pending re-authorization; a change to a certified identity's purpose,
+    // use case or scopes (upwards) needs one.
+    let mut reopen: Option<String> = None;
+    if input.last_reviewed_at.is_some() {
+        rec.reauth_reason = None;
+        rec.reauth_since = None;
+    } else if let Some(old) = existing.as_ref().filter(|e| e.last_reviewed_at.is_some()) {
+        let new_approved = input
+            .approved_scopes
+            .clone()
+            .unwrap_or_else(|| old_approved.clone());
+        reopen = review::reauth_reason(
+            old.purpose != rec.purpose,
+            old.use_case != rec.use_case,
+            &old_granted,
+            &new_granted,
+            &old_approved,
+            &new_approved,
+        );
+        if let Some(why) = &reopen {
+            rec.reauth_reason = Some(match &old.reauth_reason {
+                Some(before) => format!("{before}; {why}"),
+                None => why.clone(),
+            });
+            rec.reauth_since.get_or_insert_with(|| stamp.clone());
+        }
+    }
     let created = time::parse(&rec.created_at).unwrap_or(now);
     let reviewed = rec
         .last_reviewed_at
         .as_deref()
         .and_then(|t| time::parse(t).ok());
-    rec.next_review_due = Some(time::format(next_review_due(env, reviewed, created)));
+    let intervals = crate::store::review::intervals(conn).await?;
+    rec.next_review_due = Some(time::format(review::next_due(
+        &intervals,
+        review::tier(env, &crate::scope::ScopeSet::parse(&new_granted.join(" "))),
+        reviewed,
+        created,
+        rec.reauth_since
+            .as_deref()
+            .and_then(|t| time::parse(t).ok()),
+    )));
 
     let mut changes = diff(existing.as_ref(), &rec);
     let id = match &existing {
-        Some(e) if changes.is_empty() => e.id,
+        Some(e)
+            if changes.is_empty()
+                && (&e.reauth_reason, &e.next_review_due)
+                    == (&rec.reauth_reason, &rec.next_review_due) =>
+        {
+            e.id
+        }
         Some(e) => {
             rec.updated_at = stamp.clone();
             db::update(conn, &rec).await?;
@@ -161,11 +235,6 @@ pub async fn apply(
         None => db::insert(conn, std::slice::from_ref(&rec)).await?[0],
     };
 
-    let stored = if existing.is_some() {
-        db::scopes(conn, id).await?
-    } else {
-        Vec::new()
-    };
     for (set, wanted) in [
         (ScopeSet::Approved, input.approved_scopes),
         (ScopeSet::Granted, input.granted_scopes),
@@ -241,7 +310,67 @@ pub async fn apply(
             "changes": Value::Object(changes),
         }),
     });
-    Ok(Applied { id, outcome, draft })
+    let reopened = match reopen {
+        Some(why) => Some(open_reauthorization(conn, now, &rec, id, &why).await?),
+        None => None,
+    };
+    Ok(Applied {
+        id,
+        outcome,
+        draft,
+        reopened,
+    })
+}
+
+/// Opens a re-authorization item for a certified identity that changed, unless one is open.
+async fn open_reauthorization(
+    conn: &mut SqliteConnection,
+    now: Timestamp,
+    rec: &IdentityRecord,
+    id: i64,
+    why: &str,
+) -> Result<Draft> {
+    let (item, reviewer) = match crate::store::review::open_reauth_item(conn, id).await? {
+        Some(item) => (item, None),
+        None => {
+            let policy = crate::store::review::policy(conn).await?;
+            let reviewer = review::assign_reviewer(
+                conn,
+                rec.business_owner_id,
+                rec.technical_owner_id,
+                &[policy.fallback_reviewer.as_ref().map(|p| p.id)],
+            )
+            .await?;
+            let stamp = time::format(now);
+            let due = time::format(now + chrono::Duration::days(policy.reauth_days));
+            let snapshot = crate::store::review::snapshot(conn, id).await?;
+            let ids = crate::store::review::insert_items(
+                conn,
+                &[crate::store::review::NewItem {
+                    campaign_id: None,
+                    identity_id: id,
+                    reason: why,
+                    snapshot,
+                    reviewer_id: reviewer.as_ref().map(|r| r.id),
+                    due: &due,
+                    created_at: &stamp,
+                }],
+            )
+            .await?;
+            (ids[0], reviewer)
+        }
+    };
+    Ok(Draft {
+        action: "review.reopen",
+        subject: format!("review_item:{item}"),
+        details: json!({
+            "identity_id": id,
+            "client_id": rec.client_id,
+            "environment": rec.environment,
+            "reason": why,
+            "reviewer": reviewer.map(|r| r.email),
+        }),
+    })
 }
 
 fn set<T>(slot: &mut T, value: Option<T>) {
@@ -258,7 +387,14 @@ fn set_opt<T>(slot: &mut Option<T>, value: Option<T>) {
 
 /// Field-by-field changes as `{field: {from, to}}`; every field of a new identity.
 fn diff(old: Option<&IdentityRecord>, new: &IdentityRecord) -> Map<String, Value> {
-    const IGNORED: [&str; 4] = ["id", "created_at", "updated_at", "next_review_due"];
+    const IGNORED: [&str; 6] = [
+        "id",
+        "created_at",
+        "updated_at",
+        "next_review_due",
+        "reauth_reason",
+        "reauth_since",
+    ];
     let to = serde_json::to_value(new).unwrap_or_default();
     let from = old.map(|o| serde_json::to_value(o).unwrap_or_default());
     let mut out = Map::new();

@@ -11,8 +11,9 @@ use rand::{Rng, SeedableRng};
 use sha2::{Digest, Sha256};
 
 use super::fingerprint::FingerprintKey;
-use super::{next_review_due, CredentialKind, Environment, Kind, PersonInput, Status};
-use crate::scope;
+use super::{CredentialKind, Environment, Kind, PersonInput, Status};
+use crate::review::{self, Intervals};
+use crate::scope::{self, ScopeSet};
 use crate::store::identity::{IdentityRecord, NewCredential};
 use crate::time::{self, Timestamp};
 
@@ -449,10 +450,18 @@ pub fn generate(count: usize, seed: u64, now: Timestamp, key: &FingerprintKey) -
                 last_used_at: (!rng.gen_ratio(1, 10))
                     .then(|| time::format(now - Duration::days(rng.gen_range(0..200)))),
                 last_reviewed_at: last_reviewed.map(time::format),
-                next_review_due: Some(time::format(next_review_due(env, last_reviewed, created))),
+                next_review_due: Some(time::format(review::next_due(
+                    &Intervals::default(),
+                    review::tier(env, &ScopeSet::parse(&granted.join(" "))),
+                    last_reviewed,
+                    created,
+                    None,
+                ))),
                 created_at: time::format(created),
                 updated_at: stamp.clone(),
                 ai_agent: arch.ai_agent,
+                reauth_reason: None,
+                reauth_since: None,
             };
             identities.push(DemoIdentity {
                 record,

@@ -5,7 +5,6 @@ pub mod demo;
 pub mod fingerprint;
 pub mod import;
 
-use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
@@ -194,25 +193,6 @@ pub struct IdentityInput {
     pub ai_agent: Option<bool>,
 }
 
-/// Review interval until the recertification issue brings risk tiers: production identities
-/// every 180 days, the others every 365.
-pub fn review_interval(env: Environment) -> Duration {
-    match env {
-        Environment::Production => Duration::days(180),
-        Environment::Staging | Environment::Sandbox => Duration::days(365),
-    }
-}
-
-/// When the next review falls due: one interval after the last review, or after creation for
-/// an identity never reviewed.
-pub fn next_review_due(
-    env: Environment,
-    last_reviewed_at: Option<Timestamp>,
-    created_at: Timestamp,
-) -> Timestamp {
-    last_reviewed_at.unwrap_or(created_at) + review_interval(env)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,6 +254,8 @@ pub struct Identity {
     pub risk_score: u32,
     /// `low`, `medium` or `high`.
     pub risk_tier: String,
+    /// How often it is recertified (see `review::tier`).
+    pub review_tier: crate::review::Tier,
     pub auth_method: Option<String>,
     #[ts(type = "number | null")]
     pub access_token_lifetime_s: Option<i64>,
@@ -288,6 +270,9 @@ pub struct Identity {
     pub updated_at: String,
     /// An AI or autonomous agent (NIST AI RMF applies to its findings).
     pub ai_agent: bool,
+    /// Why its certification expired on a change; cleared by the next review decision.
+    pub reauth_reason: Option<String>,
+    pub reauth_since: Option<String>,
 }
 
 /// An approved scope with why it is needed and who approved it.

@@ -13,7 +13,7 @@ use crate::store::identity::IdentityRecord;
 use crate::time::{self, Timestamp};
 
 /// Every rule id, in the order findings are reported.
-pub const RULES: [&str; 18] = [
+pub const RULES: [&str; 19] = [
     "granted-beyond-approved",
     "beyond-template",
     "unjustified-approval",
@@ -29,6 +29,7 @@ pub const RULES: [&str; 18] = [
     "client-id-reuse",
     "review-overdue",
     "never-reviewed",
+    "reauthorization-pending",
     "dormant",
     "revocation-path-missing",
     "unknown-use-case",
@@ -408,6 +409,18 @@ pub fn evaluate(s: &Subject<'_>, inv: &Inventory, now: Timestamp) -> Vec<Hit> {
             "Include the identity in the next recertification campaign.",
         )),
         _ => {}
+    }
+
+    if let Some(why) = &r.reauth_reason {
+        out.push(hit(
+            "reauthorization-pending",
+            Severity::High,
+            format!(
+                "certification expired {}: {why}",
+                r.reauth_since.as_deref().unwrap_or("-")
+            ),
+            "Review the change and certify, reduce or revoke the identity's access.",
+        ));
     }
 
     if r.status == Status::Active {

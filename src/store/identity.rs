@@ -36,6 +36,9 @@ pub struct IdentityRecord {
     pub updated_at: String,
     /// An AI or autonomous agent (NIST AI RMF applies).
     pub ai_agent: bool,
+    /// Why the certification expired on a change, until the next decision.
+    pub reauth_reason: Option<String>,
+    pub reauth_since: Option<String>,
 }
 
 /// A stored scope of either set.
@@ -60,7 +63,7 @@ pub struct NewCredential {
 const RECORD_COLUMNS: &str = "client_id, environment, name, kind, vendor, status, \
     business_owner_id, technical_owner_id, purpose, use_case, auth_method, \
     access_token_lifetime_s, refresh_token_lifetime_s, jwks_uri, revocation_endpoint, \
-    last_used_at, last_reviewed_at, next_review_due, created_at, updated_at, ai_agent";
+    last_used_at, last_reviewed_at, next_review_due, created_at, updated_at, ai_agent, reauth_reason, reauth_since";
 
 fn push_record_values(
     b: &mut sqlx::query_builder::Separated<'_, '_, Sqlite, &'static str>,
@@ -86,14 +89,16 @@ fn push_record_values(
         .push_bind(r.next_review_due.clone())
         .push_bind(r.created_at.clone())
         .push_bind(r.updated_at.clone())
-        .push_bind(r.ai_agent);
+        .push_bind(r.ai_agent)
+        .push_bind(r.reauth_reason.clone())
+        .push_bind(r.reauth_since.clone());
 }
 
 /// Inserts identities; a record's `id` is used when positive, else SQLite assigns one.
 /// Returns the ids in input order.
 pub async fn insert(conn: &mut SqliteConnection, records: &[IdentityRecord]) -> Result<Vec<i64>> {
     let mut ids = Vec::with_capacity(records.len());
-    // 22 values a row keeps a 1000-row statement under SQLite's variable limit.
+    // 24 values a row keeps a 1000-row statement under SQLite's variable limit.
     for chunk in records.chunks(1000) {
         let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO identity (id, ");
         q.push(RECORD_COLUMNS).push(") ");
@@ -116,7 +121,7 @@ pub async fn update(conn: &mut SqliteConnection, r: &IdentityRecord) -> Result<(
          purpose = ?10, use_case = ?11, auth_method = ?12, access_token_lifetime_s = ?13, \
          refresh_token_lifetime_s = ?14, jwks_uri = ?15, revocation_endpoint = ?16, \
          last_used_at = ?17, last_reviewed_at = ?18, next_review_due = ?19, updated_at = ?20, \
-         ai_agent = ?21 WHERE id = ?1",
+         ai_agent = ?21, reauth_reason = ?22, reauth_since = ?23 WHERE id = ?1",
     )
     .bind(r.id)
     .bind(&r.client_id)
@@ -139,6 +144,8 @@ pub async fn update(conn: &mut SqliteConnection, r: &IdentityRecord) -> Result<(
     .bind(&r.next_review_due)
     .bind(&r.updated_at)
     .bind(r.ai_agent)
+    .bind(&r.reauth_reason)
+    .bind(&r.reauth_since)
     .execute(conn)
     .await?;
     Ok(())
@@ -228,7 +235,8 @@ impl From<ListRow> for Identity {
     fn from(row: ListRow) -> Self {
         let r = row.record;
         let granted = scope_list(row.granted);
-        let risk = scope::risk(&Scopes::parse(&granted.join(" ")));
+        let granted_set = Scopes::parse(&granted.join(" "));
+        let risk = scope::risk(&granted_set);
         Identity {
             id: r.id,
             client_id: r.client_id,
@@ -254,6 +262,7 @@ impl From<ListRow> for Identity {
             approved_scopes: scope_list(row.approved),
             risk_score: risk.score,
             risk_tier: risk.tier,
+            review_tier: crate::review::tier(r.environment, &granted_set),
             granted_scopes: granted,
             auth_method: r.auth_method,
             access_token_lifetime_s: r.access_token_lifetime_s,
@@ -266,6 +275,8 @@ impl From<ListRow> for Identity {
             created_at: r.created_at,
             updated_at: r.updated_at,
             ai_agent: r.ai_agent,
+            reauth_reason: r.reauth_reason,
+            reauth_since: r.reauth_since,
         }
     }
 }

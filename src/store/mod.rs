@@ -5,6 +5,7 @@ pub mod evidence;
 pub mod identity;
 pub mod person;
 pub mod policy;
+pub mod review;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

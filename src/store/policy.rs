@@ -183,7 +183,8 @@ pub async fn snapshot(pool: &SqlitePool, identity_id: Option<i64>) -> Result<Sna
              'jwks_uri', i.jwks_uri, 'revocation_endpoint', i.revocation_endpoint, \
              'last_used_at', i.last_used_at, 'last_reviewed_at', i.last_reviewed_at, \
              'next_review_due', i.next_review_due, 'created_at', i.created_at, \
-             'updated_at', i.updated_at, \
+             'updated_at', i.updated_at, 'reauth_reason', i.reauth_reason, \
+             'reauth_since', i.reauth_since, \
              'ai_agent', json(CASE WHEN i.ai_agent THEN 'true' ELSE 'false' END)), \
            'approved', sc.approved, 'granted', sc.granted, 'unjustified', sc.unjustified, \
            'bo_name', bo.name, \

@@ -1,11 +1,11 @@
 //! The TypeScript types in `ui/src/lib/bindings.ts` are generated from the Rust IPC types.
 //! This test fails when that file is stale; `UPDATE_BINDINGS=1 cargo test bindings` rewrites it.
 
-use steward::api::KeyInfo;
 use steward::api::{
     AcceptRequest, AuditQuery, Count, Dashboard, DemoSummary, EnvironmentKinds, IdentityRef,
     ImportSummary, NewIdentity, PosturePoint, ScopeDiff, ScopeInfo, TemplateEdit,
 };
+use steward::api::{EscalationSummary, ItemDetail, KeyInfo};
 use steward::audit::{AuditEntry, ChainStatus};
 use steward::error::{ApiError, Code};
 use steward::evidence::bag::{BagSummary, BagVerification};
@@ -17,7 +17,13 @@ use steward::inventory::{
 };
 use steward::policy::template::Template;
 use steward::policy::{Finding, FindingFilter, FindingStatus, Mapping, Severity};
+use steward::review::{
+    AttestRequest, Attestation, Campaign, CampaignFilter, CampaignState, DeadlineDefault,
+    DecideRequest, DecisionRecord, Intervals, Item, ItemState, NewCampaign, PolicyEdit, Progress,
+    ReviewDecision, ReviewPolicy, ReviewerProgress, Tier,
+};
 use steward::scope::{Context, Decision, RiskReason, RiskReport, RiskTrait};
+use steward::store::review::ItemQuery;
 use ts_rs::{Config, TS};
 
 fn generated() -> String {
@@ -71,6 +77,27 @@ fn generated() -> String {
         BagVerification::decl(&cfg),
         Checkpoint::decl(&cfg),
         KeyInfo::decl(&cfg),
+        Tier::decl(&cfg),
+        ReviewDecision::decl(&cfg),
+        ItemState::decl(&cfg),
+        DeadlineDefault::decl(&cfg),
+        CampaignState::decl(&cfg),
+        Intervals::decl(&cfg),
+        ReviewPolicy::decl(&cfg),
+        PolicyEdit::decl(&cfg),
+        CampaignFilter::decl(&cfg),
+        NewCampaign::decl(&cfg),
+        Progress::decl(&cfg),
+        ReviewerProgress::decl(&cfg),
+        Campaign::decl(&cfg),
+        Attestation::decl(&cfg),
+        Item::decl(&cfg),
+        DecisionRecord::decl(&cfg),
+        DecideRequest::decl(&cfg),
+        AttestRequest::decl(&cfg),
+        ItemQuery::decl(&cfg),
+        ItemDetail::decl(&cfg),
+        EscalationSummary::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from the Rust IPC types by tests/it/bindings.rs; do not edit by hand.\n",

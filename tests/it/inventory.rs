@@ -369,10 +369,16 @@ async fn demo_refuses_a_database_that_has_identities() {
         .await
         .expect("demo");
     assert_eq!(s.identities, 60);
+    let created: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'identity.create'")
+            .fetch_one(store.pool())
+            .await
+            .expect("count");
+    assert_eq!(created, 60, "one entry per identity");
     assert_eq!(
-        rows(&store, "audit_log").await,
-        61,
-        "one entry per identity and one for the seed"
+        s.campaign.is_some(),
+        rows(&store, "review_campaign").await == 1,
+        "the demo campaign is reported"
     );
     let before = snapshot(&store).await;
     let e = api::demo_seed(&store, now(), &actor(), DemoOptions::default())

@@ -84,6 +84,10 @@ pub async fn rows(store: &Store, table: &str) -> i64 {
         "credential" => "SELECT count(*) FROM credential",
         "person" => "SELECT count(*) FROM person",
         "audit_log" => "SELECT count(*) FROM audit_log",
+        "review_campaign" => "SELECT count(*) FROM review_campaign",
+        "review_item" => "SELECT count(*) FROM review_item",
+        "review_decision" => "SELECT count(*) FROM review_decision",
+        "attestation" => "SELECT count(*) FROM attestation",
         other => panic!("no such table in tests: {other}"),
     };
     sqlx::query_scalar(sql)

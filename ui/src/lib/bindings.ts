@@ -1,6 +1,6 @@
 // Generated from the Rust IPC types by tests/it/bindings.rs; do not edit by hand.
 
-export type Code = "not_found" | "ambiguous" | "invalid" | "import" | "conflict" | "integrity" | "storage";
+export type Code = "not_found" | "ambiguous" | "invalid" | "import" | "conflict" | "forbidden" | "integrity" | "storage";
 
 export type ApiError = { code: Code, message: string, };
 
@@ -30,11 +30,19 @@ risk_score: number,
 /**
  * `low`, `medium` or `high`.
  */
-risk_tier: string, auth_method: string | null, access_token_lifetime_s: number | null, refresh_token_lifetime_s: number | null, jwks_uri: string | null, revocation_endpoint: string | null, last_used_at: string | null, last_reviewed_at: string | null, next_review_due: string | null, created_at: string, updated_at: string, 
+risk_tier: string, 
+/**
+ * How often it is recertified (see `review::tier`).
+ */
+review_tier: Tier, auth_method: string | null, access_token_lifetime_s: number | null, refresh_token_lifetime_s: number | null, jwks_uri: string | null, revocation_endpoint: string | null, last_used_at: string | null, last_reviewed_at: string | null, next_review_due: string | null, created_at: string, updated_at: string, 
 /**
  * An AI or autonomous agent (NIST AI RMF applies to its findings).
  */
-ai_agent: boolean, };
+ai_agent: boolean, 
+/**
+ * Why its certification expired on a change; cleared by the next review decision.
+ */
+reauth_reason: string | null, reauth_since: string | null, };
 
 export type Approval = { scope: string, justification: string | null, approved_by: Person | null, 
 /**
@@ -66,11 +74,19 @@ risk_score: number,
 /**
  * `low`, `medium` or `high`.
  */
-risk_tier: string, auth_method: string | null, access_token_lifetime_s: number | null, refresh_token_lifetime_s: number | null, jwks_uri: string | null, revocation_endpoint: string | null, last_used_at: string | null, last_reviewed_at: string | null, next_review_due: string | null, created_at: string, updated_at: string, 
+risk_tier: string, 
+/**
+ * How often it is recertified (see `review::tier`).
+ */
+review_tier: Tier, auth_method: string | null, access_token_lifetime_s: number | null, refresh_token_lifetime_s: number | null, jwks_uri: string | null, revocation_endpoint: string | null, last_used_at: string | null, last_reviewed_at: string | null, next_review_due: string | null, created_at: string, updated_at: string, 
 /**
  * An AI or autonomous agent (NIST AI RMF applies to its findings).
  */
-ai_agent: boolean, };
+ai_agent: boolean, 
+/**
+ * Why its certification expired on a change; cleared by the next review decision.
+ */
+reauth_reason: string | null, reauth_since: string | null, };
 
 export type IdentityRef = { key: string, environment: Environment | null, };
 
@@ -106,7 +122,11 @@ export type Format = "steward_csv" | "rfc7591" | "keycloak_realm";
 
 export type ImportSummary = { file: string, format: Format, records: number, created: number, updated: number, unchanged: number, skipped: Array<string>, warnings: Array<string>, };
 
-export type DemoSummary = { identities: number, people: number, scopes: number, credentials: number, };
+export type DemoSummary = { identities: number, people: number, scopes: number, credentials: number, 
+/**
+ * The demo recertification campaign, when there is production access to review.
+ */
+campaign: number | null, };
 
 export type Context = "patient" | "user" | "system";
 
@@ -248,3 +268,145 @@ storage: string, location: string, fingerprint: string, public_pem: string,
  * Every key that has signed here, newest last (rotation keeps old ones).
  */
 known: Array<string>, };
+
+export type Tier = "high" | "medium" | "low";
+
+export type ReviewDecision = "certify" | "reduce" | "revoke" | "reassign" | "no_change";
+
+export type ItemState = "open" | "escalated" | "decided";
+
+export type DeadlineDefault = "no_change" | "revoke" | "recommendation";
+
+export type CampaignState = "open" | "closed";
+
+export type Intervals = { high_days: number, medium_days: number, low_days: number, };
+
+export type ReviewPolicy = { intervals: Intervals, 
+/**
+ * Items still open this many days before the deadline get a reminder.
+ */
+remind_days: number, 
+/**
+ * Items still open this many days before the deadline go to the fallback reviewer.
+ */
+escalate_days: number, 
+/**
+ * Days a re-authorization item has before it is due.
+ */
+reauth_days: number, deadline_default: DeadlineDefault, fallback_reviewer: Person | null, updated_at: string | null, };
+
+export type PolicyEdit = { high_days: number | null, medium_days: number | null, low_days: number | null, remind_days: number | null, escalate_days: number | null, reauth_days: number | null, deadline_default: DeadlineDefault | null, 
+/**
+ * Email or person id.
+ */
+fallback_reviewer: string | null, };
+
+export type CampaignFilter = { environment: Environment | null, kind: Kind | null, tier: Tier | null, 
+/**
+ * Only identities whose review is due before this date (RFC 3339 or YYYY-MM-DD).
+ */
+due_before: string | null, 
+/**
+ * Only identities this person (email or id) owns, on either side.
+ */
+owner: string | null, vendor: string | null, };
+
+export type NewCampaign = { name: string, 
+/**
+ * RFC 3339 or YYYY-MM-DD (end of that day, UTC).
+ */
+deadline: string, filter: CampaignFilter, 
+/**
+ * Email or id; default: the policy's fallback reviewer.
+ */
+fallback_reviewer: string | null, 
+/**
+ * Default: the policy's deadline default.
+ */
+deadline_default: DeadlineDefault | null, };
+
+export type Progress = { total: number, open: number, escalated: number, decided: number, 
+/**
+ * Undecided items past their due date.
+ */
+overdue: number, certified: number, reduced: number, revoked: number, no_change: number, };
+
+export type ReviewerProgress = { reviewer: Person | null, open: number, decided: number, };
+
+export type Campaign = { id: number, name: string, filter: CampaignFilter, deadline: string, deadline_default: DeadlineDefault, fallback_reviewer: Person | null, state: CampaignState, created_at: string, created_by: string, closed_at: string | null, progress: Progress, reviewers: Array<ReviewerProgress>, };
+
+export type Attestation = { person: Person, role: OwnerRole, purpose: string, 
+/**
+ * scope -> why, as the owner wrote them.
+ */
+justifications: { [key in string]: string }, at: string, };
+
+export type Item = { id: number, campaign_id: number | null, campaign: string | null, identity_id: number, client_id: string, name: string, environment: Environment, kind: Kind, tier: Tier, 
+/**
+ * `campaign`, or why re-authorization is needed.
+ */
+reason: string, reviewer: Person | null, state: ItemState, due: string, created_at: string, reminded_at: string | null, escalated_at: string | null, decision: ReviewDecision | null, decided_at: string | null, 
+/**
+ * Whether an owner attested purpose and justifications since the item opened.
+ */
+attested: boolean, };
+
+export type DecisionRecord = { id: number, item_id: number, decision: ReviewDecision, 
+/**
+ * None when the campaign's deadline default decided.
+ */
+reviewer: Person | null, comment: string, removed_scopes: Array<string>, new_owner: Person | null, at: string, };
+
+export type DecideRequest = { item: number, decision: ReviewDecision, 
+/**
+ * Granted scopes to remove (`reduce`).
+ */
+remove_scopes: Array<string>, 
+/**
+ * Email or id of the new business owner (`reassign`).
+ */
+new_owner: string | null, comment: string, 
+/**
+ * Email or id of who decides.
+ */
+reviewer: string, };
+
+export type AttestRequest = { 
+/**
+ * Email or id.
+ */
+person: string, purpose: string, 
+/**
+ * (approved scope, why).
+ */
+justifications: Array<[string, string]>, };
+
+export type ItemQuery = { campaign: number | null, reviewer: number | null, state: ItemState | null, identity: number | null, item: number | null, };
+
+export type ItemDetail = { item: Item, identity: IdentityDetail, findings: Array<Finding>, 
+/**
+ * Granted scopes the wizard pre-selects for removal.
+ */
+recommended_removals: Array<string>, template: Template | null, attestation: Attestation | null, decisions: Array<DecisionRecord>, 
+/**
+ * The wizard's saved draft (JSON), if any.
+ */
+draft: string | null, 
+/**
+ * Granted scopes when the item opened.
+ */
+granted_at_start: Array<string>, };
+
+export type EscalationSummary = { 
+/**
+ * Item ids that got a reminder.
+ */
+reminded: number[], 
+/**
+ * Item ids moved to the fallback reviewer.
+ */
+escalated: number[], 
+/**
+ * (item id, decision) where the deadline default applied.
+ */
+defaulted: [number, ReviewDecision][], };

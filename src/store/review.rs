@@ -1,0 +1,858 @@
+//! SQL for recertification: the policy, campaigns, items, decisions, revocation tasks,
+//! attestations and designated reviewers.
+
+use std::collections::BTreeMap;
+
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+
+use crate::inventory::{Environment, Kind, OwnerRole, Person, Status};
+use crate::review::{
+    Attestation, CampaignFilter, CampaignState, DeadlineDefault, DecisionRecord, Intervals, Item,
+    ItemState, Progress, ReviewDecision, ReviewPolicy, ReviewerProgress, Tier,
+};
+use crate::store::identity::IdentityRecord;
+use crate::{Error, Result};
+
+fn person(
+    id: Option<i64>,
+    name: Option<String>,
+    email: Option<String>,
+    active: Option<bool>,
+) -> Option<Person> {
+    Some(Person {
+        id: id?,
+        name: name?,
+        email: email?,
+        active: active.unwrap_or(true),
+    })
+}
+
+#[derive(sqlx::FromRow)]
+struct PolicyRow {
+    high_days: i64,
+    medium_days: i64,
+    low_days: i64,
+    remind_days: i64,
+    escalate_days: i64,
+    reauth_days: i64,
+    deadline_default: DeadlineDefault,
+    updated_at: Option<String>,
+    fb_id: Option<i64>,
+    fb_name: Option<String>,
+    fb_email: Option<String>,
+    fb_active: Option<bool>,
+}
+
+/// The recertification policy (one row, seeded by the migration).
+pub async fn policy(conn: &mut SqliteConnection) -> Result<ReviewPolicy> {
+    let r: PolicyRow = sqlx::query_as(
+        "SELECT p.high_days, p.medium_days, p.low_days, p.remind_days, p.escalate_days, \
+         p.reauth_days, p.deadline_default, p.updated_at, f.id AS fb_id, f.name AS fb_name, \
+         f.email AS fb_email, f.active AS fb_active \
+         FROM review_policy p LEFT JOIN person f ON f.id = p.fallback_reviewer_id WHERE p.id = 1",
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(ReviewPolicy {
+        intervals: Intervals {
+            high_days: r.high_days,
+            medium_days: r.medium_days,
+            low_days: r.low_days,
+        },
+        remind_days: r.remind_days,
+        escalate_days: r.escalate_days,
+        reauth_days: r.reauth_days,
+        deadline_default: r.deadline_default,
+        fallback_reviewer: person(r.fb_id, r.fb_name, r.fb_email, r.fb_active),
+        updated_at: r.updated_at,
+    })
+}
+
+/// Just the intervals, for scheduling.
+pub async fn intervals(conn: &mut SqliteConnection) -> Result<Intervals> {
+    let (high_days, medium_days, low_days): (i64, i64, i64) =
+        sqlx::query_as("SELECT high_days, medium_days, low_days FROM review_policy WHERE id = 1")
+            .fetch_one(conn)
+            .await?;
+    Ok(Intervals {
+        high_days,
+        medium_days,
+        low_days,
+    })
+}
+
+/// Writes every policy value.
+pub async fn update_policy(
+    conn: &mut SqliteConnection,
+    p: &ReviewPolicy,
+    updated_at: &str,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE review_policy SET high_days = ?1, medium_days = ?2, low_days = ?3, \
+         remind_days = ?4, escalate_days = ?5, reauth_days = ?6, deadline_default = ?7, \
+         fallback_reviewer_id = ?8, updated_at = ?9 WHERE id = 1",
+    )
+    .bind(p.intervals.high_days)
+    .bind(p.intervals.medium_days)
+    .bind(p.intervals.low_days)
+    .bind(p.remind_days)
+    .bind(p.escalate_days)
+    .bind(p.reauth_days)
+    .bind(p.deadline_default)
+    .bind(p.fallback_reviewer.as_ref().map(|f| f.id))
+    .bind(updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Sets (or clears) the person who reviews what `person` owns.
+pub async fn set_designated_reviewer(
+    conn: &mut SqliteConnection,
+    person: i64,
+    reviewer: Option<i64>,
+) -> Result<()> {
+    sqlx::query("UPDATE person SET reviewer_id = ?2 WHERE id = ?1")
+        .bind(person)
+        .bind(reviewer)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The designated reviewer of what `person` owns.
+pub async fn designated_reviewer(
+    conn: &mut SqliteConnection,
+    person_id: i64,
+) -> Result<Option<Person>> {
+    let row: Option<(i64, String, String, bool)> = sqlx::query_as(
+        "SELECT r.id, r.name, r.email, r.active FROM person p JOIN person r ON r.id = p.reviewer_id \
+         WHERE p.id = ?1",
+    )
+    .bind(person_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|(id, name, email, active)| Person {
+        id,
+        name,
+        email,
+        active,
+    }))
+}
+
+/// Every (person, designated reviewer) pair.
+pub async fn designated_reviewers(conn: &mut SqliteConnection) -> Result<Vec<(i64, i64)>> {
+    Ok(
+        sqlx::query_as("SELECT id, reviewer_id FROM person WHERE reviewer_id IS NOT NULL")
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
+/// An identity a campaign may include, with its scope sets.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Candidate {
+    #[sqlx(flatten)]
+    pub record: IdentityRecord,
+    pub approved: Option<String>,
+    pub granted: Option<String>,
+}
+
+impl Candidate {
+    pub fn granted_list(&self) -> Vec<String> {
+        words(self.granted.as_deref())
+    }
+    pub fn approved_list(&self) -> Vec<String> {
+        words(self.approved.as_deref())
+    }
+}
+
+fn words(s: Option<&str>) -> Vec<String> {
+    let mut v: Vec<String> = s
+        .unwrap_or("")
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    v.sort();
+    v
+}
+
+const CANDIDATE_SELECT: &str = "SELECT i.*, \
+    (SELECT group_concat(s.scope, ' ') FROM identity_scope s \
+       WHERE s.identity_id = i.id AND s.scope_set = 'approved') AS approved, \
+    (SELECT group_concat(s.scope, ' ') FROM identity_scope s \
+       WHERE s.identity_id = i.id AND s.scope_set = 'granted') AS granted \
+    FROM identity i";
+
+/// Live identities matching a campaign filter (all but the tier, which needs the scope
+/// engine). `owner` is a person id; `due_before` a stored timestamp.
+pub async fn candidates(
+    conn: &mut SqliteConnection,
+    f: &CampaignFilter,
+    owner: Option<i64>,
+    due_before: Option<&str>,
+) -> Result<Vec<Candidate>> {
+    let mut q = QueryBuilder::<Sqlite>::new(CANDIDATE_SELECT);
+    q.push(" WHERE i.status NOT IN (")
+        .push_bind(Status::Retired)
+        .push(", ")
+        .push_bind(Status::Revoked)
+        .push(")");
+    if let Some(env) = f.environment {
+        q.push(" AND i.environment = ").push_bind(env);
+    }
+    if let Some(kind) = f.kind {
+        q.push(" AND i.kind = ").push_bind(kind);
+    }
+    if let Some(vendor) = f.vendor.as_deref() {
+        q.push(" AND i.vendor = ")
+            .push_bind(vendor.to_string())
+            .push(" COLLATE NOCASE");
+    }
+    if let Some(owner) = owner {
+        q.push(" AND (i.business_owner_id = ")
+            .push_bind(owner)
+            .push(" OR i.technical_owner_id = ")
+            .push_bind(owner)
+            .push(")");
+    }
+    if let Some(due) = due_before {
+        q.push(" AND i.next_review_due < ")
+            .push_bind(due.to_string());
+    }
+    q.push(" ORDER BY i.id");
+    Ok(q.build_query_as().fetch_all(conn).await?)
+}
+
+/// One identity with its scope sets.
+pub async fn candidate(conn: &mut SqliteConnection, id: i64) -> Result<Option<Candidate>> {
+    let mut q = QueryBuilder::<Sqlite>::new(CANDIDATE_SELECT);
+    q.push(" WHERE i.id = ").push_bind(id);
+    Ok(q.build_query_as().fetch_optional(conn).await?)
+}
+
+/// The JSON an item keeps of what its identity looked like when the item opened.
+pub async fn snapshot(conn: &mut SqliteConnection, id: i64) -> Result<String> {
+    let c = candidate(conn, id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("identity {id}")))?;
+    Ok(snapshot_of(&c))
+}
+
+/// [`snapshot`] of a candidate already read.
+pub fn snapshot_of(c: &Candidate) -> String {
+    serde_json::json!({
+        "identity": c.record,
+        "approved_scopes": c.approved_list(),
+        "granted_scopes": c.granted_list(),
+    })
+    .to_string()
+}
+
+/// A campaign row as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CampaignRow {
+    pub id: i64,
+    pub name: String,
+    pub filter: String,
+    pub deadline: String,
+    pub default_decision: DeadlineDefault,
+    pub fallback_reviewer_id: Option<i64>,
+    pub state: CampaignState,
+    pub created_at: String,
+    pub created_by: String,
+    pub closed_at: Option<String>,
+}
+
+/// Inserts a campaign; returns its id.
+pub async fn insert_campaign(conn: &mut SqliteConnection, c: &CampaignRow) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO review_campaign (name, filter, deadline, default_decision, \
+         fallback_reviewer_id, state, created_at, created_by) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+    )
+    .bind(&c.name)
+    .bind(&c.filter)
+    .bind(&c.deadline)
+    .bind(c.default_decision)
+    .bind(c.fallback_reviewer_id)
+    .bind(c.state)
+    .bind(&c.created_at)
+    .bind(&c.created_by)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// One campaign.
+pub async fn campaign(conn: &mut SqliteConnection, id: i64) -> Result<Option<CampaignRow>> {
+    Ok(
+        sqlx::query_as("SELECT * FROM review_campaign WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+/// Every campaign, newest first.
+pub async fn campaigns(conn: &mut SqliteConnection) -> Result<Vec<CampaignRow>> {
+    Ok(
+        sqlx::query_as("SELECT * FROM review_campaign ORDER BY id DESC")
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
+/// Closes a campaign.
+pub async fn close_campaign(conn: &mut SqliteConnection, id: i64, at: &str) -> Result<()> {
+    sqlx::query("UPDATE review_campaign SET state = 'closed', closed_at = ?2 WHERE id = ?1")
+        .bind(id)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Item counts of a campaign as of `now`.
+pub async fn progress(conn: &mut SqliteConnection, campaign: i64, now: &str) -> Result<Progress> {
+    let row: (i64, i64, i64, i64, i64, i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), \
+           coalesce(sum(state = 'open'), 0), coalesce(sum(state = 'escalated'), 0), \
+           coalesce(sum(state = 'decided'), 0), \
+           coalesce(sum(state <> 'decided' AND due < ?2), 0), \
+           coalesce(sum(decision = 'certify'), 0), coalesce(sum(decision = 'reduce'), 0), \
+           coalesce(sum(decision = 'revoke'), 0), coalesce(sum(decision = 'no_change'), 0) \
+         FROM review_item WHERE campaign_id = ?1",
+    )
+    .bind(campaign)
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
+    Ok(Progress {
+        total: row.0,
+        open: row.1,
+        escalated: row.2,
+        decided: row.3,
+        overdue: row.4,
+        certified: row.5,
+        reduced: row.6,
+        revoked: row.7,
+        no_change: row.8,
+    })
+}
+
+/// Open and decided counts per reviewer of a campaign.
+pub async fn reviewer_progress(
+    conn: &mut SqliteConnection,
+    campaign: i64,
+) -> Result<Vec<ReviewerProgress>> {
+    type Row = (
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        Option<bool>,
+        i64,
+        i64,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT p.id, p.name, p.email, p.active, \
+           coalesce(sum(it.state <> 'decided'), 0), coalesce(sum(it.state = 'decided'), 0) \
+         FROM review_item it LEFT JOIN person p ON p.id = it.reviewer_id \
+         WHERE it.campaign_id = ?1 GROUP BY it.reviewer_id ORDER BY p.name COLLATE NOCASE",
+    )
+    .bind(campaign)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, name, email, active, open, decided)| ReviewerProgress {
+                reviewer: person(id, name, email, active),
+                open,
+                decided,
+            },
+        )
+        .collect())
+}
+
+/// A new item.
+pub struct NewItem<'a> {
+    pub campaign_id: Option<i64>,
+    pub identity_id: i64,
+    pub reason: &'a str,
+    pub snapshot: String,
+    pub reviewer_id: Option<i64>,
+    pub due: &'a str,
+    pub created_at: &'a str,
+}
+
+/// Inserts items; returns their ids in order.
+pub async fn insert_items(conn: &mut SqliteConnection, items: &[NewItem<'_>]) -> Result<Vec<i64>> {
+    let mut ids = Vec::with_capacity(items.len());
+    for chunk in items.chunks(4000) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO review_item (campaign_id, identity_id, reason, snapshot, reviewer_id, \
+             due, created_at) ",
+        );
+        q.push_values(chunk, |mut b, it| {
+            b.push_bind(it.campaign_id)
+                .push_bind(it.identity_id)
+                .push_bind(it.reason.to_string())
+                .push_bind(it.snapshot.clone())
+                .push_bind(it.reviewer_id)
+                .push_bind(it.due.to_string())
+                .push_bind(it.created_at.to_string());
+        });
+        q.push(" RETURNING id");
+        let rows: Vec<(i64,)> = q.build_query_as().fetch_all(&mut *conn).await?;
+        ids.extend(rows.into_iter().map(|(id,)| id));
+    }
+    Ok(ids)
+}
+
+/// An open re-authorization item of this identity, if one exists.
+pub async fn open_reauth_item(
+    conn: &mut SqliteConnection,
+    identity_id: i64,
+) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM review_item WHERE identity_id = ?1 AND campaign_id IS NULL \
+         AND state <> 'decided' ORDER BY id LIMIT 1",
+    )
+    .bind(identity_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// An item row as stored, with what deciding needs.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ItemRow {
+    pub id: i64,
+    pub campaign_id: Option<i64>,
+    pub identity_id: i64,
+    pub reason: String,
+    pub snapshot: String,
+    pub reviewer_id: Option<i64>,
+    pub state: ItemState,
+    pub due: String,
+    pub created_at: String,
+    pub reminded_at: Option<String>,
+    pub escalated_at: Option<String>,
+    pub decision: Option<ReviewDecision>,
+    pub decided_at: Option<String>,
+    pub draft: Option<String>,
+    pub campaign_state: Option<CampaignState>,
+    pub campaign_fallback_id: Option<i64>,
+    pub campaign_default: Option<DeadlineDefault>,
+}
+
+const ITEM_ROW_SELECT: &str = "SELECT it.*, c.state AS campaign_state, \
+    c.fallback_reviewer_id AS campaign_fallback_id, c.default_decision AS campaign_default \
+    FROM review_item it LEFT JOIN review_campaign c ON c.id = it.campaign_id";
+
+/// One item.
+pub async fn item_row(conn: &mut SqliteConnection, id: i64) -> Result<Option<ItemRow>> {
+    let mut q = QueryBuilder::<Sqlite>::new(ITEM_ROW_SELECT);
+    q.push(" WHERE it.id = ").push_bind(id);
+    Ok(q.build_query_as().fetch_optional(conn).await?)
+}
+
+/// Undecided items whose due date is at or before `horizon`, in open campaigns or outside
+/// any campaign: the ones reminders, escalation and defaults look at.
+pub async fn undecided_due_by(conn: &mut SqliteConnection, horizon: &str) -> Result<Vec<ItemRow>> {
+    let mut q = QueryBuilder::<Sqlite>::new(ITEM_ROW_SELECT);
+    q.push(" WHERE it.state <> 'decided' AND (c.id IS NULL OR c.state = 'open') AND it.due <= ")
+        .push_bind(horizon.to_string())
+        .push(" ORDER BY it.due, it.id");
+    Ok(q.build_query_as().fetch_all(conn).await?)
+}
+
+/// Undecided items of a campaign.
+pub async fn undecided_in(conn: &mut SqliteConnection, campaign: i64) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM review_item WHERE campaign_id = ?1 AND state <> 'decided'",
+    )
+    .bind(campaign)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Filters for listing items.
+#[derive(Debug, Clone, Default, serde::Deserialize, ts_rs::TS)]
+#[serde(default)]
+pub struct ItemQuery {
+    #[ts(type = "number | null")]
+    pub campaign: Option<i64>,
+    #[ts(type = "number | null")]
+    pub reviewer: Option<i64>,
+    pub state: Option<ItemState>,
+    #[ts(type = "number | null")]
+    pub identity: Option<i64>,
+    #[ts(type = "number | null")]
+    pub item: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ItemListRow {
+    id: i64,
+    campaign_id: Option<i64>,
+    campaign: Option<String>,
+    identity_id: i64,
+    client_id: String,
+    name: String,
+    environment: Environment,
+    kind: Kind,
+    granted: Option<String>,
+    reason: String,
+    r_id: Option<i64>,
+    r_name: Option<String>,
+    r_email: Option<String>,
+    r_active: Option<bool>,
+    state: ItemState,
+    due: String,
+    created_at: String,
+    reminded_at: Option<String>,
+    escalated_at: Option<String>,
+    decision: Option<ReviewDecision>,
+    decided_at: Option<String>,
+    attested: bool,
+}
+
+/// Items as a queue shows them: undecided first by due date, then decided.
+pub async fn items(conn: &mut SqliteConnection, f: &ItemQuery) -> Result<Vec<Item>> {
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "SELECT it.id, it.campaign_id, c.name AS campaign, it.identity_id, i.client_id, i.name, \
+         i.environment, i.kind, \
+         (SELECT group_concat(s.scope, ' ') FROM identity_scope s \
+            WHERE s.identity_id = i.id AND s.scope_set = 'granted') AS granted, \
+         it.reason, r.id AS r_id, r.name AS r_name, r.email AS r_email, r.active AS r_active, \
+         it.state, it.due, it.created_at, it.reminded_at, it.escalated_at, it.decision, \
+         it.decided_at, \
+         EXISTS (SELECT 1 FROM attestation a WHERE a.identity_id = it.identity_id \
+           AND a.at >= it.created_at) AS attested \
+         FROM review_item it JOIN identity i ON i.id = it.identity_id \
+         LEFT JOIN review_campaign c ON c.id = it.campaign_id \
+         LEFT JOIN person r ON r.id = it.reviewer_id WHERE 1 = 1",
+    );
+    if let Some(c) = f.campaign {
+        q.push(" AND it.campaign_id = ").push_bind(c);
+    }
+    if let Some(r) = f.reviewer {
+        q.push(" AND it.reviewer_id = ").push_bind(r);
+    }
+    if let Some(s) = f.state {
+        q.push(" AND it.state = ").push_bind(s);
+    }
+    if let Some(i) = f.identity {
+        q.push(" AND it.identity_id = ").push_bind(i);
+    }
+    if let Some(i) = f.item {
+        q.push(" AND it.id = ").push_bind(i);
+    }
+    q.push(" ORDER BY it.state = 'decided', it.due, it.id");
+    let rows: Vec<ItemListRow> = q.build_query_as().fetch_all(conn).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Item {
+            tier: crate::review::tier(
+                r.environment,
+                &crate::scope::ScopeSet::parse(r.granted.as_deref().unwrap_or("")),
+            ),
+            id: r.id,
+            campaign_id: r.campaign_id,
+            campaign: r.campaign,
+            identity_id: r.identity_id,
+            client_id: r.client_id,
+            name: r.name,
+            environment: r.environment,
+            kind: r.kind,
+            reason: r.reason,
+            reviewer: person(r.r_id, r.r_name, r.r_email, r.r_active),
+            state: r.state,
+            due: r.due,
+            created_at: r.created_at,
+            reminded_at: r.reminded_at,
+            escalated_at: r.escalated_at,
+            decision: r.decision,
+            decided_at: r.decided_at,
+            attested: r.attested,
+        })
+        .collect())
+}
+
+/// Moves an item to another reviewer (and state).
+pub async fn reassign_item(
+    conn: &mut SqliteConnection,
+    id: i64,
+    reviewer: Option<i64>,
+    state: ItemState,
+    escalated_at: Option<&str>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE review_item SET reviewer_id = ?2, state = ?3, \
+         escalated_at = coalesce(?4, escalated_at) WHERE id = ?1",
+    )
+    .bind(id)
+    .bind(reviewer)
+    .bind(state)
+    .bind(escalated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records that a reminder went out.
+pub async fn mark_reminded(conn: &mut SqliteConnection, id: i64, at: &str) -> Result<()> {
+    sqlx::query("UPDATE review_item SET reminded_at = ?2 WHERE id = ?1")
+        .bind(id)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Closes an item with its final decision.
+pub async fn close_item(
+    conn: &mut SqliteConnection,
+    id: i64,
+    decision: ReviewDecision,
+    at: &str,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE review_item SET state = 'decided', decision = ?2, decided_at = ?3, draft = NULL \
+         WHERE id = ?1",
+    )
+    .bind(id)
+    .bind(decision)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Saves (or clears) the wizard's draft of an undecided item.
+pub async fn save_draft(conn: &mut SqliteConnection, id: i64, draft: Option<&str>) -> Result<bool> {
+    let done =
+        sqlx::query("UPDATE review_item SET draft = ?2 WHERE id = ?1 AND state <> 'decided'")
+            .bind(id)
+            .bind(draft)
+            .execute(conn)
+            .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A decision to record.
+pub struct NewDecision<'a> {
+    pub item_id: i64,
+    pub decision: ReviewDecision,
+    pub reviewer_id: Option<i64>,
+    pub comment: &'a str,
+    pub removed_scopes: &'a [String],
+    pub new_owner_id: Option<i64>,
+    pub evidence: String,
+    pub at: &'a str,
+}
+
+/// Records a decision; returns its id.
+pub async fn insert_decision(conn: &mut SqliteConnection, d: &NewDecision<'_>) -> Result<i64> {
+    let removed = serde_json::to_string(d.removed_scopes)
+        .map_err(|e| Error::Integrity(format!("cannot encode scopes: {e}")))?;
+    Ok(sqlx::query_scalar(
+        "INSERT INTO review_decision (item_id, decision, reviewer_id, comment, removed_scopes, \
+         new_owner_id, evidence, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+    )
+    .bind(d.item_id)
+    .bind(d.decision)
+    .bind(d.reviewer_id)
+    .bind(d.comment)
+    .bind(removed)
+    .bind(d.new_owner_id)
+    .bind(&d.evidence)
+    .bind(d.at)
+    .fetch_one(conn)
+    .await?)
+}
+
+#[derive(sqlx::FromRow)]
+struct DecisionRow {
+    id: i64,
+    item_id: i64,
+    decision: ReviewDecision,
+    comment: String,
+    removed_scopes: String,
+    at: String,
+    r_id: Option<i64>,
+    r_name: Option<String>,
+    r_email: Option<String>,
+    r_active: Option<bool>,
+    o_id: Option<i64>,
+    o_name: Option<String>,
+    o_email: Option<String>,
+    o_active: Option<bool>,
+}
+
+/// Decisions, oldest first: of one item, one campaign, or all.
+pub async fn decisions(
+    conn: &mut SqliteConnection,
+    item: Option<i64>,
+    campaign: Option<i64>,
+) -> Result<Vec<DecisionRecord>> {
+    let rows: Vec<DecisionRow> = sqlx::query_as(
+        "SELECT d.id, d.item_id, d.decision, d.comment, d.removed_scopes, d.at, \
+         r.id AS r_id, r.name AS r_name, r.email AS r_email, r.active AS r_active, \
+         o.id AS o_id, o.name AS o_name, o.email AS o_email, o.active AS o_active \
+         FROM review_decision d JOIN review_item it ON it.id = d.item_id \
+         LEFT JOIN person r ON r.id = d.reviewer_id LEFT JOIN person o ON o.id = d.new_owner_id \
+         WHERE (?1 IS NULL OR d.item_id = ?1) AND (?2 IS NULL OR it.campaign_id = ?2) \
+         ORDER BY d.id",
+    )
+    .bind(item)
+    .bind(campaign)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(DecisionRecord {
+                id: r.id,
+                item_id: r.item_id,
+                decision: r.decision,
+                reviewer: person(r.r_id, r.r_name, r.r_email, r.r_active),
+                comment: r.comment,
+                removed_scopes: serde_json::from_str(&r.removed_scopes).map_err(|e| {
+                    Error::Integrity(format!("decision {}: removed_scopes: {e}", r.id))
+                })?,
+                new_owner: person(r.o_id, r.o_name, r.o_email, r.o_active),
+                at: r.at,
+            })
+        })
+        .collect()
+}
+
+/// Records a revocation task for the identity's revocation path.
+pub async fn insert_revocation_task(
+    conn: &mut SqliteConnection,
+    identity_id: i64,
+    decision_id: i64,
+    endpoint: Option<&str>,
+    at: &str,
+) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO revocation_task (identity_id, decision_id, endpoint, created_at) \
+         VALUES (?1, ?2, ?3, ?4) RETURNING id",
+    )
+    .bind(identity_id)
+    .bind(decision_id)
+    .bind(endpoint)
+    .bind(at)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Records an owner's attestation.
+pub async fn insert_attestation(
+    conn: &mut SqliteConnection,
+    identity_id: i64,
+    person_id: i64,
+    role: OwnerRole,
+    purpose: &str,
+    justifications: &BTreeMap<String, String>,
+    at: &str,
+) -> Result<()> {
+    let j = serde_json::to_string(justifications)
+        .map_err(|e| Error::Integrity(format!("cannot encode justifications: {e}")))?;
+    sqlx::query(
+        "INSERT INTO attestation (identity_id, person_id, role, purpose, justifications, at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .bind(identity_id)
+    .bind(person_id)
+    .bind(role)
+    .bind(purpose)
+    .bind(j)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The latest attestation of an identity.
+pub async fn latest_attestation(
+    conn: &mut SqliteConnection,
+    identity_id: i64,
+) -> Result<Option<Attestation>> {
+    type Row = (i64, String, String, bool, OwnerRole, String, String, String);
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT p.id, p.name, p.email, p.active, a.role, a.purpose, a.justifications, a.at \
+             FROM attestation a JOIN person p ON p.id = a.person_id \
+             WHERE a.identity_id = ?1 ORDER BY a.at DESC, a.id DESC LIMIT 1",
+    )
+    .bind(identity_id)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|(id, name, email, active, role, purpose, j, at)| {
+        Ok(Attestation {
+            person: Person {
+                id,
+                name,
+                email,
+                active,
+            },
+            role,
+            purpose,
+            justifications: serde_json::from_str(&j)
+                .map_err(|e| Error::Integrity(format!("attestation: {e}")))?,
+            at,
+        })
+    })
+    .transpose()
+}
+
+/// Sets an approved scope's justification.
+pub async fn justify(
+    conn: &mut SqliteConnection,
+    identity_id: i64,
+    scope: &str,
+    why: &str,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE identity_scope SET justification = ?3 \
+         WHERE identity_id = ?1 AND scope_set = 'approved' AND scope = ?2",
+    )
+    .bind(identity_id)
+    .bind(scope)
+    .bind(why)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Every identity with its scope sets, for rescheduling after the intervals change.
+pub async fn schedule_inputs(conn: &mut SqliteConnection) -> Result<Vec<Candidate>> {
+    let mut q = QueryBuilder::<Sqlite>::new(CANDIDATE_SELECT);
+    q.push(" ORDER BY i.id");
+    Ok(q.build_query_as().fetch_all(conn).await?)
+}
+
+/// Sets next_review_due of many identities.
+pub async fn set_next_due(conn: &mut SqliteConnection, due: &[(i64, String)]) -> Result<()> {
+    for chunk in due.chunks(10_000) {
+        let payload = serde_json::to_string(chunk)
+            .map_err(|e| Error::Integrity(format!("cannot encode schedule: {e}")))?;
+        sqlx::query(
+            "UPDATE identity SET next_review_due = (SELECT j.value ->> 1 FROM json_each(?1) j \
+               WHERE j.value ->> 0 = identity.id) \
+             WHERE id IN (SELECT j.value ->> 0 FROM json_each(?1) j)",
+        )
+        .bind(payload)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Tier of a candidate, for filtering.
+pub fn candidate_tier(c: &Candidate) -> Tier {
+    crate::review::tier(
+        c.record.environment,
+        &crate::scope::ScopeSet::parse(c.granted.as_deref().unwrap_or("")),
+    )
+}
