@@ -329,6 +329,8 @@ struct AddArgs {
 enum PersonCommand {
     /// Everyone who owns or reviews identities.
     List,
+    /// Add a person ("Name <email>" or an email), e.g. a reviewer who owns nothing.
+    Add { person: String },
 }
 
 #[derive(Subcommand)]
@@ -807,6 +809,10 @@ async fn dispatch(
                     ]
                 }),
             )
+        }
+        Command::Person(PersonCommand::Add { person }) => {
+            let p = api::person_add(store, now, actor, &person).await?;
+            out.one(&p, || format!("{} <{}> [{}]", p.name, p.email, p.id))
         }
         Command::Import(ImportCommand::Registrations { file, environment }) => {
             let s = api::registrations_import(store, now, actor, &file, environment).await?;

@@ -368,6 +368,35 @@ pub(crate) async fn active_person(
     Ok(found)
 }
 
+/// Adds a person (a reviewer who owns nothing yet, say); an existing email is an error.
+pub async fn person_add(
+    store: &Store,
+    now: Timestamp,
+    actor: &Actor,
+    spec: &str,
+) -> Result<Person> {
+    let input = PersonInput::parse(spec).map_err(|m| Error::invalid("person", m))?;
+    let mut tx = store.begin_write().await?;
+    if let Some(p) = person::by_email(&mut tx, &input.email).await? {
+        return Err(Error::Conflict(format!(
+            "{} already exists (id {})",
+            p.email, p.id
+        )));
+    }
+    let p = person::ensure(&mut tx, &input).await?;
+    audit::record(
+        &mut tx,
+        now,
+        actor,
+        "person.create",
+        format!("person:{}", p.id),
+        json!({ "name": p.name, "email": p.email }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(p)
+}
+
 /// Everyone who owns or reviews something.
 pub async fn person_list(store: &Store) -> Result<Vec<Person>> {
     let mut conn = store.pool().acquire().await?;

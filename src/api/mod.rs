@@ -25,7 +25,7 @@ pub use findings::{
 };
 pub use identity::{
     identity_add, identity_list, identity_retire, identity_set_owner, identity_set_purpose,
-    identity_show, person_list, IdentityRef, NewIdentity,
+    identity_show, person_add, person_list, IdentityRef, NewIdentity,
 };
 pub use import::{registrations_import, ImportSummary};
 pub use review::{

@@ -7,5 +7,6 @@ mod evidence;
 mod findings;
 mod import;
 mod inventory;
+mod review;
 mod scope;
 mod support;

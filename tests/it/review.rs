@@ -1,0 +1,774 @@
+//! Recertification: campaigns, separation of duties, decisions, escalation at the right time,
+//! re-authorization on change, attestation, and the audit trail of all of it.
+
+use chrono::Duration;
+use steward::api::{self, IdentityRef, NewIdentity};
+use steward::inventory::{Environment, Kind, Status};
+use steward::review::{
+    AttestRequest, CampaignFilter, DeadlineDefault, DecideRequest, ItemState, NewCampaign,
+    PolicyEdit, ReviewDecision, Tier,
+};
+use steward::store::review::ItemQuery;
+use steward::{time, Code, Store};
+
+use crate::support::{actor, now, rows, stderr, Env};
+
+const ANA: &str = "Ana Lima <ana@example.org>";
+const TOM: &str = "Tom Berg <tom@example.org>";
+const RITA: &str = "rita@example.org";
+const FIONA: &str = "fiona@example.org";
+
+/// Two production identities owned by Ana (business) and Tom (technical), one sandbox app
+/// owned by Tom; Rita reviews what Ana owns, Fiona is the fallback reviewer.
+async fn setup(env: &Env) -> Store {
+    let store = env.store().await;
+    let add = |client_id: &str, env: Environment, kind: Kind, approved: &str, granted: &str| {
+        NewIdentity {
+            client_id: client_id.into(),
+            name: client_id.into(),
+            kind: Some(kind),
+            environment: Some(env),
+            business_owner: Some(ANA.into()),
+            technical_owner: Some(TOM.into()),
+            purpose: Some("Shows clinic schedules.".into()),
+            approved_scopes: Some(approved.into()),
+            granted_scopes: Some(granted.into()),
+            revocation_endpoint: Some("https://auth.example.org/revoke".into()),
+            ..NewIdentity::default()
+        }
+    };
+    for n in [
+        add(
+            "sched",
+            Environment::Production,
+            Kind::ClinicianApp,
+            "user/Appointment.rs openid fhirUser",
+            "user/Appointment.rs user/Patient.rs openid fhirUser",
+        ),
+        add(
+            "bulk",
+            Environment::Production,
+            Kind::BackendService,
+            "system/Observation.rs",
+            "system/Observation.rs",
+        ),
+        NewIdentity {
+            business_owner: Some(TOM.into()),
+            technical_owner: None,
+            ..add(
+                "toy",
+                Environment::Sandbox,
+                Kind::PatientApp,
+                "patient/Observation.rs",
+                "patient/Observation.rs",
+            )
+        },
+    ] {
+        api::identity_add(&store, now(), &actor(), n)
+            .await
+            .expect("add");
+    }
+    for p in [RITA, FIONA] {
+        api::person_add(&store, now(), &actor(), p)
+            .await
+            .expect("person");
+    }
+    api::person_set_reviewer(&store, now(), &actor(), "ana@example.org", Some(RITA))
+        .await
+        .expect("designate");
+    api::review_policy_edit(
+        &store,
+        now(),
+        &actor(),
+        PolicyEdit {
+            fallback_reviewer: Some(FIONA.into()),
+            ..PolicyEdit::default()
+        },
+    )
+    .await
+    .expect("policy");
+    store
+}
+
+fn deadline() -> time::Timestamp {
+    now() + Duration::days(30)
+}
+
+async fn campaign(store: &Store, filter: CampaignFilter, default: DeadlineDefault) -> i64 {
+    api::campaign_create(
+        store,
+        now(),
+        &actor(),
+        NewCampaign {
+            name: "Q4".into(),
+            deadline: time::format(deadline()),
+            filter,
+            fallback_reviewer: None,
+            deadline_default: Some(default),
+        },
+    )
+    .await
+    .expect("campaign")
+    .id
+}
+
+fn prod() -> CampaignFilter {
+    CampaignFilter {
+        environment: Some(Environment::Production),
+        ..CampaignFilter::default()
+    }
+}
+
+async fn items(store: &Store, campaign: i64) -> Vec<steward::review::Item> {
+    api::review_items(
+        store,
+        &ItemQuery {
+            campaign: Some(campaign),
+            ..ItemQuery::default()
+        },
+    )
+    .await
+    .expect("items")
+}
+
+async fn item_of(store: &Store, campaign: i64, client_id: &str) -> steward::review::Item {
+    items(store, campaign)
+        .await
+        .into_iter()
+        .find(|i| i.client_id == client_id)
+        .expect("item for the client")
+}
+
+fn decide(item: i64, d: ReviewDecision, reviewer: &str) -> DecideRequest {
+    DecideRequest {
+        item,
+        decision: d,
+        remove_scopes: Vec::new(),
+        new_owner: None,
+        comment: "checked with the owners".into(),
+        reviewer: reviewer.into(),
+    }
+}
+
+async fn audit_count(store: &Store, action: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = ?1")
+        .bind(action)
+        .fetch_one(store.pool())
+        .await
+        .expect("count")
+}
+
+#[tokio::test]
+async fn a_campaign_snapshots_its_identities_and_assigns_non_owners() {
+    let env = Env::new();
+    let store = setup(&env).await;
+    let id = campaign(&store, prod(), DeadlineDefault::NoChange).await;
+    let list = items(&store, id).await;
+    let clients: Vec<&str> = list.iter().map(|i| i.client_id.as_str()).collect();
+    assert_eq!(clients.len(), 2, "only production: {clients:?}");
+    for i in &list {
+        assert_eq!(
+            i.reviewer.as_ref().map(|p| p.email.as_str()),
+            Some(RITA),
+            "Ana's designated reviewer"
+        );
+        assert_eq!(i.state, ItemState::Open);
+        assert_eq!(i.due, time::format(deadline()));
+    }
+    assert_eq!(item_of(&store, id, "bulk").await.tier, Tier::High);
+
+    // The snapshot keeps what was granted at the start, whatever happens later.
+    let sched = item_of(&store, id, "sched").await;
+    let before = api::review_item_show(&store, now(), sched.id)
+        .await
+        .expect("detail");
+    assert_eq!(before.granted_at_start.len(), 4);
+    assert_eq!(
+        before.recommended_removals,
+        vec!["user/Patient.rs".to_string()],
+        "granted beyond approval is pre-selected for removal"
+    );
+
+    // A tier filter selects by the review tier, not the environment alone.
+    let high = CampaignFilter {
+        tier: Some(Tier::High),
+        ..CampaignFilter::default()
+    };
+    let only_high = campaign(&store, high, DeadlineDefault::NoChange).await;
+    let clients: Vec<String> = items(&store, only_high)
+        .await
+        .into_iter()
+        .map(|i| i.client_id)
+        .collect();
+    assert_eq!(clients, vec!["bulk".to_string()]);
+
+    let e = api::campaign_create(
+        &store,
+        now(),
+        &actor(),
+        NewCampaign {
+            name: "nothing".into(),
+            deadline: "2027-01-01".into(),
+            filter: CampaignFilter {
+                vendor: Some("nobody".into()),
+                ..CampaignFilter::default()
+            },
+            ..NewCampaign::default()
+        },
+    )
+    .await
+    .expect_err("empty campaign");
+    assert_eq!(e.code(), Code::Invalid);
+}
+
+#[tokio::test]
+async fn separation_of_duties_cannot_be_bypassed_through_the_api() {
+    let env = Env::new();
+    let store = setup(&env).await;
+    let id = campaign(&store, prod(), DeadlineDefault::NoChange).await;
+    let item = item_of(&store, id, "sched").await;
+    for owner in ["ana@example.org", "tom@example.org"] {
+        let e = api::review_decide(
+            &store,
+            now(),
+            &actor(),
+            decide(item.id, ReviewDecision::Certify, owner),
+        )
+        .await
+        .expect_err("an owner certifying their own identity");
+        assert_eq!(e.code(), Code::Forbidden, "{e}");
+        assert!(e.to_string().contains("separation of duties"), "{e}");
+    }
+    // Someone neither assigned nor the fallback is refused too.
+    api::person_add(&store, now(), &actor(), "eve@example.org")
+        .await
+        .expect("eve");
+    let e = api::review_decide(
+        &store,
+        now(),
+        &actor(),
+        decide(item.id, ReviewDecision::Certify, "eve@example.org"),
+    )
+    .await
+    .expect_err("not assigned");
+    assert_eq!(e.code(), Code::Forbidden);
+    // An owner cannot be made their own designated reviewer.
+    let e = api::person_set_reviewer(
+        &store,
+        now(),
+        &actor(),
+        "ana@example.org",
+        Some("ana@example.org"),
+    )
+    .await
+    .expect_err("self review");
+    assert_eq!(e.code(), Code::Forbidden);
+    assert_eq!(rows(&store, "review_decision").await, 0);
+
+    // The fallback reviewer may decide an item assigned to someone else.
+    let done = api::review_decide(
+        &store,
+        now(),
+        &actor(),
+        decide(item.id, ReviewDecision::Certify, FIONA),
+    )
+    .await
+    .expect("fallback decides");
+    assert_eq!(done.state, ItemState::Decided);
+    let e = api::review_decide(
+        &store,
+        now(),
+        &actor(),
+        decide(item.id, ReviewDecision::Certify, RITA),
+    )
+    .await
+    .expect_err("decided twice");
+    assert_eq!(e.code(), Code::Conflict);
+}
+
+#[test]
+fn the_cli_refuses_owners_closed_items_and_scopes_not_granted() {
+    let env = Env::new();
+    let db = env.db.to_str().expect("path").to_string();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (id, item) = rt.block_on(async {
+        let store = setup(&env).await;
+        let id = campaign(&store, prod(), DeadlineDefault::NoChange).await;
+        let item = item_of(&store, id, "sched").await.id;
+        store.close().await;
+        (id, item)
+    });
+    let item = item.to_string();
+    let run = |args: &[&str]| {
+        let mut full = vec!["--db", db.as_str()];
+        full.extend_from_slice(args);
+        env.cli(&full)
+    };
+    let decide = |decision: &str, reviewer: &str, extra: &[&str]| {
+        let mut a = vec![
+            "review",
+            "decide",
+            &item,
+            "--decision",
+            decision,
+            "--comment",
+            "ok",
+            "--reviewer",
+            reviewer,
+        ];
+        a.extend_from_slice(extra);
+        run(&a)
+    };
+    let out = decide("certify", "ana@example.org", &[]);
+    assert!(!out.status.success(), "the owner must be refused");
+    assert!(
+        stderr(&out).contains("separation of duties"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = decide("reduce", RITA, &["--remove-scopes", "user/Observation.rs"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("is not granted"), "{}", stderr(&out));
+
+    let out = decide("reduce", RITA, &["--remove-scopes", "user/Patient.read"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = decide("certify", RITA, &[]);
+    assert!(!out.status.success(), "a decided item is closed");
+    assert!(stderr(&out).contains("already decided"), "{}", stderr(&out));
+
+    let shown = env.json(&[
+        "review",
+        "items",
+        "--campaign",
+        &id.to_string(),
+        "--reviewer",
+        RITA,
+    ]);
+    assert_eq!(shown.as_array().map(Vec::len), Some(2));
+    let detail = env.json(&["identity", "show", "sched", "--environment", "production"]);
+    let granted: Vec<&str> = detail["granted_scopes"]
+        .as_array()
+        .expect("granted")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(
+        !granted.contains(&"user/Patient.rs"),
+        "the v1 spelling removed the canonical scope: {granted:?}"
+    );
+}
+
+#[tokio::test]
+async fn decisions_change_the_identity_and_are_in_the_audit_chain() {
+    let env = Env::new();
+    let store = setup(&env).await;
+    let id = campaign(&store, prod(), DeadlineDefault::NoChange).await;
+    let sched = item_of(&store, id, "sched").await;
+    let bulk = item_of(&store, id, "bulk").await;
+
+    let mut reduce = decide(sched.id, ReviewDecision::Reduce, RITA);
+    reduce.remove_scopes = vec!["user/Patient.rs".into()];
+    api::review_decide(&store, now(), &actor(), reduce)
+        .await
+        .expect("reduce");
+    let d = api::identity_show(&store, &IdentityRef::id(sched.identity_id))
+        .await
+        .expect("show");
+    assert!(!d
+        .identity
+        .granted_scopes
+        .contains(&"user/Patient.rs".to_string()));
+    assert_eq!(d.identity.last_reviewed_at, Some(time::format(now())));
+    assert_eq!(
+        d.identity.next_review_due,
+        Some(time::format(now() + Duration::days(180))),
+        "medium tier after the reduction: production read-only"
+    );
+
+    // Reassigning the owner keeps the item open, now with a reviewer for the new owner.
+    let mut reassign = decide(bulk.id, ReviewDecision::Reassign, RITA);
+    reassign.new_owner = Some(FIONA.into());
+    let moved = api::review_decide(&store, now(), &actor(), reassign)
+        .await
+        .expect("reassign");
+    assert_eq!(moved.state, ItemState::Open);
+    assert_ne!(
+        moved.reviewer.as_ref().map(|p| p.email.as_str()),
+        Some(FIONA),
+        "the new owner never reviews their own identity"
+    );
+    let reviewer = moved.reviewer.expect("someone eligible").email;
+    api::review_decide(
+        &store,
+        now(),
+        &actor(),
+        decide(bulk.id, ReviewDecision::Revoke, &reviewer),
+    )
+    .await
+    .expect("revoke");
+    let b = api::identity_show(&store, &IdentityRef::id(bulk.identity_id))
+        .await
+        .expect("show");
+    assert_eq!(b.identity.status, Status::Revoked);
+    let task: Option<String> =
+        sqlx::query_scalar("SELECT endpoint FROM revocation_task WHERE identity_id = ?1")
+            .bind(bulk.identity_id)
+            .fetch_optional(store.pool())
+            .await
+            .expect("task");
+    assert_eq!(task.as_deref(), Some("https://auth.example.org/revoke"));
+
+    assert_eq!(rows(&store, "review_decision").await, 3);
+    assert_eq!(audit_count(&store, "review.decide").await, 3);
+    let entry: String = sqlx::query_scalar(
+        "SELECT details FROM audit_log WHERE action = 'review.decide' ORDER BY seq LIMIT 1",
+    )
+    .fetch_one(store.pool())
+    .await
+    .expect("entry");
+    let v: serde_json::Value = serde_json::from_str(&entry).expect("json");
+    assert_eq!(v["reviewer"], RITA);
+    assert_eq!(v["comment"], "checked with the owners");
+    assert!(
+        v["evidence"]["findings"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty()),
+        "the findings the reviewer saw are recorded: {v}"
+    );
+    api::audit_verify(&store).await.expect("chain intact");
+
+    let report = api::campaign_report(&store, now(), id)
+        .await
+        .expect("report");
+    assert_eq!(report.lines().count(), 3, "header and one row per item");
+    assert!(
+        report.contains("reduce") && report.contains("revoke"),
+        "{report}"
+    );
+    let closed = api::campaign_close(&store, now(), &actor(), id)
+        .await
+        .expect("close");
+    assert_eq!(closed.progress.decided, 2);
+}
+
+#[tokio::test]
+async fn a_purpose_change_or_scope_increase_reopens_review() {
+    let env = Env::new();
+    let store = setup(&env).await;
+    let id = campaign(&store, prod(), DeadlineDefault::NoChange).await;
+    let sched = item_of(&store, id, "sched").await;
+    api::review_decide(
+        &store,
+        now(),
+        &actor(),
+        decide(sched.id, ReviewDecision::Certify, RITA),
+    )
+    .await
+    .expect("certify");
+    let r = IdentityRef::id(sched.identity_id);
+
+    let later = now() + Duration::days(5);
+    let d = api::identity_set_purpose(&store, later, &actor(), &r, "Books appointments too.", None)
+        .await
+        .expect("purpose");
+    assert_eq!(d.identity.reauth_reason.as_deref(), Some("purpose changed"));
+    assert_eq!(d.identity.next_review_due, Some(time::format(later)));
+    let open = api::review_items(
+        &store,
+        &ItemQuery {
+            identity: Some(sched.identity_id),
+            state: Some(ItemState::Open),
+            ..ItemQuery::default()
+        },
+    )
+    .await
+    .expect("items");
+    assert_eq!(open.len(), 1, "a re-authorization item is opened at once");
+    assert_eq!(open[0].campaign_id, None);
+    assert_eq!(
+        open[0].reviewer.as_ref().map(|p| p.email.as_str()),
+        Some(RITA)
+    );
+    let findings = api::findings_list(
+        &store,
+        later,
+        &steward::policy::FindingFilter {
+            identity_id: Some(sched.identity_id),
+            rule: Some("reauthorization-pending".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("findings");
+    assert_eq!(findings.len(), 1, "the change is flagged until certified");
+
+    // A second change joins the open item instead of opening another.
+    let mut n = NewIdentity {
+        client_id: "sched".into(),
+        ..NewIdentity::default()
+    };
+    n.environment = Some(Environment::Production);
+    let csv = env.dir.path().join("more.csv");
+    std::fs::write(
+        &csv,
+        "client_id,environment,name,kind,granted_scopes\n\
+         sched,production,sched,clinician_app,user/Appointment.rs user/Patient.rs user/Observation.rs openid fhirUser\n",
+    )
+    .expect("csv");
+    api::registrations_import(&store, later, &actor(), &csv, None)
+        .await
+        .expect("import");
+    let d = api::identity_show(&store, &r).await.expect("show");
+    assert!(
+        d.identity
+            .reauth_reason
+            .as_deref()
+            .is_some_and(|w| w.contains("granted scopes increased: user/Observation.rs")),
+        "{:?}",
+        d.identity.reauth_reason
+    );
+    assert_eq!(audit_count(&store, "review.reopen").await, 2);
+    assert_eq!(
+        api::review_items(
+            &store,
+            &ItemQuery {
+                identity: Some(sched.identity_id),
+                state: Some(ItemState::Open),
+                ..ItemQuery::default()
+            },
+        )
+        .await
+        .expect("items")
+        .len(),
+        1
+    );
+
+    // Certifying the re-authorization clears the flag.
+    api::review_decide(
+        &store,
+        later,
+        &actor(),
+        decide(open[0].id, ReviewDecision::Certify, RITA),
+    )
+    .await
+    .expect("certify again");
+    let d = api::identity_show(&store, &r).await.expect("show");
+    assert_eq!(d.identity.reauth_reason, None);
+
+    // A narrower grant is not an increase.
+    let csv2 = env.dir.path().join("less.csv");
+    std::fs::write(
+        &csv2,
+        "client_id,environment,name,kind,granted_scopes\nsched,production,sched,clinician_app,user/Appointment.rs openid\n",
+    )
+    .expect("csv");
+    api::registrations_import(&store, later, &actor(), &csv2, None)
+        .await
+        .expect("import");
+    let d = api::identity_show(&store, &r).await.expect("show");
+    assert_eq!(d.identity.reauth_reason, None);
+}
+
+#[tokio::test]
+async fn reminders_escalation_and_defaults_apply_at_the_right_time() {
+    let env = Env::new();
+    let store = setup(&env).await;
+    let id = campaign(&store, prod(), DeadlineDefault::Revoke).await;
+    let at = |days_before: i64| deadline() - Duration::days(days_before);
+
+    let s = api::review_escalate(&store, at(8), &actor())
+        .await
+        .expect("escalate");
+    assert!(s.reminded.is_empty() && s.escalated.is_empty() && s.defaulted.is_empty());
+
+    let s = api::review_escalate(&store, at(7), &actor())
+        .await
+        .expect("remind");
+    assert_eq!(s.reminded.len(), 2, "7 days before: reminders");
+    let s = api::review_escalate(&store, at(6), &actor())
+        .await
+        .expect("again");
+    assert!(s.reminded.is_empty(), "one reminder per item");
+
+    let s = api::review_escalate(&store, at(3), &actor())
+        .await
+        .expect("escalate");
+    assert_eq!(s.escalated.len(), 2, "3 days before: escalation");
+    for i in items(&store, id).await {
+        assert_eq!(i.state, ItemState::Escalated);
+        assert_eq!(i.reviewer.as_ref().map(|p| p.email.as_str()), Some(FIONA));
+    }
+
+    // Fiona decides one; the other reaches the deadline undecided.
+    let sched = item_of(&store, id, "sched").await;
+    api::review_decide(
+        &store,
+        at(2),
+        &actor(),
+        decide(sched.id, ReviewDecision::Certify, FIONA),
+    )
+    .await
+    .expect("certify");
+    let s = api::review_escalate(&store, at(1), &actor())
+        .await
+        .expect("not yet");
+    assert!(s.defaulted.is_empty());
+    let s = api::review_escalate(&store, deadline(), &actor())
+        .await
+        .expect("deadline");
+    assert_eq!(s.defaulted.len(), 1);
+    assert_eq!(s.defaulted[0].1, ReviewDecision::Revoke);
+    let bulk = item_of(&store, id, "bulk").await;
+    assert_eq!(bulk.decision, Some(ReviewDecision::Revoke));
+    let d = api::identity_show(&store, &IdentityRef::id(bulk.identity_id))
+        .await
+        .expect("show");
+    assert_eq!(d.identity.status, Status::Revoked);
+    assert_eq!(
+        d.identity.last_reviewed_at, None,
+        "a default is not a certification"
+    );
+    assert_eq!(audit_count(&store, "review.default").await, 1);
+    assert_eq!(audit_count(&store, "review.escalate").await, 2);
+    assert_eq!(audit_count(&store, "review.remind").await, 2);
+    let c = api::campaign_show(&store, deadline(), id)
+        .await
+        .expect("show");
+    assert_eq!((c.progress.decided, c.progress.revoked), (2, 1));
+}
+
+#[tokio::test]
+async fn owners_attest_purpose_and_justify_scopes() {
+    let env = Env::new();
+    let store = setup(&env).await;
+    let id = campaign(&store, prod(), DeadlineDefault::NoChange).await;
+    let sched = item_of(&store, id, "sched").await;
+    assert!(!sched.attested);
+    let r = IdentityRef::id(sched.identity_id);
+    let attest = |person: &str, purpose: &str, j: Vec<(&str, &str)>| AttestRequest {
+        person: person.into(),
+        purpose: purpose.into(),
+        justifications: j
+            .into_iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect(),
+    };
+    let e = api::identity_attest(&store, now(), &actor(), &r, attest(RITA, "x", vec![]))
+        .await
+        .expect_err("not an owner");
+    assert_eq!(e.code(), Code::Forbidden);
+    let e = api::identity_attest(
+        &store,
+        now(),
+        &actor(),
+        &r,
+        attest(
+            "tom@example.org",
+            "Shows clinic schedules.",
+            vec![("system/Patient.rs", "why")],
+        ),
+    )
+    .await
+    .expect_err("not approved");
+    assert_eq!(e.code(), Code::Invalid);
+
+    let d = api::identity_attest(
+        &store,
+        now(),
+        &actor(),
+        &r,
+        attest(
+            "tom@example.org",
+            "Shows clinic schedules.",
+            vec![("user/Appointment.read", "lists the day's appointments")],
+        ),
+    )
+    .await
+    .expect("attest");
+    let approval = d
+        .approvals
+        .iter()
+        .find(|a| a.scope == "user/Appointment.rs")
+        .expect("approval");
+    assert_eq!(
+        approval.justification.as_deref(),
+        Some("lists the day's appointments")
+    );
+    assert_eq!(
+        d.identity.reauth_reason, None,
+        "same purpose, no re-authorization"
+    );
+    assert!(item_of(&store, id, "sched").await.attested);
+    let detail = api::review_item_show(&store, now(), sched.id)
+        .await
+        .expect("detail");
+    assert_eq!(
+        detail.attestation.map(|a| a.person.email),
+        Some("tom@example.org".to_string())
+    );
+    assert_eq!(rows(&store, "attestation").await, 1);
+    assert_eq!(audit_count(&store, "identity.attest").await, 1);
+}
+
+#[tokio::test]
+async fn intervals_follow_the_tier_and_a_policy_change_reschedules() {
+    let env = Env::new();
+    let store = setup(&env).await;
+    let due = |client: &'static str| {
+        let store = &store;
+        async move {
+            api::identity_show(
+                store,
+                &IdentityRef {
+                    key: client.into(),
+                    environment: None,
+                },
+            )
+            .await
+            .expect("show")
+            .identity
+            .next_review_due
+        }
+    };
+    assert_eq!(
+        due("bulk").await,
+        Some(time::format(now() + Duration::days(90)))
+    );
+    assert_eq!(
+        due("toy").await,
+        Some(time::format(now() + Duration::days(365)))
+    );
+    api::review_policy_edit(
+        &store,
+        now(),
+        &actor(),
+        PolicyEdit {
+            high_days: Some(30),
+            ..PolicyEdit::default()
+        },
+    )
+    .await
+    .expect("policy");
+    assert_eq!(
+        due("bulk").await,
+        Some(time::format(now() + Duration::days(30)))
+    );
+    assert_eq!(
+        due("toy").await,
+        Some(time::format(now() + Duration::days(365)))
+    );
+    let e = api::review_policy_edit(
+        &store,
+        now(),
+        &actor(),
+        PolicyEdit {
+            low_days: Some(0),
+            ..PolicyEdit::default()
+        },
+    )
+    .await
+    .expect_err("zero days");
+    assert_eq!(e.code(), Code::Invalid);
+    assert_eq!(audit_count(&store, "review.policy").await, 2);
+}
