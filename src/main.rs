@@ -379,6 +379,9 @@ enum EvidenceCommand {
         until: Option<time::Timestamp>,
         #[arg(long)]
         environment: Option<Environment>,
+        /// Only this recertification campaign's reviews and decisions.
+        #[arg(long)]
+        campaign: Option<i64>,
     },
     /// Verify a package; exit non-zero naming what is wrong.
     Verify {
@@ -620,11 +623,13 @@ async fn evidence(
             since,
             until,
             environment,
+            campaign,
         } => {
             let f = EvidenceFilter {
                 since,
                 until,
                 environment,
+                campaign,
             };
             let s = api::evidence_export(store, now, actor, &dir, &f).await?;
             out.one(&s, || {

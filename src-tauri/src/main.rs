@@ -2,13 +2,16 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 use steward::api::{
-    self, AcceptRequest, AuditQuery, Dashboard, EvidenceFilter, IdentityRef, TemplateEdit,
+    self, AcceptRequest, AuditQuery, Dashboard, EvidenceFilter, IdentityRef, ItemDetail,
+    TemplateEdit,
 };
 use steward::audit::{Actor, AuditEntry, ChainStatus};
 use steward::evidence::bag::BagSummary;
 use steward::inventory::{IdentityDetail, IdentityFilter, IdentityPage, Person};
 use steward::policy::template::Template;
 use steward::policy::{Finding, FindingFilter};
+use steward::review::{AttestRequest, Campaign, DecideRequest, Item, NewCampaign, ReviewPolicy};
+use steward::store::review::ItemQuery;
 use steward::{store, time, Error, Store};
 use tauri::State;
 
@@ -91,6 +94,66 @@ async fn audit_verify(c: State<'_, Console>) -> Result<ChainStatus, Error> {
     api::audit_verify(&c.store).await
 }
 
+#[tauri::command]
+async fn campaign_list(c: State<'_, Console>) -> Result<Vec<Campaign>, Error> {
+    api::campaign_list(&c.store, time::now()).await
+}
+
+#[tauri::command]
+async fn campaign_create(c: State<'_, Console>, campaign: NewCampaign) -> Result<Campaign, Error> {
+    api::campaign_create(&c.store, time::now(), &Actor::os_user(), campaign).await
+}
+
+#[tauri::command]
+async fn campaign_close(c: State<'_, Console>, id: i64) -> Result<Campaign, Error> {
+    api::campaign_close(&c.store, time::now(), &Actor::os_user(), id).await
+}
+
+#[tauri::command]
+async fn review_items(c: State<'_, Console>, query: ItemQuery) -> Result<Vec<Item>, Error> {
+    api::review_items(&c.store, &query).await
+}
+
+#[tauri::command]
+async fn review_item_show(c: State<'_, Console>, id: i64) -> Result<ItemDetail, Error> {
+    api::review_item_show(&c.store, time::now(), id).await
+}
+
+#[tauri::command]
+async fn review_decide(c: State<'_, Console>, request: DecideRequest) -> Result<Item, Error> {
+    api::review_decide(&c.store, time::now(), &Actor::os_user(), request).await
+}
+
+#[tauri::command]
+async fn review_draft_save(
+    c: State<'_, Console>,
+    id: i64,
+    draft: Option<String>,
+) -> Result<(), Error> {
+    api::review_draft_save(&c.store, id, draft).await
+}
+
+#[tauri::command]
+async fn identity_attest(
+    c: State<'_, Console>,
+    reference: IdentityRef,
+    request: AttestRequest,
+) -> Result<IdentityDetail, Error> {
+    api::identity_attest(
+        &c.store,
+        time::now(),
+        &Actor::os_user(),
+        &reference,
+        request,
+    )
+    .await
+}
+
+#[tauri::command]
+async fn review_policy(c: State<'_, Console>) -> Result<ReviewPolicy, Error> {
+    api::review_policy(&c.store).await
+}
+
 /// Opens the database (`$STEWARD_DB` or the OS data dir) and seeds the demo on first start.
 async fn open() -> Result<Store, Error> {
     let path = store::default_db_path()?;
@@ -127,7 +190,16 @@ fn main() {
             finding_accept,
             template_list,
             template_edit,
-            evidence_export
+            evidence_export,
+            campaign_list,
+            campaign_create,
+            campaign_close,
+            review_items,
+            review_item_show,
+            review_decide,
+            review_draft_save,
+            identity_attest,
+            review_policy
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

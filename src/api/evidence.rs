@@ -158,6 +158,8 @@ pub struct EvidenceFilter {
     pub since: Option<Timestamp>,
     pub until: Option<Timestamp>,
     pub environment: Option<Environment>,
+    /// Only this recertification campaign's reviews and decisions.
+    pub campaign: Option<i64>,
 }
 
 /// Neutralizes spreadsheet formulas (OWASP CSV injection): a cell starting with `=`, `+`,
@@ -393,6 +395,98 @@ pub async fn evidence_export(
             .into_iter()
             .map(|m| vec![m.rule, m.framework, m.control]),
     )?;
+    if let Some(id) = f.campaign {
+        super::campaign_show(store, now, id).await?;
+    }
+    let items: Vec<_> = super::review_items(
+        store,
+        &crate::store::review::ItemQuery {
+            campaign: f.campaign,
+            ..Default::default()
+        },
+    )
+    .await?
+    .into_iter()
+    .filter(|i| f.environment.is_none_or(|e| e == i.environment))
+    .collect();
+    let reviews = csv(
+        &[
+            "item",
+            "campaign_id",
+            "campaign",
+            "identity_id",
+            "client_id",
+            "environment",
+            "tier",
+            "reason",
+            "reviewer",
+            "state",
+            "due",
+            "decision",
+            "decided_at",
+            "attested",
+        ],
+        items.iter().map(|i| {
+            vec![
+                i.id.to_string(),
+                i.campaign_id.map_or(String::new(), |c| c.to_string()),
+                opt(&i.campaign),
+                i.identity_id.to_string(),
+                i.client_id.clone(),
+                i.environment.to_string(),
+                i.tier.to_string(),
+                i.reason.clone(),
+                i.reviewer
+                    .as_ref()
+                    .map_or(String::new(), |p| p.email.clone()),
+                i.state.to_string(),
+                i.due.clone(),
+                i.decision.map_or(String::new(), |d| d.to_string()),
+                opt(&i.decided_at),
+                i.attested.to_string(),
+            ]
+        }),
+    )?;
+    let by_item: std::collections::HashMap<i64, &crate::review::Item> =
+        items.iter().map(|i| (i.id, i)).collect();
+    let mut conn = store.pool().acquire().await?;
+    let decided = crate::store::review::decisions(&mut conn, None, f.campaign).await?;
+    drop(conn);
+    let decisions = csv(
+        &[
+            "decision_id",
+            "item",
+            "client_id",
+            "environment",
+            "decision",
+            "reviewer",
+            "comment",
+            "removed_scopes",
+            "new_owner",
+            "at",
+        ],
+        decided
+            .iter()
+            .filter_map(|d| Some((d, *by_item.get(&d.item_id)?)))
+            .map(|(d, i)| {
+                vec![
+                    d.id.to_string(),
+                    d.item_id.to_string(),
+                    i.client_id.clone(),
+                    i.environment.to_string(),
+                    d.decision.to_string(),
+                    d.reviewer
+                        .as_ref()
+                        .map_or("deadline default".to_string(), |p| p.email.clone()),
+                    d.comment.clone(),
+                    d.removed_scopes.join(" "),
+                    d.new_owner
+                        .as_ref()
+                        .map_or(String::new(), |p| p.email.clone()),
+                    d.at.clone(),
+                ]
+            }),
+    )?;
     let (since, until) = (f.since.map(time::format), f.until.map(time::format));
     let mut log = String::new();
     let mut entries = 0usize;
@@ -439,6 +533,14 @@ pub async fn evidence_export(
             bytes: mapping,
         },
         Payload {
+            name: "reviews.csv".into(),
+            bytes: reviews,
+        },
+        Payload {
+            name: "decisions.csv".into(),
+            bytes: decisions,
+        },
+        Payload {
             name: "audit-log.jsonl".into(),
             bytes: log.into_bytes(),
         },
@@ -452,16 +554,48 @@ pub async fn evidence_export(
         },
     ];
     let info = vec![
-        ("Source-Organization".to_string(), "Steward installation".to_string()),
-        ("Bagging-Date".to_string(), time::format(now)[..10].to_string()),
-        ("External-Description".to_string(), "Steward evidence package: SMART on FHIR access governance".to_string()),
-        ("Steward-Version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+        (
+            "Source-Organization".to_string(),
+            "Steward installation".to_string(),
+        ),
+        (
+            "Bagging-Date".to_string(),
+            time::format(now)[..10].to_string(),
+        ),
+        (
+            "External-Description".to_string(),
+            "Steward evidence package: SMART on FHIR access governance".to_string(),
+        ),
+        (
+            "Steward-Version".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
         ("Signing-Key-Fingerprint".to_string(), s.fingerprint()),
-        ("Filter-Since".to_string(), since.clone().unwrap_or_else(|| "none".into())),
-        ("Filter-Until".to_string(), until.clone().unwrap_or_else(|| "none".into())),
-        ("Filter-Environment".to_string(), f.environment.map_or("all".into(), |e| e.to_string())),
-        ("Audit-Checkpoint".to_string(), format!("seq {} head {}", checkpoint.seq, checkpoint.head_hash)),
-        ("Not-Included".to_string(), "reviews.csv, decisions.csv (recertification is not available yet); token-events.csv, usage.csv, trace summary (usage import is not available yet)".to_string()),
+        (
+            "Filter-Since".to_string(),
+            since.clone().unwrap_or_else(|| "none".into()),
+        ),
+        (
+            "Filter-Until".to_string(),
+            until.clone().unwrap_or_else(|| "none".into()),
+        ),
+        (
+            "Filter-Environment".to_string(),
+            f.environment.map_or("all".into(), |e| e.to_string()),
+        ),
+        (
+            "Filter-Campaign".to_string(),
+            f.campaign.map_or("all".into(), |c| c.to_string()),
+        ),
+        (
+            "Audit-Checkpoint".to_string(),
+            format!("seq {} head {}", checkpoint.seq, checkpoint.head_hash),
+        ),
+        (
+            "Not-Included".to_string(),
+            "token-events.csv, usage.csv, trace summary (usage import is not available yet)"
+                .to_string(),
+        ),
     ];
     let summary = bag::write_bag(out, payload, &info, &s, &verify_md(&s.fingerprint()))?;
     let mut tx = store.begin_write().await?;

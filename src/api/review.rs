@@ -376,6 +376,8 @@ pub struct ItemDetail {
     pub findings: Vec<Finding>,
     /// Granted scopes the wizard pre-selects for removal.
     pub recommended_removals: Vec<String>,
+    /// Granted scopes beyond the use-case template.
+    pub beyond_template: Vec<String>,
     pub template: Option<Template>,
     pub attestation: Option<Attestation>,
     pub decisions: Vec<DecisionRecord>,
@@ -411,6 +413,18 @@ pub async fn review_item_show(store: &Store, now: Timestamp, id: i64) -> Result<
     drop(conn);
     let identity = super::identity_show(store, &IdentityRef::id(row.identity_id)).await?;
     let (findings, template, removals) = assessment(store, now, &identity).await?;
+    let limit = template.as_ref().and_then(Template::limit);
+    let beyond_template = identity
+        .identity
+        .granted_scopes
+        .iter()
+        .filter(|g| {
+            limit.as_ref().is_some_and(|l| {
+                crate::scope::Scope::parse(g).map_or(true, |s| !l.covers_scope(&s))
+            })
+        })
+        .cloned()
+        .collect();
     let granted_at_start = serde_json::from_str::<serde_json::Value>(&row.snapshot)
         .ok()
         .and_then(|v| serde_json::from_value(v["granted_scopes"].clone()).ok())
@@ -420,6 +434,7 @@ pub async fn review_item_show(store: &Store, now: Timestamp, id: i64) -> Result<
         identity,
         findings,
         recommended_removals: removals,
+        beyond_template,
         template,
         attestation,
         decisions,

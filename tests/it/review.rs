@@ -772,3 +772,60 @@ async fn intervals_follow_the_tier_and_a_policy_change_reschedules() {
     assert_eq!(e.code(), Code::Invalid);
     assert_eq!(audit_count(&store, "review.policy").await, 2);
 }
+
+#[tokio::test]
+async fn the_evidence_package_carries_one_campaigns_reviews_and_decisions() {
+    let env = Env::new();
+    let store = setup(&env).await;
+    let first = campaign(&store, prod(), DeadlineDefault::NoChange).await;
+    let second = campaign(&store, CampaignFilter::default(), DeadlineDefault::NoChange).await;
+    let sched = item_of(&store, first, "sched").await;
+    let mut d = decide(sched.id, ReviewDecision::Certify, RITA);
+    d.comment = "=HYPERLINK(\"http://x\")".into();
+    api::review_decide(&store, now(), &actor(), d)
+        .await
+        .expect("certify");
+    let out = env.dir.path().join("pkg");
+    let filter = api::EvidenceFilter {
+        campaign: Some(first),
+        ..api::EvidenceFilter::default()
+    };
+    api::evidence_export(&store, now(), &actor(), &out, &filter)
+        .await
+        .expect("export");
+    let reviews = std::fs::read_to_string(out.join("data/reviews.csv")).expect("reviews");
+    assert_eq!(
+        reviews.lines().count(),
+        3,
+        "header and the first campaign's two items"
+    );
+    assert!(
+        reviews
+            .lines()
+            .skip(1)
+            .all(|l| l.split(',').nth(1) == Some(first.to_string().as_str())),
+        "only campaign {first}, not {second}: {reviews}"
+    );
+    let decisions = std::fs::read_to_string(out.join("data/decisions.csv")).expect("decisions");
+    assert_eq!(decisions.lines().count(), 2, "{decisions}");
+    assert!(
+        decisions.contains("'=HYPERLINK"),
+        "a formula in a comment is neutralized: {decisions}"
+    );
+    api::evidence_verify(Some(&store), &out, None)
+        .await
+        .expect("the package verifies");
+    let e = api::evidence_export(
+        &store,
+        now(),
+        &actor(),
+        &env.dir.path().join("none"),
+        &api::EvidenceFilter {
+            campaign: Some(99),
+            ..api::EvidenceFilter::default()
+        },
+    )
+    .await
+    .expect_err("unknown campaign");
+    assert_eq!(e.code(), Code::NotFound);
+}

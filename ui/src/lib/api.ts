@@ -18,6 +18,14 @@ import type {
   IdentityPage,
   IdentityRef,
   Person,
+  Campaign,
+  NewCampaign,
+  Item,
+  ItemQuery,
+  ItemDetail,
+  DecideRequest,
+  AttestRequest,
+  ReviewPolicy,
 } from "./bindings";
 
 function isApiError(e: unknown): e is ApiError {
@@ -46,6 +54,16 @@ export const api = {
   templateList: () => call<Template[]>("template_list"),
   templateEdit: (key: string, edit: TemplateEdit) => call<Template>("template_edit", { key, edit }),
   evidenceExport: (out: string) => call<BagSummary>("evidence_export", { out }),
+  campaignList: () => call<Campaign[]>("campaign_list"),
+  campaignCreate: (campaign: NewCampaign) => call<Campaign>("campaign_create", { campaign }),
+  campaignClose: (id: number) => call<Campaign>("campaign_close", { id }),
+  reviewItems: (query: ItemQuery) => call<Item[]>("review_items", { query }),
+  reviewItemShow: (id: number) => call<ItemDetail>("review_item_show", { id }),
+  reviewDecide: (request: DecideRequest) => call<Item>("review_decide", { request }),
+  reviewDraftSave: (id: number, draft: string | null) => call<void>("review_draft_save", { id, draft }),
+  identityAttest: (reference: IdentityRef, request: AttestRequest) =>
+    call<IdentityDetail>("identity_attest", { reference, request }),
+  reviewPolicy: () => call<ReviewPolicy>("review_policy"),
 };
 
 export function errorText(e: unknown): string {

@@ -387,7 +387,11 @@ export type ItemDetail = { item: Item, identity: IdentityDetail, findings: Array
 /**
  * Granted scopes the wizard pre-selects for removal.
  */
-recommended_removals: Array<string>, template: Template | null, attestation: Attestation | null, decisions: Array<DecisionRecord>, 
+recommended_removals: Array<string>, 
+/**
+ * Granted scopes beyond the use-case template.
+ */
+beyond_template: Array<string>, template: Template | null, attestation: Attestation | null, decisions: Array<DecisionRecord>, 
 /**
  * The wizard's saved draft (JSON), if any.
  */

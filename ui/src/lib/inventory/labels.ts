@@ -1,4 +1,4 @@
-import type { Environment, Kind, Status } from "../bindings";
+import type { Environment, Kind, RiskTrait, Status } from "../bindings";
 
 export const KIND_LABEL: Record<Kind, string> = {
   patient_app: "Patient app",
@@ -43,3 +43,13 @@ export function duration(seconds: number | null): string {
   if (seconds % 60 === 0) return `${seconds / 60} min`;
   return `${seconds} s`;
 }
+
+export const TRAIT_LABEL: Record<RiskTrait, string> = {
+  bulk_export: "bulk export",
+  system_level: "system-level",
+  wildcard_resource: "wildcard",
+  delete: "delete",
+  write: "write",
+  sensitive_unrestricted: "sensitive, unrestricted",
+  refresh: "refresh token",
+};
