@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, existsSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { Builder, By, until } from "selenium-webdriver";
+import { Builder, By, Key, until } from "selenium-webdriver";
 
 const root = path.resolve(import.meta.dirname, "..", "..");
 const app = process.env.STEWARD_APP ?? path.join(root, "target", "debug", "steward-desktop");
@@ -170,7 +170,7 @@ test("the window exports a signed evidence package that verifies", async () => {
     out,
   );
   assert.ok(!result.error, JSON.stringify(result.error));
-  assert.equal(result.files.length, 8);
+  assert.equal(result.files.length, 10);
   const verified = spawnSync(cli, ["--db", db, "evidence", "verify", out], { encoding: "utf8" });
   assert.equal(verified.status, 0, verified.stderr);
 });
@@ -244,4 +244,85 @@ test("opening an identity shows its detail", async () => {
     settled(async () => (await driver.findElements(By.css("[data-testid=identity-detail]"))).length === 0),
     5000,
   );
+});
+
+const ROSA = "rosa.martins@stewardhealth.example";
+
+function cliJson(args) {
+  const r = spawnSync(cli, ["--db", db, "--json", ...args], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+test("a reviewer works through the demo campaign in the wizard, by keyboard", async () => {
+  await clickFresh("[data-testid=tab-reviews]");
+  await driver.wait(until.elementLocated(By.css("[data-testid=campaign-charts] canvas")), 10000);
+  await clickFresh(`[data-testid=reviewer-select] option[value="${ROSA}"]`);
+  await driver.wait(until.elementLocated(By.css("[data-testid=start-review]")), 10000);
+  const queued = (await driver.findElements(By.css("[data-testid=queue-row]"))).length;
+  assert.ok(queued > 0, "Rosa has items waiting");
+
+  // A clean run through one identity: one click to start, Enter through four steps, a
+  // comment, Ctrl+Enter. Count every action the reviewer takes.
+  let actions = 0;
+  await clickFresh("[data-testid=start-review]");
+  actions += 1;
+  await driver.wait(until.elementLocated(By.css("[data-testid=step-1]")), 10000);
+  const first = await driver.findElement(By.css(".wizard-head h2")).getText();
+  for (let step = 2; step <= 5; step++) {
+    await driver.actions().sendKeys(Key.ENTER).perform();
+    actions += 1;
+    await driver.wait(until.elementLocated(By.css(`[data-testid=step-${step}]`)), 5000, `step ${step}`);
+  }
+  const comment = await driver.wait(until.elementLocated(By.css("[data-testid=comment]")), 5000);
+  await driver.wait(settled(async () => (await driver.switchTo().activeElement().getAttribute("data-testid")) === "comment"), 5000, "the comment box has focus");
+  await driver.actions().sendKeys("Purpose and scopes confirmed.").perform();
+  actions += 1;
+  await driver.actions().keyDown(Key.CONTROL).sendKeys(Key.ENTER).keyUp(Key.CONTROL).perform();
+  actions += 1;
+  assert.ok(comment);
+  // The next item opens on its own.
+  await driver.wait(
+    settled(async () => (await driver.findElement(By.css(".wizard-head h2")).getText()) !== first),
+    10000,
+    "the next item opens",
+  );
+  assert.ok(actions <= 7, `a clean identity takes ${actions} actions`);
+  console.log(`# wizard: a clean identity took ${actions} reviewer actions (1 click, 5 keys, 1 comment)`);
+
+  const decided = cliJson(["review", "items", "--reviewer", ROSA, "--state", "decided"]);
+  const mine = decided.find((i) => i.name === first);
+  assert.ok(mine, `the decision on ${first} is stored`);
+  assert.ok(["certify", "reduce"].includes(mine.decision), mine.decision);
+  const log = cliJson(["audit", "log", "--subject", `review_item:${mine.id}`]);
+  assert.ok(log.some((e) => e.action === "review.decide" && e.details.reviewer === ROSA), "the decision is audited");
+});
+
+test("the wizard keeps a draft when the reviewer leaves mid-way", async () => {
+  await driver.wait(until.elementLocated(By.css("[data-testid=step-1]")), 10000);
+  const name = await driver.findElement(By.css(".wizard-head h2")).getText();
+  await driver.actions().sendKeys(Key.ENTER).perform();
+  await driver.actions().sendKeys(Key.ENTER).perform();
+  await driver.wait(until.elementLocated(By.css("[data-testid=scope-table]")), 5000);
+  const boxes = await driver.findElements(By.css("[data-testid=remove-scope]"));
+  assert.ok(boxes.length > 0);
+  const before = await boxes[0].isSelected();
+  await driver.executeScript("arguments[0].scrollIntoView(); arguments[0].click();", boxes[0]);
+  await driver.sleep(600); // the draft is saved a moment after the last change
+  await driver.actions().sendKeys(Key.ESCAPE).perform();
+  await driver.wait(until.elementLocated(By.css("[data-testid=queue]")), 10000);
+  const rowsNow = await driver.findElements(By.css("[data-testid=queue-row]"));
+  let opened = false;
+  for (const r of rowsNow) {
+    if ((await r.getText()).includes(name)) {
+      await driver.executeScript("arguments[0].click();", r);
+      opened = true;
+      break;
+    }
+  }
+  assert.ok(opened, `${name} is still in the queue`);
+  await driver.wait(until.elementLocated(By.css("[data-testid=scope-table]")), 10000, "reopens on the scopes step");
+  const again = await driver.findElements(By.css("[data-testid=remove-scope]"));
+  assert.equal(await again[0].isSelected(), !before, "the toggle survived");
+  await driver.actions().sendKeys(Key.ESCAPE).perform();
 });
