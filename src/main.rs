@@ -984,7 +984,7 @@ async fn identity(
             None => "-".to_string(),
         };
         let mut s = format!(
-            "{} [{}] {} / {} / {}\n  client_id:        {}\n  vendor:           {}\n  business owner:   {}\n  technical owner:  {}\n  purpose:          {}\n  use case:         {}\n  auth method:      {}\n  token lifetimes:  access {} s, refresh {}\n  next review due:  {}\n",
+            "{} [{}] {} / {} / {}\n  client_id:        {}\n  vendor:           {}\n  business owner:   {}\n  technical owner:  {}\n  purpose:          {}\n  use case:         {}\n  auth method:      {}\n  token lifetimes:  access {} s, refresh {}\n  next review due:  {} ({} review tier)\n",
             i.name,
             i.id,
             i.kind,
@@ -1000,7 +1000,14 @@ async fn identity(
             i.access_token_lifetime_s.map_or("-".into(), |v| v.to_string()),
             i.refresh_token_lifetime_s.map_or("none".into(), |v| format!("{v} s")),
             dash(&i.next_review_due),
+            i.review_tier,
         );
+        if let Some(why) = &i.reauth_reason {
+            s.push_str(&format!(
+                "  re-authorization: needed since {} ({why})\n",
+                dash(&i.reauth_since)
+            ));
+        }
         s.push_str("  approved scopes:\n");
         for a in &detail.approvals {
             s.push_str(&format!(
