@@ -171,7 +171,8 @@ pub fn csv_cell(s: &str) -> String {
     }
 }
 
-fn csv(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> Result<Vec<u8>> {
+/// A CSV file with every cell neutralized by [`csv_cell`].
+pub(super) fn csv(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let fail = |e: csv::Error| Error::invalid("export", e.to_string());
     w.write_record(header).map_err(fail)?;
@@ -409,49 +410,15 @@ pub async fn evidence_export(
     .into_iter()
     .filter(|i| f.environment.is_none_or(|e| e == i.environment))
     .collect();
-    let reviews = csv(
-        &[
-            "item",
-            "campaign_id",
-            "campaign",
-            "identity_id",
-            "client_id",
-            "environment",
-            "tier",
-            "reason",
-            "reviewer",
-            "state",
-            "due",
-            "decision",
-            "decided_at",
-            "attested",
-        ],
-        items.iter().map(|i| {
-            vec![
-                i.id.to_string(),
-                i.campaign_id.map_or(String::new(), |c| c.to_string()),
-                opt(&i.campaign),
-                i.identity_id.to_string(),
-                i.client_id.clone(),
-                i.environment.to_string(),
-                i.tier.to_string(),
-                i.reason.clone(),
-                i.reviewer
-                    .as_ref()
-                    .map_or(String::new(), |p| p.email.clone()),
-                i.state.to_string(),
-                i.due.clone(),
-                i.decision.map_or(String::new(), |d| d.to_string()),
-                opt(&i.decided_at),
-                i.attested.to_string(),
-            ]
-        }),
-    )?;
-    let by_item: std::collections::HashMap<i64, &crate::review::Item> =
-        items.iter().map(|i| (i.id, i)).collect();
     let mut conn = store.pool().acquire().await?;
     let decided = crate::store::review::decisions(&mut conn, None, f.campaign).await?;
     drop(conn);
+    let reviews = csv(
+        &super::review::REVIEW_COLUMNS,
+        super::review::review_rows(&items, &decided),
+    )?;
+    let by_item: std::collections::HashMap<i64, &crate::review::Item> =
+        items.iter().map(|i| (i.id, i)).collect();
     let decisions = csv(
         &[
             "decision_id",

@@ -412,7 +412,7 @@ pub async fn review_item_show(store: &Store, now: Timestamp, id: i64) -> Result<
     let decisions = db::decisions(&mut conn, Some(id), None).await?;
     drop(conn);
     let identity = super::identity_show(store, &IdentityRef::id(row.identity_id)).await?;
-    let (findings, template, removals) = assessment(store, now, &identity).await?;
+    let (findings, template, removals) = assessment(store, now, row.identity_id).await?;
     let limit = template.as_ref().and_then(Template::limit);
     let beyond_template = identity
         .identity
@@ -447,29 +447,47 @@ pub async fn review_item_show(store: &Store, now: Timestamp, id: i64) -> Result<
 async fn assessment(
     store: &Store,
     now: Timestamp,
-    d: &IdentityDetail,
+    identity_id: i64,
 ) -> Result<(Vec<Finding>, Option<Template>, Vec<String>)> {
     let findings = super::findings_list(
         store,
         now,
         &FindingFilter {
-            identity_id: Some(d.identity.id),
+            identity_id: Some(identity_id),
             include_accepted: true,
             ..FindingFilter::default()
         },
     )
     .await?;
-    let template = match d.identity.use_case.as_deref() {
-        Some(key) => {
-            let mut conn = store.pool().acquire().await?;
-            crate::store::policy::template(&mut conn, key).await?
-        }
+    let mut conn = store.pool().acquire().await?;
+    let c = db::candidate(&mut conn, identity_id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("identity {identity_id}")))?;
+    let (template, removals) = recommendation(
+        &mut conn,
+        c.record.use_case.as_deref(),
+        &c.approved_list(),
+        &c.granted_list(),
+    )
+    .await?;
+    Ok((findings, template, removals))
+}
+
+/// The identity's use-case template and the granted scopes to remove: beyond approval or
+/// beyond the template.
+async fn recommendation(
+    conn: &mut SqliteConnection,
+    use_case: Option<&str>,
+    approved: &[String],
+    granted: &[String],
+) -> Result<(Option<Template>, Vec<String>)> {
+    let template = match use_case {
+        Some(key) => crate::store::policy::template(conn, key).await?,
         None => None,
     };
-    let approved = crate::scope::ScopeSet::parse(&d.identity.approved_scopes.join(" "));
-    let removals =
-        review::recommended_removals(&d.identity.granted_scopes, &approved, template.as_ref());
-    Ok((findings, template, removals))
+    let approved = crate::scope::ScopeSet::parse(&approved.join(" "));
+    let removals = review::recommended_removals(granted, &approved, template.as_ref());
+    Ok((template, removals))
 }
 
 /// Saves the wizard's draft of an undecided item (`None` clears it). Not audited: a draft
@@ -509,8 +527,7 @@ pub async fn review_decide(
         .await?
         .ok_or_else(|| Error::NotFound(format!("review item {}", req.item)))?;
     drop(conn);
-    let identity = super::identity_show(store, &IdentityRef::id(row.identity_id)).await?;
-    let (findings, _, removals) = assessment(store, now, &identity).await?;
+    let (findings, _, removals) = assessment(store, now, row.identity_id).await?;
 
     let mut tx = store.begin_write().await?;
     // Re-read inside the write transaction: another reviewer may have decided meanwhile.
@@ -531,9 +548,10 @@ pub async fn review_decide(
         )));
     }
     let reviewer = active_person(&mut tx, "reviewer", &req.reviewer).await?;
-    let rec = crate::store::identity::get(&mut tx, row.identity_id)
+    let current = db::candidate(&mut tx, row.identity_id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("identity {}", row.identity_id)))?;
+    let rec = &current.record;
     if !review::may_review(reviewer.id, rec.business_owner_id, rec.technical_owner_id) {
         return Err(Error::Forbidden(format!(
             "{} owns {} and cannot review it (separation of duties)",
@@ -560,7 +578,7 @@ pub async fn review_decide(
         )));
     }
 
-    let granted = &identity.identity.granted_scopes;
+    let granted = current.granted_list();
     let mut removed: Vec<String> = Vec::new();
     if req.decision == ReviewDecision::Reduce {
         for raw in req.remove_scopes.iter().flat_map(|s| s.split_whitespace()) {
@@ -614,11 +632,11 @@ pub async fn review_decide(
         "findings": findings.iter().map(|f| json!({
             "rule": f.rule, "severity": f.severity, "evidence": f.evidence, "status": f.status,
         })).collect::<Vec<_>>(),
-        "approved_scopes": identity.identity.approved_scopes,
+        "approved_scopes": current.approved_list(),
         "granted_scopes": granted,
         "recommended_removals": removals,
-        "tier": identity.identity.review_tier,
-        "purpose": identity.identity.purpose,
+        "tier": db::candidate_tier(&current),
+        "purpose": rec.purpose,
     });
     let stamp = time::format(now);
     let decision_id = db::insert_decision(
@@ -656,7 +674,7 @@ pub async fn review_decide(
             store,
             now,
             &row,
-            &rec,
+            rec,
             req.decision,
             &removed,
             new_owner.as_ref(),
@@ -801,9 +819,10 @@ pub async fn review_escalate(
         let Ok(due) = time::parse(&row.due) else {
             continue;
         };
-        let rec = crate::store::identity::get(&mut tx, row.identity_id)
+        let current = db::candidate(&mut tx, row.identity_id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("identity {}", row.identity_id)))?;
+        let rec = &current.record;
         let subject = format!("review_item:{}", row.id);
         if now >= due {
             let default = row.campaign_default.unwrap_or(policy.deadline_default);
@@ -811,18 +830,13 @@ pub async fn review_escalate(
                 DeadlineDefault::NoChange => (ReviewDecision::NoChange, Vec::new()),
                 DeadlineDefault::Revoke => (ReviewDecision::Revoke, Vec::new()),
                 DeadlineDefault::Recommendation => {
-                    let identity = super::identity_show(store, &IdentityRef::id(rec.id)).await?;
-                    let template = match rec.use_case.as_deref() {
-                        Some(k) => crate::store::policy::template(&mut tx, k).await?,
-                        None => None,
-                    };
-                    let approved =
-                        crate::scope::ScopeSet::parse(&identity.identity.approved_scopes.join(" "));
-                    let removals = review::recommended_removals(
-                        &identity.identity.granted_scopes,
-                        &approved,
-                        template.as_ref(),
-                    );
+                    let (_, removals) = recommendation(
+                        &mut tx,
+                        rec.use_case.as_deref(),
+                        &current.approved_list(),
+                        &current.granted_list(),
+                    )
+                    .await?;
                     if removals.is_empty() {
                         (ReviewDecision::NoChange, removals)
                     } else {
@@ -867,7 +881,7 @@ pub async fn review_escalate(
                     store,
                     now,
                     &row,
-                    &rec,
+                    rec,
                     decision,
                     &removed,
                     None,
@@ -1016,49 +1030,43 @@ pub async fn identity_attest(
     super::identity_show(store, &IdentityRef::id(rec.id)).await
 }
 
-/// The campaign report: one CSV row per item with its final decision.
-pub async fn campaign_report(store: &Store, now: Timestamp, id: i64) -> Result<String> {
-    let c = campaign_show(store, now, id).await?;
-    let items = review_items(
-        store,
-        &ItemQuery {
-            campaign: Some(id),
-            ..ItemQuery::default()
-        },
-    )
-    .await?;
-    let mut conn = store.pool().acquire().await?;
-    let decisions = db::decisions(&mut conn, None, Some(id)).await?;
-    drop(conn);
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let csv_err = |e: csv::Error| Error::Integrity(format!("cannot write CSV: {e}"));
-    w.write_record([
-        "campaign",
-        "item",
-        "identity_id",
-        "client_id",
-        "environment",
-        "tier",
-        "reviewer",
-        "state",
-        "due",
-        "decision",
-        "decided_at",
-        "decided_by",
-        "comment",
-        "removed_scopes",
-        "attested",
-    ])
-    .map_err(csv_err)?;
-    for it in &items {
+/// The columns of a reviews report: one row per item with its latest decision.
+pub(super) const REVIEW_COLUMNS: [&str; 17] = [
+    "item",
+    "campaign_id",
+    "campaign",
+    "identity_id",
+    "client_id",
+    "environment",
+    "tier",
+    "reason",
+    "reviewer",
+    "state",
+    "due",
+    "decision",
+    "decided_at",
+    "decided_by",
+    "comment",
+    "removed_scopes",
+    "attested",
+];
+
+/// The rows of a reviews report, in [`REVIEW_COLUMNS`] order.
+pub(super) fn review_rows<'a>(
+    items: &'a [Item],
+    decisions: &'a [DecisionRecord],
+) -> impl Iterator<Item = Vec<String>> + 'a {
+    items.iter().map(move |it| {
         let last = decisions.iter().rev().find(|d| d.item_id == it.id);
-        let row = [
-            c.name.clone(),
+        vec![
             it.id.to_string(),
+            it.campaign_id.map_or(String::new(), |c| c.to_string()),
+            it.campaign.clone().unwrap_or_default(),
             it.identity_id.to_string(),
             it.client_id.clone(),
             it.environment.to_string(),
             it.tier.to_string(),
+            it.reason.clone(),
             it.reviewer
                 .as_ref()
                 .map_or(String::new(), |p| p.email.clone()),
@@ -1074,12 +1082,24 @@ pub async fn campaign_report(store: &Store, now: Timestamp, id: i64) -> Result<S
             last.map_or(String::new(), |d| d.comment.clone()),
             last.map_or(String::new(), |d| d.removed_scopes.join(" ")),
             it.attested.to_string(),
-        ];
-        w.write_record(row.iter().map(|cell| super::csv_cell(cell)))
-            .map_err(csv_err)?;
-    }
-    let bytes = w
-        .into_inner()
-        .map_err(|e| Error::Integrity(format!("cannot write CSV: {e}")))?;
+        ]
+    })
+}
+
+/// The campaign report: one CSV row per item with its latest decision.
+pub async fn campaign_report(store: &Store, now: Timestamp, id: i64) -> Result<String> {
+    campaign_show(store, now, id).await?;
+    let items = review_items(
+        store,
+        &ItemQuery {
+            campaign: Some(id),
+            ..ItemQuery::default()
+        },
+    )
+    .await?;
+    let mut conn = store.pool().acquire().await?;
+    let decisions = db::decisions(&mut conn, None, Some(id)).await?;
+    drop(conn);
+    let bytes = super::evidence::csv(&REVIEW_COLUMNS, review_rows(&items, &decisions))?;
     String::from_utf8(bytes).map_err(|e| Error::Integrity(format!("CSV is not UTF-8: {e}")))
 }

@@ -154,10 +154,9 @@ pub async fn apply(
             return Err(Error::invalid(field, "must not be negative"));
         }
     }
-    let stored = if existing.is_some() {
-        db::scopes(conn, existing.as_ref().map_or(0, |e| e.id)).await?
-    } else {
-        Vec::new()
+    let stored = match &existing {
+        Some(e) => db::scopes(conn, e.id).await?,
+        None => Vec::new(),
     };
     let stored_list = |set: ScopeSet| -> Vec<String> {
         stored

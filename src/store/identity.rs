@@ -205,7 +205,8 @@ struct ListRow {
     granted: Option<String>,
 }
 
-fn person(
+/// A person from the columns of a LEFT JOIN (none when the join found nobody).
+pub(super) fn person(
     id: Option<i64>,
     name: Option<String>,
     email: Option<String>,
@@ -219,7 +220,8 @@ fn person(
     })
 }
 
-fn scope_list(joined: Option<String>) -> Vec<String> {
+/// Scopes from a `group_concat(scope, ' ')`, sorted.
+pub(super) fn scope_list(joined: Option<String>) -> Vec<String> {
     let mut v: Vec<String> = joined
         .as_deref()
         .unwrap_or("")
@@ -281,16 +283,26 @@ impl From<ListRow> for Identity {
     }
 }
 
-const LIST_SELECT: &str = "SELECT i.*, \
-    bo.name AS bo_name, bo.email AS bo_email, bo.active AS bo_active, \
-    tech.name AS to_name, tech.email AS to_email, tech.active AS to_active, \
-    (SELECT group_concat(s.scope, ' ') FROM identity_scope s \
-       WHERE s.identity_id = i.id AND s.scope_set = 'approved') AS approved, \
-    (SELECT group_concat(s.scope, ' ') FROM identity_scope s \
-       WHERE s.identity_id = i.id AND s.scope_set = 'granted') AS granted \
-    FROM identity i \
-    LEFT JOIN person bo ON bo.id = i.business_owner_id \
-    LEFT JOIN person tech ON tech.id = i.technical_owner_id";
+/// The approved and granted scopes of identity `i`, as two space-joined columns.
+macro_rules! scope_columns {
+    () => {
+        "(SELECT group_concat(s.scope, ' ') FROM identity_scope s \
+           WHERE s.identity_id = i.id AND s.scope_set = 'approved') AS approved, \
+         (SELECT group_concat(s.scope, ' ') FROM identity_scope s \
+           WHERE s.identity_id = i.id AND s.scope_set = 'granted') AS granted"
+    };
+}
+pub(super) use scope_columns;
+
+const LIST_SELECT: &str = concat!(
+    "SELECT i.*, \
+     bo.name AS bo_name, bo.email AS bo_email, bo.active AS bo_active, \
+     tech.name AS to_name, tech.email AS to_email, tech.active AS to_active, ",
+    scope_columns!(),
+    " FROM identity i \
+     LEFT JOIN person bo ON bo.id = i.business_owner_id \
+     LEFT JOIN person tech ON tech.id = i.technical_owner_id"
+);
 
 fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, f: &IdentityFilter) {
     q.push(" WHERE 1 = 1");

@@ -5,27 +5,13 @@ use std::collections::BTreeMap;
 
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
+use super::identity::{person, scope_columns, scope_list, IdentityRecord};
 use crate::inventory::{Environment, Kind, OwnerRole, Person, Status};
 use crate::review::{
     Attestation, CampaignFilter, CampaignState, DeadlineDefault, DecisionRecord, Intervals, Item,
     ItemState, Progress, ReviewDecision, ReviewPolicy, ReviewerProgress, Tier,
 };
-use crate::store::identity::IdentityRecord;
 use crate::{Error, Result};
-
-fn person(
-    id: Option<i64>,
-    name: Option<String>,
-    email: Option<String>,
-    active: Option<bool>,
-) -> Option<Person> {
-    Some(Person {
-        id: id?,
-        name: name?,
-        email: email?,
-        active: active.unwrap_or(true),
-    })
-}
 
 #[derive(sqlx::FromRow)]
 struct PolicyRow {
@@ -160,29 +146,14 @@ pub struct Candidate {
 
 impl Candidate {
     pub fn granted_list(&self) -> Vec<String> {
-        words(self.granted.as_deref())
+        scope_list(self.granted.clone())
     }
     pub fn approved_list(&self) -> Vec<String> {
-        words(self.approved.as_deref())
+        scope_list(self.approved.clone())
     }
 }
 
-fn words(s: Option<&str>) -> Vec<String> {
-    let mut v: Vec<String> = s
-        .unwrap_or("")
-        .split_whitespace()
-        .map(String::from)
-        .collect();
-    v.sort();
-    v
-}
-
-const CANDIDATE_SELECT: &str = "SELECT i.*, \
-    (SELECT group_concat(s.scope, ' ') FROM identity_scope s \
-       WHERE s.identity_id = i.id AND s.scope_set = 'approved') AS approved, \
-    (SELECT group_concat(s.scope, ' ') FROM identity_scope s \
-       WHERE s.identity_id = i.id AND s.scope_set = 'granted') AS granted \
-    FROM identity i";
+const CANDIDATE_SELECT: &str = concat!("SELECT i.*, ", scope_columns!(), " FROM identity i");
 
 /// Live identities matching a campaign filter (all but the tier, which needs the scope
 /// engine). `owner` is a person id; `due_before` a stored timestamp.

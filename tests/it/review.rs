@@ -139,6 +139,19 @@ async fn item_of(store: &Store, campaign: i64, client_id: &str) -> steward::revi
         .expect("item for the client")
 }
 
+async fn open_items(store: &Store, identity: i64) -> Vec<steward::review::Item> {
+    api::review_items(
+        store,
+        &ItemQuery {
+            identity: Some(identity),
+            state: Some(ItemState::Open),
+            ..ItemQuery::default()
+        },
+    )
+    .await
+    .expect("items")
+}
+
 fn decide(item: i64, d: ReviewDecision, reviewer: &str) -> DecideRequest {
     DecideRequest {
         item,
@@ -474,16 +487,7 @@ async fn a_purpose_change_or_scope_increase_reopens_review() {
         .expect("purpose");
     assert_eq!(d.identity.reauth_reason.as_deref(), Some("purpose changed"));
     assert_eq!(d.identity.next_review_due, Some(time::format(later)));
-    let open = api::review_items(
-        &store,
-        &ItemQuery {
-            identity: Some(sched.identity_id),
-            state: Some(ItemState::Open),
-            ..ItemQuery::default()
-        },
-    )
-    .await
-    .expect("items");
+    let open = open_items(&store, sched.identity_id).await;
     assert_eq!(open.len(), 1, "a re-authorization item is opened at once");
     assert_eq!(open[0].campaign_id, None);
     assert_eq!(
@@ -529,20 +533,7 @@ async fn a_purpose_change_or_scope_increase_reopens_review() {
         d.identity.reauth_reason
     );
     assert_eq!(audit_count(&store, "review.reopen").await, 2);
-    assert_eq!(
-        api::review_items(
-            &store,
-            &ItemQuery {
-                identity: Some(sched.identity_id),
-                state: Some(ItemState::Open),
-                ..ItemQuery::default()
-            },
-        )
-        .await
-        .expect("items")
-        .len(),
-        1
-    );
+    assert_eq!(open_items(&store, sched.identity_id).await.len(), 1);
 
     // Certifying the re-authorization clears the flag.
     api::review_decide(
