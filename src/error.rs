@@ -18,6 +18,7 @@ pub enum Code {
     Import,
     Conflict,
     Forbidden,
+    Cancelled,
     Integrity,
     Storage,
 }
@@ -42,6 +43,9 @@ pub enum Error {
     },
     #[error("{0}")]
     Conflict(String),
+    /// The user cancelled a long operation; nothing was written.
+    #[error("cancelled; nothing was written")]
+    Cancelled,
     /// A rule of separation of duties or of assignment refuses the actor.
     #[error("{0}")]
     Forbidden(String),
@@ -85,6 +89,7 @@ impl Error {
             Error::Import { .. } => Code::Import,
             Error::Conflict(_) => Code::Conflict,
             Error::Forbidden(_) => Code::Forbidden,
+            Error::Cancelled => Code::Cancelled,
             Error::Integrity(_) => Code::Integrity,
             Error::Db(_) | Error::Migrate(_) | Error::Io { .. } => Code::Storage,
         }

@@ -15,6 +15,7 @@ pub mod review;
 pub mod scope;
 pub mod store;
 pub mod time;
+pub mod usage;
 
 pub use error::{Code, Error, Result};
 pub use store::Store;

@@ -20,10 +20,6 @@ use steward::policy::{FindingFilter, Severity};
 use steward::scope::{allows, Context, Request, ScopeSet};
 use steward::{store, time, Error, Store};
 
-#[path = "cli/review.rs"]
-mod review_cli;
-use review_cli::{AttestArgs, ReviewCommand};
-
 /// Prints a line to stdout; a closed pipe (`steward ... | head`) ends the program quietly.
 macro_rules! say {
     ($($arg:tt)*) => {{
@@ -38,6 +34,13 @@ macro_rules! say {
         }
     }};
 }
+
+#[path = "cli/review.rs"]
+mod review_cli;
+#[path = "cli/usage.rs"]
+mod usage_cli;
+use review_cli::{AttestArgs, ReviewCommand};
+use usage_cli::{TraceArgs, UsageArgs, UsageImportArgs};
 
 /// Governance of SMART on FHIR access: non-human identities, owners, scopes and evidence.
 #[derive(Parser)]
@@ -95,6 +98,10 @@ enum Command {
     Review(ReviewCommand),
     /// An owner confirms (or edits) the purpose and justifies approved scopes.
     Attest(AttestArgs),
+    /// Every API call in a window traced to a justified need, by class.
+    Trace(TraceArgs),
+    /// What one identity did: calls by type and interaction, used and unused scopes.
+    Usage(UsageArgs),
 }
 
 #[derive(Args)]
@@ -343,6 +350,10 @@ enum ImportCommand {
         #[arg(long)]
         environment: Option<Environment>,
     },
+    /// Import FHIR R4 AuditEvents (NDJSON, a Bundle, or one event) into usage aggregates.
+    Audit(UsageImportArgs),
+    /// Import token events: Keycloak events JSON or the Steward token CSV.
+    Tokens(UsageImportArgs),
 }
 
 #[derive(Subcommand)]
@@ -858,6 +869,14 @@ async fn dispatch(
         Command::Templates(t) => templates(t, store, now, actor, out).await,
         Command::Review(c) => review_cli::review(c, store, now, actor, out).await,
         Command::Attest(a) => review_cli::attest(a, store, now, actor, out).await,
+        Command::Import(ImportCommand::Audit(a)) => {
+            usage_cli::import_audit(a, store, now, actor, out).await
+        }
+        Command::Import(ImportCommand::Tokens(a)) => {
+            usage_cli::import_tokens(a, store, now, actor, out).await
+        }
+        Command::Trace(a) => usage_cli::trace(a, store, out).await,
+        Command::Usage(a) => usage_cli::usage(a, store, now, out).await,
         // Handled in `run` before any database is opened.
         Command::Scope(c) => scope(c, out).map(drop),
         Command::Audit(AuditCommand::Checkpoint) => {

@@ -27,6 +27,11 @@ pub fn parse_deadline(s: &str) -> Result<Timestamp, String> {
     parse(s)
 }
 
+/// A Unix time in milliseconds (as Keycloak writes it), truncated to whole seconds.
+pub fn from_millis(ms: i64) -> Option<Timestamp> {
+    DateTime::from_timestamp(ms.div_euclid(1000), 0)
+}
+
 /// The current time, truncated to whole seconds so stored and returned values agree.
 pub fn now() -> Timestamp {
     let t = Utc::now();

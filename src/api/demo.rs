@@ -4,7 +4,7 @@ use ts_rs::TS;
 
 use crate::audit::{self, Actor, Draft};
 use crate::inventory::demo::{self, credential_row};
-use crate::inventory::{PersonInput, ScopeSet};
+use crate::inventory::{Environment, PersonInput, ScopeSet, Status};
 use crate::review::{CampaignFilter, DecideRequest, NewCampaign, ReviewDecision};
 use crate::store::review::ItemQuery;
 use crate::store::{identity as db, person};
@@ -93,9 +93,17 @@ pub async fn demo_seed(
     let mut scopes = Vec::new();
     let mut creds = Vec::new();
     let mut drafts = Vec::with_capacity(generated.identities.len() + 1);
+    let mut used: Vec<(Environment, (String, Vec<String>))> = Vec::new();
     for (i, g) in generated.identities.into_iter().enumerate() {
         let id = first_id + i as i64;
         let mut rec = g.record;
+        // A demo log for the first few hundred identities in use keeps large demos fast.
+        if rec.status == Status::Active
+            && rec.last_used_at.is_some()
+            && used.len() < DEMO_LOG_CLIENTS
+        {
+            used.push((rec.environment, (rec.client_id.clone(), g.granted.clone())));
+        }
         rec.id = id;
         rec.business_owner_id = g.business_owner.map(|p| people_ids[p]);
         rec.technical_owner_id = g.technical_owner.map(|p| people_ids[p]);
@@ -142,9 +150,22 @@ pub async fn demo_seed(
     });
     audit::append(&mut tx, now, actor, drafts).await?;
     tx.commit().await?;
+    for env in Environment::ALL {
+        let clients: Vec<(String, Vec<String>)> = used
+            .iter()
+            .filter(|(e, _)| e == env)
+            .map(|(_, c)| c.clone())
+            .collect();
+        let log = crate::usage::synthetic::demo_log(&clients, now, opts.seed);
+        let name = format!("demo-audit-{env}.ndjson");
+        super::usage::usage_import_bytes(store, now, actor, &name, *env, &log).await?;
+    }
     summary.campaign = demo_campaign(store, now, actor).await?;
     Ok(summary)
 }
+
+/// How many identities the demo's audit log covers.
+const DEMO_LOG_CLIENTS: usize = 300;
 
 /// The demo's reviewers: (name, email).
 const DEMO_REVIEWERS: [(&str, &str); 2] = [

@@ -10,6 +10,7 @@ mod findings;
 mod identity;
 mod import;
 mod review;
+mod usage;
 
 pub use crate::scope::report::{scope_diff, scope_info, ScopeDiff, ScopeInfo};
 pub use audit::{audit_log, audit_verify, AuditQuery};
@@ -33,4 +34,9 @@ pub use review::{
     identity_attest, person_id, person_set_reviewer, review_decide, review_draft_save,
     review_escalate, review_item_show, review_items, review_policy, review_policy_edit,
     EscalationSummary, ItemDetail,
+};
+pub use usage::{
+    no_control, trace, usage_import_audit, usage_import_tokens, usage_show, AuditImportSummary,
+    ClassCounts, IdentityTrace, IdentityUsage, Offender, TokenImportSummary, TraceClass,
+    TraceReport, UsageCell,
 };

@@ -45,6 +45,47 @@ pub enum Interaction {
 }
 
 impl Interaction {
+    /// Every interaction.
+    pub const ALL: [Interaction; 13] = [
+        Interaction::Read,
+        Interaction::Vread,
+        Interaction::HistoryInstance,
+        Interaction::HistoryType,
+        Interaction::HistorySystem,
+        Interaction::SearchType,
+        Interaction::SearchSystem,
+        Interaction::Create,
+        Interaction::Update,
+        Interaction::Patch,
+        Interaction::Delete,
+        Interaction::Export,
+        Interaction::Operation,
+    ];
+
+    /// The stored spelling (the FHIR restful-interaction code where there is one).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Interaction::Read => "read",
+            Interaction::Vread => "vread",
+            Interaction::HistoryInstance => "history-instance",
+            Interaction::HistoryType => "history-type",
+            Interaction::HistorySystem => "history-system",
+            Interaction::SearchType => "search-type",
+            Interaction::SearchSystem => "search-system",
+            Interaction::Create => "create",
+            Interaction::Update => "update",
+            Interaction::Patch => "patch",
+            Interaction::Delete => "delete",
+            Interaction::Export => "export",
+            Interaction::Operation => "operation",
+        }
+    }
+
+    /// The interaction a stored spelling names.
+    pub fn from_code(code: &str) -> Option<Interaction> {
+        Interaction::ALL.into_iter().find(|i| i.as_str() == code)
+    }
+
     /// How a reviewer would name it.
     pub fn describe(self) -> &'static str {
         match self {

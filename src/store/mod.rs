@@ -6,6 +6,7 @@ pub mod identity;
 pub mod person;
 pub mod policy;
 pub mod review;
+pub mod usage;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

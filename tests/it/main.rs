@@ -10,3 +10,4 @@ mod inventory;
 mod review;
 mod scope;
 mod support;
+mod usage;

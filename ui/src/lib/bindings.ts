@@ -1,6 +1,6 @@
 // Generated from the Rust IPC types by tests/it/bindings.rs; do not edit by hand.
 
-export type Code = "not_found" | "ambiguous" | "invalid" | "import" | "conflict" | "forbidden" | "integrity" | "storage";
+export type Code = "not_found" | "ambiguous" | "invalid" | "import" | "conflict" | "forbidden" | "cancelled" | "integrity" | "storage";
 
 export type ApiError = { code: Code, message: string, };
 

@@ -1,0 +1,299 @@
+//! SQL for usage aggregates, imports and token events.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use sqlx::SqliteConnection;
+
+use super::identity::scope_columns;
+use crate::inventory::Environment;
+use crate::{Error, Result};
+
+/// A previous import of the same content, if any: (id, imported_at).
+pub async fn previous_import(
+    conn: &mut SqliteConnection,
+    kind: &str,
+    sha256: &str,
+    environment: Environment,
+) -> Result<Option<(i64, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT id, imported_at FROM usage_import WHERE kind = ?1 AND sha256 = ?2 \
+         AND environment = ?3",
+    )
+    .bind(kind)
+    .bind(sha256)
+    .bind(environment)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Records an import; returns its id.
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_import(
+    conn: &mut SqliteConnection,
+    kind: &str,
+    file: &str,
+    sha256: &str,
+    environment: Environment,
+    records: i64,
+    malformed: i64,
+    at: &str,
+) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO usage_import (kind, file, sha256, environment, records, malformed, \
+         imported_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+    )
+    .bind(kind)
+    .bind(file)
+    .bind(sha256)
+    .bind(environment)
+    .bind(records)
+    .bind(malformed)
+    .bind(at)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// (client_id, environment) -> identity id of every identity.
+pub async fn identities_by_client(
+    conn: &mut SqliteConnection,
+) -> Result<HashMap<(String, Environment), i64>> {
+    let rows: Vec<(String, Environment, i64)> =
+        sqlx::query_as("SELECT client_id, environment, id FROM identity")
+            .fetch_all(conn)
+            .await?;
+    Ok(rows.into_iter().map(|(c, e, id)| ((c, e), id)).collect())
+}
+
+/// token fingerprint -> client_id from the token events of one environment.
+pub async fn token_clients(
+    conn: &mut SqliteConnection,
+    environment: Environment,
+) -> Result<HashMap<String, String>> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT token_fingerprint, client_id FROM token_event \
+         WHERE environment = ?1 AND token_fingerprint IS NOT NULL AND client_id <> ''",
+    )
+    .bind(environment)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// One aggregate to add.
+#[derive(Debug, Clone, Serialize)]
+pub struct UsageRow<'a> {
+    pub client_id: &'a str,
+    pub day: &'a str,
+    pub context: &'static str,
+    pub resource_type: &'static str,
+    pub interaction: &'static str,
+    pub outcome: &'static str,
+    pub identity_id: Option<i64>,
+    pub calls: u64,
+    pub first_seen: &'a str,
+    pub last_seen: &'a str,
+}
+
+/// Adds aggregates: counts add up, first and last seen widen.
+pub async fn add_usage(
+    conn: &mut SqliteConnection,
+    environment: Environment,
+    rows: &[UsageRow<'_>],
+) -> Result<()> {
+    for chunk in rows.chunks(20_000) {
+        let payload = serde_json::to_string(chunk)
+            .map_err(|e| Error::Integrity(format!("cannot encode usage: {e}")))?;
+        sqlx::query(
+            "INSERT INTO usage_daily (client_id, environment, day, context, resource_type, \
+               interaction, outcome, identity_id, calls, first_seen, last_seen) \
+             SELECT j.value ->> 'client_id', ?2, j.value ->> 'day', j.value ->> 'context', \
+               j.value ->> 'resource_type', j.value ->> 'interaction', j.value ->> 'outcome', \
+               j.value ->> 'identity_id', j.value ->> 'calls', j.value ->> 'first_seen', \
+               j.value ->> 'last_seen' FROM json_each(?1) j WHERE true \
+             ON CONFLICT (client_id, environment, day, context, resource_type, interaction, \
+               outcome) DO UPDATE SET calls = calls + excluded.calls, \
+               identity_id = coalesce(excluded.identity_id, identity_id), \
+               first_seen = min(first_seen, excluded.first_seen), \
+               last_seen = max(last_seen, excluded.last_seen)",
+        )
+        .bind(payload)
+        .bind(environment)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Moves `last_used_at` forward where the data shows later use.
+pub async fn touch_last_used(conn: &mut SqliteConnection, last: &[(i64, String)]) -> Result<()> {
+    let payload = serde_json::to_string(last)
+        .map_err(|e| Error::Integrity(format!("cannot encode times: {e}")))?;
+    sqlx::query(
+        "UPDATE identity SET last_used_at = j.value ->> 1 FROM json_each(?1) j \
+         WHERE identity.id = j.value ->> 0 \
+           AND (identity.last_used_at IS NULL OR identity.last_used_at < j.value ->> 1)",
+    )
+    .bind(payload)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A token event to store: fingerprints only.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewTokenEvent {
+    pub identity_id: Option<i64>,
+    pub client_id: String,
+    pub environment: Environment,
+    pub at: String,
+    pub event: &'static str,
+    pub source: String,
+    pub scopes: Option<String>,
+    pub token_fingerprint: Option<String>,
+    pub subject: Option<String>,
+    pub expires_in: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// Stores token events of one import.
+pub async fn insert_token_events(
+    conn: &mut SqliteConnection,
+    import_id: i64,
+    events: &[NewTokenEvent],
+) -> Result<()> {
+    for chunk in events.chunks(20_000) {
+        let payload = serde_json::to_string(chunk)
+            .map_err(|e| Error::Integrity(format!("cannot encode token events: {e}")))?;
+        sqlx::query(
+            "INSERT INTO token_event (import_id, identity_id, client_id, environment, at, event, \
+               source, scopes, token_fingerprint, subject, expires_in, error) \
+             SELECT ?2, j.value ->> 'identity_id', j.value ->> 'client_id', \
+               j.value ->> 'environment', j.value ->> 'at', \
+               j.value ->> 'event', j.value ->> 'source', j.value ->> 'scopes', \
+               j.value ->> 'token_fingerprint', j.value ->> 'subject', j.value ->> 'expires_in', \
+               j.value ->> 'error' FROM json_each(?1) j",
+        )
+        .bind(payload)
+        .bind(import_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Calls of one (identity or client, context, type, interaction, outcome) in a window.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CallRow {
+    pub identity_id: Option<i64>,
+    pub client_id: String,
+    pub environment: Environment,
+    pub context: String,
+    pub resource_type: String,
+    pub interaction: String,
+    pub outcome: String,
+    pub calls: i64,
+    pub last_seen: String,
+}
+
+/// Usage summed over the days in `[since, until]` (`YYYY-MM-DD`, inclusive), optionally of
+/// one identity.
+pub async fn calls(
+    conn: &mut SqliteConnection,
+    since: Option<&str>,
+    until: Option<&str>,
+    identity: Option<i64>,
+) -> Result<Vec<CallRow>> {
+    Ok(sqlx::query_as(
+        "SELECT identity_id, client_id, environment, context, resource_type, interaction, \
+           outcome, sum(calls) AS calls, max(last_seen) AS last_seen \
+         FROM usage_daily \
+         WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2) \
+           AND (?3 IS NULL OR identity_id = ?3) \
+         GROUP BY identity_id, client_id, environment, context, resource_type, interaction, \
+           outcome",
+    )
+    .bind(since)
+    .bind(until)
+    .bind(identity)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// What the trace needs of one identity.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TraceSubject {
+    pub id: i64,
+    pub client_id: String,
+    pub name: String,
+    pub purpose: Option<String>,
+    pub owned: bool,
+    pub granted: Option<String>,
+    /// Approved scopes that carry a justification.
+    pub justified: Option<String>,
+    pub approved: Option<String>,
+}
+
+/// Every identity with its granted and justified scopes, purpose and whether an active owner
+/// exists.
+pub async fn trace_subjects(conn: &mut SqliteConnection) -> Result<Vec<TraceSubject>> {
+    Ok(sqlx::query_as(concat!(
+        "SELECT i.id, i.client_id, i.name, i.purpose, \
+           (coalesce(bo.active, 0) OR coalesce(tech.active, 0)) AS owned, ",
+        scope_columns!(),
+        ", (SELECT group_concat(s.scope, ' ') FROM identity_scope s \
+              WHERE s.identity_id = i.id AND s.scope_set = 'approved' \
+                AND trim(coalesce(s.justification, '')) <> '') AS justified \
+         FROM identity i LEFT JOIN person bo ON bo.id = i.business_owner_id \
+         LEFT JOIN person tech ON tech.id = i.technical_owner_id"
+    ))
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Token events of one identity, newest first.
+pub async fn token_events(
+    conn: &mut SqliteConnection,
+    identity: i64,
+    limit: i64,
+) -> Result<Vec<crate::usage::tokens::TokenEvent>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        id: i64,
+        identity_id: Option<i64>,
+        client_id: String,
+        environment: Environment,
+        at: String,
+        event: crate::usage::tokens::TokenEventKind,
+        source: String,
+        scopes: Option<String>,
+        token_fingerprint: Option<String>,
+        expires_in: Option<i64>,
+        error: Option<String>,
+    }
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, identity_id, client_id, environment, at, event, source, scopes, \
+           token_fingerprint, expires_in, error FROM token_event WHERE identity_id = ?1 \
+         ORDER BY at DESC, id DESC LIMIT ?2",
+    )
+    .bind(identity)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| crate::usage::tokens::TokenEvent {
+            id: r.id,
+            identity_id: r.identity_id,
+            client_id: r.client_id,
+            environment: r.environment,
+            at: r.at,
+            event: r.event,
+            source: r.source,
+            scopes: r.scopes,
+            token_fingerprint: r.token_fingerprint,
+            expires_in: r.expires_in,
+            error: r.error,
+        })
+        .collect())
+}

@@ -1,0 +1,513 @@
+//! Usage: API calls from FHIR AuditEvents, kept as daily aggregates, and token events.
+//!
+//! An audit file is read in blocks; each block is split at line boundaries over the cores,
+//! every line is parsed in full, and calls are counted into per-block maps that are merged
+//! into one. Memory holds one block and the distinct aggregates, never the file: storage and
+//! memory grow with distinct (client, day, context, type, interaction, outcome) combinations.
+
+pub mod auditevent;
+pub mod synthetic;
+pub mod tokens;
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rayon::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use ts_rs::TS;
+
+use crate::inventory::fingerprint::FingerprintKey;
+use crate::scope::{Context, Interaction};
+use crate::{Error, Result};
+use auditevent::{AuditEvent, Bundle, Caller, Skip};
+
+/// A line longer than this is rejected without being read whole.
+pub const MAX_LINE: usize = 16 << 20;
+/// A file that is one JSON document (a Bundle, a single event) may be at most this large.
+pub const MAX_DOCUMENT: u64 = 256 << 20;
+/// Malformed lines listed in a report (all are counted).
+pub const MAX_REPORTED: usize = 100;
+const BLOCK: usize = 16 << 20;
+
+/// What one aggregate row is keyed by. An empty client is the unknown client.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub client_id: String,
+    pub day: String,
+    pub context: Context,
+    pub resource_type: &'static str,
+    pub interaction: Interaction,
+    pub success: bool,
+}
+
+/// Calls of one key, with the first and last `recorded` seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agg {
+    pub calls: u64,
+    pub first: String,
+    pub last: String,
+}
+
+#[derive(PartialEq, Eq, Hash)]
+struct KeyRef<'a> {
+    client_id: Cow<'a, str>,
+    day: Cow<'a, str>,
+    context: Context,
+    resource_type: &'static str,
+    interaction: Interaction,
+    success: bool,
+}
+
+struct AggRef<'a> {
+    calls: u64,
+    first: Cow<'a, str>,
+    last: Cow<'a, str>,
+}
+
+/// A malformed line or record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct BadLine {
+    #[ts(type = "number")]
+    pub line: u64,
+    pub message: String,
+}
+
+/// The result of reading one audit file.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub aggregates: HashMap<Key, Agg>,
+    pub calls: u64,
+    /// Events that are not REST calls (logins, logouts, ...).
+    pub not_rest: u64,
+    pub malformed: u64,
+    /// The first [`MAX_REPORTED`] malformed lines.
+    pub bad: Vec<BadLine>,
+    /// SHA-256 of the file's bytes.
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+/// Resolves a token id from `agent.policy` to the client it was issued to.
+pub struct Tokens<'k> {
+    pub key: &'k FingerprintKey,
+    /// token fingerprint -> client_id, from imported token events.
+    pub clients: HashMap<String, String>,
+}
+
+/// Progress and cancellation for a long import.
+pub struct Control<'c> {
+    pub cancel: &'c AtomicBool,
+    pub progress: &'c (dyn Fn(u64, u64) + Sync),
+}
+
+#[derive(Default)]
+struct Part<'a> {
+    map: HashMap<KeyRef<'a>, AggRef<'a>>,
+    calls: u64,
+    not_rest: u64,
+    bad: Vec<BadLine>,
+    malformed: u64,
+}
+
+impl<'a> Part<'a> {
+    fn count(&mut self, event: AuditEvent<'a>, tokens: &Tokens<'_>, line: u64) {
+        match event.call() {
+            Ok(c) => {
+                let client_id = match c.caller {
+                    Caller::Client(id) => id,
+                    Caller::Token(t) => tokens
+                        .clients
+                        .get(&tokens.key.secret(&t))
+                        .map(|c| Cow::Owned(c.clone()))
+                        .unwrap_or(Cow::Borrowed("")),
+                    Caller::Unknown => Cow::Borrowed(""),
+                };
+                let key = KeyRef {
+                    client_id,
+                    day: c.day,
+                    context: c.context,
+                    resource_type: c.resource_type,
+                    interaction: c.interaction,
+                    success: c.success,
+                };
+                self.calls += 1;
+                let recorded = c.recorded;
+                match self.map.get_mut(&key) {
+                    Some(a) => {
+                        a.calls += 1;
+                        if recorded < a.first {
+                            a.first = recorded;
+                        } else if recorded > a.last {
+                            a.last = recorded;
+                        }
+                    }
+                    None => {
+                        self.map.insert(
+                            key,
+                            AggRef {
+                                calls: 1,
+                                first: recorded.clone(),
+                                last: recorded,
+                            },
+                        );
+                    }
+                }
+            }
+            Err(Skip::NotRest) => self.not_rest += 1,
+            Err(Skip::Bad(m)) => self.fail(line, m),
+        }
+    }
+
+    fn fail(&mut self, line: u64, message: String) {
+        self.malformed += 1;
+        if self.bad.len() < MAX_REPORTED {
+            self.bad.push(BadLine { line, message });
+        }
+    }
+}
+
+impl Scan {
+    fn merge(&mut self, part: Part<'_>) {
+        self.calls += part.calls;
+        self.not_rest += part.not_rest;
+        self.malformed += part.malformed;
+        for b in part.bad {
+            if self.bad.len() < MAX_REPORTED {
+                self.bad.push(b);
+            }
+        }
+        for (k, a) in part.map {
+            let key = Key {
+                client_id: k.client_id.into_owned(),
+                day: k.day.into_owned(),
+                context: k.context,
+                resource_type: k.resource_type,
+                interaction: k.interaction,
+                success: k.success,
+            };
+            match self.aggregates.get_mut(&key) {
+                Some(have) => {
+                    have.calls += a.calls;
+                    if *a.first < *have.first {
+                        have.first = a.first.into_owned();
+                    }
+                    if *a.last > *have.last {
+                        have.last = a.last.into_owned();
+                    }
+                }
+                None => {
+                    self.aggregates.insert(
+                        key,
+                        Agg {
+                            calls: a.calls,
+                            first: a.first.into_owned(),
+                            last: a.last.into_owned(),
+                        },
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn parse_line<'a>(part: &mut Part<'a>, tokens: &Tokens<'_>, line: u64, bytes: &'a [u8]) {
+    let text = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    if text.iter().all(u8::is_ascii_whitespace) {
+        return;
+    }
+    match serde_json::from_slice::<AuditEvent<'a>>(text) {
+        Ok(e) => part.count(e, tokens, line),
+        Err(e) => part.fail(line, format!("not an AuditEvent: {e}")),
+    }
+}
+
+/// Splits `block` (whole lines) into about `n` pieces at line starts, each with the number
+/// of its first line.
+fn pieces(block: &[u8], first_line: u64, n: usize) -> Vec<(u64, &[u8])> {
+    let mut out = Vec::with_capacity(n);
+    let step = block.len().div_ceil(n.max(1)).max(1);
+    let (mut start, mut line) = (0usize, first_line);
+    while start < block.len() {
+        let target = (start + step).min(block.len());
+        let end = match memchr::memchr(b'\n', &block[target.saturating_sub(1)..]) {
+            Some(i) => target.saturating_sub(1) + i + 1,
+            None => block.len(),
+        };
+        let piece = &block[start..end];
+        out.push((line, piece));
+        line += memchr::memchr_iter(b'\n', piece).count() as u64;
+        start = end;
+    }
+    out
+}
+
+fn scan_block<'a>(block: &'a [u8], first_line: u64, tokens: &Tokens<'_>) -> Vec<Part<'a>> {
+    let n = rayon::current_num_threads() * 2;
+    pieces(block, first_line, n)
+        .into_par_iter()
+        .map(|(line, piece)| {
+            let mut part = Part::default();
+            for (i, l) in piece.split(|b| *b == b'\n').enumerate() {
+                parse_line(&mut part, tokens, line + i as u64, l);
+            }
+            part
+        })
+        .collect()
+}
+
+/// Reads an NDJSON stream of AuditEvents (one resource a line). `total` is the size for
+/// progress (0 when unknown). Cancelling returns [`Error::Cancelled`].
+pub fn scan_ndjson(
+    mut r: impl Read,
+    total: u64,
+    tokens: &Tokens<'_>,
+    control: &Control<'_>,
+) -> Result<Scan> {
+    let mut scan = Scan::default();
+    let mut hasher = Sha256::new();
+    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK * 2);
+    let mut line: u64 = 1;
+    let mut eof = false;
+    // While true, bytes are discarded up to the next newline (an oversized line).
+    let mut skipping = false;
+    let io = |e: std::io::Error| Error::io("audit file", e);
+    while !eof {
+        if control.cancel.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
+        let start = buf.len();
+        buf.resize(start + BLOCK, 0);
+        let mut filled = start;
+        while filled < buf.len() {
+            let n = r.read(&mut buf[filled..]).map_err(io)?;
+            if n == 0 {
+                eof = true;
+                break;
+            }
+            filled += n;
+        }
+        buf.truncate(filled);
+        scan.bytes += (filled - start) as u64;
+        hasher.update(&buf[start..]);
+        if skipping {
+            match memchr::memchr(b'\n', &buf) {
+                Some(i) => {
+                    buf.drain(..=i);
+                    line += 1;
+                    skipping = false;
+                }
+                None => {
+                    buf.clear();
+                    continue;
+                }
+            }
+        }
+        let cut = if eof {
+            buf.len()
+        } else {
+            match memchr::memrchr(b'\n', &buf) {
+                Some(i) => i + 1,
+                None if buf.len() > MAX_LINE => {
+                    scan.malformed += 1;
+                    if scan.bad.len() < MAX_REPORTED {
+                        scan.bad.push(BadLine {
+                            line,
+                            message: format!("longer than {} MiB; skipped", MAX_LINE >> 20),
+                        });
+                    }
+                    buf.clear();
+                    skipping = true;
+                    continue;
+                }
+                None => continue,
+            }
+        };
+        let lines_in = memchr::memchr_iter(b'\n', &buf[..cut]).count() as u64;
+        let parts = scan_block(&buf[..cut], line, tokens);
+        for p in parts {
+            scan.merge(p);
+        }
+        line += lines_in;
+        buf.drain(..cut);
+        (control.progress)(scan.bytes, total);
+    }
+    scan.sha256 = hex::encode(hasher.finalize());
+    Ok(scan)
+}
+
+/// Reads a file that is one JSON document: a Bundle of AuditEvents or a single AuditEvent.
+pub fn scan_document(bytes: &[u8], tokens: &Tokens<'_>) -> Result<Scan> {
+    let mut scan = Scan {
+        sha256: hex::encode(Sha256::digest(bytes)),
+        bytes: bytes.len() as u64,
+        ..Scan::default()
+    };
+    let mut part = Part::default();
+    let head: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| Error::Import {
+        file: String::new(),
+        location: format!("line {}", e.line()),
+        field: "json".into(),
+        message: e.to_string(),
+    })?;
+    match head.get("resourceType").and_then(|v| v.as_str()) {
+        Some("Bundle") => {
+            let b: Bundle = serde_json::from_slice(bytes).map_err(|e| Error::Import {
+                file: String::new(),
+                location: format!("line {}", e.line()),
+                field: "entry".into(),
+                message: e.to_string(),
+            })?;
+            for (i, entry) in b.entry.into_iter().enumerate() {
+                match entry.resource {
+                    Some(e) => part.count(e, tokens, i as u64 + 1),
+                    None => part.fail(i as u64 + 1, "entry without a resource".into()),
+                }
+            }
+        }
+        Some("AuditEvent") => {
+            let e: AuditEvent = serde_json::from_slice(bytes).map_err(|e| Error::Import {
+                file: String::new(),
+                location: format!("line {}", e.line()),
+                field: "AuditEvent".into(),
+                message: e.to_string(),
+            })?;
+            part.count(e, tokens, 1);
+        }
+        other => {
+            return Err(Error::Import {
+                file: String::new(),
+                location: "line 1".into(),
+                field: "resourceType".into(),
+                message: format!(
+                    "{} is neither a Bundle nor an AuditEvent",
+                    other.map_or("a document without resourceType".into(), |t| format!(
+                        "'{t}'"
+                    ))
+                ),
+            })
+        }
+    }
+    scan.merge(part);
+    Ok(scan)
+}
+
+/// Whether the bytes start an NDJSON stream (the first line is a whole JSON object) rather
+/// than one pretty-printed document.
+pub fn looks_like_ndjson(head: &[u8]) -> bool {
+    let first = head.split(|b| *b == b'\n').next().unwrap_or(head);
+    let first = first.strip_suffix(b"\r").unwrap_or(first);
+    serde_json::from_slice::<serde::de::IgnoredAny>(first).is_ok()
+        && head
+            .iter()
+            .filter(|b| !b.is_ascii_whitespace())
+            .take(1)
+            .eq(b"{".iter())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> FingerprintKey {
+        FingerprintKey::from_bytes([7; 32])
+    }
+
+    fn run(text: &str) -> Scan {
+        let k = key();
+        let tokens = Tokens {
+            key: &k,
+            clients: HashMap::new(),
+        };
+        let cancel = AtomicBool::new(false);
+        let control = Control {
+            cancel: &cancel,
+            progress: &|_, _| {},
+        };
+        scan_ndjson(text.as_bytes(), 0, &tokens, &control).expect("scan")
+    }
+
+    fn event(client: &str, day: &str, code: &str, outcome: &str) -> String {
+        format!(
+            r#"{{"resourceType":"AuditEvent","type":{{"code":"rest"}},"subtype":[{{"system":"http://hl7.org/fhir/restful-interaction","code":"{code}"}}],"recorded":"{day}T10:00:00Z","outcome":"{outcome}","agent":[{{"type":{{"coding":[{{"system":"http://dicom.nema.org/resources/ontology/DCM","code":"110150"}}]}},"who":{{"identifier":{{"value":"{client}"}}}}}}],"entity":[{{"what":{{"reference":"Observation/1"}}}}]}}"#
+        )
+    }
+
+    #[test]
+    fn lines_are_counted_per_key_and_bad_lines_named() {
+        let text = [
+            event("a", "2026-11-01", "read", "0"),
+            event("a", "2026-11-01", "read", "0"),
+            "{not json".to_string(),
+            event("a", "2026-11-01", "read", "8"),
+            String::new(),
+            event("b", "2026-11-02", "search-type", "0"),
+        ]
+        .join("\n");
+        let s = run(&text);
+        assert_eq!(s.calls, 4);
+        assert_eq!(s.malformed, 1);
+        assert_eq!(s.bad[0].line, 3);
+        assert_eq!(s.aggregates.len(), 3);
+        let read_ok = s
+            .aggregates
+            .iter()
+            .find(|(k, _)| k.client_id == "a" && k.success)
+            .expect("a's reads");
+        assert_eq!(read_ok.1.calls, 2);
+    }
+
+    #[test]
+    fn pieces_keep_line_numbers_and_cover_everything() {
+        let block = b"l1\nl2\nl3\nl4\nl5\n";
+        for n in 1..6 {
+            let ps = pieces(block, 10, n);
+            let joined: Vec<u8> = ps.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+            assert_eq!(joined, block.to_vec());
+            for (line, p) in ps {
+                let first = p.split(|b| *b == b'\n').next().expect("a line");
+                let want = format!("l{}", line - 9);
+                assert_eq!(first, want.as_bytes());
+            }
+        }
+    }
+
+    #[test]
+    fn an_oversized_line_is_skipped_without_stopping_the_rest() {
+        let mut text = event("a", "2026-11-01", "read", "0");
+        text.push('\n');
+        text.push_str(&"x".repeat(MAX_LINE + BLOCK + 10));
+        text.push('\n');
+        text.push_str(&event("b", "2026-11-01", "read", "0"));
+        let s = run(&text);
+        assert_eq!(s.calls, 2);
+        assert_eq!(s.malformed, 1);
+        assert_eq!(s.bad[0].line, 2);
+        assert!(s.bad[0].message.contains("MiB"));
+    }
+
+    #[test]
+    fn deep_nesting_is_malformed_not_a_crash() {
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let s = run(&deep);
+        assert_eq!((s.calls, s.malformed), (0, 1));
+    }
+
+    #[test]
+    fn cancelling_stops_with_an_error() {
+        let k = key();
+        let tokens = Tokens {
+            key: &k,
+            clients: HashMap::new(),
+        };
+        let cancel = AtomicBool::new(true);
+        let control = Control {
+            cancel: &cancel,
+            progress: &|_, _| {},
+        };
+        let r = scan_ndjson(&b"{}\n"[..], 0, &tokens, &control);
+        assert!(matches!(r, Err(Error::Cancelled)));
+    }
+}

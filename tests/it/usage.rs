@@ -1,0 +1,558 @@
+//! Usage import and traceability: real AuditEvent and Keycloak fixtures, counts against an
+//! independent computation, every trace class, re-import, cancel and crash.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+
+use steward::api::{self, IdentityRef, NewIdentity};
+use steward::inventory::{Environment, Kind};
+use steward::scope::{Context, Interaction};
+use steward::usage::synthetic::{write_event, SyntheticCall};
+use steward::usage::Control;
+use steward::{Code, Error, Store};
+
+use crate::support::{actor, fixture, now, rows, stderr, Env};
+
+fn add(client: &str, granted: &str, approved: &str, purpose: Option<&str>) -> NewIdentity {
+    NewIdentity {
+        client_id: client.into(),
+        name: client.into(),
+        kind: Some(Kind::ClinicianApp),
+        environment: Some(Environment::Production),
+        business_owner: Some("Ana Lima <ana@example.org>".into()),
+        purpose: purpose.map(String::from),
+        approved_scopes: Some(approved.into()),
+        granted_scopes: Some(granted.into()),
+        ..NewIdentity::default()
+    }
+}
+
+async fn identity(store: &Store, n: NewIdentity) -> i64 {
+    api::identity_add(store, now(), &actor(), n)
+        .await
+        .expect("add")
+        .identity
+        .id
+}
+
+async fn import(store: &Store, path: &std::path::Path) -> steward::Result<api::AuditImportSummary> {
+    let cancel = AtomicBool::new(false);
+    api::usage_import_audit(
+        store,
+        now(),
+        &actor(),
+        path,
+        Environment::Production,
+        false,
+        &api::no_control(&cancel),
+    )
+    .await
+}
+
+fn call<'a>(client: &'a str, rt: &'a str, i: Interaction, ok: bool, n: u64) -> SyntheticCall<'a> {
+    SyntheticCall {
+        client_id: client,
+        recorded: "2026-11-20T08:30:00Z",
+        context: Context::User,
+        resource_type: rt,
+        interaction: i,
+        success: ok,
+        patient: "p-1",
+        request_id: n,
+    }
+}
+
+async fn total_calls(store: &Store) -> i64 {
+    sqlx::query_scalar("SELECT coalesce(sum(calls), 0) FROM usage_daily")
+        .fetch_one(store.pool())
+        .await
+        .expect("sum")
+}
+
+#[tokio::test]
+async fn the_balp_example_is_tied_to_its_identity() {
+    let env = Env::new();
+    let store = env.store().await;
+    let id = identity(
+        &store,
+        add("SampleApp", "user/List.rs", "user/List.rs", None),
+    )
+    .await;
+    let s = import(
+        &store,
+        &fixture("auditevents/balp-ex-auditBasicReadOServer.json"),
+    )
+    .await
+    .expect("import");
+    assert_eq!((s.calls, s.aggregates, s.malformed), (1, 1, 0));
+    assert!(s.unknown_clients.is_empty());
+    let (identity_id, rt, interaction, day): (Option<i64>, String, String, String) =
+        sqlx::query_as("SELECT identity_id, resource_type, interaction, day FROM usage_daily")
+            .fetch_one(store.pool())
+            .await
+            .expect("row");
+    assert_eq!(identity_id, Some(id));
+    assert_eq!(
+        (rt.as_str(), interaction.as_str(), day.as_str()),
+        ("List", "read", "2020-04-29")
+    );
+    let d = api::identity_show(&store, &IdentityRef::id(id))
+        .await
+        .expect("show");
+    assert_eq!(
+        d.identity.last_used_at.as_deref(),
+        Some("2020-04-29T09:49:00Z")
+    );
+
+    // The HL7 examples: REST calls count, logins do not, none names a client.
+    let mut calls = 0;
+    let mut not_rest = 0;
+    for f in [
+        "audit-event-example-search.json",
+        "audit-event-example-vread.json",
+        "auditevent-example-error.json",
+        "audit-event-example-login.json",
+        "audit-event-example-logout.json",
+        "audit-event-example-media.json",
+        "audit-event-example-pixQuery.json",
+    ] {
+        let s = import(&store, &fixture(&format!("auditevents/{f}")))
+            .await
+            .expect(f);
+        calls += s.calls;
+        not_rest += s.not_rest;
+        assert_eq!(s.malformed, 0, "{f}");
+    }
+    assert_eq!((calls, not_rest), (3, 4));
+}
+
+#[tokio::test]
+async fn aggregates_match_an_independent_count_and_a_reimport_adds_nothing() {
+    let env = Env::new();
+    let store = env.store().await;
+    identity(
+        &store,
+        add("app-a", "user/*.cruds", "user/*.cruds", Some("x")),
+    )
+    .await;
+    let types = ["Observation", "Patient", "Encounter"];
+    let interactions = [
+        Interaction::Read,
+        Interaction::SearchType,
+        Interaction::Create,
+    ];
+    let mut expected: HashMap<(String, String, String, bool), u64> = HashMap::new();
+    let mut log = Vec::new();
+    let mut n = 0u64;
+    for (ci, client) in ["app-a", "app-b", "app-c"].iter().enumerate() {
+        for (ti, rt) in types.iter().enumerate() {
+            for (ii, i) in interactions.iter().enumerate() {
+                let count = 1 + ((ci * 7 + ti * 3 + ii * 5) % 11) as u64;
+                for k in 0..count {
+                    n += 1;
+                    let ok = k % 4 != 3;
+                    write_event(&mut log, &call(client, rt, *i, ok, n)).expect("write");
+                    *expected
+                        .entry((
+                            client.to_string(),
+                            rt.to_string(),
+                            i.as_str().to_string(),
+                            ok,
+                        ))
+                        .or_default() += 1;
+                }
+            }
+        }
+    }
+    let path = env.dir.path().join("audit.ndjson");
+    std::fs::write(&path, &log).expect("write log");
+    let s = import(&store, &path).await.expect("import");
+    assert_eq!(s.calls, n);
+    let got: Vec<(String, String, String, String, i64)> = sqlx::query_as(
+        "SELECT client_id, resource_type, interaction, outcome, calls FROM usage_daily",
+    )
+    .fetch_all(store.pool())
+    .await
+    .expect("rows");
+    assert_eq!(got.len(), expected.len());
+    for (client, rt, i, outcome, calls) in got {
+        let want = expected[&(client.clone(), rt.clone(), i.clone(), outcome == "success")];
+        assert_eq!(calls as u64, want, "{client} {rt} {i} {outcome}");
+    }
+    let mut unknown: Vec<&str> = s.unknown_clients.iter().map(|(c, _)| c.as_str()).collect();
+    unknown.sort();
+    assert_eq!(
+        unknown,
+        vec!["app-b", "app-c"],
+        "unknown clients are kept and surfaced"
+    );
+
+    let before = total_calls(&store).await;
+    let again = import(&store, &path).await.expect("re-import");
+    assert!(again.already_imported);
+    assert_eq!(total_calls(&store).await, before, "not double-counted");
+}
+
+#[tokio::test]
+async fn every_trace_class_comes_from_its_own_case() {
+    let env = Env::new();
+    let store = env.store().await;
+    identity(
+        &store,
+        add(
+            "good",
+            "user/Observation.rs",
+            "user/Observation.rs",
+            Some("Charts vitals."),
+        ),
+    )
+    .await;
+    identity(
+        &store,
+        add("loose", "user/Observation.rs", "", Some("Charts vitals.")),
+    )
+    .await;
+    identity(
+        &store,
+        add("orphan", "user/Observation.rs", "user/Observation.rs", None),
+    )
+    .await;
+    // Only `good` and `orphan` have justified approvals: the CLI add leaves approvals without
+    // one, so justify them as an owner would.
+    for client in ["good", "orphan"] {
+        api::identity_attest(
+            &store,
+            now(),
+            &actor(),
+            &IdentityRef {
+                key: client.into(),
+                environment: None,
+            },
+            steward::review::AttestRequest {
+                person: "ana@example.org".into(),
+                purpose: if client == "good" {
+                    "Charts vitals.".into()
+                } else {
+                    "x".into()
+                },
+                justifications: vec![("user/Observation.rs".into(), "charts vitals".into())],
+            },
+        )
+        .await
+        .expect("attest");
+    }
+    // `orphan` has no purpose statement.
+    sqlx::query("UPDATE identity SET purpose = NULL WHERE client_id = 'orphan'")
+        .execute(store.pool())
+        .await
+        .expect("no purpose");
+
+    let mut log = Vec::new();
+    let mut n = 0;
+    let mut put = |client: &str, rt: &str, i: Interaction, count: u64| {
+        for _ in 0..count {
+            n += 1;
+            write_event(&mut log, &call(client, rt, i, true, n)).expect("write");
+        }
+    };
+    put("good", "Observation", Interaction::SearchType, 5); // traced
+    put("good", "Observation", Interaction::Update, 2); // outside grant
+    put("loose", "Observation", Interaction::Read, 3); // unjustified
+    put("orphan", "Observation", Interaction::Read, 4); // unowned
+    put("stranger", "Observation", Interaction::Read, 6); // unknown client
+    let path = env.dir.path().join("t.ndjson");
+    std::fs::write(&path, &log).expect("write");
+    import(&store, &path).await.expect("import");
+
+    let t = env.json(&["trace"]);
+    assert_eq!(t["total_calls"], 20);
+    assert_eq!(t["traced"], 5);
+    assert_eq!(t["outside_grant"], 2);
+    assert_eq!(t["unjustified"], 3);
+    assert_eq!(t["unowned"], 4);
+    assert_eq!(t["unknown_client"], 6);
+    assert_eq!(t["traced_percent"], 25.0);
+    assert_eq!(t["top"][0]["client_id"], "stranger");
+    let windowed = env.json(&["trace", "--since", "2026-11-21"]);
+    assert_eq!(windowed["total_calls"], 0, "the window excludes the day");
+}
+
+#[tokio::test]
+async fn used_scopes_and_granted_but_unused_come_from_the_calls() {
+    let env = Env::new();
+    let store = env.store().await;
+    let id = identity(
+        &store,
+        add(
+            "app",
+            "user/Observation.rs user/Patient.rs user/Condition.cruds openid",
+            "user/Observation.rs",
+            Some("x"),
+        ),
+    )
+    .await;
+    let mut log = Vec::new();
+    write_event(
+        &mut log,
+        &call("app", "Observation", Interaction::SearchType, true, 1),
+    )
+    .expect("w");
+    write_event(
+        &mut log,
+        &call("app", "Patient", Interaction::Read, true, 2),
+    )
+    .expect("w");
+    write_event(
+        &mut log,
+        &call("app", "Condition", Interaction::Delete, false, 3),
+    )
+    .expect("w");
+    let path = env.dir.path().join("u.ndjson");
+    std::fs::write(&path, &log).expect("write");
+    import(&store, &path).await.expect("import");
+    let now = steward::time::parse("2026-11-28T12:00:00Z").expect("time");
+    let u = api::usage_show(&store, now, &IdentityRef::id(id), 90)
+        .await
+        .expect("usage");
+    assert_eq!((u.calls, u.failures), (3, 1));
+    assert_eq!(u.used_scopes, vec!["user/Observation.s", "user/Patient.r"]);
+    assert_eq!(
+        u.granted_unused,
+        vec!["user/Condition.cruds".to_string()],
+        "a failed call uses nothing; openid is not judged"
+    );
+}
+
+#[tokio::test]
+async fn malformed_lines_are_reported_and_strict_writes_nothing() {
+    let env = Env::new();
+    let store = env.store().await;
+    let mut log = Vec::new();
+    write_event(
+        &mut log,
+        &call("a", "Observation", Interaction::Read, true, 1),
+    )
+    .expect("w");
+    log.extend_from_slice(b"{\"resourceType\":\"Patient\",\"recorded\":\"x\"}\n");
+    log.extend_from_slice(b"garbage\n");
+    write_event(
+        &mut log,
+        &call("a", "Observation", Interaction::Read, true, 2),
+    )
+    .expect("w");
+    let path = env.dir.path().join("m.ndjson");
+    std::fs::write(&path, &log).expect("write");
+    let p = path.to_str().expect("path");
+    let db = env.db.to_str().expect("db");
+    let out = env.cli(&["--db", db, "import", "audit", p, "--strict"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("line 2"), "{}", stderr(&out));
+    assert_eq!(
+        rows(&store, "audit_log").await,
+        0,
+        "a strict failure writes nothing"
+    );
+    assert_eq!(total_calls(&store).await, 0);
+
+    let out = env.cli(&["--db", db, "import", "audit", p]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("line 2: resourceType"), "{err}");
+    assert!(err.contains("line 3: not an AuditEvent"), "{err}");
+    assert_eq!(total_calls(&store).await, 2);
+}
+
+#[tokio::test]
+async fn a_cancelled_import_leaves_nothing() {
+    let env = Env::new();
+    let store = env.store().await;
+    let mut log = Vec::new();
+    for n in 0..50 {
+        write_event(
+            &mut log,
+            &call("a", "Observation", Interaction::Read, true, n),
+        )
+        .expect("w");
+    }
+    let path = env.dir.path().join("c.ndjson");
+    std::fs::write(&path, &log).expect("write");
+    let cancel = AtomicBool::new(true);
+    let control = Control {
+        cancel: &cancel,
+        progress: &|_, _| {},
+    };
+    let e = api::usage_import_audit(
+        &store,
+        now(),
+        &actor(),
+        &path,
+        Environment::Production,
+        false,
+        &control,
+    )
+    .await
+    .expect_err("cancelled");
+    assert!(matches!(e, Error::Cancelled));
+    assert_eq!(e.code(), Code::Cancelled);
+    assert_eq!(total_calls(&store).await, 0);
+    assert_eq!(rows(&store, "audit_log").await, 0);
+}
+
+#[test]
+fn a_killed_import_is_all_or_nothing() {
+    let env = Env::new();
+    let mut log = Vec::with_capacity(60 << 20);
+    let n = 60_000u64;
+    for i in 0..n {
+        write_event(
+            &mut log,
+            &call("a", "Observation", Interaction::Read, true, i),
+        )
+        .expect("w");
+    }
+    let path = env.dir.path().join("big.ndjson");
+    std::fs::write(&path, &log).expect("write");
+    let db = env.db.to_str().expect("db").to_string();
+    assert!(env.cli(&["--db", &db, "init"]).status.success());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_steward"))
+        .args(["--db", &db, "import", "audit", path.to_str().expect("path")])
+        .env("HOME", env.dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let _ = child.kill();
+    let status = child.wait().expect("wait");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let total = rt.block_on(async {
+        let store = env.store().await;
+        let t = total_calls(&store).await;
+        store.close().await;
+        t
+    });
+    if status.success() {
+        assert_eq!(total, n as i64, "a finished import counts every call");
+    } else {
+        assert_eq!(total, 0, "a killed import leaves no partial aggregates");
+    }
+}
+
+#[tokio::test]
+async fn a_bundle_of_audit_events_is_read_entry_by_entry() {
+    let env = Env::new();
+    let store = env.store().await;
+    let event: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(fixture("auditevents/balp-ex-auditBasicReadOServer.json")).expect("read"),
+    )
+    .expect("json");
+    let bundle = serde_json::json!({
+        "resourceType": "Bundle", "type": "searchset",
+        "entry": [{"resource": event.clone()}, {"resource": event}, {"fullUrl": "x"}]
+    });
+    let path = env.dir.path().join("bundle.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&bundle).expect("json")).expect("write");
+    let s = import(&store, &path).await.expect("import");
+    assert_eq!((s.calls, s.malformed), (2, 1));
+    assert_eq!(s.bad[0].line, 3, "the entry number");
+
+    let not = env.dir.path().join("patient.json");
+    std::fs::write(&not, "{\n \"resourceType\": \"Patient\"\n}").expect("write");
+    let e = import(&store, &not).await.expect_err("not audit events");
+    assert!(
+        e.to_string().contains("patient.json") && e.to_string().contains("resourceType"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn token_events_are_fingerprinted_tied_and_audited() {
+    let env = Env::new();
+    let store = env.store().await;
+    let id = identity(
+        &store,
+        add("test-app", "user/Observation.rs", "", Some("x")),
+    )
+    .await;
+    let s = api::usage_import_tokens(
+        &store,
+        now(),
+        &actor(),
+        &fixture("keycloak-events/02-CODE_TO_TOKEN.json"),
+        Environment::Production,
+        false,
+    )
+    .await
+    .expect("import");
+    assert_eq!((s.events, s.unknown_client), (1, 0));
+    assert_eq!(s.by_kind.get("issued"), Some(&1));
+    let (identity_id, fp): (Option<i64>, String) =
+        sqlx::query_as("SELECT identity_id, token_fingerprint FROM token_event")
+            .fetch_one(store.pool())
+            .await
+            .expect("event");
+    assert_eq!(identity_id, Some(id));
+    assert!(fp.starts_with("hmac-sha256:"), "{fp}");
+    let raw = "a3f5c2d1-9b7e-4f60-8c1d-2e4b6a8c0f13";
+    for table in ["token_event", "audit_log"] {
+        let sql = match table {
+            "token_event" => "SELECT count(*) FROM token_event WHERE token_fingerprint LIKE '%' || ?1 || '%' OR coalesce(subject, '') LIKE '%' || ?1 || '%'",
+            _ => "SELECT count(*) FROM audit_log WHERE details LIKE '%' || ?1 || '%'",
+        };
+        let n: i64 = sqlx::query_scalar(sql)
+            .bind(raw)
+            .fetch_one(store.pool())
+            .await
+            .expect("count");
+        assert_eq!(n, 0, "the raw token id is in {table}");
+    }
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'token.issued' AND subject = ?1",
+    )
+    .bind(format!("identity:{id}"))
+    .fetch_one(store.pool())
+    .await
+    .expect("count");
+    assert_eq!(audited, 1);
+
+    // A call that names no client but carries that token is tied to test-app through it.
+    let mut log = Vec::new();
+    log.extend_from_slice(format!(
+        "{{\"resourceType\":\"AuditEvent\",\"type\":{{\"code\":\"rest\"}},\"subtype\":[{{\"system\":\"http://hl7.org/fhir/restful-interaction\",\"code\":\"read\"}}],\"recorded\":\"2026-11-01T10:00:00Z\",\"outcome\":\"0\",\"agent\":[{{\"who\":{{\"display\":\"Dr A\"}},\"requestor\":true,\"policy\":[\"urn:ietf:params:oauth:jti:{raw}\"]}}],\"entity\":[{{\"what\":{{\"reference\":\"Observation/1\"}}}}]}}\n"
+    ).as_bytes());
+    let path = env.dir.path().join("by-token.ndjson");
+    std::fs::write(&path, &log).expect("write");
+    let s = import(&store, &path).await.expect("import");
+    assert!(s.unknown_clients.is_empty(), "{:?}", s.unknown_clients);
+
+    let csv = env.dir.path().join("tokens.csv");
+    std::fs::write(
+        &csv,
+        "time,client_id,environment,event,scopes,token_id,expires_in,subject\n\
+         2026-11-01T10:00:00Z,test-app,production,scope_changed,user/Observation.rs user/Patient.rs,t-9,3600,u-1\n\
+         2026-11-01T11:00:00Z,ghost,production,revoked,,t-10,,\n",
+    )
+    .expect("csv");
+    let s = api::usage_import_tokens(
+        &store,
+        now(),
+        &actor(),
+        &csv,
+        Environment::Production,
+        false,
+    )
+    .await
+    .expect("csv import");
+    assert_eq!((s.events, s.unknown_client), (2, 1));
+    let again = api::usage_import_tokens(
+        &store,
+        now(),
+        &actor(),
+        &csv,
+        Environment::Production,
+        false,
+    )
+    .await
+    .expect("again");
+    assert!(again.already_imported);
+}
