@@ -3,17 +3,17 @@
 -- combinations, not with the number of calls. Token events are the log of every issuance,
 -- refresh, scope change and revocation; token ids and subjects are fingerprints only.
 
--- One row per imported file; the content hash makes a re-import a no-op.
+-- One row per imported file; the content hash (BLAKE3) makes a re-import a no-op.
 CREATE TABLE usage_import (
     id          INTEGER PRIMARY KEY,
     kind        TEXT NOT NULL CHECK (kind IN ('audit', 'tokens')),
     file        TEXT NOT NULL,
-    sha256      TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
     environment TEXT NOT NULL CHECK (environment IN ('sandbox', 'staging', 'production')),
     records     INTEGER NOT NULL,
     malformed   INTEGER NOT NULL,
     imported_at TEXT NOT NULL,
-    UNIQUE (kind, sha256, environment)
+    UNIQUE (kind, content_hash, environment)
 );
 
 -- identity_id is NULL for a client the inventory does not know: kept and surfaced.
@@ -32,7 +32,6 @@ CREATE TABLE usage_daily (
     PRIMARY KEY (client_id, environment, day, context, resource_type, interaction, outcome)
 ) WITHOUT ROWID;
 CREATE INDEX usage_daily_identity ON usage_daily (identity_id, day);
-CREATE INDEX usage_daily_day ON usage_daily (day);
 
 CREATE TABLE token_event (
     id                INTEGER PRIMARY KEY,

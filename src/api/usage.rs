@@ -28,7 +28,7 @@ const UNKNOWN_LISTED: usize = 20;
 pub struct AuditImportSummary {
     pub file: String,
     pub environment: Environment,
-    pub sha256: String,
+    pub content_hash: String,
     /// True when this content was imported before: nothing was written.
     pub already_imported: bool,
     #[ts(type = "number")]
@@ -175,7 +175,7 @@ async fn write_audit_import(
     let mut summary = AuditImportSummary {
         file: file.to_string(),
         environment,
-        sha256: scan.sha256.clone(),
+        content_hash: scan.content_hash.clone(),
         already_imported: false,
         calls: scan.calls,
         aggregates: scan.aggregates.len(),
@@ -185,7 +185,7 @@ async fn write_audit_import(
         unknown_clients: Vec::new(),
     };
     let mut tx = store.begin_write().await?;
-    if db::previous_import(&mut tx, "audit", &scan.sha256, environment)
+    if db::previous_import(&mut tx, "audit", &scan.content_hash, environment)
         .await?
         .is_some()
     {
@@ -195,9 +195,11 @@ async fn write_audit_import(
     let stamp = time::format(now);
     let mut unknown: BTreeMap<&str, u64> = BTreeMap::new();
     let mut last: HashMap<i64, &str> = HashMap::new();
-    let rows: Vec<UsageRow> = scan
-        .aggregates
-        .iter()
+    // In key order: SQLite appends to its B-tree instead of inserting all over it.
+    let mut sorted: Vec<(&usage::Key, &usage::Agg)> = scan.aggregates.iter().collect();
+    sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let rows: Vec<UsageRow> = sorted
+        .into_iter()
         .map(|(k, a)| {
             let identity_id = known.get(&(k.client_id.clone(), environment)).copied();
             match identity_id {
@@ -233,7 +235,7 @@ async fn write_audit_import(
         &mut tx,
         "audit",
         file,
-        &scan.sha256,
+        &scan.content_hash,
         environment,
         i64::try_from(scan.calls).unwrap_or(i64::MAX),
         i64::try_from(scan.malformed).unwrap_or(i64::MAX),
@@ -254,7 +256,7 @@ async fn write_audit_import(
         format!("import:{}", file_name(file)),
         json!({
             "file": file,
-            "sha256": scan.sha256,
+            "content_hash": scan.content_hash,
             "environment": environment,
             "calls": scan.calls,
             "aggregates": rows.len(),
@@ -281,7 +283,7 @@ pub struct TokenImportSummary {
     pub file: String,
     /// `keycloak` or `csv`.
     pub format: String,
-    pub sha256: String,
+    pub content_hash: String,
     pub already_imported: bool,
     #[ts(type = "number")]
     pub events: usize,
@@ -333,12 +335,11 @@ pub async fn usage_import_tokens(
             ));
         }
     }
-    use sha2::Digest as _;
-    let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+    let content_hash = format!("blake3:{}", blake3::hash(&bytes).to_hex());
     let mut summary = TokenImportSummary {
         file: file.clone(),
         format: format.to_string(),
-        sha256: sha256.clone(),
+        content_hash: content_hash.clone(),
         already_imported: false,
         events: parsed.events.len(),
         by_kind: BTreeMap::new(),
@@ -347,7 +348,7 @@ pub async fn usage_import_tokens(
         bad: parsed.bad.clone(),
     };
     let mut tx = store.begin_write().await?;
-    if db::previous_import(&mut tx, "tokens", &sha256, environment)
+    if db::previous_import(&mut tx, "tokens", &content_hash, environment)
         .await?
         .is_some()
     {
@@ -410,7 +411,7 @@ pub async fn usage_import_tokens(
         &mut tx,
         "tokens",
         &file,
-        &sha256,
+        &content_hash,
         environment,
         rows.len() as i64,
         summary.bad.len() as i64,
@@ -425,7 +426,7 @@ pub async fn usage_import_tokens(
         details: json!({
             "file": file,
             "format": format,
-            "sha256": sha256,
+            "content_hash": content_hash,
             "environment": environment,
             "events": rows.len(),
             "by_kind": summary.by_kind,

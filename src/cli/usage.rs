@@ -103,9 +103,9 @@ pub async fn import_audit(
         if !out.json {
             if s.already_imported {
                 say!(
-                    "{}: already imported (sha256 {}); nothing counted",
+                    "{}: already imported (content {}); nothing counted",
                     s.file,
-                    s.sha256
+                    s.content_hash
                 );
             } else {
                 say!(

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use serde::Serialize;
-use sqlx::SqliteConnection;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::identity::scope_columns;
 use crate::inventory::Environment;
@@ -13,15 +13,15 @@ use crate::{Error, Result};
 pub async fn previous_import(
     conn: &mut SqliteConnection,
     kind: &str,
-    sha256: &str,
+    content_hash: &str,
     environment: Environment,
 ) -> Result<Option<(i64, String)>> {
     Ok(sqlx::query_as(
-        "SELECT id, imported_at FROM usage_import WHERE kind = ?1 AND sha256 = ?2 \
+        "SELECT id, imported_at FROM usage_import WHERE kind = ?1 AND content_hash = ?2 \
          AND environment = ?3",
     )
     .bind(kind)
-    .bind(sha256)
+    .bind(content_hash)
     .bind(environment)
     .fetch_optional(conn)
     .await?)
@@ -33,19 +33,19 @@ pub async fn insert_import(
     conn: &mut SqliteConnection,
     kind: &str,
     file: &str,
-    sha256: &str,
+    content_hash: &str,
     environment: Environment,
     records: i64,
     malformed: i64,
     at: &str,
 ) -> Result<i64> {
     Ok(sqlx::query_scalar(
-        "INSERT INTO usage_import (kind, file, sha256, environment, records, malformed, \
+        "INSERT INTO usage_import (kind, file, content_hash, environment, records, malformed, \
          imported_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
     )
     .bind(kind)
     .bind(file)
-    .bind(sha256)
+    .bind(content_hash)
     .bind(environment)
     .bind(records)
     .bind(malformed)
@@ -81,7 +81,7 @@ pub async fn token_clients(
 }
 
 /// One aggregate to add.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct UsageRow<'a> {
     pub client_id: &'a str,
     pub day: &'a str,
@@ -101,26 +101,33 @@ pub async fn add_usage(
     environment: Environment,
     rows: &[UsageRow<'_>],
 ) -> Result<()> {
-    for chunk in rows.chunks(20_000) {
-        let payload = serde_json::to_string(chunk)
-            .map_err(|e| Error::Integrity(format!("cannot encode usage: {e}")))?;
-        sqlx::query(
+    // 11 values a row: 2,000 rows stay under SQLite's limit of bound values.
+    for chunk in rows.chunks(2_000) {
+        let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT INTO usage_daily (client_id, environment, day, context, resource_type, \
-               interaction, outcome, identity_id, calls, first_seen, last_seen) \
-             SELECT j.value ->> 'client_id', ?2, j.value ->> 'day', j.value ->> 'context', \
-               j.value ->> 'resource_type', j.value ->> 'interaction', j.value ->> 'outcome', \
-               j.value ->> 'identity_id', j.value ->> 'calls', j.value ->> 'first_seen', \
-               j.value ->> 'last_seen' FROM json_each(?1) j WHERE true \
-             ON CONFLICT (client_id, environment, day, context, resource_type, interaction, \
-               outcome) DO UPDATE SET calls = calls + excluded.calls, \
-               identity_id = coalesce(excluded.identity_id, identity_id), \
-               first_seen = min(first_seen, excluded.first_seen), \
-               last_seen = max(last_seen, excluded.last_seen)",
-        )
-        .bind(payload)
-        .bind(environment)
-        .execute(&mut *conn)
-        .await?;
+             interaction, outcome, identity_id, calls, first_seen, last_seen) ",
+        );
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(r.client_id)
+                .push_bind(environment)
+                .push_bind(r.day)
+                .push_bind(r.context)
+                .push_bind(r.resource_type)
+                .push_bind(r.interaction)
+                .push_bind(r.outcome)
+                .push_bind(r.identity_id)
+                .push_bind(i64::try_from(r.calls).unwrap_or(i64::MAX))
+                .push_bind(r.first_seen)
+                .push_bind(r.last_seen);
+        });
+        q.push(
+            " ON CONFLICT (client_id, environment, day, context, resource_type, interaction, \
+             outcome) DO UPDATE SET calls = calls + excluded.calls, \
+             identity_id = coalesce(excluded.identity_id, identity_id), \
+             first_seen = min(first_seen, excluded.first_seen), \
+             last_seen = max(last_seen, excluded.last_seen)",
+        );
+        q.build().execute(&mut *conn).await?;
     }
     Ok(())
 }

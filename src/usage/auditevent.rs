@@ -14,9 +14,11 @@
 //! system. Logins, logouts and other events are skipped, not reported as malformed.
 
 use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
 
-use serde::de::IgnoredAny;
-use serde::Deserialize;
+use serde::de::{IgnoredAny, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 use crate::scope::{Context, Interaction};
 
@@ -24,6 +26,9 @@ const DCM_APPLICATION: &str = "110150";
 const RESTFUL_INTERACTION: &str = "http://hl7.org/fhir/restful-interaction";
 const JTI_PREFIX: &str = "urn:ietf:params:oauth:jti:";
 
+/// An AuditEvent as far as usage needs it. The arrays (`subtype`, `agent`, `entity`) are
+/// folded while they are parsed, never collected: a line costs no allocation unless a string
+/// carries escapes.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEvent<'a> {
@@ -32,69 +37,278 @@ pub struct AuditEvent<'a> {
     #[serde(default, borrow, rename = "type")]
     kind: Option<Coding<'a>>,
     #[serde(default, borrow)]
-    subtype: Vec<Coding<'a>>,
+    subtype: Subtypes<'a>,
     #[serde(default, borrow)]
-    action: Option<Cow<'a, str>>,
+    action: Option<Text<'a>>,
     #[serde(borrow)]
     recorded: Cow<'a, str>,
     #[serde(default, borrow)]
-    outcome: Option<Cow<'a, str>>,
+    outcome: Option<Text<'a>>,
     #[serde(default, borrow)]
-    agent: Vec<Agent<'a>>,
-    #[serde(default, borrow)]
-    entity: Vec<Entity<'a>>,
+    agent: Agents<'a>,
+    #[serde(default)]
+    entity: Entities,
 }
 
 #[derive(Deserialize)]
 struct Coding<'a> {
     #[serde(default, borrow)]
-    system: Option<Cow<'a, str>>,
+    system: Option<Text<'a>>,
     #[serde(default, borrow)]
-    code: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct CodeableConcept<'a> {
-    #[serde(default, borrow)]
-    coding: Vec<Coding<'a>>,
+    code: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 struct Identifier<'a> {
     #[serde(default, borrow)]
-    value: Option<Cow<'a, str>>,
+    value: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 struct Reference<'a> {
     #[serde(default, borrow)]
-    reference: Option<Cow<'a, str>>,
+    reference: Option<Text<'a>>,
     #[serde(default, borrow)]
     identifier: Option<Identifier<'a>>,
     #[serde(default, borrow)]
-    display: Option<Cow<'a, str>>,
+    display: Option<Text<'a>>,
+}
+
+/// Folds a JSON array element by element into `Self`, without collecting it.
+trait Fold<'de>: Default {
+    type Item: Deserialize<'de>;
+    fn fold(&mut self, item: Self::Item);
+}
+
+struct FoldVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Fold<'de>> Visitor<'de> for FoldVisitor<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
+        let mut acc = T::default();
+        while let Some(item) = seq.next_element::<T::Item>()? {
+            acc.fold(item);
+        }
+        Ok(acc)
+    }
+}
+
+macro_rules! fold_deserialize {
+    ($t:ident) => {
+        impl<'de: 'a, 'a> Deserialize<'de> for $t<'a> {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_seq(FoldVisitor(PhantomData))
+            }
+        }
+    };
+}
+
+/// The restful-interaction code of `subtype`, if any.
+#[derive(Default)]
+struct Subtypes<'a> {
+    rest: Option<Cow<'a, str>>,
+}
+
+impl<'de: 'a, 'a> Fold<'de> for Subtypes<'a> {
+    type Item = Coding<'a>;
+    fn fold(&mut self, c: Coding<'a>) {
+        if self.rest.is_none() && c.system.as_deref() == Some(RESTFUL_INTERACTION) {
+            self.rest = c.code.map(|t| t.0);
+        }
+    }
+}
+fold_deserialize!(Subtypes);
+
+/// Whether a `type.coding` holds DICOM 110150 "Application".
+#[derive(Default)]
+struct AppCodings {
+    app: bool,
+}
+
+impl<'de> Fold<'de> for AppCodings {
+    type Item = CodingCode<'de>;
+    fn fold(&mut self, c: CodingCode<'de>) {
+        self.app |= c.code.as_deref() == Some(DCM_APPLICATION);
+    }
+}
+
+impl<'de> Deserialize<'de> for AppCodings {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_seq(FoldVisitor(PhantomData))
+    }
 }
 
 #[derive(Deserialize)]
+struct CodingCode<'a> {
+    #[serde(default, borrow)]
+    code: Option<Text<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct AgentType {
+    #[serde(default)]
+    coding: AppCodings,
+}
+
+/// The first entry of a string array.
+#[derive(Default)]
+struct First<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Fold<'de> for First<'a> {
+    type Item = Text<'a>;
+    fn fold(&mut self, s: Text<'a>) {
+        if self.0.is_none() {
+            self.0 = Some(s.0);
+        }
+    }
+}
+
+/// A JSON string, borrowed from the input unless it carries escapes. (serde borrows a bare
+/// `Cow<str>` field, but not one inside an `Option` or a sequence.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Text<'a>(Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+struct TextVisitor;
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Text<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+        Ok(Text(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+        Ok(Text(Cow::Owned(v.to_string())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
+        Ok(Text(Cow::Owned(v)))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(TextVisitor)
+    }
+}
+fold_deserialize!(First);
+
+#[derive(Deserialize)]
 struct Agent<'a> {
-    #[serde(default, borrow, rename = "type")]
-    kind: Option<CodeableConcept<'a>>,
+    #[serde(default, rename = "type")]
+    kind: AgentType,
     #[serde(default, borrow)]
     who: Option<Reference<'a>>,
     #[serde(default)]
     requestor: bool,
     #[serde(default, borrow)]
-    policy: Vec<Cow<'a, str>>,
+    policy: First<'a>,
+}
+
+/// What the agents say: the client, the human requestor's context, the first token id.
+#[derive(Default)]
+struct Agents<'a> {
+    app: Option<Cow<'a, str>>,
+    device: Option<Cow<'a, str>>,
+    human: Option<Context>,
+    policy: Option<Cow<'a, str>>,
+}
+
+fn name<'a>(who: Reference<'a>) -> Option<Cow<'a, str>> {
+    who.identifier
+        .and_then(|i| i.value)
+        .or(who.display)
+        .filter(|s| !s.trim().is_empty())
+        .map(|t| t.0)
+}
+
+impl<'de: 'a, 'a> Fold<'de> for Agents<'a> {
+    type Item = Agent<'a>;
+    fn fold(&mut self, a: Agent<'a>) {
+        if self.policy.is_none() {
+            self.policy = a.policy.0;
+        }
+        let app = a.kind.coding.app;
+        let Some(who) = a.who else { return };
+        let reference = who.reference.as_deref().unwrap_or("");
+        if !app && a.requestor && self.human.is_none() {
+            self.human = Some(if reference.starts_with("Patient/") {
+                Context::Patient
+            } else {
+                Context::User
+            });
+        }
+        if app {
+            if self.app.is_none() {
+                self.app = name(who);
+            }
+        } else if a.requestor && reference.starts_with("Device/") && self.device.is_none() {
+            self.device = name(who);
+        }
+    }
+}
+fold_deserialize!(Agents);
+
+#[derive(Deserialize)]
+struct EntityRef<'a> {
+    #[serde(default, borrow)]
+    reference: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 struct Entity<'a> {
     #[serde(default, borrow)]
-    what: Option<Reference<'a>>,
+    what: Option<EntityRef<'a>>,
     #[serde(default, borrow)]
-    role: Option<Coding<'a>>,
+    role: Option<CodingCode<'a>>,
     #[serde(default, borrow)]
-    query: Option<Cow<'a, str>>,
+    query: Option<Text<'a>>,
+}
+
+/// What the entities say: the data type acted on, whether a patient is named, a query.
+#[derive(Default)]
+struct Entities {
+    data: Option<&'static str>,
+    patient_type: Option<&'static str>,
+    patient: bool,
+    has_query: bool,
+}
+
+impl<'de> Fold<'de> for Entities {
+    type Item = Entity<'de>;
+    fn fold(&mut self, en: Entity<'de>) {
+        let role_patient = en.role.and_then(|r| r.code).as_deref() == Some("1");
+        let t = en
+            .what
+            .and_then(|w| w.reference)
+            .and_then(|r| reference_type(&r));
+        if role_patient || t == Some("Patient") {
+            self.patient = true;
+            self.patient_type = self.patient_type.or(t);
+        } else if let Some(t) = t {
+            self.data = self.data.or(Some(t));
+        }
+        if let Some(q) = en.query.as_deref() {
+            self.has_query = true;
+            self.data = self.data.or_else(|| query_type(q));
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Entities {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_seq(FoldVisitor(PhantomData))
+    }
 }
 
 /// A Bundle of AuditEvents (a search result or a transaction of them).
@@ -148,23 +362,8 @@ pub enum Skip {
     Bad(String),
 }
 
-fn is_rest(e: &AuditEvent<'_>) -> bool {
-    e.kind
-        .as_ref()
-        .and_then(|k| k.code.as_deref())
-        .is_some_and(|c| c == "rest")
-        || e.subtype
-            .iter()
-            .any(|s| s.system.as_deref() == Some(RESTFUL_INTERACTION))
-}
-
-fn interaction(e: &AuditEvent<'_>, has_query: bool) -> Option<Interaction> {
-    let sub = e
-        .subtype
-        .iter()
-        .find(|s| s.system.as_deref() == Some(RESTFUL_INTERACTION))
-        .and_then(|s| s.code.as_deref());
-    Some(match sub {
+fn interaction(rest: Option<&str>, action: Option<&str>, has_query: bool) -> Option<Interaction> {
+    Some(match rest {
         Some("read") => Interaction::Read,
         Some("vread") => Interaction::Vread,
         Some("update") => Interaction::Update,
@@ -180,7 +379,7 @@ fn interaction(e: &AuditEvent<'_>, has_query: bool) -> Option<Interaction> {
             Interaction::Operation
         }
         Some(_) => return None,
-        None => match e.action.as_deref() {
+        None => match action {
             Some("C") => Interaction::Create,
             Some("R") => Interaction::Read,
             Some("U") => Interaction::Update,
@@ -192,59 +391,27 @@ fn interaction(e: &AuditEvent<'_>, has_query: bool) -> Option<Interaction> {
     })
 }
 
-fn coded(agent: &Agent<'_>, code: &str) -> bool {
-    agent
-        .kind
-        .as_ref()
-        .is_some_and(|k| k.coding.iter().any(|c| c.code.as_deref() == Some(code)))
-}
-
-fn name<'a>(who: &Reference<'a>) -> Option<Cow<'a, str>> {
-    who.identifier
-        .as_ref()
-        .and_then(|i| i.value.clone())
-        .or_else(|| who.display.clone())
-        .filter(|s| !s.trim().is_empty())
-}
-
-fn caller<'a>(agents: &[Agent<'a>]) -> Caller<'a> {
-    let app = agents
-        .iter()
-        .find(|a| coded(a, DCM_APPLICATION))
-        .or_else(|| {
-            agents.iter().find(|a| {
-                a.requestor
-                    && a.who
-                        .as_ref()
-                        .and_then(|w| w.reference.as_deref())
-                        .is_some_and(|r| r.starts_with("Device/"))
-            })
-        });
-    if let Some(id) = app.and_then(|a| a.who.as_ref()).and_then(name) {
-        return Caller::Client(id);
-    }
-    let jti = agents.iter().flat_map(|a| a.policy.iter()).next();
-    match jti {
-        Some(p) => Caller::Token(match p {
-            Cow::Borrowed(s) => Cow::Borrowed(s.strip_prefix(JTI_PREFIX).unwrap_or(s)),
-            Cow::Owned(s) => Cow::Owned(s.strip_prefix(JTI_PREFIX).unwrap_or(s).to_string()),
-        }),
-        None => Caller::Unknown,
-    }
+/// Whether `s` has the shape of a FHIR instant, `YYYY-MM-DDThh:mm:ss` and a zone (checked
+/// byte by byte: this runs once a call).
+fn is_instant(s: &str) -> bool {
+    let b = s.as_bytes();
+    const SHAPE: &[u8; 19] = b"dddd-dd-ddTdd:dd:dd";
+    b.len() >= 20
+        && SHAPE.iter().zip(b).all(|(want, got)| match want {
+            b'd' => got.is_ascii_digit(),
+            w => w == got,
+        })
+        && matches!(b[b.len() - 1], b'Z' | b'0'..=b'9')
 }
 
 /// The resource type of a reference (`Observation/1`, `https://x/fhir/Observation/1`).
 fn reference_type(reference: &str) -> Option<&'static str> {
     let path = reference.split(['?', '#']).next().unwrap_or("");
-    let mut parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
     // Type/id, Type/id/_history/v: the type is before the id.
-    if let Some(i) = parts.iter().position(|p| *p == "_history") {
-        parts.truncate(i);
-    }
-    parts
-        .iter()
-        .rev()
-        .find_map(|p| crate::scope::fhir::resource_type(p))
+    let path = path.split("/_history").next().unwrap_or(path);
+    path.rsplit('/')
+        .filter(|p| !p.is_empty())
+        .find_map(crate::scope::fhir::resource_type)
 }
 
 /// The resource type of a search from a base64 query (`.../Encounter?participant=13`).
@@ -267,18 +434,19 @@ impl<'a> AuditEvent<'a> {
     }
 
     /// The call this event records, or why it is not counted.
-    pub fn call(mut self) -> Result<Call<'a>, Skip> {
+    pub fn call(self) -> Result<Call<'a>, Skip> {
         if !self.is_audit_event() {
             return Err(Skip::Bad(format!(
                 "resourceType: '{}' is not AuditEvent",
                 self.resource_type
             )));
         }
-        if !is_rest(&self) {
+        let rest = self.kind.and_then(|k| k.code).as_deref() == Some("rest");
+        if !rest && self.subtype.rest.is_none() {
             return Err(Skip::NotRest);
         }
-        let recorded = std::mem::take(&mut self.recorded);
-        if recorded.len() < 10 || crate::time::parse(&recorded).is_err() {
+        let recorded = self.recorded;
+        if !is_instant(&recorded) {
             return Err(Skip::Bad(format!(
                 "recorded: '{recorded}' is not a FHIR instant"
             )));
@@ -287,61 +455,38 @@ impl<'a> AuditEvent<'a> {
             Cow::Borrowed(s) => Cow::Borrowed(&s[..10]),
             Cow::Owned(s) => Cow::Owned(s[..10].to_string()),
         };
-        let mut patient = false;
-        let mut data: Option<&'static str> = None;
-        let mut patient_type: Option<&'static str> = None;
-        let mut has_query = false;
-        for en in &self.entity {
-            let role_patient = en.role.as_ref().and_then(|r| r.code.as_deref()) == Some("1");
-            let t = en
-                .what
-                .as_ref()
-                .and_then(|w| w.reference.as_deref())
-                .and_then(reference_type);
-            if role_patient || t == Some("Patient") {
-                patient = true;
-                patient_type = patient_type.or(t);
-            } else if let Some(t) = t {
-                data = data.or(Some(t));
-            }
-            if let Some(q) = en.query.as_deref() {
-                has_query = true;
-                data = data.or_else(|| query_type(q));
-            }
-        }
-        let interaction = interaction(&self, has_query).ok_or_else(|| {
+        let en = self.entity;
+        let interaction = interaction(
+            self.subtype.rest.as_deref(),
+            self.action.as_deref(),
+            en.has_query,
+        )
+        .ok_or_else(|| {
             Skip::Bad("subtype: not a restful-interaction code and no action".to_string())
         })?;
         let resource_type = match interaction {
             Interaction::SearchSystem | Interaction::HistorySystem => "",
-            _ => data.or(patient_type).unwrap_or(""),
+            _ => en.data.or(en.patient_type).unwrap_or(""),
         };
-        let human = self
-            .agent
-            .iter()
-            .filter(|a| !coded(a, DCM_APPLICATION) && a.requestor)
-            .find_map(|a| a.who.as_ref());
-        let context = match human {
-            Some(w)
-                if w.reference
-                    .as_deref()
-                    .is_some_and(|r| r.starts_with("Patient/")) =>
-            {
-                Context::Patient
-            }
-            Some(_) => Context::User,
-            None => Context::System,
+        let agents = self.agent;
+        let caller = match (agents.app.or(agents.device), agents.policy) {
+            (Some(id), _) => Caller::Client(id),
+            (None, Some(p)) => Caller::Token(match p {
+                Cow::Borrowed(s) => Cow::Borrowed(s.strip_prefix(JTI_PREFIX).unwrap_or(s)),
+                Cow::Owned(s) => Cow::Owned(s.strip_prefix(JTI_PREFIX).unwrap_or(&s).to_string()),
+            }),
+            (None, None) => Caller::Unknown,
         };
         let success = self.outcome.as_deref().is_none_or(|o| o == "0");
         Ok(Call {
-            caller: caller(&self.agent),
+            caller,
             day,
             recorded,
-            context,
+            context: agents.human.unwrap_or(Context::System),
             resource_type,
             interaction,
             success,
-            patient,
+            patient: en.patient,
         })
     }
 }
@@ -406,6 +551,25 @@ mod tests {
             include_str!("../../tests/fixtures/auditevents/audit-event-example-media.json"),
         ] {
             assert_eq!(call(text), Err(Skip::NotRest));
+        }
+    }
+
+    #[test]
+    fn instants_are_checked_by_shape() {
+        for ok in [
+            "2026-11-01T10:00:00Z",
+            "2020-04-29T09:49:00.000Z",
+            "2026-11-01T10:00:00+02:00",
+        ] {
+            assert!(is_instant(ok), "{ok}");
+        }
+        for bad in [
+            "2026-11-01",
+            "yesterday",
+            "2026-11-01 10:00:00Z",
+            "2026-1x-01T10:00:00Z",
+        ] {
+            assert!(!is_instant(bad), "{bad}");
         }
     }
 

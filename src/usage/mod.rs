@@ -11,12 +11,14 @@ pub mod tokens;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use ts_rs::TS;
 
 use crate::inventory::fingerprint::FingerprintKey;
@@ -51,7 +53,9 @@ pub struct Agg {
     pub last: String,
 }
 
-#[derive(PartialEq, Eq, Hash)]
+/// A key borrowed from the line being read; hashes and compares like [`Key`], so a lookup
+/// costs no allocation.
+#[derive(Hash)]
 struct KeyRef<'a> {
     client_id: Cow<'a, str>,
     day: Cow<'a, str>,
@@ -61,10 +65,28 @@ struct KeyRef<'a> {
     success: bool,
 }
 
-struct AggRef<'a> {
-    calls: u64,
-    first: Cow<'a, str>,
-    last: Cow<'a, str>,
+impl hashbrown::Equivalent<Key> for KeyRef<'_> {
+    fn equivalent(&self, k: &Key) -> bool {
+        self.client_id == k.client_id.as_str()
+            && self.day == k.day.as_str()
+            && self.context == k.context
+            && self.resource_type == k.resource_type
+            && self.interaction == k.interaction
+            && self.success == k.success
+    }
+}
+
+impl KeyRef<'_> {
+    fn to_key(&self) -> Key {
+        Key {
+            client_id: self.client_id.to_string(),
+            day: self.day.to_string(),
+            context: self.context,
+            resource_type: self.resource_type,
+            interaction: self.interaction,
+            success: self.success,
+        }
+    }
 }
 
 /// A malformed line or record.
@@ -78,15 +100,15 @@ pub struct BadLine {
 /// The result of reading one audit file.
 #[derive(Debug, Default)]
 pub struct Scan {
-    pub aggregates: HashMap<Key, Agg>,
+    pub aggregates: FxHashMap<Key, Agg>,
     pub calls: u64,
     /// Events that are not REST calls (logins, logouts, ...).
     pub not_rest: u64,
     pub malformed: u64,
     /// The first [`MAX_REPORTED`] malformed lines.
     pub bad: Vec<BadLine>,
-    /// SHA-256 of the file's bytes.
-    pub sha256: String,
+    /// `blake3:<hex>` of the file's bytes: a re-import of the same content is detected.
+    pub content_hash: String,
     pub bytes: u64,
 }
 
@@ -103,17 +125,28 @@ pub struct Control<'c> {
     pub progress: &'c (dyn Fn(u64, u64) + Sync),
 }
 
+/// One worker's counts: owned keys, so it lives across blocks and only new keys allocate.
 #[derive(Default)]
-struct Part<'a> {
-    map: HashMap<KeyRef<'a>, AggRef<'a>>,
+struct Part {
+    map: hashbrown::HashMap<Key, Agg, rustc_hash::FxBuildHasher>,
     calls: u64,
     not_rest: u64,
     bad: Vec<BadLine>,
     malformed: u64,
 }
 
-impl<'a> Part<'a> {
-    fn count(&mut self, event: AuditEvent<'a>, tokens: &Tokens<'_>, line: u64) {
+fn widen(a: &mut Agg, recorded: &str) {
+    if recorded < a.first.as_str() {
+        a.first.clear();
+        a.first.push_str(recorded);
+    } else if recorded > a.last.as_str() {
+        a.last.clear();
+        a.last.push_str(recorded);
+    }
+}
+
+impl Part {
+    fn count(&mut self, event: AuditEvent<'_>, tokens: &Tokens<'_>, line: u64) {
         match event.call() {
             Ok(c) => {
                 let client_id = match c.caller {
@@ -134,20 +167,16 @@ impl<'a> Part<'a> {
                     success: c.success,
                 };
                 self.calls += 1;
-                let recorded = c.recorded;
                 match self.map.get_mut(&key) {
                     Some(a) => {
                         a.calls += 1;
-                        if recorded < a.first {
-                            a.first = recorded;
-                        } else if recorded > a.last {
-                            a.last = recorded;
-                        }
+                        widen(a, &c.recorded);
                     }
                     None => {
+                        let recorded = c.recorded.into_owned();
                         self.map.insert(
-                            key,
-                            AggRef {
+                            key.to_key(),
+                            Agg {
                                 calls: 1,
                                 first: recorded.clone(),
                                 last: recorded,
@@ -161,64 +190,60 @@ impl<'a> Part<'a> {
         }
     }
 
+    /// Keeps the [`MAX_REPORTED`] lowest line numbers, whatever order lines arrive in.
     fn fail(&mut self, line: u64, message: String) {
         self.malformed += 1;
         if self.bad.len() < MAX_REPORTED {
             self.bad.push(BadLine { line, message });
+        } else if let Some(worst) = self.bad.iter_mut().max_by_key(|b| b.line) {
+            if line < worst.line {
+                *worst = BadLine { line, message };
+            }
+        }
+    }
+
+    fn absorb(&mut self, other: Part) {
+        self.calls += other.calls;
+        self.not_rest += other.not_rest;
+        let listed = other.bad.len() as u64;
+        for b in other.bad {
+            self.fail(b.line, b.message);
+        }
+        // `fail` counted the listed ones once more.
+        self.malformed += other.malformed - listed;
+        for (k, a) in other.map {
+            match self.map.get_mut(&k) {
+                Some(have) => {
+                    have.calls += a.calls;
+                    widen(have, &a.first);
+                    widen(have, &a.last);
+                }
+                None => {
+                    self.map.insert(k, a);
+                }
+            }
         }
     }
 }
 
 impl Scan {
-    fn merge(&mut self, part: Part<'_>) {
+    fn finish(&mut self, part: Part) {
         self.calls += part.calls;
         self.not_rest += part.not_rest;
         self.malformed += part.malformed;
-        for b in part.bad {
-            if self.bad.len() < MAX_REPORTED {
-                self.bad.push(b);
-            }
-        }
-        for (k, a) in part.map {
-            let key = Key {
-                client_id: k.client_id.into_owned(),
-                day: k.day.into_owned(),
-                context: k.context,
-                resource_type: k.resource_type,
-                interaction: k.interaction,
-                success: k.success,
-            };
-            match self.aggregates.get_mut(&key) {
-                Some(have) => {
-                    have.calls += a.calls;
-                    if *a.first < *have.first {
-                        have.first = a.first.into_owned();
-                    }
-                    if *a.last > *have.last {
-                        have.last = a.last.into_owned();
-                    }
-                }
-                None => {
-                    self.aggregates.insert(
-                        key,
-                        Agg {
-                            calls: a.calls,
-                            first: a.first.into_owned(),
-                            last: a.last.into_owned(),
-                        },
-                    );
-                }
-            }
-        }
+        self.bad.extend(part.bad);
+        self.bad.sort_by_key(|b| b.line);
+        self.bad.truncate(MAX_REPORTED);
+        self.aggregates.extend(part.map);
     }
 }
 
-fn parse_line<'a>(part: &mut Part<'a>, tokens: &Tokens<'_>, line: u64, bytes: &'a [u8]) {
+fn parse_line(part: &mut Part, tokens: &Tokens<'_>, line: u64, bytes: &[u8]) {
     let text = bytes.strip_suffix(b"\r").unwrap_or(bytes);
     if text.iter().all(u8::is_ascii_whitespace) {
         return;
     }
-    match serde_json::from_slice::<AuditEvent<'a>>(text) {
+    match serde_json::from_slice::<AuditEvent<'_>>(text) {
         Ok(e) => part.count(e, tokens, line),
         Err(e) => part.fail(line, format!("not an AuditEvent: {e}")),
     }
@@ -244,54 +269,50 @@ fn pieces(block: &[u8], first_line: u64, n: usize) -> Vec<(u64, &[u8])> {
     out
 }
 
-fn scan_block<'a>(block: &'a [u8], first_line: u64, tokens: &Tokens<'_>) -> Vec<Part<'a>> {
+/// Counts the lines of `block` on every core, each worker into its own part.
+fn scan_block(block: &[u8], first_line: u64, tokens: &Tokens<'_>, parts: &[Mutex<Part>]) {
     let n = rayon::current_num_threads() * 2;
     pieces(block, first_line, n)
         .into_par_iter()
-        .map(|(line, piece)| {
-            let mut part = Part::default();
-            for (i, l) in piece.split(|b| *b == b'\n').enumerate() {
-                parse_line(&mut part, tokens, line + i as u64, l);
+        .for_each(|(line, piece)| {
+            let slot = rayon::current_thread_index().unwrap_or(0) % parts.len();
+            // Each worker has its own slot: the lock is never contended.
+            let mut part = parts[slot].lock().unwrap_or_else(|e| e.into_inner());
+            let mut start = 0;
+            let mut n = line;
+            for end in memchr::memchr_iter(b'\n', piece) {
+                parse_line(&mut part, tokens, n, &piece[start..end]);
+                start = end + 1;
+                n += 1;
             }
-            part
-        })
-        .collect()
+            if start < piece.len() {
+                parse_line(&mut part, tokens, n, &piece[start..]);
+            }
+        });
 }
 
-/// Reads an NDJSON stream of AuditEvents (one resource a line). `total` is the size for
-/// progress (0 when unknown). Cancelling returns [`Error::Cancelled`].
-pub fn scan_ndjson(
+/// What the reader thread hands over: whole lines, or news of a line too long to read.
+enum Chunk {
+    Lines { first_line: u64, bytes: Vec<u8> },
+    Oversize { line: u64 },
+}
+
+/// Reads `r` in blocks of whole lines, hashing every byte once in file order; skips a line
+/// longer than [`MAX_LINE`] without holding it. Returns the hash and the bytes read.
+fn read_lines(
     mut r: impl Read,
-    total: u64,
-    tokens: &Tokens<'_>,
-    control: &Control<'_>,
-) -> Result<Scan> {
-    let mut scan = Scan::default();
-    let mut hasher = Sha256::new();
-    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK * 2);
-    let mut line: u64 = 1;
-    let mut eof = false;
-    // While true, bytes are discarded up to the next newline (an oversized line).
+    tx: std::sync::mpsc::SyncSender<Chunk>,
+) -> std::io::Result<(blake3::Hash, u64)> {
+    let mut hasher = blake3::Hasher::new();
+    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + MAX_LINE);
+    let (mut line, mut total) = (1u64, 0u64);
     let mut skipping = false;
-    let io = |e: std::io::Error| Error::io("audit file", e);
-    while !eof {
-        if control.cancel.load(Ordering::Relaxed) {
-            return Err(Error::Cancelled);
-        }
+    loop {
         let start = buf.len();
-        buf.resize(start + BLOCK, 0);
-        let mut filled = start;
-        while filled < buf.len() {
-            let n = r.read(&mut buf[filled..]).map_err(io)?;
-            if n == 0 {
-                eof = true;
-                break;
-            }
-            filled += n;
-        }
-        buf.truncate(filled);
-        scan.bytes += (filled - start) as u64;
+        let n = (&mut r).take(BLOCK as u64).read_to_end(&mut buf)?;
         hasher.update(&buf[start..]);
+        total += n as u64;
+        let eof = n == 0;
         if skipping {
             match memchr::memchr(b'\n', &buf) {
                 Some(i) => {
@@ -299,49 +320,106 @@ pub fn scan_ndjson(
                     line += 1;
                     skipping = false;
                 }
+                None if eof => break,
                 None => {
                     buf.clear();
                     continue;
                 }
             }
         }
-        let cut = if eof {
-            buf.len()
-        } else {
-            match memchr::memrchr(b'\n', &buf) {
-                Some(i) => i + 1,
-                None if buf.len() > MAX_LINE => {
-                    scan.malformed += 1;
-                    if scan.bad.len() < MAX_REPORTED {
-                        scan.bad.push(BadLine {
-                            line,
-                            message: format!("longer than {} MiB; skipped", MAX_LINE >> 20),
-                        });
-                    }
-                    buf.clear();
-                    skipping = true;
-                    continue;
+        let cut = match memchr::memrchr(b'\n', &buf) {
+            _ if eof => buf.len(),
+            Some(i) => i + 1,
+            None if buf.len() > MAX_LINE => {
+                if tx.send(Chunk::Oversize { line }).is_err() {
+                    break;
                 }
-                None => continue,
+                buf.clear();
+                skipping = true;
+                continue;
             }
+            None => continue,
         };
-        let lines_in = memchr::memchr_iter(b'\n', &buf[..cut]).count() as u64;
-        let parts = scan_block(&buf[..cut], line, tokens);
-        for p in parts {
-            scan.merge(p);
+        if cut > 0 {
+            let rest = buf.split_off(cut);
+            let lines = memchr::memchr_iter(b'\n', &buf).count() as u64;
+            let block = std::mem::replace(&mut buf, rest);
+            if tx
+                .send(Chunk::Lines {
+                    first_line: line,
+                    bytes: block,
+                })
+                .is_err()
+            {
+                break; // the consumer stopped (cancel or error)
+            }
+            line += lines;
+            buf.reserve(BLOCK);
         }
-        line += lines_in;
-        buf.drain(..cut);
-        (control.progress)(scan.bytes, total);
+        if eof {
+            break;
+        }
     }
-    scan.sha256 = hex::encode(hasher.finalize());
+    Ok((hasher.finalize(), total))
+}
+
+/// Reads an NDJSON stream of AuditEvents (one resource a line). `total` is the size for
+/// progress (0 when unknown). One thread reads and hashes while the others parse; a
+/// cancel returns [`Error::Cancelled`].
+pub fn scan_ndjson(
+    r: impl Read + Send,
+    total: u64,
+    tokens: &Tokens<'_>,
+    control: &Control<'_>,
+) -> Result<Scan> {
+    let mut scan = Scan::default();
+    let parts: Vec<Mutex<Part>> = (0..rayon::current_num_threads().max(1))
+        .map(|_| Mutex::new(Part::default()))
+        .collect();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(2);
+    let read = std::thread::scope(|scope| {
+        let reader = scope.spawn(move || read_lines(r, tx));
+        let mut done = 0u64;
+        for chunk in rx.iter() {
+            if control.cancel.load(Ordering::Relaxed) {
+                drop(rx);
+                let _ = reader.join();
+                return Err(Error::Cancelled);
+            }
+            match chunk {
+                Chunk::Lines { first_line, bytes } => {
+                    scan_block(&bytes, first_line, tokens, &parts);
+                    done += bytes.len() as u64;
+                    (control.progress)(done, total);
+                }
+                Chunk::Oversize { line } => {
+                    scan.malformed += 1;
+                    scan.bad.push(BadLine {
+                        line,
+                        message: format!("longer than {} MiB; skipped", MAX_LINE >> 20),
+                    });
+                }
+            }
+        }
+        reader
+            .join()
+            .map_err(|_| Error::Integrity("the reader thread failed".into()))?
+            .map_err(|e| Error::io("audit file", e))
+    })?;
+    let mut all = Part::default();
+    for p in parts {
+        all.absorb(p.into_inner().unwrap_or_else(|e| e.into_inner()));
+    }
+    scan.finish(all);
+    scan.bytes = read.1;
+    scan.content_hash = format!("blake3:{}", read.0.to_hex());
     Ok(scan)
 }
 
 /// Reads a file that is one JSON document: a Bundle of AuditEvents or a single AuditEvent.
 pub fn scan_document(bytes: &[u8], tokens: &Tokens<'_>) -> Result<Scan> {
     let mut scan = Scan {
-        sha256: hex::encode(Sha256::digest(bytes)),
+        content_hash: format!("blake3:{}", blake3::hash(bytes).to_hex()),
         bytes: bytes.len() as u64,
         ..Scan::default()
     };
@@ -390,7 +468,7 @@ pub fn scan_document(bytes: &[u8], tokens: &Tokens<'_>) -> Result<Scan> {
             })
         }
     }
-    scan.merge(part);
+    scan.finish(part);
     Ok(scan)
 }
 
@@ -447,6 +525,10 @@ mod tests {
         ]
         .join("\n");
         let s = run(&text);
+        assert_eq!(
+            s.content_hash,
+            format!("blake3:{}", blake3::hash(text.as_bytes()).to_hex())
+        );
         assert_eq!(s.calls, 4);
         assert_eq!(s.malformed, 1);
         assert_eq!(s.bad[0].line, 3);
@@ -485,6 +567,11 @@ mod tests {
         assert_eq!(s.calls, 2);
         assert_eq!(s.malformed, 1);
         assert_eq!(s.bad[0].line, 2);
+        assert_eq!(
+            s.content_hash,
+            format!("blake3:{}", blake3::hash(text.as_bytes()).to_hex()),
+            "every byte is hashed once, skipped ones too"
+        );
         assert!(s.bad[0].message.contains("MiB"));
     }
 

@@ -39,7 +39,7 @@ pub fn write_event(out: &mut impl Write, c: &SyntheticCall<'_>) -> std::io::Resu
         String::new()
     } else {
         format!(
-            r#",{{"type":{{"coding":[{{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"IRCP","display":"information recipient"}}]}},"who":{},"requestor":true,"policy":["urn:ietf:params:oauth:jti:{:016x}"]}}"#,
+            r#",{{"type":{{"coding":[{{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"IRCP"}}]}},"who":{},"requestor":true,"policy":["urn:ietf:params:oauth:jti:{:016x}"]}}"#,
             user, c.request_id
         )
     };
@@ -50,18 +50,18 @@ pub fn write_event(out: &mut impl Write, c: &SyntheticCall<'_>) -> std::io::Resu
         Interaction::SearchType | Interaction::Create | Interaction::HistoryType
     ) {
         format!(
-            r#",{{"what":{{"reference":"{}"}},"type":{{"system":"http://terminology.hl7.org/CodeSystem/audit-entity-type","code":"2","display":"System Object"}},"role":{{"system":"http://terminology.hl7.org/CodeSystem/object-role","code":"4","display":"Domain Resource"}}}}"#,
+            r#",{{"what":{{"reference":"{}"}},"type":{{"system":"http://terminology.hl7.org/CodeSystem/audit-entity-type","code":"2"}},"role":{{"system":"http://terminology.hl7.org/CodeSystem/object-role","code":"4"}}}}"#,
             c.resource_type
         )
     } else {
         format!(
-            r#",{{"what":{{"reference":"{}/{:x}"}},"type":{{"system":"http://terminology.hl7.org/CodeSystem/audit-entity-type","code":"2","display":"System Object"}},"role":{{"system":"http://terminology.hl7.org/CodeSystem/object-role","code":"4","display":"Domain Resource"}}}}"#,
+            r#",{{"what":{{"reference":"{}/{:x}"}},"type":{{"system":"http://terminology.hl7.org/CodeSystem/audit-entity-type","code":"2"}},"role":{{"system":"http://terminology.hl7.org/CodeSystem/object-role","code":"4"}}}}"#,
             c.resource_type, c.request_id
         )
     };
     writeln!(
         out,
-        r#"{{"resourceType":"AuditEvent","id":"ae-{rid:x}","meta":{{"security":[{{"system":"http://terminology.hl7.org/CodeSystem/v3-ActReason","code":"HTEST"}}]}},"type":{{"system":"http://terminology.hl7.org/CodeSystem/audit-event-type","code":"rest","display":"Restful Operation"}},"subtype":[{{"system":"http://hl7.org/fhir/restful-interaction","code":"{code}","display":"{code}"}}],"action":"{action}","recorded":"{recorded}","outcome":"{outcome}","agent":[{{"type":{{"coding":[{{"system":"http://dicom.nema.org/resources/ontology/DCM","code":"110150","display":"Application"}}]}},"who":{{"identifier":{{"value":"{client}"}}}},"requestor":false,"network":{{"address":"10.20.30.40","type":"2"}}}}{user_agent},{{"type":{{"coding":[{{"system":"http://dicom.nema.org/resources/ontology/DCM","code":"110153","display":"Source Role ID"}}]}},"who":{{"reference":"Device/fhir-server"}},"requestor":false,"network":{{"address":"https://fhir.example.org/r4","type":"5"}}}}],"source":{{"site":"fhir.example.org","observer":{{"reference":"Device/fhir-server"}},"type":[{{"system":"http://terminology.hl7.org/CodeSystem/security-source-type","code":"4","display":"Application Server"}}]}},"entity":[{{"what":{{"reference":"Patient/{patient}"}},"type":{{"system":"http://terminology.hl7.org/CodeSystem/audit-entity-type","code":"1","display":"Person"}},"role":{{"system":"http://terminology.hl7.org/CodeSystem/object-role","code":"1","display":"Patient"}}}}{target},{{"what":{{"identifier":{{"value":"req-{rid:016x}"}}}},"type":{{"system":"https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType","code":"XrequestId"}}}}]}}"#,
+        r#"{{"resourceType":"AuditEvent","id":"ae-{rid:x}","type":{{"system":"http://terminology.hl7.org/CodeSystem/audit-event-type","code":"rest"}},"subtype":[{{"system":"http://hl7.org/fhir/restful-interaction","code":"{code}"}}],"action":"{action}","recorded":"{recorded}","outcome":"{outcome}","agent":[{{"type":{{"coding":[{{"system":"http://dicom.nema.org/resources/ontology/DCM","code":"110150"}}]}},"who":{{"identifier":{{"value":"{client}"}}}},"requestor":false,"network":{{"address":"10.20.30.40","type":"2"}}}}{user_agent}],"source":{{"site":"fhir.example.org","observer":{{"reference":"Device/fhir-server"}}}},"entity":[{{"what":{{"reference":"Patient/{patient}"}},"type":{{"system":"http://terminology.hl7.org/CodeSystem/audit-entity-type","code":"1"}},"role":{{"system":"http://terminology.hl7.org/CodeSystem/object-role","code":"1"}}}}{target},{{"what":{{"identifier":{{"value":"req-{rid:016x}"}}}},"type":{{"system":"https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType","code":"XrequestId"}}}}]}}"#,
         rid = c.request_id,
         code = c.interaction.as_str(),
         action = action(c.interaction),
