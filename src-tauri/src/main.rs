@@ -1,6 +1,7 @@
 //! The Steward desktop console: a window over `steward::api`. Each command is one line.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use steward::api::{
     self, AcceptRequest, AuditQuery, Dashboard, EvidenceFilter, IdentityRef, ItemDetail,
     TemplateEdit,
@@ -12,11 +13,17 @@ use steward::policy::template::Template;
 use steward::policy::{Finding, FindingFilter};
 use steward::review::{AttestRequest, Campaign, DecideRequest, Item, NewCampaign, ReviewPolicy};
 use steward::store::review::ItemQuery;
+
+use steward::api::{AuditImportSummary, IdentityUsage, TokenImportSummary, TraceReport};
+use steward::inventory::Environment;
+use steward::usage::Control;
 use steward::{store, time, Error, Store};
-use tauri::State;
+use tauri::{AppHandle, Emitter, State};
 
 struct Console {
     store: Store,
+    /// Set by the Cancel button of a running usage import.
+    cancel: AtomicBool,
 }
 
 #[tauri::command]
@@ -154,6 +161,80 @@ async fn review_policy(c: State<'_, Console>) -> Result<ReviewPolicy, Error> {
     api::review_policy(&c.store).await
 }
 
+/// Imports a FHIR AuditEvent log, reporting `usage-import-progress` events
+/// (`[bytes done, bytes total]`); `usage_import_cancel` stops it with nothing written.
+#[tauri::command]
+async fn usage_import_audit(
+    app: AppHandle,
+    c: State<'_, Console>,
+    path: String,
+    environment: Environment,
+) -> Result<AuditImportSummary, Error> {
+    c.cancel.store(false, Ordering::SeqCst);
+    let progress = |done: u64, total: u64| {
+        let _ = app.emit("usage-import-progress", (done, total));
+    };
+    let control = Control {
+        cancel: &c.cancel,
+        progress: &progress,
+    };
+    let path = std::path::PathBuf::from(path);
+    api::usage_import_audit(
+        &c.store,
+        time::now(),
+        &Actor::os_user(),
+        &path,
+        environment,
+        false,
+        &control,
+    )
+    .await
+}
+
+#[tauri::command]
+async fn usage_import_tokens(
+    c: State<'_, Console>,
+    path: String,
+    environment: Environment,
+) -> Result<TokenImportSummary, Error> {
+    let path = std::path::PathBuf::from(path);
+    api::usage_import_tokens(
+        &c.store,
+        time::now(),
+        &Actor::os_user(),
+        &path,
+        environment,
+        false,
+    )
+    .await
+}
+
+#[tauri::command]
+fn usage_import_cancel(c: State<'_, Console>) {
+    c.cancel.store(true, Ordering::SeqCst);
+}
+
+/// The trace of the last `days` days.
+#[tauri::command]
+async fn trace(c: State<'_, Console>, days: i64) -> Result<TraceReport, Error> {
+    let now = time::now();
+    api::trace(
+        &c.store,
+        Some(now - chrono::Duration::days(days)),
+        Some(now),
+    )
+    .await
+}
+
+#[tauri::command]
+async fn usage_show(
+    c: State<'_, Console>,
+    reference: IdentityRef,
+    days: i64,
+) -> Result<IdentityUsage, Error> {
+    api::usage_show(&c.store, time::now(), &reference, days).await
+}
+
 /// Opens the database (`$STEWARD_DB` or the OS data dir) and seeds the demo on first start.
 async fn open() -> Result<Store, Error> {
     let path = store::default_db_path()?;
@@ -178,7 +259,10 @@ fn main() {
     };
     let result = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
-        .manage(Console { store })
+        .manage(Console {
+            store,
+            cancel: AtomicBool::new(false),
+        })
         .invoke_handler(tauri::generate_handler![
             identity_list,
             identity_show,
@@ -199,7 +283,12 @@ fn main() {
             review_decide,
             review_draft_save,
             identity_attest,
-            review_policy
+            review_policy,
+            usage_import_audit,
+            usage_import_tokens,
+            usage_import_cancel,
+            trace,
+            usage_show
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

@@ -455,6 +455,86 @@ pub async fn evidence_export(
             }),
     )?;
     let (since, until) = (f.since.map(time::format), f.until.map(time::format));
+    let day = |t: &Option<String>| t.as_ref().map(|t| t[..10].to_string());
+    let mut conn = store.pool().acquire().await?;
+    let daily = crate::store::usage::daily(
+        &mut conn,
+        day(&since).as_deref(),
+        day(&until).as_deref(),
+        f.environment,
+    )
+    .await?;
+    let token_log = crate::store::usage::token_log(
+        &mut conn,
+        since.as_deref(),
+        until.as_deref(),
+        f.environment,
+    )
+    .await?;
+    drop(conn);
+    let usage = csv(
+        &[
+            "day",
+            "client_id",
+            "environment",
+            "identity_id",
+            "context",
+            "resource_type",
+            "interaction",
+            "outcome",
+            "calls",
+            "first_seen",
+            "last_seen",
+        ],
+        daily.into_iter().map(|r| {
+            vec![
+                r.day,
+                r.client_id,
+                r.environment.to_string(),
+                r.identity_id.map_or(String::new(), |i| i.to_string()),
+                r.context,
+                r.resource_type,
+                r.interaction,
+                r.outcome,
+                r.calls.to_string(),
+                r.first_seen,
+                r.last_seen,
+            ]
+        }),
+    )?;
+    let token_events = csv(
+        &[
+            "at",
+            "client_id",
+            "environment",
+            "identity_id",
+            "event",
+            "source",
+            "scopes",
+            "token_fingerprint",
+            "expires_in",
+            "error",
+        ],
+        token_log.into_iter().map(|e| {
+            vec![
+                e.at,
+                e.client_id,
+                e.environment.to_string(),
+                e.identity_id.map_or(String::new(), |i| i.to_string()),
+                e.event.to_string(),
+                e.source,
+                e.scopes.unwrap_or_default(),
+                e.token_fingerprint.unwrap_or_default(),
+                e.expires_in.map_or(String::new(), |v| v.to_string()),
+                e.error.unwrap_or_default(),
+            ]
+        }),
+    )?;
+    let trace = super::trace(store, f.since, f.until).await?;
+    let trace_json = canonical_json(
+        &serde_json::to_value(&trace)
+            .map_err(|e| Error::Integrity(format!("cannot encode the trace: {e}")))?,
+    );
     let mut log = String::new();
     let mut entries = 0usize;
     store::audit::scan(store.pool(), |e| {
@@ -477,7 +557,16 @@ pub async fn evidence_export(
         ));
         checkpoints.push('\n');
     }
-    let report = report_html(now, &identities, &findings, entries, &checkpoint, f);
+    let report = report_html(
+        now,
+        &identities,
+        &findings,
+        entries,
+        &checkpoint,
+        f,
+        &trace,
+        &items,
+    );
     let payload = vec![
         Payload {
             name: "inventory.csv".into(),
@@ -506,6 +595,18 @@ pub async fn evidence_export(
         Payload {
             name: "decisions.csv".into(),
             bytes: decisions,
+        },
+        Payload {
+            name: "usage.csv".into(),
+            bytes: usage,
+        },
+        Payload {
+            name: "token-events.csv".into(),
+            bytes: token_events,
+        },
+        Payload {
+            name: "trace-summary.json".into(),
+            bytes: trace_json.into_bytes(),
         },
         Payload {
             name: "audit-log.jsonl".into(),
@@ -557,11 +658,6 @@ pub async fn evidence_export(
         (
             "Audit-Checkpoint".to_string(),
             format!("seq {} head {}", checkpoint.seq, checkpoint.head_hash),
-        ),
-        (
-            "Not-Included".to_string(),
-            "token-events.csv, usage.csv, trace summary (usage import is not available yet)"
-                .to_string(),
         ),
     ];
     let summary = bag::write_bag(out, payload, &info, &s, &verify_md(&s.fingerprint()))?;
@@ -661,6 +757,7 @@ fn bars(title: &str, data: &[(String, usize, &str)]) -> String {
     svg
 }
 
+#[allow(clippy::too_many_arguments)]
 fn report_html(
     now: Timestamp,
     identities: &[crate::inventory::Identity],
@@ -668,8 +765,44 @@ fn report_html(
     entries: usize,
     cp: &Checkpoint,
     f: &EvidenceFilter,
+    trace: &super::TraceReport,
+    items: &[crate::review::Item],
 ) -> String {
     use crate::policy::Severity;
+    let n = |v: i64| usize::try_from(v).unwrap_or(0);
+    let t = &trace.counts;
+    let classes: Vec<(String, usize, &str)> = vec![
+        ("traced".into(), n(t.traced), "#2e7d4f"),
+        ("unjustified".into(), n(t.unjustified), "#d08a1e"),
+        ("outside grant".into(), n(t.outside_grant), "#b3261e"),
+        ("unowned".into(), n(t.unowned), "#8a94a3"),
+        ("unknown client".into(), n(t.unknown_client), "#5b3a8c"),
+    ];
+    let outcome = |i: &crate::review::Item| match i.decision {
+        Some(d) => d.to_string(),
+        None => i.state.to_string(),
+    };
+    let mut review_counts: Vec<(String, usize, &str)> = Vec::new();
+    for i in items {
+        let key = outcome(i);
+        match review_counts.iter_mut().find(|r| r.0 == key) {
+            Some(r) => r.1 += 1,
+            None => review_counts.push((key, 1, "#12547c")),
+        }
+    }
+    review_counts.sort();
+    let usage_section = format!(
+        "<p><strong>{:.1} %</strong> of {} API calls in the window are traceable to a justified need \
+         (known identity, granted scope, approved and justified scope, purpose, active owner).</p>{}",
+        trace.traced_percent,
+        t.total_calls,
+        bars("API calls by traceability", &classes)
+    );
+    let review_section = if items.is_empty() {
+        "<h2>Recertification</h2><p>No review items in this package.</p>".to_string()
+    } else {
+        bars("Review items by outcome", &review_counts)
+    };
     let sev: Vec<(String, usize, &str)> = [
         (Severity::Critical, "#7f1d1d"),
         (Severity::High, "#b3261e"),
@@ -716,12 +849,13 @@ fn report_html(
 <style>body{{font-family:sans-serif;margin:2em;color:#1b2733}}table{{border-collapse:collapse}}td,th{{border-bottom:1px solid #dde3e8;padding:4px 8px;text-align:left;font-size:13px}}</style></head><body>\
 <h1>Steward evidence report</h1><p>Generated {} · environment {} · window {} to {}</p>\
 <p>{} identities · {} findings ({} open) · {} audit entries in the window · checkpoint at seq {} (head {})</p>\
-{}{}<h2>Critical and high findings</h2><table><tr><th>severity</th><th>rule</th><th>identity</th><th>evidence</th><th>controls</th></tr>{}</table>\
-<p>Not included yet: recertification reviews and decisions, token events, usage and the trace summary.</p></body></html>\n",
+{}{}{}{}<h2>Critical and high findings</h2><table><tr><th>severity</th><th>rule</th><th>identity</th><th>evidence</th><th>controls</th></tr>{}</table>\
+</body></html>\n",
         time::format(now), f.environment.map_or("all".into(), |e| e.to_string()),
         f.since.map_or("the beginning".into(), time::format), f.until.map_or("now".into(), time::format),
         identities.len(), findings.len(), findings.iter().filter(|x| x.status == crate::policy::FindingStatus::Open).count(),
         entries, cp.seq, esc(&cp.head_hash),
+        usage_section, review_section,
         bars("Findings by severity", &sev), bars("Identities by environment", &env), rows
     )
 }

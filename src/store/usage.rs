@@ -258,38 +258,24 @@ pub async fn trace_subjects(conn: &mut SqliteConnection) -> Result<Vec<TraceSubj
     .await?)
 }
 
-/// Token events of one identity, newest first.
-pub async fn token_events(
-    conn: &mut SqliteConnection,
-    identity: i64,
-    limit: i64,
-) -> Result<Vec<crate::usage::tokens::TokenEvent>> {
-    #[derive(sqlx::FromRow)]
-    struct Row {
-        id: i64,
-        identity_id: Option<i64>,
-        client_id: String,
-        environment: Environment,
-        at: String,
-        event: crate::usage::tokens::TokenEventKind,
-        source: String,
-        scopes: Option<String>,
-        token_fingerprint: Option<String>,
-        expires_in: Option<i64>,
-        error: Option<String>,
-    }
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, identity_id, client_id, environment, at, event, source, scopes, \
-           token_fingerprint, expires_in, error FROM token_event WHERE identity_id = ?1 \
-         ORDER BY at DESC, id DESC LIMIT ?2",
-    )
-    .bind(identity)
-    .bind(limit)
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| crate::usage::tokens::TokenEvent {
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    id: i64,
+    identity_id: Option<i64>,
+    client_id: String,
+    environment: Environment,
+    at: String,
+    event: crate::usage::tokens::TokenEventKind,
+    source: String,
+    scopes: Option<String>,
+    token_fingerprint: Option<String>,
+    expires_in: Option<i64>,
+    error: Option<String>,
+}
+
+impl From<TokenRow> for crate::usage::tokens::TokenEvent {
+    fn from(r: TokenRow) -> Self {
+        crate::usage::tokens::TokenEvent {
             id: r.id,
             identity_id: r.identity_id,
             client_id: r.client_id,
@@ -301,6 +287,82 @@ pub async fn token_events(
             token_fingerprint: r.token_fingerprint,
             expires_in: r.expires_in,
             error: r.error,
-        })
-        .collect())
+        }
+    }
+}
+
+/// Token events of one identity, newest first.
+pub async fn token_events(
+    conn: &mut SqliteConnection,
+    identity: i64,
+    limit: i64,
+) -> Result<Vec<crate::usage::tokens::TokenEvent>> {
+    let rows: Vec<TokenRow> = sqlx::query_as(
+        "SELECT id, identity_id, client_id, environment, at, event, source, scopes, \
+           token_fingerprint, expires_in, error FROM token_event WHERE identity_id = ?1 \
+         ORDER BY at DESC, id DESC LIMIT ?2",
+    )
+    .bind(identity)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// One stored aggregate, for export.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DailyRow {
+    pub day: String,
+    pub client_id: String,
+    pub environment: Environment,
+    pub identity_id: Option<i64>,
+    pub context: String,
+    pub resource_type: String,
+    pub interaction: String,
+    pub outcome: String,
+    pub calls: i64,
+    pub first_seen: String,
+    pub last_seen: String,
+}
+
+/// Aggregates in a window of days (inclusive), optionally of one environment.
+pub async fn daily(
+    conn: &mut SqliteConnection,
+    since: Option<&str>,
+    until: Option<&str>,
+    environment: Option<Environment>,
+) -> Result<Vec<DailyRow>> {
+    Ok(sqlx::query_as(
+        "SELECT day, client_id, environment, identity_id, context, resource_type, interaction, \
+           outcome, calls, first_seen, last_seen FROM usage_daily \
+         WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2) \
+           AND (?3 IS NULL OR environment = ?3) \
+         ORDER BY day, client_id, context, resource_type, interaction, outcome",
+    )
+    .bind(since)
+    .bind(until)
+    .bind(environment)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Token events in a window of times, optionally of one environment, oldest first.
+pub async fn token_log(
+    conn: &mut SqliteConnection,
+    since: Option<&str>,
+    until: Option<&str>,
+    environment: Option<Environment>,
+) -> Result<Vec<crate::usage::tokens::TokenEvent>> {
+    let rows: Vec<TokenRow> = sqlx::query_as(
+        "SELECT id, identity_id, client_id, environment, at, event, source, scopes, \
+           token_fingerprint, expires_in, error FROM token_event \
+         WHERE (?1 IS NULL OR at >= ?1) AND (?2 IS NULL OR at <= ?2) \
+           AND (?3 IS NULL OR environment = ?3) ORDER BY at, id",
+    )
+    .bind(since)
+    .bind(until)
+    .bind(environment)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
 }

@@ -5,7 +5,10 @@ use steward::api::{
     AcceptRequest, AuditQuery, Count, Dashboard, DemoSummary, EnvironmentKinds, IdentityRef,
     ImportSummary, NewIdentity, PosturePoint, ScopeDiff, ScopeInfo, TemplateEdit,
 };
-use steward::api::{EscalationSummary, ItemDetail, KeyInfo};
+use steward::api::{
+    AuditImportSummary, ClassCounts, EscalationSummary, IdentityTrace, IdentityUsage, ItemDetail,
+    KeyInfo, Offender, TokenImportSummary, TraceClass, TraceReport, UsageCell,
+};
 use steward::audit::{AuditEntry, ChainStatus};
 use steward::error::{ApiError, Code};
 use steward::evidence::bag::{BagSummary, BagVerification};
@@ -24,6 +27,8 @@ use steward::review::{
 };
 use steward::scope::{Context, Decision, RiskReason, RiskReport, RiskTrait};
 use steward::store::review::ItemQuery;
+use steward::usage::tokens::{TokenEvent, TokenEventKind};
+use steward::usage::BadLine;
 use ts_rs::{Config, TS};
 
 fn generated() -> String {
@@ -98,6 +103,18 @@ fn generated() -> String {
         ItemQuery::decl(&cfg),
         ItemDetail::decl(&cfg),
         EscalationSummary::decl(&cfg),
+        BadLine::decl(&cfg),
+        AuditImportSummary::decl(&cfg),
+        TokenImportSummary::decl(&cfg),
+        TraceClass::decl(&cfg),
+        ClassCounts::decl(&cfg),
+        IdentityTrace::decl(&cfg),
+        Offender::decl(&cfg),
+        TraceReport::decl(&cfg),
+        UsageCell::decl(&cfg),
+        TokenEventKind::decl(&cfg),
+        TokenEvent::decl(&cfg),
+        IdentityUsage::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from the Rust IPC types by tests/it/bindings.rs; do not edit by hand.\n",

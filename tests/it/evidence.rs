@@ -79,9 +79,20 @@ async fn a_fresh_package_verifies_with_stock_tools_and_with_steward() {
         "Bagging-Date",
         "Payload-Oxum",
         "Signing-Key-Fingerprint",
-        "Not-Included",
+        "Filter-Campaign",
     ] {
         assert!(info.contains(key), "bag-info.txt has {key}");
+    }
+    for file in [
+        "usage.csv",
+        "token-events.csv",
+        "trace-summary.json",
+        "reviews.csv",
+    ] {
+        assert!(
+            dir.join("data").join(file).exists(),
+            "the package holds {file}"
+        );
     }
 }
 

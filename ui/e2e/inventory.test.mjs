@@ -117,8 +117,10 @@ test("the dashboard is the home screen", async () => {
   const open = await driver.wait(until.elementLocated(By.css("[data-testid=open-findings-count]")), 30000);
   const text = await open.getText();
   assert.ok(Number(text) > 0, `the seeded demo has open findings: '${text}'`);
+  const pct = await driver.wait(until.elementLocated(By.css("[data-testid=traced-percent]")), 10000);
+  assert.match(await pct.getText(), /^\d+\.\d %$/, "the traceability headline");
   const charts = await driver.findElements(By.css("[data-testid=dashboard] canvas"));
-  assert.equal(charts.length, 4, "four charts are drawn");
+  assert.equal(charts.length, 5, "five charts are drawn, traceability first");
 });
 
 test("the findings view lists findings and filters by severity", async () => {
@@ -170,7 +172,7 @@ test("the window exports a signed evidence package that verifies", async () => {
     out,
   );
   assert.ok(!result.error, JSON.stringify(result.error));
-  assert.equal(result.files.length, 10);
+  assert.equal(result.files.length, 13);
   const verified = spawnSync(cli, ["--db", db, "evidence", "verify", out], { encoding: "utf8" });
   assert.equal(verified.status, 0, verified.stderr);
 });
@@ -237,6 +239,8 @@ test("opening an identity shows its detail", async () => {
   const granted = await driver.findElements(By.css("[data-testid=granted-scope]"));
   assert.ok(granted.length > 0, "granted scopes are listed with their explanations");
   assert.match(await granted[0].getText(), /\./, "each scope carries a sentence");
+  const usage = await driver.wait(until.elementLocated(By.css("[data-testid=usage-panel]")), 10000);
+  assert.match(await usage.getText(), /usage/i);
   const history = await driver.wait(until.elementLocated(By.css("[data-testid=history] li")), 10000);
   assert.match(await history.getText(), /identity\.create/);
   await clickFresh("[data-testid=detail-close]");
@@ -325,4 +329,31 @@ test("the wizard keeps a draft when the reviewer leaves mid-way", async () => {
   const again = await driver.findElements(By.css("[data-testid=remove-scope]"));
   assert.equal(await again[0].isSelected(), !before, "the toggle survived");
   await driver.actions().sendKeys(Key.ESCAPE).perform();
+});
+
+test("the import screen brings in an audit log and the trace follows", async () => {
+  await clickFresh("[data-testid=tab-import]");
+  const button = await driver.wait(until.elementLocated(By.css("[data-testid=import-audit]")), 10000);
+  assert.match(await button.getText(), /Import audit log/);
+  const before = cliJson(["trace"]).total_calls;
+  // The native open dialog cannot be driven over WebDriver: call the command it calls.
+  const fixture = path.join(root, "tests", "fixtures", "auditevents", "balp-ex-auditBasicReadOServer.json");
+  const result = await driver.executeAsyncScript(
+    "const done = arguments[arguments.length - 1];" +
+      "window.__TAURI_INTERNALS__.invoke('usage_import_audit', { path: arguments[0], environment: 'production' })" +
+      ".then((r) => done(r), (e) => done({ error: e }));",
+    fixture,
+  );
+  assert.ok(!result.error, JSON.stringify(result.error));
+  assert.equal(result.calls, 1);
+  assert.deepEqual(result.unknown_clients, [["SampleApp", 1]], "an unknown client is surfaced");
+  const after = cliJson(["trace"]);
+  assert.equal(after.total_calls, before + 1);
+  const again = await driver.executeAsyncScript(
+    "const done = arguments[arguments.length - 1];" +
+      "window.__TAURI_INTERNALS__.invoke('usage_import_audit', { path: arguments[0], environment: 'production' })" +
+      ".then((r) => done(r), (e) => done({ error: e }));",
+    fixture,
+  );
+  assert.equal(again.already_imported, true, "the same file is counted once");
 });

@@ -26,6 +26,11 @@ import type {
   DecideRequest,
   AttestRequest,
   ReviewPolicy,
+  AuditImportSummary,
+  TokenImportSummary,
+  TraceReport,
+  IdentityUsage,
+  Environment,
 } from "./bindings";
 
 function isApiError(e: unknown): e is ApiError {
@@ -64,6 +69,13 @@ export const api = {
   identityAttest: (reference: IdentityRef, request: AttestRequest) =>
     call<IdentityDetail>("identity_attest", { reference, request }),
   reviewPolicy: () => call<ReviewPolicy>("review_policy"),
+  usageImportAudit: (path: string, environment: Environment) =>
+    call<AuditImportSummary>("usage_import_audit", { path, environment }),
+  usageImportTokens: (path: string, environment: Environment) =>
+    call<TokenImportSummary>("usage_import_tokens", { path, environment }),
+  usageImportCancel: () => call<void>("usage_import_cancel"),
+  trace: (days: number) => call<TraceReport>("trace", { days }),
+  usageShow: (reference: IdentityRef, days: number) => call<IdentityUsage>("usage_show", { reference, days }),
 };
 
 export function errorText(e: unknown): string {

@@ -414,3 +414,81 @@ escalated: number[],
  * (item id, decision) where the deadline default applied.
  */
 defaulted: [number, ReviewDecision][], };
+
+export type BadLine = { line: number, message: string, };
+
+export type AuditImportSummary = { file: string, environment: Environment, content_hash: string, 
+/**
+ * True when this content was imported before: nothing was written.
+ */
+already_imported: boolean, calls: number, 
+/**
+ * Distinct (client, day, context, type, interaction, outcome) rows.
+ */
+aggregates: number, 
+/**
+ * Events that are not REST calls (logins, logouts, ...).
+ */
+not_rest: number, malformed: number, 
+/**
+ * The first malformed lines.
+ */
+bad: Array<BadLine>, 
+/**
+ * (client_id, calls) of clients the inventory does not know; "" is a call that named
+ * no client.
+ */
+unknown_clients: [string, number][], };
+
+export type TokenImportSummary = { file: string, 
+/**
+ * `keycloak` or `csv`.
+ */
+format: string, content_hash: string, already_imported: boolean, events: number, 
+/**
+ * Count per event kind.
+ */
+by_kind: Record<string, number>, 
+/**
+ * Events of clients the inventory does not know (kept, not tied to an identity).
+ */
+unknown_client: number, skipped: number, 
+/**
+ * (location, what is wrong).
+ */
+bad: [string, string][], };
+
+export type TraceClass = "traced" | "unjustified" | "outside_grant" | "unowned" | "unknown_client";
+
+export type ClassCounts = { total_calls: number, traced: number, unjustified: number, outside_grant: number, unowned: number, unknown_client: number, };
+
+export type IdentityTrace = { identity_id: number | null, client_id: string, name: string | null, environment: Environment, total_calls: number, traced: number, unjustified: number, outside_grant: number, unowned: number, unknown_client: number, };
+
+export type Offender = { identity_id: number | null, client_id: string, environment: Environment, context: Context, resource_type: string, interaction: string, class: TraceClass, calls: number, };
+
+export type TraceReport = { since: string | null, until: string | null, 
+/**
+ * Share of calls traced, 0-100 (100 when there are no calls).
+ */
+traced_percent: number, identities: Array<IdentityTrace>, 
+/**
+ * The largest untraced rows, most calls first.
+ */
+top: Array<Offender>, total_calls: number, traced: number, unjustified: number, outside_grant: number, unowned: number, unknown_client: number, };
+
+export type UsageCell = { resource_type: string, interaction: string, context: Context, calls: number, failures: number, last_seen: string, };
+
+export type TokenEventKind = "issued" | "refreshed" | "revoked" | "scope_changed" | "failed";
+
+export type TokenEvent = { id: number, identity_id: number | null, client_id: string, environment: Environment, at: string, event: TokenEventKind, source: string, scopes: string | null, token_fingerprint: string | null, expires_in: number | null, error: string | null, };
+
+export type IdentityUsage = { identity_id: number, since: string, days: number, calls: number, failures: number, last_used_at: string | null, cells: Array<UsageCell>, 
+/**
+ * The smallest scopes that allow every successful call of the window.
+ */
+used_scopes: Array<string>, granted_scopes: Array<string>, 
+/**
+ * Granted resource scopes no successful call of the window needed: the basis for
+ * right-sizing (launch and identity scopes are not judged).
+ */
+granted_unused: Array<string>, approved_scopes: Array<string>, token_events: Array<TokenEvent>, };
