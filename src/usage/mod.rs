@@ -32,7 +32,7 @@ pub const MAX_LINE: usize = 16 << 20;
 pub const MAX_DOCUMENT: u64 = 256 << 20;
 /// Malformed lines listed in a report (all are counted).
 pub const MAX_REPORTED: usize = 100;
-const BLOCK: usize = 16 << 20;
+const BLOCK: usize = 8 << 20;
 
 /// What one aggregate row is keyed by. An empty client is the unknown client.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -146,7 +146,8 @@ fn widen(a: &mut Agg, recorded: &str) {
 }
 
 impl Part {
-    fn count(&mut self, event: AuditEvent<'_>, tokens: &Tokens<'_>, line: u64) {
+    /// Counts one event; `Err` says why it is malformed (the caller knows the line).
+    fn count(&mut self, event: AuditEvent<'_>, tokens: &Tokens<'_>) -> Result<(), String> {
         match event.call() {
             Ok(c) => {
                 let client_id = match c.caller {
@@ -186,8 +187,9 @@ impl Part {
                 }
             }
             Err(Skip::NotRest) => self.not_rest += 1,
-            Err(Skip::Bad(m)) => self.fail(line, m),
+            Err(Skip::Bad(m)) => return Err(m),
         }
+        Ok(())
     }
 
     /// Keeps the [`MAX_REPORTED`] lowest line numbers, whatever order lines arrive in.
@@ -238,32 +240,36 @@ impl Scan {
     }
 }
 
-fn parse_line(part: &mut Part, tokens: &Tokens<'_>, line: u64, bytes: &[u8]) {
-    let text = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-    if text.iter().all(u8::is_ascii_whitespace) {
-        return;
+/// Parses one line; `Err` carries what is wrong with it. `text` is the line when the piece
+/// it belongs to is valid UTF-8 (checked once for the whole piece).
+fn parse_line<'a>(
+    bytes: &'a [u8],
+    text: Option<&'a str>,
+) -> Option<Result<AuditEvent<'a>, String>> {
+    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return None;
     }
-    match serde_json::from_slice::<AuditEvent<'_>>(text) {
-        Ok(e) => part.count(e, tokens, line),
-        Err(e) => part.fail(line, format!("not an AuditEvent: {e}")),
-    }
+    let parsed = match text {
+        Some(t) => serde_json::from_str::<AuditEvent<'a>>(t.strip_suffix('\r').unwrap_or(t)),
+        None => serde_json::from_slice::<AuditEvent<'a>>(bytes),
+    };
+    Some(parsed.map_err(|e| format!("not an AuditEvent: {e}")))
 }
 
-/// Splits `block` (whole lines) into about `n` pieces at line starts, each with the number
-/// of its first line.
-fn pieces(block: &[u8], first_line: u64, n: usize) -> Vec<(u64, &[u8])> {
+/// Splits `block` (whole lines) into about `n` pieces at line starts, each with its byte
+/// offset in the block.
+fn pieces(block: &[u8], n: usize) -> Vec<(usize, &[u8])> {
     let mut out = Vec::with_capacity(n);
     let step = block.len().div_ceil(n.max(1)).max(1);
-    let (mut start, mut line) = (0usize, first_line);
+    let mut start = 0usize;
     while start < block.len() {
         let target = (start + step).min(block.len());
         let end = match memchr::memchr(b'\n', &block[target.saturating_sub(1)..]) {
             Some(i) => target.saturating_sub(1) + i + 1,
             None => block.len(),
         };
-        let piece = &block[start..end];
-        out.push((line, piece));
-        line += memchr::memchr_iter(b'\n', piece).count() as u64;
+        out.push((start, &block[start..end]));
         start = end;
     }
     out
@@ -272,21 +278,36 @@ fn pieces(block: &[u8], first_line: u64, n: usize) -> Vec<(u64, &[u8])> {
 /// Counts the lines of `block` on every core, each worker into its own part.
 fn scan_block(block: &[u8], first_line: u64, tokens: &Tokens<'_>, parts: &[Mutex<Part>]) {
     let n = rayon::current_num_threads() * 2;
-    pieces(block, first_line, n)
+    pieces(block, n)
         .into_par_iter()
-        .for_each(|(line, piece)| {
+        .for_each(|(offset, piece)| {
             let slot = rayon::current_thread_index().unwrap_or(0) % parts.len();
             // Each worker has its own slot: the lock is never contended.
             let mut part = parts[slot].lock().unwrap_or_else(|e| e.into_inner());
+            let text = std::str::from_utf8(piece).ok();
+            // Line numbers are only needed for a bad line: count up to the piece then.
+            let base = || first_line + memchr::memchr_iter(b'\n', &block[..offset]).count() as u64;
             let mut start = 0;
-            let mut n = line;
+            let mut nth = 0u64;
+            let one = |part: &mut Part, start: usize, end: usize, nth: u64| {
+                let line_text = text.map(|t| &t[start..end]);
+                match parse_line(&piece[start..end], line_text) {
+                    Some(Ok(e)) => {
+                        if let Err(m) = part.count(e, tokens) {
+                            part.fail(base() + nth, m);
+                        }
+                    }
+                    Some(Err(m)) => part.fail(base() + nth, m),
+                    None => {}
+                }
+            };
             for end in memchr::memchr_iter(b'\n', piece) {
-                parse_line(&mut part, tokens, n, &piece[start..end]);
+                one(&mut part, start, end, nth);
                 start = end + 1;
-                n += 1;
+                nth += 1;
             }
             if start < piece.len() {
-                parse_line(&mut part, tokens, n, &piece[start..]);
+                one(&mut part, start, piece.len(), nth);
             }
         });
 }
@@ -304,7 +325,7 @@ fn read_lines(
     tx: std::sync::mpsc::SyncSender<Chunk>,
 ) -> std::io::Result<(blake3::Hash, u64)> {
     let mut hasher = blake3::Hasher::new();
-    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + MAX_LINE);
+    let mut buf: Vec<u8> = Vec::with_capacity(2 * BLOCK);
     let (mut line, mut total) = (1u64, 0u64);
     let mut skipping = false;
     loop {
@@ -376,7 +397,7 @@ pub fn scan_ndjson(
     let parts: Vec<Mutex<Part>> = (0..rayon::current_num_threads().max(1))
         .map(|_| Mutex::new(Part::default()))
         .collect();
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(2);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(1);
     let read = std::thread::scope(|scope| {
         let reader = scope.spawn(move || read_lines(r, tx));
         let mut done = 0u64;
@@ -440,7 +461,11 @@ pub fn scan_document(bytes: &[u8], tokens: &Tokens<'_>) -> Result<Scan> {
             })?;
             for (i, entry) in b.entry.into_iter().enumerate() {
                 match entry.resource {
-                    Some(e) => part.count(e, tokens, i as u64 + 1),
+                    Some(e) => {
+                        if let Err(m) = part.count(e, tokens) {
+                            part.fail(i as u64 + 1, m);
+                        }
+                    }
                     None => part.fail(i as u64 + 1, "entry without a resource".into()),
                 }
             }
@@ -452,7 +477,9 @@ pub fn scan_document(bytes: &[u8], tokens: &Tokens<'_>) -> Result<Scan> {
                 field: "AuditEvent".into(),
                 message: e.to_string(),
             })?;
-            part.count(e, tokens, 1);
+            if let Err(m) = part.count(e, tokens) {
+                part.fail(1, m);
+            }
         }
         other => {
             return Err(Error::Import {
@@ -542,16 +569,17 @@ mod tests {
     }
 
     #[test]
-    fn pieces_keep_line_numbers_and_cover_everything() {
+    fn pieces_start_at_lines_and_cover_everything() {
         let block = b"l1\nl2\nl3\nl4\nl5\n";
         for n in 1..6 {
-            let ps = pieces(block, 10, n);
+            let ps = pieces(block, n);
             let joined: Vec<u8> = ps.iter().flat_map(|(_, p)| p.iter().copied()).collect();
             assert_eq!(joined, block.to_vec());
-            for (line, p) in ps {
+            for (offset, p) in ps {
+                assert!(block[offset..].starts_with(p));
                 let first = p.split(|b| *b == b'\n').next().expect("a line");
-                let want = format!("l{}", line - 9);
-                assert_eq!(first, want.as_bytes());
+                let line = block[..offset].iter().filter(|b| **b == b'\n').count() + 1;
+                assert_eq!(first, format!("l{line}").as_bytes());
             }
         }
     }
