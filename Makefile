@@ -38,6 +38,7 @@ bench:
 	bash scripts/bench.sh
 	$(CARGO) bench --bench scope_parse
 	bash scripts/bench-evidence.sh
+	bash scripts/bench-usage.sh
 
 clean:
 	$(CARGO) clean

@@ -195,11 +195,9 @@ async fn write_audit_import(
     let stamp = time::format(now);
     let mut unknown: BTreeMap<&str, u64> = BTreeMap::new();
     let mut last: HashMap<i64, &str> = HashMap::new();
-    // In key order: SQLite appends to its B-tree instead of inserting all over it.
-    let mut sorted: Vec<(&usage::Key, &usage::Agg)> = scan.aggregates.iter().collect();
-    sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    let rows: Vec<UsageRow> = sorted
-        .into_iter()
+    let mut rows: Vec<UsageRow> = scan
+        .aggregates
+        .iter()
         .map(|(k, a)| {
             let identity_id = known.get(&(k.client_id.clone(), environment)).copied();
             match identity_id {
@@ -226,6 +224,17 @@ async fn write_audit_import(
             }
         })
         .collect();
+    // In primary-key order: SQLite appends to its B-tree instead of inserting all over it.
+    rows.sort_unstable_by(|a, b| {
+        (a.client_id, a.day, a.context, a.resource_type, a.interaction, a.outcome).cmp(&(
+            b.client_id,
+            b.day,
+            b.context,
+            b.resource_type,
+            b.interaction,
+            b.outcome,
+        ))
+    });
     let mut unknown: Vec<(String, u64)> = unknown
         .into_iter()
         .map(|(c, n)| (c.to_string(), n))
