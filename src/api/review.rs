@@ -443,7 +443,8 @@ pub async fn review_item_show(store: &Store, now: Timestamp, id: i64) -> Result<
     })
 }
 
-/// Findings, template and recommended removals of one identity.
+/// Findings, template and recommended removals of one identity: beyond approval, beyond the
+/// template, and (when it has usage on record) granted but unused in the last 90 days.
 async fn assessment(
     store: &Store,
     now: Timestamp,
@@ -463,15 +464,28 @@ async fn assessment(
     let c = db::candidate(&mut conn, identity_id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("identity {identity_id}")))?;
-    let (template, removals) = recommendation(
+    let (template, mut removals) = recommendation(
         &mut conn,
         c.record.use_case.as_deref(),
         &c.approved_list(),
         &c.granted_list(),
     )
     .await?;
+    drop(conn);
+    // With usage on record, granted scopes no call needed are pre-selected too.
+    let usage = super::usage_show(store, now, &IdentityRef::id(identity_id), USAGE_DAYS).await?;
+    if usage.calls > 0 {
+        for g in usage.granted_unused {
+            if !removals.contains(&g) {
+                removals.push(g);
+            }
+        }
+    }
     Ok((findings, template, removals))
 }
+
+/// The usage window behind the wizard's granted-but-unused pre-selection.
+const USAGE_DAYS: i64 = 90;
 
 /// The identity's use-case template and the granted scopes to remove: beyond approval or
 /// beyond the template.

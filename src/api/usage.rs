@@ -226,14 +226,22 @@ async fn write_audit_import(
         .collect();
     // In primary-key order: SQLite appends to its B-tree instead of inserting all over it.
     rows.sort_unstable_by(|a, b| {
-        (a.client_id, a.day, a.context, a.resource_type, a.interaction, a.outcome).cmp(&(
-            b.client_id,
-            b.day,
-            b.context,
-            b.resource_type,
-            b.interaction,
-            b.outcome,
-        ))
+        (
+            a.client_id,
+            a.day,
+            a.context,
+            a.resource_type,
+            a.interaction,
+            a.outcome,
+        )
+            .cmp(&(
+                b.client_id,
+                b.day,
+                b.context,
+                b.resource_type,
+                b.interaction,
+                b.outcome,
+            ))
     });
     let mut unknown: Vec<(String, u64)> = unknown
         .into_iter()

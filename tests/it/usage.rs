@@ -556,3 +556,50 @@ async fn token_events_are_fingerprinted_tied_and_audited() {
     .expect("again");
     assert!(again.already_imported);
 }
+
+#[tokio::test]
+async fn the_review_wizard_preselects_granted_but_unused_scopes() {
+    let env = Env::new();
+    let store = env.store().await;
+    let granted = "user/Observation.rs user/Patient.rs";
+    let id = identity(&store, add("app", granted, granted, Some("x"))).await;
+    let mut log = Vec::new();
+    write_event(
+        &mut log,
+        &call("app", "Observation", Interaction::SearchType, true, 1),
+    )
+    .expect("w");
+    let path = env.dir.path().join("w.ndjson");
+    std::fs::write(&path, &log).expect("write");
+    import(&store, &path).await.expect("import");
+    let campaign = api::campaign_create(
+        &store,
+        now(),
+        &actor(),
+        steward::review::NewCampaign {
+            name: "usage".into(),
+            deadline: "2027-01-31".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("campaign");
+    let item = api::review_items(
+        &store,
+        &steward::store::review::ItemQuery {
+            campaign: Some(campaign.id),
+            identity: Some(id),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("items")
+    .remove(0);
+    let detail = api::review_item_show(&store, now(), item.id)
+        .await
+        .expect("detail");
+    assert_eq!(
+        detail.recommended_removals,
+        vec!["user/Patient.rs".to_string()]
+    );
+}
