@@ -72,13 +72,7 @@ pub async fn usage_import_audit(
     control: &Control<'_>,
 ) -> Result<AuditImportSummary> {
     let file = path.display().to_string();
-    let mut conn = store.pool().acquire().await?;
-    let tokens = Tokens {
-        key: store.fingerprint_key(),
-        clients: db::token_clients(&mut conn, environment).await?,
-    };
-    let known = db::identities_by_client(&mut conn).await?;
-    drop(conn);
+    let (tokens, known) = lookups(store, environment).await?;
 
     let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let size = f.metadata().map_err(|e| Error::io(path, e))?.len();
@@ -131,6 +125,21 @@ pub async fn usage_import_audit(
     write_audit_import(store, now, actor, &file, environment, scan, &known).await
 }
 
+/// What reading a log needs to know: which client each known token was issued to, and the
+/// identity behind each (client_id, environment).
+async fn lookups(
+    store: &Store,
+    environment: Environment,
+) -> Result<(Tokens<'_>, HashMap<(String, Environment), i64>)> {
+    let mut conn = store.pool().acquire().await?;
+    let tokens = Tokens {
+        key: store.fingerprint_key(),
+        clients: db::token_clients(&mut conn, environment).await?,
+    };
+    let known = db::identities_by_client(&mut conn).await?;
+    Ok((tokens, known))
+}
+
 /// Imports an NDJSON log held in memory (the demo's), as `usage_import_audit` would a file.
 pub(super) async fn usage_import_bytes(
     store: &Store,
@@ -140,13 +149,7 @@ pub(super) async fn usage_import_bytes(
     environment: Environment,
     bytes: &[u8],
 ) -> Result<AuditImportSummary> {
-    let mut conn = store.pool().acquire().await?;
-    let tokens = Tokens {
-        key: store.fingerprint_key(),
-        clients: db::token_clients(&mut conn, environment).await?,
-    };
-    let known = db::identities_by_client(&mut conn).await?;
-    drop(conn);
+    let (tokens, known) = lookups(store, environment).await?;
     let cancel = AtomicBool::new(false);
     let scan = usage::scan_ndjson(bytes, bytes.len() as u64, &tokens, &no_control(&cancel))?;
     write_audit_import(store, now, actor, name, environment, scan, &known).await
