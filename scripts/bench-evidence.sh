@@ -16,13 +16,8 @@ db="$dir/steward.db"
 "$bin" --db "$db" demo --identities 100000 >/dev/null
 target/release/examples/audit_fill "$db" 1000000
 
-secs() {
-  local start end
-  start=$(date +%s%N)
-  "$@" >/dev/null
-  end=$(date +%s%N)
-  awk -v ns=$((end - start)) 'BEGIN { printf "%.3f", ns / 1e9 }'
-}
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
 
 pipeline() {
   mkdir -p "$dir/b"

@@ -17,13 +17,8 @@ target/release/examples/usage_gen "$events" "$dir/audit.ndjson" "$dir/calls.csv"
 "$bin" --db "$dir/steward.db" init >/dev/null
 cat "$dir/audit.ndjson" "$dir/calls.csv" >/dev/null # both files start warm in the page cache
 
-secs() {
-  local start end
-  start=$(date +%s%N)
-  "$@" >/dev/null
-  end=$(date +%s%N)
-  awk -v ns=$((end - start)) 'BEGIN { printf "%.3f", ns / 1e9 }'
-}
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
 
 baseline() {
   sqlite3 "$dir/b.db" <<SQL

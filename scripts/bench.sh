@@ -10,13 +10,8 @@ bin=target/release/steward
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 
-secs() { # runs a command, prints its wall time in seconds
-  local start end
-  start=$(date +%s%N)
-  "$@" >/dev/null
-  end=$(date +%s%N)
-  awk -v ns=$((end - start)) 'BEGIN { printf "%.3f", ns / 1e9 }'
-}
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
 
 declare -A seed list verify findings
 for n in 1000 100000; do
