@@ -14,205 +14,61 @@
 //! system. Logins, logouts and other events are skipped, not reported as malformed.
 
 use std::borrow::Cow;
-use std::fmt;
-use std::marker::PhantomData;
 
-use serde::de::{IgnoredAny, SeqAccess, Visitor};
-use serde::{Deserialize, Deserializer};
-
+use super::json::{tag, Reader, Res};
 use crate::scope::{Context, Interaction};
 
 const DCM_APPLICATION: &str = "110150";
 const RESTFUL_INTERACTION: &str = "http://hl7.org/fhir/restful-interaction";
 const JTI_PREFIX: &str = "urn:ietf:params:oauth:jti:";
 
-/// An AuditEvent as far as usage needs it. The arrays (`subtype`, `agent`, `entity`) are
-/// folded while they are parsed, never collected: a line costs no allocation unless a string
-/// carries escapes.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// The member names read, as [`tag`]s.
+mod name {
+    use super::tag;
+    macro_rules! names {
+        ($($id:ident = $name:literal),* $(,)?) => { $(pub const $id: u128 = tag($name);)* };
+    }
+    names!(
+        RESOURCE_TYPE = "resourceType",
+        TYPE = "type",
+        SUBTYPE = "subtype",
+        ACTION = "action",
+        RECORDED = "recorded",
+        OUTCOME = "outcome",
+        AGENT = "agent",
+        ENTITY = "entity",
+        SYSTEM = "system",
+        CODE = "code",
+        CODING = "coding",
+        WHO = "who",
+        REQUESTOR = "requestor",
+        POLICY = "policy",
+        REFERENCE = "reference",
+        IDENTIFIER = "identifier",
+        VALUE = "value",
+        DISPLAY = "display",
+        WHAT = "what",
+        ROLE = "role",
+        QUERY = "query",
+    );
+}
+
+/// An AuditEvent as far as usage needs it, read in one pass over the JSON: the arrays
+/// (`subtype`, `agent`, `entity`) are folded while they are read, never collected, and every
+/// other member is checked and skipped. A line costs no allocation unless a string it keeps
+/// carries escapes. A member whose value is `null` counts as absent.
+#[derive(Default)]
 pub struct AuditEvent<'a> {
-    #[serde(borrow)]
-    resource_type: Cow<'a, str>,
-    #[serde(default, borrow, rename = "type")]
-    kind: Option<Coding<'a>>,
-    #[serde(default, borrow)]
-    subtype: Subtypes<'a>,
-    #[serde(default, borrow)]
-    action: Option<Text<'a>>,
-    #[serde(borrow)]
-    recorded: Cow<'a, str>,
-    #[serde(default, borrow)]
-    outcome: Option<Text<'a>>,
-    #[serde(default, borrow)]
-    agent: Agents<'a>,
-    #[serde(default)]
-    entity: Entities,
-}
-
-#[derive(Deserialize)]
-struct Coding<'a> {
-    #[serde(default, borrow)]
-    system: Option<Text<'a>>,
-    #[serde(default, borrow)]
-    code: Option<Text<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Identifier<'a> {
-    #[serde(default, borrow)]
-    value: Option<Text<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Reference<'a> {
-    #[serde(default, borrow)]
-    reference: Option<Text<'a>>,
-    #[serde(default, borrow)]
-    identifier: Option<Identifier<'a>>,
-    #[serde(default, borrow)]
-    display: Option<Text<'a>>,
-}
-
-/// Folds a JSON array element by element into `Self`, without collecting it.
-trait Fold<'de>: Default {
-    type Item: Deserialize<'de>;
-    fn fold(&mut self, item: Self::Item);
-}
-
-struct FoldVisitor<T>(PhantomData<T>);
-
-impl<'de, T: Fold<'de>> Visitor<'de> for FoldVisitor<T> {
-    type Value = T;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
-        let mut acc = T::default();
-        while let Some(item) = seq.next_element::<T::Item>()? {
-            acc.fold(item);
-        }
-        Ok(acc)
-    }
-}
-
-macro_rules! fold_deserialize {
-    ($t:ident) => {
-        impl<'de: 'a, 'a> Deserialize<'de> for $t<'a> {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                d.deserialize_seq(FoldVisitor(PhantomData))
-            }
-        }
-    };
-}
-
-/// The restful-interaction code of `subtype`, if any.
-#[derive(Default)]
-struct Subtypes<'a> {
+    resource_type: Option<Cow<'a, str>>,
+    /// `type.code` is `rest`.
+    rest_type: bool,
+    /// The restful-interaction code of `subtype`.
     rest: Option<Cow<'a, str>>,
-}
-
-impl<'de: 'a, 'a> Fold<'de> for Subtypes<'a> {
-    type Item = Coding<'a>;
-    fn fold(&mut self, c: Coding<'a>) {
-        if self.rest.is_none() && c.system.as_deref() == Some(RESTFUL_INTERACTION) {
-            self.rest = c.code.map(|t| t.0);
-        }
-    }
-}
-fold_deserialize!(Subtypes);
-
-/// Whether a `type.coding` holds DICOM 110150 "Application".
-#[derive(Default)]
-struct AppCodings {
-    app: bool,
-}
-
-impl<'de> Fold<'de> for AppCodings {
-    type Item = CodingCode<'de>;
-    fn fold(&mut self, c: CodingCode<'de>) {
-        self.app |= c.code.as_deref() == Some(DCM_APPLICATION);
-    }
-}
-
-impl<'de> Deserialize<'de> for AppCodings {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_seq(FoldVisitor(PhantomData))
-    }
-}
-
-#[derive(Deserialize)]
-struct CodingCode<'a> {
-    #[serde(default, borrow)]
-    code: Option<Text<'a>>,
-}
-
-#[derive(Deserialize, Default)]
-struct AgentType {
-    #[serde(default)]
-    coding: AppCodings,
-}
-
-/// The first entry of a string array.
-#[derive(Default)]
-struct First<'a>(Option<Cow<'a, str>>);
-
-impl<'de: 'a, 'a> Fold<'de> for First<'a> {
-    type Item = Text<'a>;
-    fn fold(&mut self, s: Text<'a>) {
-        if self.0.is_none() {
-            self.0 = Some(s.0);
-        }
-    }
-}
-
-/// A JSON string, borrowed from the input unless it carries escapes. (serde borrows a bare
-/// `Cow<str>` field, but not one inside an `Option` or a sequence.)
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Text<'a>(Cow<'a, str>);
-
-impl std::ops::Deref for Text<'_> {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-struct TextVisitor;
-
-impl<'de> Visitor<'de> for TextVisitor {
-    type Value = Text<'de>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a string")
-    }
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
-        Ok(Text(Cow::Borrowed(v)))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
-        Ok(Text(Cow::Owned(v.to_string())))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
-        Ok(Text(Cow::Owned(v)))
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_str(TextVisitor)
-    }
-}
-fold_deserialize!(First);
-
-#[derive(Deserialize)]
-struct Agent<'a> {
-    #[serde(default, rename = "type")]
-    kind: AgentType,
-    #[serde(default, borrow)]
-    who: Option<Reference<'a>>,
-    #[serde(default)]
-    requestor: bool,
-    #[serde(default, borrow)]
-    policy: First<'a>,
+    action: Option<Cow<'a, str>>,
+    recorded: Option<Cow<'a, str>>,
+    outcome: Option<Cow<'a, str>>,
+    agents: Agents<'a>,
+    entities: Entities,
 }
 
 /// What the agents say: the client, the human requestor's context, the first token id.
@@ -224,57 +80,6 @@ struct Agents<'a> {
     policy: Option<Cow<'a, str>>,
 }
 
-fn name<'a>(who: Reference<'a>) -> Option<Cow<'a, str>> {
-    who.identifier
-        .and_then(|i| i.value)
-        .or(who.display)
-        .filter(|s| !s.trim().is_empty())
-        .map(|t| t.0)
-}
-
-impl<'de: 'a, 'a> Fold<'de> for Agents<'a> {
-    type Item = Agent<'a>;
-    fn fold(&mut self, a: Agent<'a>) {
-        if self.policy.is_none() {
-            self.policy = a.policy.0;
-        }
-        let app = a.kind.coding.app;
-        let Some(who) = a.who else { return };
-        let reference = who.reference.as_deref().unwrap_or("");
-        if !app && a.requestor && self.human.is_none() {
-            self.human = Some(if reference.starts_with("Patient/") {
-                Context::Patient
-            } else {
-                Context::User
-            });
-        }
-        if app {
-            if self.app.is_none() {
-                self.app = name(who);
-            }
-        } else if a.requestor && reference.starts_with("Device/") && self.device.is_none() {
-            self.device = name(who);
-        }
-    }
-}
-fold_deserialize!(Agents);
-
-#[derive(Deserialize)]
-struct EntityRef<'a> {
-    #[serde(default, borrow)]
-    reference: Option<Text<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Entity<'a> {
-    #[serde(default, borrow)]
-    what: Option<EntityRef<'a>>,
-    #[serde(default, borrow)]
-    role: Option<CodingCode<'a>>,
-    #[serde(default, borrow)]
-    query: Option<Text<'a>>,
-}
-
 /// What the entities say: the data type acted on, whether a patient is named, a query.
 #[derive(Default)]
 struct Entities {
@@ -284,49 +89,158 @@ struct Entities {
     has_query: bool,
 }
 
-impl<'de> Fold<'de> for Entities {
-    type Item = Entity<'de>;
-    fn fold(&mut self, en: Entity<'de>) {
-        let role_patient = en.role.and_then(|r| r.code).as_deref() == Some("1");
-        let t = en
-            .what
-            .and_then(|w| w.reference)
-            .and_then(|r| reference_type(&r));
+/// Two optional strings read from one object.
+type Pair<'a> = (Option<Cow<'a, str>>, Option<Cow<'a, str>>);
+
+/// A `Coding`'s system and code.
+fn coding<'a>(r: &mut Reader<'a>) -> Res<Pair<'a>> {
+    let (mut system, mut code) = (None, None);
+    r.object(|r, k| {
+        match k {
+            name::SYSTEM => system = Some(r.string()?),
+            name::CODE => code = Some(r.string()?),
+            _ => r.skip()?,
+        }
+        Ok(())
+    })?;
+    Ok((system, code))
+}
+
+/// The client a `Reference` names: `identifier.value`, else `display`; and its `reference`.
+fn who<'a>(r: &mut Reader<'a>) -> Res<Pair<'a>> {
+    let (mut reference, mut value, mut display) = (None, None, None);
+    r.object(|r, k| {
+        match k {
+            name::REFERENCE => reference = Some(r.string()?),
+            name::IDENTIFIER => r.object(|r, k| match k {
+                name::VALUE => r.string().map(|v| value = Some(v)),
+                _ => r.skip(),
+            })?,
+            name::DISPLAY => display = Some(r.string()?),
+            _ => r.skip()?,
+        }
+        Ok(())
+    })?;
+    let name = value
+        .or(display)
+        .filter(|s: &Cow<'_, str>| !s.trim().is_empty());
+    Ok((name, reference))
+}
+
+impl<'a> Agents<'a> {
+    fn agent(&mut self, r: &mut Reader<'a>) -> Res<()> {
+        let (mut app, mut requestor) = (false, false);
+        let (mut name, mut reference, mut named) = (None, None, false);
+        r.object(|r, k| {
+            match k {
+                name::TYPE => r.object(|r, k| match k {
+                    name::CODING => r.array(|r| {
+                        app |= coding(r)?.1.as_deref() == Some(DCM_APPLICATION);
+                        Ok(())
+                    }),
+                    _ => r.skip(),
+                })?,
+                name::WHO => {
+                    (name, reference) = who(r)?;
+                    named = true;
+                }
+                name::REQUESTOR => requestor = r.boolean()?,
+                name::POLICY => r.array(|r| {
+                    let p = r.string()?;
+                    if self.policy.is_none() {
+                        self.policy = Some(p);
+                    }
+                    Ok(())
+                })?,
+                _ => r.skip()?,
+            }
+            Ok(())
+        })?;
+        if !named {
+            return Ok(());
+        }
+        let reference = reference.as_deref().unwrap_or("");
+        if !app && requestor && self.human.is_none() {
+            self.human = Some(if reference.starts_with("Patient/") {
+                Context::Patient
+            } else {
+                Context::User
+            });
+        }
+        if app {
+            if self.app.is_none() {
+                self.app = name;
+            }
+        } else if requestor && reference.starts_with("Device/") && self.device.is_none() {
+            self.device = name;
+        }
+        Ok(())
+    }
+}
+
+impl Entities {
+    fn entity(&mut self, r: &mut Reader<'_>) -> Res<()> {
+        let (mut t, mut role_patient) = (None, false);
+        r.object(|r, k| {
+            match k {
+                name::WHAT => r.object(|r, k| match k {
+                    name::REFERENCE => r.string().map(|s| t = reference_type(&s)),
+                    _ => r.skip(),
+                })?,
+                name::ROLE => role_patient = coding(r)?.1.as_deref() == Some("1"),
+                name::QUERY => {
+                    let q = r.string()?;
+                    self.has_query = true;
+                    self.data = self.data.or_else(|| query_type(&q));
+                }
+                _ => r.skip()?,
+            }
+            Ok(())
+        })?;
         if role_patient || t == Some("Patient") {
             self.patient = true;
             self.patient_type = self.patient_type.or(t);
         } else if let Some(t) = t {
             self.data = self.data.or(Some(t));
         }
-        if let Some(q) = en.query.as_deref() {
-            self.has_query = true;
-            self.data = self.data.or_else(|| query_type(q));
-        }
+        Ok(())
     }
 }
 
-impl<'de> Deserialize<'de> for Entities {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_seq(FoldVisitor(PhantomData))
+impl<'a> AuditEvent<'a> {
+    /// Reads one JSON document that must be a single object.
+    pub fn parse(text: &'a str) -> Res<Self> {
+        let mut r = Reader::new(text);
+        let e = Self::read(&mut r)?;
+        r.end()?;
+        Ok(e)
     }
-}
 
-/// A Bundle of AuditEvents (a search result or a transaction of them).
-#[derive(Deserialize)]
-pub struct Bundle<'a> {
-    #[serde(borrow, rename = "resourceType")]
-    pub resource_type: Cow<'a, str>,
-    #[serde(default, borrow)]
-    pub entry: Vec<BundleEntry<'a>>,
-}
-
-#[derive(Deserialize)]
-pub struct BundleEntry<'a> {
-    #[serde(default, borrow)]
-    pub resource: Option<AuditEvent<'a>>,
-    #[allow(dead_code)]
-    #[serde(default)]
-    request: IgnoredAny,
+    /// Reads the object at the reader.
+    pub fn read(r: &mut Reader<'a>) -> Res<Self> {
+        let mut e = AuditEvent::default();
+        r.object(|r, k| {
+            match k {
+                name::RESOURCE_TYPE => e.resource_type = Some(r.string()?),
+                name::TYPE => e.rest_type = coding(r)?.1.as_deref() == Some("rest"),
+                name::SUBTYPE => r.array(|r| {
+                    let (system, code) = coding(r)?;
+                    if e.rest.is_none() && system.as_deref() == Some(RESTFUL_INTERACTION) {
+                        e.rest = code;
+                    }
+                    Ok(())
+                })?,
+                name::ACTION => e.action = Some(r.string()?),
+                name::RECORDED => e.recorded = Some(r.string()?),
+                name::OUTCOME => e.outcome = Some(r.string()?),
+                name::AGENT => r.array(|r| e.agents.agent(r))?,
+                name::ENTITY => r.array(|r| e.entities.entity(r))?,
+                _ => r.skip()?,
+            }
+            Ok(())
+        })?;
+        Ok(e)
+    }
 }
 
 /// Who called: a client id, or a token id to look up.
@@ -407,10 +321,10 @@ fn is_instant(s: &str) -> bool {
 /// The resource type of a reference (`Observation/1`, `https://x/fhir/Observation/1`).
 fn reference_type(reference: &str) -> Option<&'static str> {
     let path = reference.split(['?', '#']).next().unwrap_or("");
-    // Type/id, Type/id/_history/v: the type is before the id.
-    let path = path.split("/_history").next().unwrap_or(path);
+    // Type/id, Type/id/_history/v: the type is the last segment that is a type name (ids
+    // and `_history` seldom are; only a capitalized segment is looked up).
     path.rsplit('/')
-        .filter(|p| !p.is_empty())
+        .filter(|p| p.starts_with(|c: char| c.is_ascii_uppercase()))
         .find_map(crate::scope::fhir::resource_type)
 }
 
@@ -428,24 +342,23 @@ fn query_type(query: &str) -> Option<&'static str> {
 }
 
 impl<'a> AuditEvent<'a> {
-    /// Whether this is an AuditEvent at all.
-    pub fn is_audit_event(&self) -> bool {
-        self.resource_type == "AuditEvent"
-    }
-
     /// The call this event records, or why it is not counted.
     pub fn call(self) -> Result<Call<'a>, Skip> {
-        if !self.is_audit_event() {
-            return Err(Skip::Bad(format!(
-                "resourceType: '{}' is not AuditEvent",
-                self.resource_type
-            )));
+        match self.resource_type.as_deref() {
+            Some("AuditEvent") => {}
+            Some(other) => {
+                return Err(Skip::Bad(format!(
+                    "resourceType: '{other}' is not AuditEvent"
+                )))
+            }
+            None => return Err(Skip::Bad("resourceType: missing".into())),
         }
-        let rest = self.kind.and_then(|k| k.code).as_deref() == Some("rest");
-        if !rest && self.subtype.rest.is_none() {
+        if !self.rest_type && self.rest.is_none() {
             return Err(Skip::NotRest);
         }
-        let recorded = self.recorded;
+        let Some(recorded) = self.recorded else {
+            return Err(Skip::Bad("recorded: missing".into()));
+        };
         if !is_instant(&recorded) {
             return Err(Skip::Bad(format!(
                 "recorded: '{recorded}' is not a FHIR instant"
@@ -455,20 +368,16 @@ impl<'a> AuditEvent<'a> {
             Cow::Borrowed(s) => Cow::Borrowed(&s[..10]),
             Cow::Owned(s) => Cow::Owned(s[..10].to_string()),
         };
-        let en = self.entity;
-        let interaction = interaction(
-            self.subtype.rest.as_deref(),
-            self.action.as_deref(),
-            en.has_query,
-        )
-        .ok_or_else(|| {
+        let en = self.entities;
+        let interaction = interaction(self.rest.as_deref(), self.action.as_deref(), en.has_query)
+            .ok_or_else(|| {
             Skip::Bad("subtype: not a restful-interaction code and no action".to_string())
         })?;
         let resource_type = match interaction {
             Interaction::SearchSystem | Interaction::HistorySystem => "",
             _ => en.data.or(en.patient_type).unwrap_or(""),
         };
-        let agents = self.agent;
+        let agents = self.agents;
         let caller = match (agents.app.or(agents.device), agents.policy) {
             (Some(id), _) => Caller::Client(id),
             (None, Some(p)) => Caller::Token(match p {
@@ -496,7 +405,7 @@ mod tests {
     use super::*;
 
     fn call(json: &str) -> Result<Call<'_>, Skip> {
-        let e: AuditEvent = serde_json::from_str(json).expect("an AuditEvent");
+        let e = AuditEvent::parse(json).expect("an AuditEvent");
         e.call()
     }
 

@@ -6,6 +6,7 @@
 //! memory grow with distinct (client, day, context, type, interaction, outcome) combinations.
 
 pub mod auditevent;
+pub mod json;
 pub mod synthetic;
 pub mod tokens;
 
@@ -24,7 +25,7 @@ use ts_rs::TS;
 use crate::inventory::fingerprint::FingerprintKey;
 use crate::scope::{Context, Interaction};
 use crate::{Error, Result};
-use auditevent::{AuditEvent, Bundle, Caller, Skip};
+use auditevent::{AuditEvent, Caller, Skip};
 
 /// A line longer than this is rejected without being read whole.
 pub const MAX_LINE: usize = 16 << 20;
@@ -250,11 +251,14 @@ fn parse_line<'a>(
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return None;
     }
-    let parsed = match text {
-        Some(t) => serde_json::from_str::<AuditEvent<'a>>(t.strip_suffix('\r').unwrap_or(t)),
-        None => serde_json::from_slice::<AuditEvent<'a>>(bytes),
+    let text = match text {
+        Some(t) => t.strip_suffix('\r').unwrap_or(t),
+        None => match std::str::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => return Some(Err(format!("not UTF-8 at column {}", e.valid_up_to() + 1))),
+        },
     };
-    Some(parsed.map_err(|e| format!("not an AuditEvent: {e}")))
+    Some(AuditEvent::parse(text).map_err(|e| format!("not an AuditEvent: {e}")))
 }
 
 /// Splits `block` (whole lines) into about `n` pieces at line starts, each with its byte
@@ -275,12 +279,13 @@ fn pieces(block: &[u8], n: usize) -> Vec<(usize, &[u8])> {
     out
 }
 
-/// Counts the lines of `block` on every core, each worker into its own part.
-fn scan_block(block: &[u8], first_line: u64, tokens: &Tokens<'_>, parts: &[Mutex<Part>]) {
+/// Counts the lines of `block` on every core, each worker into its own part; returns the
+/// number of line ends in the block.
+fn scan_block(block: &[u8], first_line: u64, tokens: &Tokens<'_>, parts: &[Mutex<Part>]) -> u64 {
     let n = rayon::current_num_threads() * 2;
     pieces(block, n)
         .into_par_iter()
-        .for_each(|(offset, piece)| {
+        .map(|(offset, piece)| {
             let slot = rayon::current_thread_index().unwrap_or(0) % parts.len();
             // Each worker has its own slot: the lock is never contended.
             let mut part = parts[slot].lock().unwrap_or_else(|e| e.into_inner());
@@ -309,13 +314,16 @@ fn scan_block(block: &[u8], first_line: u64, tokens: &Tokens<'_>, parts: &[Mutex
             if start < piece.len() {
                 one(&mut part, start, piece.len(), nth);
             }
-        });
+            nth
+        })
+        .sum()
 }
 
-/// What the reader thread hands over: whole lines, or news of a line too long to read.
+/// What the reader thread hands over, in file order: whole lines, or news that the next line
+/// was too long to read (and was skipped).
 enum Chunk {
-    Lines { first_line: u64, bytes: Vec<u8> },
-    Oversize { line: u64 },
+    Lines(Vec<u8>),
+    Oversize,
 }
 
 /// Reads `r` in blocks of whole lines, hashing every byte once in file order; skips a line
@@ -326,7 +334,7 @@ fn read_lines(
 ) -> std::io::Result<(blake3::Hash, u64)> {
     let mut hasher = blake3::Hasher::new();
     let mut buf: Vec<u8> = Vec::with_capacity(2 * BLOCK);
-    let (mut line, mut total) = (1u64, 0u64);
+    let mut total = 0u64;
     let mut skipping = false;
     loop {
         let start = buf.len();
@@ -338,7 +346,6 @@ fn read_lines(
             match memchr::memchr(b'\n', &buf) {
                 Some(i) => {
                     buf.drain(..=i);
-                    line += 1;
                     skipping = false;
                 }
                 None if eof => break,
@@ -352,7 +359,7 @@ fn read_lines(
             _ if eof => buf.len(),
             Some(i) => i + 1,
             None if buf.len() > MAX_LINE => {
-                if tx.send(Chunk::Oversize { line }).is_err() {
+                if tx.send(Chunk::Oversize).is_err() {
                     break;
                 }
                 buf.clear();
@@ -363,18 +370,10 @@ fn read_lines(
         };
         if cut > 0 {
             let rest = buf.split_off(cut);
-            let lines = memchr::memchr_iter(b'\n', &buf).count() as u64;
             let block = std::mem::replace(&mut buf, rest);
-            if tx
-                .send(Chunk::Lines {
-                    first_line: line,
-                    bytes: block,
-                })
-                .is_err()
-            {
+            if tx.send(Chunk::Lines(block)).is_err() {
                 break; // the consumer stopped (cancel or error)
             }
-            line += lines;
             buf.reserve(BLOCK);
         }
         if eof {
@@ -400,7 +399,7 @@ pub fn scan_ndjson(
     let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(1);
     let read = std::thread::scope(|scope| {
         let reader = scope.spawn(move || read_lines(r, tx));
-        let mut done = 0u64;
+        let (mut done, mut line) = (0u64, 1u64);
         for chunk in rx.iter() {
             if control.cancel.load(Ordering::Relaxed) {
                 drop(rx);
@@ -408,17 +407,18 @@ pub fn scan_ndjson(
                 return Err(Error::Cancelled);
             }
             match chunk {
-                Chunk::Lines { first_line, bytes } => {
-                    scan_block(&bytes, first_line, tokens, &parts);
+                Chunk::Lines(bytes) => {
+                    line += scan_block(&bytes, line, tokens, &parts);
                     done += bytes.len() as u64;
                     (control.progress)(done, total);
                 }
-                Chunk::Oversize { line } => {
+                Chunk::Oversize => {
                     scan.malformed += 1;
                     scan.bad.push(BadLine {
                         line,
                         message: format!("longer than {} MiB; skipped", MAX_LINE >> 20),
                     });
+                    line += 1;
                 }
             }
         }
@@ -437,62 +437,81 @@ pub fn scan_ndjson(
     Ok(scan)
 }
 
+/// The outline of a one-document file: serde_json checks the whole of it (and says on which
+/// line it breaks) and hands over each Bundle entry's resource as text.
+#[derive(serde::Deserialize)]
+struct Document<'a> {
+    #[serde(default, rename = "resourceType")]
+    resource_type: Option<String>,
+    #[serde(default, borrow)]
+    entry: Vec<Entry<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Entry<'a> {
+    #[serde(default, borrow)]
+    resource: Option<&'a serde_json::value::RawValue>,
+}
+
 /// Reads a file that is one JSON document: a Bundle of AuditEvents or a single AuditEvent.
+/// A malformed Bundle entry is reported by its position, as a bad line is.
 pub fn scan_document(bytes: &[u8], tokens: &Tokens<'_>) -> Result<Scan> {
     let mut scan = Scan {
         content_hash: format!("blake3:{}", blake3::hash(bytes).to_hex()),
         bytes: bytes.len() as u64,
         ..Scan::default()
     };
-    let mut part = Part::default();
-    let head: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| Error::Import {
+    let bad = |location: String, field: &str, message: String| Error::Import {
         file: String::new(),
-        location: format!("line {}", e.line()),
-        field: "json".into(),
-        message: e.to_string(),
+        location,
+        field: field.into(),
+        message,
+    };
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        bad(
+            format!("byte {}", e.valid_up_to()),
+            "encoding",
+            "not UTF-8".into(),
+        )
     })?;
-    match head.get("resourceType").and_then(|v| v.as_str()) {
+    let doc: Document = serde_json::from_str(text)
+        .map_err(|e| bad(format!("line {}", e.line()), "json", e.to_string()))?;
+    let mut part = Part::default();
+    match doc.resource_type.as_deref() {
         Some("Bundle") => {
-            let b: Bundle = serde_json::from_slice(bytes).map_err(|e| Error::Import {
-                file: String::new(),
-                location: format!("line {}", e.line()),
-                field: "entry".into(),
-                message: e.to_string(),
-            })?;
-            for (i, entry) in b.entry.into_iter().enumerate() {
-                match entry.resource {
-                    Some(e) => {
+            for (i, entry) in doc.entry.into_iter().enumerate() {
+                let n = i as u64 + 1;
+                let Some(raw) = entry.resource else {
+                    part.fail(n, "entry without a resource".into());
+                    continue;
+                };
+                match AuditEvent::parse(raw.get()) {
+                    Ok(e) => {
                         if let Err(m) = part.count(e, tokens) {
-                            part.fail(i as u64 + 1, m);
+                            part.fail(n, m);
                         }
                     }
-                    None => part.fail(i as u64 + 1, "entry without a resource".into()),
+                    Err(m) => part.fail(n, format!("entry.resource: not an AuditEvent: {m}")),
                 }
             }
         }
         Some("AuditEvent") => {
-            let e: AuditEvent = serde_json::from_slice(bytes).map_err(|e| Error::Import {
-                file: String::new(),
-                location: format!("line {}", e.line()),
-                field: "AuditEvent".into(),
-                message: e.to_string(),
-            })?;
+            let e = AuditEvent::parse(text).map_err(|m| bad("line 1".into(), "AuditEvent", m))?;
             if let Err(m) = part.count(e, tokens) {
                 part.fail(1, m);
             }
         }
         other => {
-            return Err(Error::Import {
-                file: String::new(),
-                location: "line 1".into(),
-                field: "resourceType".into(),
-                message: format!(
+            return Err(bad(
+                "line 1".into(),
+                "resourceType",
+                format!(
                     "{} is neither a Bundle nor an AuditEvent",
                     other.map_or("a document without resourceType".into(), |t| format!(
                         "'{t}'"
                     ))
                 ),
-            })
+            ))
         }
     }
     scan.finish(part);
