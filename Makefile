@@ -3,12 +3,12 @@ SHELL := /bin/bash
 CARGO ?= cargo
 DEBUG_BIN := target/debug
 
-.PHONY: run test deps deps-test ui build lint unit e2e bench clean
+.PHONY: run test deps deps-test ui build lint unit keychain e2e bench clean
 
 run: deps build
 	$(DEBUG_BIN)/steward-desktop
 
-test: deps-test build lint unit e2e
+test: deps-test build lint unit keychain e2e
 
 deps:
 	bash scripts/deps.sh
@@ -30,6 +30,10 @@ lint:
 
 unit:
 	$(CARGO) test --workspace
+
+# The signing key in a real Secret Service (gnome-keyring in a private D-Bus session).
+keychain:
+	bash scripts/keychain-test.sh
 
 e2e:
 	bash scripts/e2e.sh

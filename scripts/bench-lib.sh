@@ -7,3 +7,17 @@ secs() {
   end=$(date +%s%N)
   awk -v ns=$((end - start)) 'BEGIN { printf "%.3f", ns / 1e9 }'
 }
+
+# `best N CMD...`: the fastest of N runs of a command, in seconds (the machine's noise only
+# ever adds time, so the minimum is the steadiest figure).
+best() {
+  local n=$1 t min=""
+  shift
+  for ((i = 0; i < n; i++)); do
+    t=$(secs "$@")
+    if [[ -z $min ]] || awk -v a="$t" -v b="$min" 'BEGIN { exit !(a < b) }'; then
+      min=$t
+    fi
+  done
+  echo "$min"
+}

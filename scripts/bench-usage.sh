@@ -14,13 +14,13 @@ bin=target/release/steward
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 target/release/examples/usage_gen "$events" "$dir/audit.ndjson" "$dir/calls.csv"
-"$bin" --db "$dir/steward.db" init >/dev/null
 cat "$dir/audit.ndjson" "$dir/calls.csv" >/dev/null # both files start warm in the page cache
 
 # shellcheck source=scripts/bench-lib.sh
 source scripts/bench-lib.sh
 
 baseline() {
+  rm -f "$dir/b.db"
   sqlite3 "$dir/b.db" <<SQL
 .mode csv
 .import $dir/calls.csv calls
@@ -31,18 +31,23 @@ CREATE TABLE usage_daily AS
 SQL
 }
 
-/usr/bin/time -f "%M" -o "$dir/rss" true
-a_start=$(date +%s%N)
-/usr/bin/time -f "%M" -o "$dir/rss" "$bin" --db "$dir/steward.db" import audit "$dir/audit.ndjson" >/dev/null
-a_end=$(date +%s%N)
-a=$(awk -v ns=$((a_end - a_start)) 'BEGIN { printf "%.3f", ns / 1e9 }')
-b=$(secs baseline)
-c=$(secs cat "$dir/audit.ndjson")
+# Each run imports into a fresh copy of an empty database; the last run's peak RSS is kept.
+"$bin" --db "$dir/empty.db" init >/dev/null
+steward_import() {
+  rm -f "$dir"/steward.db*
+  cp "$dir/empty.db" "$dir/steward.db"
+  /usr/bin/time -f "%M" -o "$dir/rss" "$bin" --db "$dir/steward.db" import audit "$dir/audit.ndjson"
+}
+
+runs=${RUNS:-3}
+a=$(best "$runs" steward_import)
+b=$(best "$runs" baseline)
+c=$(best "$runs" cat "$dir/audit.ndjson")
 rss_kb=$(cat "$dir/rss")
 size=$(stat -c %s "$dir/audit.ndjson")
 rows=$(sqlite3 "$dir/steward.db" "SELECT count(*) || ' aggregates, ' || sum(calls) || ' calls' FROM usage_daily")
 check=$(sqlite3 "$dir/b.db" "SELECT count(*) || ' aggregates, ' || sum(calls) || ' calls' FROM usage_daily")
-echo "usage import benchmark: $events AuditEvents, $((size / 1048576)) MiB NDJSON"
+echo "usage import benchmark: $events AuditEvents, $((size / 1048576)) MiB NDJSON (best of $runs runs)"
 echo "  steward: $rows; sqlite3 baseline: $check"
 printf "  A steward import audit         %8.3f s   peak RSS %d MB\n" "$a" $((rss_kb / 1024))
 printf "  B sqlite3 .import + GROUP BY   %8.3f s\n" "$b"

@@ -448,11 +448,12 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
     if let Command::Scope(c) = cli.command {
         return scope(c, &out);
     }
+    let key_store = store::key_store(cli.db.is_some() || store::db_env_set())?;
     let path = match cli.db {
         Some(p) => p,
         None => store::default_db_path()?,
     };
-    let store = Store::open(&path).await?;
+    let store = Store::open(&path).await?.with_key_store(key_store);
     let actor = cli.actor.map(Actor).unwrap_or_else(Actor::os_user);
     let now = time::now();
     let result = dispatch(cli.command, &store, now, &actor, &out, &path).await;
@@ -672,10 +673,16 @@ async fn evidence(
         EvidenceCommand::Key(KeyCommand::Show) => {
             let k = api::evidence_key_show(store).await?;
             out.one(&k, || {
-                format!(
-                    "{} (kept in a {} at {})",
+                let mut s = format!(
+                    "{}\nkept in the {}: {}",
                     k.fingerprint, k.storage, k.location
-                )
+                );
+                if let Some(why) = &k.keychain_unavailable {
+                    s.push_str(&format!(
+                        "\n(the keychain was asked for but not used: {why})"
+                    ));
+                }
+                s
             })
         }
         EvidenceCommand::Key(KeyCommand::Rotate) => {

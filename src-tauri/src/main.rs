@@ -237,8 +237,9 @@ async fn usage_show(
 
 /// Opens the database (`$STEWARD_DB` or the OS data dir) and seeds the demo on first start.
 async fn open() -> Result<Store, Error> {
+    let key_store = store::key_store(store::db_env_set())?;
     let path = store::default_db_path()?;
-    let store = Store::open(&path).await?;
+    let store = Store::open(&path).await?.with_key_store(key_store);
     if let Some(s) = api::demo_seed_if_empty(&store, time::now(), &Actor::os_user()).await? {
         eprintln!(
             "first start: seeded {} demo identities into {}",

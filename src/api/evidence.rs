@@ -6,7 +6,7 @@ use ts_rs::TS;
 
 use crate::audit::{self, canonical_json, Actor, ChainStatus};
 use crate::evidence::bag::{self, BagSummary, BagVerification, Payload};
-use crate::evidence::key::{self, Signer25519};
+use crate::evidence::key::{self, Place, Signer25519};
 use crate::evidence::Checkpoint;
 use crate::inventory::{Environment, IdentityFilter};
 use crate::policy::FindingFilter;
@@ -18,9 +18,12 @@ use crate::{Error, Result, Store};
 /// Where the signing key is and what it is.
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct KeyInfo {
-    /// `file`: a 0600 file beside the database.
+    /// `keychain` (the OS keychain) or `file` (a 0600 file beside the database).
     pub storage: String,
+    /// The file's path, or the keychain service and account.
     pub location: String,
+    /// Why the key is in a file though the keychain was asked for (none answered, ...).
+    pub keychain_unavailable: Option<String>,
     pub fingerprint: String,
     pub public_pem: String,
     /// Every key that has signed here, newest last (rotation keeps old ones).
@@ -28,15 +31,23 @@ pub struct KeyInfo {
 }
 
 fn signer(store: &Store) -> Result<Signer25519> {
-    Signer25519::load_or_create(&key::key_path(store.path()))
+    Signer25519::load_or_create(store.path(), store.key_store())
 }
 
 /// The installation's signing key (created on first use).
 pub async fn evidence_key_show(store: &Store) -> Result<KeyInfo> {
     let s = signer(store)?;
+    let (storage, location) = match s.place() {
+        Place::File(path) => ("file", path.display().to_string()),
+        Place::Keychain(account) => (
+            "keychain",
+            format!("service '{}', account '{account}'", key::KEYCHAIN_SERVICE),
+        ),
+    };
     Ok(KeyInfo {
-        storage: "file".into(),
-        location: s.location().display().to_string(),
+        storage: storage.into(),
+        location,
+        keychain_unavailable: s.fallback().map(str::to_string),
         fingerprint: s.fingerprint(),
         public_pem: key::public_pem(&s.verifying_key()),
         known: db::keys(store.pool())
@@ -48,13 +59,13 @@ pub async fn evidence_key_show(store: &Store) -> Result<KeyInfo> {
 }
 
 /// Replaces the signing key. The old public key stays in `signing_key`, so packages and
-/// checkpoints it signed still verify; the old private key file is overwritten and removed.
+/// checkpoints it signed still verify; the old private key is destroyed where it was kept (a
+/// file is overwritten, then removed) and the new one goes where the store asks for it.
 /// A checkpoint is signed with the old key first, then one with the new key, so the change
 /// of key is itself anchored in the chain.
 pub async fn evidence_key_rotate(store: &Store, now: Timestamp, actor: &Actor) -> Result<KeyInfo> {
     let old = audit_checkpoint(store, now, actor).await?;
-    let path = key::key_path(store.path());
-    key::retire(&path)?;
+    signer(store)?.retire()?;
     let new = audit_checkpoint(store, now, actor).await?;
     let mut tx = store.begin_write().await?;
     audit::record(

@@ -1,9 +1,11 @@
 //! The installation's Ed25519 signing key, for evidence packages and audit checkpoints.
 //!
-//! Kept in a 0600 file beside the database (`<db>.signing.key`, the 32-byte seed), zeroized
-//! in memory, and never written to a package, the database or a log. Its public half is
-//! published as a PEM SubjectPublicKeyInfo (for `openssl pkeyutl -verify -rawin`) and as a
-//! minisign public key.
+//! Kept in the OS keychain (Secret Service, macOS Keychain, Windows Credential Manager, via
+//! the `keyring` crate) where one answers and the store asks for it, otherwise in a 0600 file
+//! beside the database (`<db>.signing.key`). Either way it is the 32-byte seed, zeroized in
+//! memory and never written to a package, the database or a log. A key already in a file
+//! stays there. Its public half is published as a PEM SubjectPublicKeyInfo (for `openssl
+//! pkeyutl -verify -rawin`) and as a minisign public key.
 
 use std::path::{Path, PathBuf};
 
@@ -29,41 +31,138 @@ pub fn key_path(db: &Path) -> PathBuf {
     db.with_file_name(name)
 }
 
+/// Where a store would like its signing key kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyStore {
+    /// A 0600 file beside the database.
+    File,
+    /// The OS keychain when one answers, else the file.
+    Keychain,
+}
+
+/// The keychain service name entries are filed under.
+pub const KEYCHAIN_SERVICE: &str = "steward";
+
+/// Where a signing key is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    File(PathBuf),
+    /// The keychain entry (service [`KEYCHAIN_SERVICE`], this account).
+    Keychain(String),
+}
+
 /// The signing key.
 pub struct Signer25519 {
     key: SigningKey,
-    path: PathBuf,
+    place: Place,
+    /// Why the keychain was asked for but not used.
+    fallback: Option<String>,
+}
+
+/// The keychain account of the database at `db`: one key per database.
+fn account(db: &Path) -> String {
+    let db = std::fs::canonicalize(db).unwrap_or_else(|_| db.to_path_buf());
+    format!("signing-key {}", db.display())
+}
+
+fn seed_of(bytes: &[u8], place: &str) -> Result<Zeroizing<[u8; 32]>> {
+    let seed: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| Error::Integrity(format!("{place}: a signing key is 32 bytes")))?;
+    Ok(Zeroizing::new(seed))
+}
+
+fn new_seed() -> Zeroizing<[u8; 32]> {
+    let mut seed = Zeroizing::new([0u8; 32]);
+    rand::rngs::OsRng.fill_bytes(seed.as_mut());
+    seed
+}
+
+/// The key in the keychain entry, created there on first use; the inner `Err` says why no
+/// keychain could be used (none answers, it is locked, ...).
+fn from_keychain(account: &str) -> Result<std::result::Result<Zeroizing<[u8; 32]>, String>> {
+    let entry = match keyring::Entry::new(KEYCHAIN_SERVICE, account) {
+        Ok(e) => e,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let place = format!("keychain entry '{account}'");
+    match entry.get_secret() {
+        Ok(bytes) => seed_of(&Zeroizing::new(bytes), &place).map(Ok),
+        Err(keyring::Error::NoEntry) => {
+            let seed = new_seed();
+            if let Err(e) = entry.set_secret(seed.as_ref()) {
+                return Ok(Err(e.to_string()));
+            }
+            // Read back: a keychain that accepts but does not keep must not be trusted.
+            match entry.get_secret().map(Zeroizing::new) {
+                Ok(back) if back.as_slice() == seed.as_ref() => Ok(Ok(seed)),
+                Ok(_) => Err(Error::Integrity(format!("{place}: read back differs"))),
+                Err(e) => Ok(Err(e.to_string())),
+            }
+        }
+        Err(e) => Ok(Err(e.to_string())),
+    }
+}
+
+fn from_file(path: &Path) -> Result<Zeroizing<[u8; 32]>> {
+    match std::fs::read(path) {
+        Ok(bytes) => seed_of(&Zeroizing::new(bytes), &path.display().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let seed = new_seed();
+            crate::inventory::fingerprint::write_private(path, seed.as_ref())
+                .map_err(|e| Error::io(path, e))?;
+            Ok(seed)
+        }
+        Err(e) => Err(Error::io(path, e)),
+    }
 }
 
 impl Signer25519 {
-    /// Reads the key at `path`, creating it (mode 0600) on first use.
-    pub fn load_or_create(path: &Path) -> Result<Signer25519> {
-        let seed: Zeroizing<[u8; 32]> = match std::fs::read(path) {
-            Ok(bytes) => {
-                let bytes = Zeroizing::new(bytes);
-                let seed: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
-                    Error::Integrity(format!("{}: a signing key is 32 bytes", path.display()))
-                })?;
-                Zeroizing::new(seed)
+    /// The signing key of the database at `db`, created on first use where `store` says
+    /// (a key already in the file beside the database stays there).
+    pub fn load_or_create(db: &Path, store: KeyStore) -> Result<Signer25519> {
+        let path = key_path(db);
+        let mut fallback = None;
+        if store == KeyStore::Keychain && !path.exists() {
+            let account = account(db);
+            match from_keychain(&account)? {
+                Ok(seed) => {
+                    return Ok(Signer25519 {
+                        key: SigningKey::from_bytes(&seed),
+                        place: Place::Keychain(account),
+                        fallback: None,
+                    })
+                }
+                Err(why) => fallback = Some(why),
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut seed = Zeroizing::new([0u8; 32]);
-                rand::rngs::OsRng.fill_bytes(seed.as_mut());
-                crate::inventory::fingerprint::write_private(path, seed.as_ref())
-                    .map_err(|e| Error::io(path, e))?;
-                seed
-            }
-            Err(e) => return Err(Error::io(path, e)),
-        };
+        }
+        let seed = from_file(&path)?;
         Ok(Signer25519 {
             key: SigningKey::from_bytes(&seed),
-            path: path.to_path_buf(),
+            place: Place::File(path),
+            fallback,
         })
     }
 
     /// Where the key is kept.
-    pub fn location(&self) -> &Path {
-        &self.path
+    pub fn place(&self) -> &Place {
+        &self.place
+    }
+
+    /// Why the keychain was asked for and not used, if it was.
+    pub fn fallback(&self) -> Option<&str> {
+        self.fallback.as_deref()
+    }
+
+    /// Destroys the key where it is kept (a file is overwritten with zeros, then removed),
+    /// so the next use creates a new one.
+    pub fn retire(self) -> Result<()> {
+        match &self.place {
+            Place::File(path) => shred(path),
+            Place::Keychain(account) => keyring::Entry::new(KEYCHAIN_SERVICE, account)
+                .and_then(|e| e.delete_credential())
+                .map_err(|e| Error::Integrity(format!("keychain entry '{account}': {e}"))),
+        }
     }
 
     pub fn verifying_key(&self) -> VerifyingKey {
@@ -99,9 +198,8 @@ impl Signer25519 {
     }
 }
 
-/// Destroys the key file at `path` (overwritten with zeros, then removed), so the next use
-/// creates a new key.
-pub fn retire(path: &Path) -> Result<()> {
+/// Destroys the key file at `path` (overwritten with zeros, then removed).
+fn shred(path: &Path) -> Result<()> {
     match std::fs::metadata(path) {
         Ok(m) => {
             std::fs::write(path, vec![0u8; m.len() as usize]).map_err(|e| Error::io(path, e))?;

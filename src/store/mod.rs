@@ -16,6 +16,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
+use crate::evidence::key::KeyStore;
 use crate::inventory::fingerprint::FingerprintKey;
 use crate::{Error, Result};
 
@@ -26,12 +27,16 @@ pub type WriteTx = Transaction<'static, Sqlite>;
 /// The environment variable that overrides the default database path.
 pub const DB_ENV: &str = "STEWARD_DB";
 
+/// The environment variable that says where a new signing key goes: `keychain` or `file`.
+pub const KEY_STORE_ENV: &str = "STEWARD_KEY_STORE";
+
 /// An open Steward database (SQLite, WAL) and the installation's fingerprint key.
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
     path: PathBuf,
     fingerprint_key: Arc<FingerprintKey>,
+    key_store: KeyStore,
 }
 
 impl Store {
@@ -64,7 +69,19 @@ impl Store {
             pool,
             path,
             fingerprint_key,
+            key_store: KeyStore::File,
         })
+    }
+
+    /// Says where the signing key goes when it is created (see [`key_store`]).
+    pub fn with_key_store(mut self, key_store: KeyStore) -> Store {
+        self.key_store = key_store;
+        self
+    }
+
+    /// Where the signing key goes when it is created.
+    pub fn key_store(&self) -> KeyStore {
+        self.key_store
     }
 
     /// The connection pool, for reads.
@@ -98,6 +115,28 @@ pub fn key_path(db: &Path) -> PathBuf {
     let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(".key");
     db.with_file_name(name)
+}
+
+/// Where the signing key of a database goes: `$STEWARD_KEY_STORE` when set; otherwise the OS
+/// keychain for the default database (in the OS data directory) and a file beside a database
+/// that is named (`--db`, `$STEWARD_DB`), so a test's or a copy's database never lands in the
+/// user's keychain. Where no keychain answers, the key is a file all the same.
+pub fn key_store(named: bool) -> Result<KeyStore> {
+    match std::env::var(KEY_STORE_ENV).ok().as_deref() {
+        Some("keychain") => Ok(KeyStore::Keychain),
+        Some("file") => Ok(KeyStore::File),
+        Some(other) if !other.is_empty() => Err(Error::invalid(
+            KEY_STORE_ENV,
+            format!("'{other}': expected keychain or file"),
+        )),
+        _ if named => Ok(KeyStore::File),
+        _ => Ok(KeyStore::Keychain),
+    }
+}
+
+/// Whether `$STEWARD_DB` names the database.
+pub fn db_env_set() -> bool {
+    std::env::var_os(DB_ENV).is_some_and(|p| !p.is_empty())
 }
 
 /// The default database: `$STEWARD_DB`, else `steward.db` in the OS data directory.

@@ -261,9 +261,17 @@ signature: string, };
 
 export type KeyInfo = { 
 /**
- * `file`: a 0600 file beside the database.
+ * `keychain` (the OS keychain) or `file` (a 0600 file beside the database).
  */
-storage: string, location: string, fingerprint: string, public_pem: string, 
+storage: string, 
+/**
+ * The file's path, or the keychain service and account.
+ */
+location: string, 
+/**
+ * Why the key is in a file though the keychain was asked for (none answered, ...).
+ */
+keychain_unavailable: string | null, fingerprint: string, public_pem: string, 
 /**
  * Every key that has signed here, newest last (rotation keeps old ones).
  */

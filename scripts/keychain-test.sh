@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The signing key in a real OS keychain: a private D-Bus session with gnome-keyring's Secret
+# Service (in a throwaway home), and the built CLI. Checks that the key is created in the
+# keychain and nowhere on disk, that it persists, that packages it signs verify with openssl,
+# that rotation replaces it there while old packages still verify, that a key already in a
+# file stays in the file, and that without a Secret Service the key falls back to a file and
+# says why.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${STEWARD_BIN:-target/debug/steward}
+for tool in dbus-run-session gnome-keyring-daemon openssl jq; do
+  command -v "$tool" >/dev/null || { echo "keychain test needs $tool (make deps-test)" >&2; exit 1; }
+done
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+bin=$(realpath "$bin")
+
+inside() {
+  set -euo pipefail
+  # An unlocked login keyring: the password only guards this throwaway home.
+  echo -n "keychain-test" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+  export STEWARD_KEY_STORE=keychain
+  fail() { echo "keychain test: $*" >&2; exit 1; }
+  s() { "$bin" --db "$work/k.db" "$@"; }
+
+  s init >/dev/null
+  show=$(s --json evidence key show)
+  [[ $(jq -r .storage <<<"$show") == keychain ]] || fail "the key is not in the keychain: $show"
+  [[ $(jq -r .keychain_unavailable <<<"$show") == null ]] || fail "fallback reported: $show"
+  [[ ! -e "$work/k.db.signing.key" ]] || fail "a key file was written beside the database"
+  first=$(jq -r .fingerprint <<<"$show")
+  [[ $(s --json evidence key show | jq -r .fingerprint) == "$first" ]] || fail "the key did not persist"
+
+  s evidence export --out "$work/p1" >/dev/null
+  (cd "$work/p1" && openssl pkeyutl -verify -pubin -inkey signing-key.pub.pem -rawin \
+    -in tagmanifest-sha256.txt -sigfile tagmanifest-sha256.txt.sig >/dev/null) ||
+    fail "openssl does not verify a package signed by the keychain key"
+  s evidence verify "$work/p1" >/dev/null || fail "steward does not verify its package"
+
+  rotated=$(s --json evidence key rotate)
+  [[ $(jq -r .storage <<<"$rotated") == keychain ]] || fail "the new key left the keychain"
+  [[ $(jq -r .fingerprint <<<"$rotated") != "$first" ]] || fail "rotation kept the old key"
+  [[ $(jq '.known | length' <<<"$rotated") == 2 ]] || fail "the old public key is not listed"
+  s evidence verify "$work/p1" >/dev/null || fail "an old package no longer verifies after rotation"
+
+  # A key already in a file stays there, keychain or not.
+  "$bin" --db "$work/f.db" init >/dev/null
+  STEWARD_KEY_STORE=file "$bin" --db "$work/f.db" evidence key show >/dev/null
+  [[ -e "$work/f.db.signing.key" ]] || fail "no key file with STEWARD_KEY_STORE=file"
+  [[ $("$bin" --db "$work/f.db" --json evidence key show | jq -r .storage) == file ]] ||
+    fail "a key file was moved into the keychain"
+
+  # A database named by --db keeps its key in a file unless the keychain is asked for.
+  named=$(env -u STEWARD_KEY_STORE "$bin" --db "$work/d.db" --json evidence key show)
+  [[ $(jq -r .storage <<<"$named") == file && $(jq -r .keychain_unavailable <<<"$named") == null ]] ||
+    fail "a named database reached the keychain: $named"
+  if STEWARD_KEY_STORE=vault "$bin" --db "$work/d.db" evidence key show 2>"$work/err"; then
+    fail "STEWARD_KEY_STORE=vault was accepted"
+  fi
+  grep -q "STEWARD_KEY_STORE" "$work/err" || fail "the bad value is not named: $(cat "$work/err")"
+}
+export -f inside
+export bin work
+mkdir -p "$work/home/.cache" "$work/home/data"
+HOME="$work/home" XDG_DATA_HOME="$work/home/data" dbus-run-session -- bash -c inside 2> >(grep -v "fd limit" >&2)
+
+# No session bus: the key goes to a file, and `key show` says why.
+show=$(env -u DBUS_SESSION_BUS_ADDRESS -u DISPLAY STEWARD_KEY_STORE=keychain \
+  "$bin" --db "$work/n.db" --json evidence key show)
+[[ $(jq -r .storage <<<"$show") == file && $(jq -r .keychain_unavailable <<<"$show") != null ]] ||
+  { echo "keychain test: no fallback to a file without a Secret Service: $show" >&2; exit 1; }
+echo "keychain test: key created, kept, used, rotated in the Secret Service; file fallback ok"
