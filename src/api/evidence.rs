@@ -327,6 +327,7 @@ pub async fn evidence_export(
             ]
         }),
     )?;
+    let mut explained = std::collections::HashMap::new();
     let scopes = csv(
         &[
             "client_id",
@@ -343,18 +344,29 @@ pub async fn evidence_export(
             .await?
             .into_iter()
             .map(|(cid, env, set, sc, why)| {
-                let info = scope::report::scope_info(&sc);
-                let traits: Vec<String> = info.traits.iter().map(|t| format!("{t:?}")).collect();
+                // Hundreds of thousands of rows, a few dozen distinct scopes: each explained once.
+                let (canonical, valid, explanation, traits) =
+                    explained.entry(sc.clone()).or_insert_with(|| {
+                        let info = scope::report::scope_info(&sc);
+                        let traits: Vec<String> =
+                            info.traits.iter().map(|t| format!("{t:?}")).collect();
+                        (
+                            opt(&info.canonical),
+                            info.valid.to_string(),
+                            info.explanation,
+                            traits.join(" "),
+                        )
+                    });
                 vec![
                     cid,
                     env,
                     set,
                     sc,
-                    opt(&info.canonical),
-                    info.valid.to_string(),
+                    canonical.clone(),
+                    valid.clone(),
                     why.unwrap_or_default(),
-                    info.explanation,
-                    traits.join(" "),
+                    explanation.clone(),
+                    traits.clone(),
                 ]
             }),
     )?;
@@ -546,21 +558,8 @@ pub async fn evidence_export(
         &serde_json::to_value(&trace)
             .map_err(|e| Error::Integrity(format!("cannot encode the trace: {e}")))?,
     );
-    let mut log = String::new();
-    let mut entries = 0usize;
-    store::audit::scan(store.pool(), |e| {
-        let inside = since.as_deref().is_none_or(|s| e.at.as_str() >= s)
-            && until.as_deref().is_none_or(|u| e.at.as_str() <= u);
-        if inside {
-            log.push_str(&canonical_json(
-                &serde_json::to_value(&e).unwrap_or_default(),
-            ));
-            log.push('\n');
-            entries += 1;
-        }
-        true
-    })
-    .await?;
+    let (log, entries) =
+        db::audit_log_jsonl(store.pool(), since.as_deref(), until.as_deref()).await?;
     let mut checkpoints = String::new();
     for c in db::checkpoints(store.pool()).await? {
         checkpoints.push_str(&canonical_json(

@@ -3,8 +3,11 @@
 //! Entry `n` stores `hash = SHA-256(canonical JSON of [seq, at, actor, action, subject,
 //! details, prev_hash])`, where `prev_hash` is entry `n-1`'s hash (64 zeros for the first) and
 //! canonical JSON is compact with object keys sorted (what `jq -cjS` prints). Changing,
-//! deleting, reordering or inserting any entry breaks the chain at that seq. Entries are
+//! deleting, reordering or inserting any entry breaks the chain at that seq. Strings are
+//! escaped as jq escapes them (DEL included), so `jq -cS` reproduces the bytes. Entries are
 //! written in the same transaction as the change they record.
+
+pub mod line;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -65,7 +68,18 @@ impl Actor {
     }
 }
 
-/// Compact JSON with object keys sorted at every level.
+/// A JSON string as `jq -c` writes it: serde_json's escapes, and DEL as `\u007f`.
+fn push_string(out: &mut String, s: &str) {
+    let quoted = serde_json::to_string(s).unwrap_or_default();
+    if s.contains('\u{7f}') {
+        out.push_str(&quoted.replace('\u{7f}', "\\u007f"));
+    } else {
+        out.push_str(&quoted);
+    }
+}
+
+/// Compact JSON with object keys sorted at every level, spelled as `jq -cS` spells it, so an
+/// auditor recomputes the same bytes.
 pub fn canonical_json(v: &Value) -> String {
     fn write(v: &Value, out: &mut String) {
         match v {
@@ -77,7 +91,7 @@ pub fn canonical_json(v: &Value) -> String {
                     if i > 0 {
                         out.push(',');
                     }
-                    out.push_str(&Value::String(k.clone()).to_string());
+                    push_string(out, k);
                     out.push(':');
                     write(&map[k], out);
                 }
@@ -93,6 +107,7 @@ pub fn canonical_json(v: &Value) -> String {
                 }
                 out.push(']');
             }
+            Value::String(text) => push_string(out, text),
             scalar => out.push_str(&scalar.to_string()),
         }
     }
@@ -169,19 +184,9 @@ pub async fn record(
     Ok(v.remove(0))
 }
 
-/// Checks one stored entry against its predecessor; returns why it is bad, if it is.
-pub fn check_link(expected_seq: i64, prev_hash: &str, e: &AuditEntry) -> Option<String> {
-    if e.seq != expected_seq {
-        return Some(format!(
-            "expected seq {expected_seq} next but found seq {} (entries deleted, reordered or \
-             inserted)",
-            e.seq
-        ));
-    }
-    if e.prev_hash != prev_hash {
-        return Some("prev_hash does not match the previous entry's hash".to_string());
-    }
-    let hash = entry_hash(
+/// Whether an entry's hash is the hash of its content.
+pub fn content_matches(e: &AuditEntry) -> bool {
+    entry_hash(
         e.seq,
         &e.at,
         &e.actor,
@@ -189,11 +194,38 @@ pub fn check_link(expected_seq: i64, prev_hash: &str, e: &AuditEntry) -> Option<
         &e.subject,
         &e.details,
         &e.prev_hash,
-    );
-    if hash != e.hash {
+    ) == e.hash
+}
+
+/// Why an entry (`seq`, linking to `its_prev_hash`) does not follow its predecessor, checked
+/// in this order: its place in the sequence, the link, then its content (`content_ok`).
+pub fn link_problem(
+    expected_seq: i64,
+    prev_hash: &str,
+    seq: i64,
+    its_prev_hash: &str,
+    content_ok: impl FnOnce() -> bool,
+) -> Option<String> {
+    if seq != expected_seq {
+        return Some(format!(
+            "expected seq {expected_seq} next but found seq {seq} (entries deleted, reordered \
+             or inserted)"
+        ));
+    }
+    if its_prev_hash != prev_hash {
+        return Some("prev_hash does not match the previous entry's hash".to_string());
+    }
+    if !content_ok() {
         return Some("content does not match its hash (entry changed)".to_string());
     }
     None
+}
+
+/// Checks one stored entry against its predecessor; returns why it is bad, if it is.
+pub fn check_link(expected_seq: i64, prev_hash: &str, e: &AuditEntry) -> Option<String> {
+    link_problem(expected_seq, prev_hash, e.seq, &e.prev_hash, || {
+        content_matches(e)
+    })
 }
 
 /// Recomputes the whole chain; fails naming the first bad seq.

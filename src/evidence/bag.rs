@@ -1,5 +1,6 @@
 //! BagIt (RFC 8493) packages with a signed tag manifest, and their verification.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -11,7 +12,7 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::key::{self, Signer25519};
-use crate::audit::{check_link, AuditEntry, GENESIS};
+use crate::audit::{content_matches, link_problem, AuditEntry, GENESIS};
 use crate::{Error, Result};
 
 /// Tag files every package has, besides the tag manifest and its signatures.
@@ -271,24 +272,43 @@ pub fn verify_bag(dir: &Path, trusted: &[VerifyingKey]) -> Result<BagVerificatio
     for extra in present.difference(&listed_names) {
         problems.push(format!("{extra}: added (not in manifest-sha256.txt)"));
     }
-    let checks: Vec<Option<String>> = listed
-        .par_iter()
-        .map(|(hash, name)| match std::fs::read(dir.join(name)) {
-            Ok(bytes) if sha256_hex(&bytes) == *hash => None,
-            Ok(_) => Some(format!(
-                "{name}: changed (checksum differs from manifest-sha256.txt)"
-            )),
-            Err(_) => Some(format!("{name}: missing or renamed")),
-        })
-        .collect();
+    // The audit log is read once: hashed with the other files while its chain is checked,
+    // both on every core.
+    const LOG: &str = "data/audit-log.jsonl";
+    let log = std::fs::read(dir.join(LOG)).ok();
+    let (checks, chain) = rayon::join(
+        || {
+            listed
+                .par_iter()
+                .map(|(hash, name)| {
+                    let bytes = match (name.as_str(), &log) {
+                        (LOG, Some(bytes)) => Ok(Cow::Borrowed(bytes.as_slice())),
+                        _ => std::fs::read(dir.join(name)).map(Cow::Owned),
+                    };
+                    match bytes {
+                        Ok(bytes) if sha256_hex(&bytes) == *hash => None,
+                        Ok(_) => Some(format!(
+                            "{name}: changed (checksum differs from manifest-sha256.txt)"
+                        )),
+                        Err(_) => Some(format!("{name}: missing or renamed")),
+                    }
+                })
+                .collect::<Vec<_>>()
+        },
+        || {
+            log.as_deref().map(|bytes| {
+                std::str::from_utf8(bytes)
+                    .map_err(|e| format!("not UTF-8 at byte {}", e.valid_up_to()))
+                    .and_then(check_audit_log)
+            })
+        },
+    );
     problems.extend(checks.into_iter().flatten());
-
     let mut audit_entries = 0;
-    if let Ok(log) = std::fs::read_to_string(dir.join("data/audit-log.jsonl")) {
-        match check_audit_log(&log) {
-            Ok(n) => audit_entries = n,
-            Err(why) => problems.push(format!("data/audit-log.jsonl: {why}")),
-        }
+    match chain {
+        Some(Ok(n)) => audit_entries = n,
+        Some(Err(why)) => problems.push(format!("{LOG}: {why}")),
+        None => {}
     }
     if problems.is_empty() {
         Ok(BagVerification {
@@ -330,38 +350,76 @@ fn check_minisig(vk: &VerifyingKey, data: &[u8], file: &[u8]) -> std::result::Re
     Ok(())
 }
 
+/// One exported line, read: its seq, the hash it links to, its own hash, and whether its
+/// content matches that hash.
+struct Link<'a> {
+    seq: i64,
+    prev_hash: Cow<'a, str>,
+    hash: Cow<'a, str>,
+    content_ok: bool,
+}
+
+/// Reads one line: the canonical fast path when it can, else through `serde_json::Value`.
+fn read_link(n: usize, line: &str) -> std::result::Result<Link<'_>, String> {
+    if let Some(p) = crate::audit::line::canonical(line) {
+        return Ok(Link {
+            seq: p.seq,
+            prev_hash: Cow::Borrowed(p.prev_hash),
+            hash: Cow::Borrowed(p.hash),
+            content_ok: p.hash_ok,
+        });
+    }
+    let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("line {n}: {e}"))?;
+    let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+    let e = AuditEntry {
+        seq: v["seq"].as_i64().ok_or(format!("line {n}: no seq"))?,
+        at: text("at"),
+        actor: text("actor"),
+        action: text("action"),
+        subject: text("subject"),
+        details: v["details"].clone(),
+        prev_hash: text("prev_hash"),
+        hash: text("hash"),
+    };
+    let content_ok = content_matches(&e);
+    Ok(Link {
+        seq: e.seq,
+        prev_hash: Cow::Owned(e.prev_hash),
+        hash: Cow::Owned(e.hash),
+        content_ok,
+    })
+}
+
 /// Recomputes the hash chain of an exported audit log (the first entry may continue a chain
-/// that began before the exported window).
+/// that began before the exported window). Each line's own hash is checked on every core;
+/// then the links are followed in order, and the first bad line is named.
 fn check_audit_log(text: &str) -> std::result::Result<usize, String> {
-    let mut prev: Option<(i64, String)> = None;
-    let mut n = 0;
-    for (i, line) in text
+    let lines: Vec<(usize, &str)> = text
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let v: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| format!("line {}: {e}", i + 1))?;
-        let e = AuditEntry {
-            seq: v["seq"].as_i64().ok_or(format!("line {}: no seq", i + 1))?,
-            at: v["at"].as_str().unwrap_or_default().into(),
-            actor: v["actor"].as_str().unwrap_or_default().into(),
-            action: v["action"].as_str().unwrap_or_default().into(),
-            subject: v["subject"].as_str().unwrap_or_default().into(),
-            details: v["details"].clone(),
-            prev_hash: v["prev_hash"].as_str().unwrap_or_default().into(),
-            hash: v["hash"].as_str().unwrap_or_default().into(),
+        .map(|(i, l)| (i + 1, l))
+        .collect();
+    let links: Vec<std::result::Result<Link<'_>, String>> = lines
+        .par_iter()
+        .with_min_len(4096)
+        .map(|(n, line)| read_link(*n, line))
+        .collect();
+    let mut prev: Option<(i64, &str)> = None;
+    for ((n, _), link) in lines.iter().zip(&links) {
+        let link = link.as_ref().map_err(Clone::clone)?;
+        let (expected_seq, prev_hash) = match prev {
+            Some((seq, hash)) => (seq + 1, hash),
+            None if link.seq == 1 => (1, GENESIS),
+            None => (link.seq, &*link.prev_hash),
         };
-        let (expected_seq, prev_hash) = match &prev {
-            Some((seq, hash)) => (seq + 1, hash.clone()),
-            None if e.seq == 1 => (1, GENESIS.to_string()),
-            None => (e.seq, e.prev_hash.clone()),
-        };
-        if let Some(why) = check_link(expected_seq, &prev_hash, &e) {
-            return Err(format!("line {} (seq {}): {why}", i + 1, e.seq));
+        let why = link_problem(expected_seq, prev_hash, link.seq, &link.prev_hash, || {
+            link.content_ok
+        });
+        if let Some(why) = why {
+            return Err(format!("line {n} (seq {}): {why}", link.seq));
         }
-        prev = Some((e.seq, e.hash));
-        n += 1;
+        prev = Some((link.seq, &link.hash));
     }
-    Ok(n)
+    Ok(lines.len())
 }

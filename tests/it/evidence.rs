@@ -422,3 +422,55 @@ async fn the_private_key_is_in_neither_the_package_nor_the_database() {
         );
     }
 }
+
+#[tokio::test]
+async fn exported_audit_lines_are_the_canonical_json_of_each_entry_whatever_they_hold() {
+    let env = Env::new();
+    let store = env.store().await;
+    let nasty = [
+        "quote \" backslash \\ slash /",
+        "controls \u{1}\u{8}\t\n\u{c}\r\u{1f} del \u{7f}",
+        "unicode é ☃ 😀 \u{2028}",
+        "=formula,comma",
+        "",
+    ];
+    let mut tx = store.begin_write().await.expect("tx");
+    for (i, text) in nasty.iter().enumerate() {
+        steward::audit::record(
+            &mut tx,
+            now(),
+            &steward::audit::Actor(text.to_string()),
+            "test.nasty",
+            format!("{text}:{i}"),
+            serde_json::json!({ "z": text, "a": [text, i, null, true], "\u{1}k": { "é": -7 } }),
+        )
+        .await
+        .expect("record");
+    }
+    tx.commit().await.expect("commit");
+    let out = env.dir.path().join("pkg");
+    api::evidence_export(&store, now(), &actor(), &out, &EvidenceFilter::default())
+        .await
+        .expect("export");
+    let text = std::fs::read_to_string(out.join("data/audit-log.jsonl")).expect("log");
+    let stored = api::audit_log(&store, &api::AuditQuery::default())
+        .await
+        .expect("entries");
+    let mut written = 0;
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("each line is JSON");
+        let seq = v["seq"].as_i64().expect("seq");
+        let e = stored
+            .iter()
+            .find(|e| e.seq == seq)
+            .expect("a stored entry");
+        let canonical = steward::audit::canonical_json(&serde_json::to_value(e).expect("entry"));
+        assert_eq!(line, canonical, "seq {seq}");
+        written += 1;
+    }
+    assert!(written > nasty.len());
+    steward_verify(&store, &out).await.expect("verifies");
+    let jq = "while read -r e; do h=$(printf '%s' \"$(jq -cjS '[.seq,.at,.actor,.action,.subject,.details,.prev_hash]' <<<\"$e\")\" | sha256sum | cut -c1-64); \
+              [ \"$h\" = \"$(jq -r .hash <<<\"$e\")\" ] || exit 1; done < data/audit-log.jsonl";
+    assert!(sh(&out, jq), "jq and sha256sum recompute every hash");
+}
