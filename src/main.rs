@@ -424,7 +424,8 @@ fn parse_sort(s: &str) -> Result<IdentitySort, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    // Several threads: an evidence export runs its reads side by side.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {

@@ -163,6 +163,22 @@ pub async fn audit_verify_checkpoint(store: &Store, cp: &Checkpoint) -> Result<C
     Ok(status)
 }
 
+/// Starts a read of the store on the runtime, to be awaited with [`joined`].
+fn spawn<T, F, Fut>(store: &Store, read: F) -> tokio::task::JoinHandle<Result<T>>
+where
+    T: Send + 'static,
+    F: FnOnce(Store) -> Fut,
+    Fut: std::future::Future<Output = Result<T>> + Send + 'static,
+{
+    tokio::spawn(read(store.clone()))
+}
+
+/// The result of a read started with [`spawn`].
+async fn joined<T>(task: tokio::task::JoinHandle<Result<T>>) -> Result<T> {
+    task.await
+        .map_err(|e| Error::Integrity(format!("an export read failed: {e}")))?
+}
+
 /// What an export covers.
 #[derive(Debug, Clone, Default)]
 pub struct EvidenceFilter {
@@ -216,15 +232,48 @@ pub async fn evidence_export(
     }
     let checkpoint = audit_checkpoint(store, now, actor).await?;
     let s = signer(store)?;
-    let identities = super::identity_list(
-        store,
-        &IdentityFilter {
-            environment: f.environment,
-            ..Default::default()
-        },
-    )
-    .await?
-    .rows;
+    let (since, until) = (f.since.map(time::format), f.until.map(time::format));
+    // The large reads are independent: they run side by side (each on its own connection,
+    // the work in Rust on every core) and are awaited where they are used.
+    let identities = spawn(store, {
+        let environment = f.environment;
+        move |store| async move {
+            super::identity_list(
+                &store,
+                &IdentityFilter {
+                    environment,
+                    ..Default::default()
+                },
+            )
+            .await
+        }
+    });
+    let scope_rows = spawn(store, {
+        let environment = f.environment;
+        move |store| async move { db::scope_rows(store.pool(), environment).await }
+    });
+    let findings = spawn(store, move |store| async move {
+        super::findings_list(
+            &store,
+            now,
+            &FindingFilter {
+                include_accepted: true,
+                ..Default::default()
+            },
+        )
+        .await
+    });
+    let trace = spawn(store, {
+        let (from, to) = (f.since, f.until);
+        move |store| async move { super::trace(&store, from, to).await }
+    });
+    let log = spawn(store, {
+        let (since, until) = (since.clone(), until.clone());
+        move |store| async move {
+            db::audit_log_jsonl(store.pool(), since.as_deref(), until.as_deref()).await
+        }
+    });
+    let identities = joined(identities).await?.rows;
     let person = |p: &Option<crate::inventory::Person>| {
         p.as_ref().map_or((String::new(), String::new()), |p| {
             (p.name.clone(), p.email.clone())
@@ -340,7 +389,7 @@ pub async fn evidence_export(
             "explanation",
             "traits",
         ],
-        db::scope_rows(store.pool(), f.environment)
+        joined(scope_rows)
             .await?
             .into_iter()
             .map(|(cid, env, set, sc, why)| {
@@ -370,18 +419,11 @@ pub async fn evidence_export(
                 ]
             }),
     )?;
-    let findings: Vec<_> = super::findings_list(
-        store,
-        now,
-        &FindingFilter {
-            include_accepted: true,
-            ..Default::default()
-        },
-    )
-    .await?
-    .into_iter()
-    .filter(|x| f.environment.is_none_or(|e| e == x.environment))
-    .collect();
+    let findings: Vec<_> = joined(findings)
+        .await?
+        .into_iter()
+        .filter(|x| f.environment.is_none_or(|e| e == x.environment))
+        .collect();
     let findings_csv = csv(
         &[
             "id",
@@ -477,7 +519,6 @@ pub async fn evidence_export(
                 ]
             }),
     )?;
-    let (since, until) = (f.since.map(time::format), f.until.map(time::format));
     let day = |t: &Option<String>| t.as_ref().map(|t| t[..10].to_string());
     let mut conn = store.pool().acquire().await?;
     let daily = crate::store::usage::daily(
@@ -553,13 +594,12 @@ pub async fn evidence_export(
             ]
         }),
     )?;
-    let trace = super::trace(store, f.since, f.until).await?;
+    let trace = joined(trace).await?;
     let trace_json = canonical_json(
         &serde_json::to_value(&trace)
             .map_err(|e| Error::Integrity(format!("cannot encode the trace: {e}")))?,
     );
-    let (log, entries) =
-        db::audit_log_jsonl(store.pool(), since.as_deref(), until.as_deref()).await?;
+    let (log, entries) = joined(log).await?;
     let mut checkpoints = String::new();
     for c in db::checkpoints(store.pool()).await? {
         checkpoints.push_str(&canonical_json(

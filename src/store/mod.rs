@@ -58,7 +58,10 @@ impl Store {
             .busy_timeout(Duration::from_secs(10))
             // 64 MiB of page cache a connection: large imports and seeds stop spilling pages
             // into the WAL before they commit.
-            .pragma("cache_size", "-65536");
+            .pragma("cache_size", "-65536")
+            // Reads map the file instead of copying page by page (a large export reads
+            // gigabytes of pages).
+            .pragma("mmap_size", "1073741824");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
