@@ -424,8 +424,9 @@ fn parse_sort(s: &str) -> Result<IdentitySort, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Several threads: an evidence export runs its reads side by side.
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One thread drives the async work: the heavy work runs on SQLite's connection threads
+    // and rayon's pool (a multi-thread runtime only slowed an audit import down).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -233,8 +233,8 @@ pub async fn evidence_export(
     let checkpoint = audit_checkpoint(store, now, actor).await?;
     let s = signer(store)?;
     let (since, until) = (f.since.map(time::format), f.until.map(time::format));
-    // The large reads are independent: they run side by side (each on its own connection,
-    // the work in Rust on every core) and are awaited where they are used.
+    // The large reads are independent: they are started together (SQLite works on each on
+    // its own connection thread) and awaited where they are used.
     let identities = spawn(store, {
         let environment = f.environment;
         move |store| async move {
