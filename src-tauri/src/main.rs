@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use steward::api::{
-    self, AcceptRequest, AuditQuery, Dashboard, EvidenceFilter, IdentityRef, ItemDetail,
+    self, AcceptRequest, AuditQuery, Dashboard, EvidenceFilter, IdentityRef, ItemDetail, KeyInfo,
     TemplateEdit,
 };
 use steward::audit::{Actor, AuditEntry, ChainStatus};
@@ -94,6 +94,11 @@ async fn evidence_export(c: State<'_, Console>, out: String) -> Result<BagSummar
         &EvidenceFilter::default(),
     )
     .await
+}
+
+#[tauri::command]
+async fn evidence_key_show(c: State<'_, Console>) -> Result<KeyInfo, Error> {
+    api::evidence_key_show(&c.store).await
 }
 
 #[tauri::command]
@@ -276,6 +281,7 @@ fn main() {
             template_list,
             template_edit,
             evidence_export,
+            evidence_key_show,
             campaign_list,
             campaign_create,
             campaign_close,

@@ -175,6 +175,15 @@ test("the window exports a signed evidence package that verifies", async () => {
   assert.equal(result.files.length, 13);
   const verified = spawnSync(cli, ["--db", db, "evidence", "verify", out], { encoding: "utf8" });
   assert.equal(verified.status, 0, verified.stderr);
+  // Where the key is: a database named by STEWARD_DB keeps it in a file, never the keychain.
+  const key = await driver.executeAsyncScript(
+    "const done = arguments[arguments.length - 1];" +
+      "window.__TAURI_INTERNALS__.invoke('evidence_key_show')" +
+      ".then((r) => done(r), (e) => done({ error: e }));",
+  );
+  assert.ok(!key.error, JSON.stringify(key.error));
+  assert.equal(key.storage, "file");
+  assert.equal(key.fingerprint, result.key_fingerprint);
 });
 
 test("the window shows the seeded inventory", async () => {
