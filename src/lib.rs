@@ -14,6 +14,8 @@ pub mod policy;
 pub mod review;
 pub mod scope;
 pub mod store;
+#[cfg(test)]
+mod test_json;
 pub mod time;
 pub mod usage;
 

@@ -288,6 +288,17 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
+    /// Enters a container; `false` when it is empty (and so already left).
+    fn open(&mut self, open: u8, close: u8, what: &str) -> Res<bool> {
+        self.enter(open, what)?;
+        if self.peek() == Some(close) {
+            self.at += 1;
+            self.depth -= 1;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
     /// Whether the container goes on (`,`) or ends (`close`).
     fn next(&mut self, close: u8) -> Res<bool> {
         match self.peek() {
@@ -311,10 +322,7 @@ impl<'a> Reader<'a> {
     /// An object: `member` is called with the [`tag`] of each name and must take its value. A
     /// member whose value is `null` is taken here, as if it were absent.
     pub fn object(&mut self, mut member: impl FnMut(&mut Self, u128) -> Res<()>) -> Res<()> {
-        self.enter(b'{', "expected an object")?;
-        if self.peek() == Some(b'}') {
-            self.at += 1;
-            self.depth -= 1;
+        if !self.open(b'{', b'}', "expected an object")? {
             return Ok(());
         }
         loop {
@@ -334,10 +342,7 @@ impl<'a> Reader<'a> {
 
     /// An array: `item` is called for each element and must take it.
     pub fn array(&mut self, mut item: impl FnMut(&mut Self) -> Res<()>) -> Res<()> {
-        self.enter(b'[', "expected an array")?;
-        if self.peek() == Some(b']') {
-            self.at += 1;
-            self.depth -= 1;
+        if !self.open(b'[', b']', "expected an array")? {
             return Ok(());
         }
         loop {
@@ -440,23 +445,7 @@ mod tests {
     }
 
     fn json() -> impl Strategy<Value = serde_json::Value> {
-        use serde_json::Value;
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::from),
-            any::<f64>()
-                .prop_filter("finite", |f| f.is_finite())
-                .prop_map(Value::from),
-            any::<String>().prop_map(Value::String),
-        ];
-        leaf.prop_recursive(4, 64, 8, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
-                prop::collection::btree_map(any::<String>(), inner, 0..8)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
-        })
+        crate::test_json::values(any::<String>().boxed(), ".*", true)
     }
 
     proptest! {
