@@ -191,9 +191,12 @@ pub async fn max_id(conn: &mut SqliteConnection) -> Result<i64> {
     )
 }
 
-#[derive(sqlx::FromRow)]
+/// An identity with its owners' columns and both scope sets joined; read row by row (one
+/// identity) or packed as JSON by [`PACKED_LIST_SELECT`] (many).
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct ListRow {
     #[sqlx(flatten)]
+    #[serde(flatten)]
     record: IdentityRecord,
     bo_name: Option<String>,
     bo_email: Option<String>,
@@ -304,6 +307,45 @@ const LIST_SELECT: &str = concat!(
      LEFT JOIN person tech ON tech.id = i.technical_owner_id"
 );
 
+/// JSON `true`/`false` (or `null`) of an SQLite 0/1 column.
+macro_rules! json_bool {
+    ($c:literal) => {
+        concat!(
+            "json(CASE WHEN ",
+            $c,
+            " IS NULL THEN 'null' WHEN ",
+            $c,
+            " THEN 'true' ELSE 'false' END)"
+        )
+    };
+}
+
+/// [`LIST_SELECT`]'s columns for the identities whose ids are the JSON array `?1`, as one
+/// JSON array of objects (the names [`ListRow`] reads).
+const PACKED_LIST_SELECT: &str = concat!(
+    "SELECT json_group_array(json_object(\
+       'id', i.id, 'client_id', i.client_id, 'environment', i.environment, 'name', i.name, \
+       'kind', i.kind, 'vendor', i.vendor, 'status', i.status, \
+       'business_owner_id', i.business_owner_id, 'technical_owner_id', i.technical_owner_id, \
+       'purpose', i.purpose, 'use_case', i.use_case, 'auth_method', i.auth_method, \
+       'access_token_lifetime_s', i.access_token_lifetime_s, \
+       'refresh_token_lifetime_s', i.refresh_token_lifetime_s, 'jwks_uri', i.jwks_uri, \
+       'revocation_endpoint', i.revocation_endpoint, 'last_used_at', i.last_used_at, \
+       'last_reviewed_at', i.last_reviewed_at, 'next_review_due', i.next_review_due, \
+       'created_at', i.created_at, 'updated_at', i.updated_at, 'ai_agent', ",
+    json_bool!("i.ai_agent"),
+    ", 'reauth_reason', i.reauth_reason, 'reauth_since', i.reauth_since, \
+       'bo_name', bo.name, 'bo_email', bo.email, 'bo_active', ",
+    json_bool!("bo.active"),
+    ", 'to_name', tech.name, 'to_email', tech.email, 'to_active', ",
+    json_bool!("tech.active"),
+    ", 'approved', approved, 'granted', granted)) FROM (SELECT i.*, ",
+    scope_columns!(),
+    " FROM identity i WHERE i.id IN (SELECT value FROM json_each(?1))) i \
+     LEFT JOIN person bo ON bo.id = i.business_owner_id \
+     LEFT JOIN person tech ON tech.id = i.technical_owner_id"
+);
+
 fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, f: &IdentityFilter) {
     q.push(" WHERE 1 = 1");
     if let Some(env) = f.environment {
@@ -405,14 +447,15 @@ pub async fn list(pool: &SqlitePool, f: &IdentityFilter) -> Result<IdentityPage>
     q.push(" OFFSET ").push_bind(f.offset.unwrap_or(0));
     let ids: Vec<i64> = q.build_query_scalar().fetch_all(pool).await?;
 
-    let mut rows = QueryBuilder::<Sqlite>::new(LIST_SELECT);
-    rows.push(" WHERE i.id IN (SELECT value FROM json_each(")
-        .push_bind(serde_json::to_string(&ids).unwrap_or_default())
-        .push("))");
+    // A page can be every identity: SQLite packs the rows into one JSON value, read in one go
+    // rather than handed over a row at a time.
+    let packed: Option<String> = sqlx::query_scalar(PACKED_LIST_SELECT)
+        .bind(serde_json::to_string(&ids).unwrap_or_default())
+        .fetch_one(pool)
+        .await?;
+    let rows: Vec<ListRow> = serde_json::from_str(packed.as_deref().unwrap_or("[]"))
+        .map_err(|e| crate::Error::Integrity(format!("cannot read identities: {e}")))?;
     let mut found: std::collections::HashMap<i64, Identity> = rows
-        .build_query_as::<ListRow>()
-        .fetch_all(pool)
-        .await?
         .into_iter()
         .map(|r| (r.record.id, Identity::from(r)))
         .collect();
