@@ -228,7 +228,7 @@ pub async fn calls(
 }
 
 /// What the trace needs of one identity.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, serde::Deserialize)]
 pub struct TraceSubject {
     pub id: i64,
     pub client_id: String,
@@ -244,18 +244,24 @@ pub struct TraceSubject {
 /// Every identity with its granted and justified scopes, purpose and whether an active owner
 /// exists.
 pub async fn trace_subjects(conn: &mut SqliteConnection) -> Result<Vec<TraceSubject>> {
-    Ok(sqlx::query_as(concat!(
-        "SELECT i.id, i.client_id, i.name, i.purpose, \
+    // Every identity: SQLite packs the rows into one JSON value, read in one go.
+    let packed: Option<String> = sqlx::query_scalar(concat!(
+        "SELECT json_group_array(json_object('id', id, 'client_id', client_id, 'name', name, \
+           'purpose', purpose, 'owned', json(CASE WHEN owned THEN 'true' ELSE 'false' END), \
+           'granted', granted, 'justified', justified, 'approved', approved)) \
+         FROM (SELECT i.id, i.client_id, i.name, i.purpose, \
            (coalesce(bo.active, 0) OR coalesce(tech.active, 0)) AS owned, ",
         scope_columns!(),
         ", (SELECT group_concat(s.scope, ' ') FROM identity_scope s \
               WHERE s.identity_id = i.id AND s.scope_set = 'approved' \
                 AND trim(coalesce(s.justification, '')) <> '') AS justified \
          FROM identity i LEFT JOIN person bo ON bo.id = i.business_owner_id \
-         LEFT JOIN person tech ON tech.id = i.technical_owner_id"
+         LEFT JOIN person tech ON tech.id = i.technical_owner_id)"
     ))
-    .fetch_all(conn)
-    .await?)
+    .fetch_one(conn)
+    .await?;
+    serde_json::from_str(packed.as_deref().unwrap_or("[]"))
+        .map_err(|e| Error::Integrity(format!("cannot read the trace subjects: {e}")))
 }
 
 #[derive(sqlx::FromRow)]
