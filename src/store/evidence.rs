@@ -89,8 +89,7 @@ pub async fn scope_rows(
     .bind(environment)
     .fetch_one(pool)
     .await?;
-    serde_json::from_str(packed.as_deref().unwrap_or("[]"))
-        .map_err(|e| crate::Error::Integrity(format!("cannot read the scopes: {e}")))
+    super::unpack(packed.as_deref(), "scopes")
 }
 
 /// Entries a chunk of the exported audit log holds.

@@ -307,19 +307,6 @@ const LIST_SELECT: &str = concat!(
      LEFT JOIN person tech ON tech.id = i.technical_owner_id"
 );
 
-/// JSON `true`/`false` (or `null`) of an SQLite 0/1 column.
-macro_rules! json_bool {
-    ($c:literal) => {
-        concat!(
-            "json(CASE WHEN ",
-            $c,
-            " IS NULL THEN 'null' WHEN ",
-            $c,
-            " THEN 'true' ELSE 'false' END)"
-        )
-    };
-}
-
 /// [`LIST_SELECT`]'s columns for the identities whose ids are the JSON array `?1`, as one
 /// JSON array of objects (the names [`ListRow`] reads).
 const PACKED_LIST_SELECT: &str = concat!(
@@ -333,12 +320,12 @@ const PACKED_LIST_SELECT: &str = concat!(
        'revocation_endpoint', i.revocation_endpoint, 'last_used_at', i.last_used_at, \
        'last_reviewed_at', i.last_reviewed_at, 'next_review_due', i.next_review_due, \
        'created_at', i.created_at, 'updated_at', i.updated_at, 'ai_agent', ",
-    json_bool!("i.ai_agent"),
+    super::json_bool!("i.ai_agent"),
     ", 'reauth_reason', i.reauth_reason, 'reauth_since', i.reauth_since, \
        'bo_name', bo.name, 'bo_email', bo.email, 'bo_active', ",
-    json_bool!("bo.active"),
+    super::json_bool!("bo.active"),
     ", 'to_name', tech.name, 'to_email', tech.email, 'to_active', ",
-    json_bool!("tech.active"),
+    super::json_bool!("tech.active"),
     ", 'approved', approved, 'granted', granted)) FROM (SELECT i.*, ",
     scope_columns!(),
     " FROM identity i WHERE i.id IN (SELECT value FROM json_each(?1))) i \
@@ -453,8 +440,7 @@ pub async fn list(pool: &SqlitePool, f: &IdentityFilter) -> Result<IdentityPage>
         .bind(serde_json::to_string(&ids).unwrap_or_default())
         .fetch_one(pool)
         .await?;
-    let rows: Vec<ListRow> = serde_json::from_str(packed.as_deref().unwrap_or("[]"))
-        .map_err(|e| crate::Error::Integrity(format!("cannot read identities: {e}")))?;
+    let rows: Vec<ListRow> = super::unpack(packed.as_deref(), "identities")?;
     let mut found: std::collections::HashMap<i64, Identity> = rows
         .into_iter()
         .map(|r| (r.record.id, Identity::from(r)))

@@ -113,6 +113,30 @@ impl Store {
     }
 }
 
+/// Rows that SQLite packed into one JSON array (`json_group_array`): large reads come over in
+/// one value rather than a row at a time. `what` names them in an error.
+pub(crate) fn unpack<T: serde::de::DeserializeOwned>(
+    packed: Option<&str>,
+    what: &str,
+) -> Result<Vec<T>> {
+    serde_json::from_str(packed.unwrap_or("[]"))
+        .map_err(|e| Error::Integrity(format!("{what} unreadable: {e}")))
+}
+
+/// JSON `true`/`false` (or `null`) of an SQLite 0/1 column, inside a packed `json_object`.
+macro_rules! json_bool {
+    ($c:literal) => {
+        concat!(
+            "json(CASE WHEN ",
+            $c,
+            " IS NULL THEN 'null' WHEN ",
+            $c,
+            " THEN 'true' ELSE 'false' END)"
+        )
+    };
+}
+pub(crate) use json_bool;
+
 /// The fingerprint key file kept beside a database.
 pub fn key_path(db: &Path) -> PathBuf {
     let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();

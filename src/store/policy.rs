@@ -201,8 +201,7 @@ pub async fn snapshot(pool: &SqlitePool, identity_id: Option<i64>) -> Result<Sna
     .bind(identity_id)
     .fetch_one(pool)
     .await?;
-    let subjects: Vec<SubjectRow> = serde_json::from_str(&json)
-        .map_err(|e| crate::Error::Integrity(format!("inventory snapshot unreadable: {e}")))?;
+    let subjects: Vec<SubjectRow> = super::unpack(Some(&json), "inventory snapshot")?;
     // Reuse is judged across the whole inventory, so credentials are always read in full.
     let json: String = sqlx::query_scalar(
         "SELECT coalesce(json_group_array(json_object('identity_id', identity_id, 'kind', kind, \
@@ -211,8 +210,7 @@ pub async fn snapshot(pool: &SqlitePool, identity_id: Option<i64>) -> Result<Sna
     )
     .fetch_one(pool)
     .await?;
-    let credentials: Vec<CredentialFacts> = serde_json::from_str(&json)
-        .map_err(|e| crate::Error::Integrity(format!("credential snapshot unreadable: {e}")))?;
+    let credentials: Vec<CredentialFacts> = super::unpack(Some(&json), "credential snapshot")?;
     Ok(Snapshot {
         subjects,
         credentials,

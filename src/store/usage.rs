@@ -247,8 +247,9 @@ pub async fn trace_subjects(conn: &mut SqliteConnection) -> Result<Vec<TraceSubj
     // Every identity: SQLite packs the rows into one JSON value, read in one go.
     let packed: Option<String> = sqlx::query_scalar(concat!(
         "SELECT json_group_array(json_object('id', id, 'client_id', client_id, 'name', name, \
-           'purpose', purpose, 'owned', json(CASE WHEN owned THEN 'true' ELSE 'false' END), \
-           'granted', granted, 'justified', justified, 'approved', approved)) \
+           'purpose', purpose, 'owned', ",
+        super::json_bool!("owned"),
+        ", 'granted', granted, 'justified', justified, 'approved', approved)) \
          FROM (SELECT i.id, i.client_id, i.name, i.purpose, \
            (coalesce(bo.active, 0) OR coalesce(tech.active, 0)) AS owned, ",
         scope_columns!(),
@@ -260,8 +261,7 @@ pub async fn trace_subjects(conn: &mut SqliteConnection) -> Result<Vec<TraceSubj
     ))
     .fetch_one(conn)
     .await?;
-    serde_json::from_str(packed.as_deref().unwrap_or("[]"))
-        .map_err(|e| Error::Integrity(format!("cannot read the trace subjects: {e}")))
+    super::unpack(packed.as_deref(), "trace subjects")
 }
 
 #[derive(sqlx::FromRow)]
