@@ -549,18 +549,23 @@ mod tests {
         FingerprintKey::from_bytes([7; 32])
     }
 
-    fn run(text: &str) -> Scan {
+    /// Scans `text` with no known tokens, cancelled from the start when `cancelled`.
+    fn scan(text: &[u8], cancelled: bool) -> Result<Scan> {
         let k = key();
         let tokens = Tokens {
             key: &k,
             clients: HashMap::new(),
         };
-        let cancel = AtomicBool::new(false);
+        let cancel = AtomicBool::new(cancelled);
         let control = Control {
             cancel: &cancel,
             progress: &|_, _| {},
         };
-        scan_ndjson(text.as_bytes(), 0, &tokens, &control).expect("scan")
+        scan_ndjson(text, 0, &tokens, &control)
+    }
+
+    fn run(text: &str) -> Scan {
+        scan(text.as_bytes(), false).expect("scan")
     }
 
     fn event(client: &str, day: &str, code: &str, outcome: &str) -> String {
@@ -641,17 +646,7 @@ mod tests {
 
     #[test]
     fn cancelling_stops_with_an_error() {
-        let k = key();
-        let tokens = Tokens {
-            key: &k,
-            clients: HashMap::new(),
-        };
-        let cancel = AtomicBool::new(true);
-        let control = Control {
-            cancel: &cancel,
-            progress: &|_, _| {},
-        };
-        let r = scan_ndjson(&b"{}\n"[..], 0, &tokens, &control);
+        let r = scan(b"{}\n", true);
         assert!(matches!(r, Err(Error::Cancelled)));
     }
 }

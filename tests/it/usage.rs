@@ -62,6 +62,11 @@ fn call<'a>(client: &'a str, rt: &'a str, i: Interaction, ok: bool, n: u64) -> S
     }
 }
 
+/// Appends one call to an NDJSON log.
+fn push(log: &mut Vec<u8>, client: &str, rt: &str, i: Interaction, ok: bool, n: u64) {
+    write_event(log, &call(client, rt, i, ok, n)).expect("write");
+}
+
 async fn total_calls(store: &Store) -> i64 {
     sqlx::query_scalar("SELECT coalesce(sum(calls), 0) FROM usage_daily")
         .fetch_one(store.pool())
@@ -151,7 +156,7 @@ async fn aggregates_match_an_independent_count_and_a_reimport_adds_nothing() {
                 for k in 0..count {
                     n += 1;
                     let ok = k % 4 != 3;
-                    write_event(&mut log, &call(client, rt, *i, ok, n)).expect("write");
+                    push(&mut log, client, rt, *i, ok, n);
                     *expected
                         .entry((
                             client.to_string(),
@@ -252,7 +257,7 @@ async fn every_trace_class_comes_from_its_own_case() {
     let mut put = |client: &str, rt: &str, i: Interaction, count: u64| {
         for _ in 0..count {
             n += 1;
-            write_event(&mut log, &call(client, rt, i, true, n)).expect("write");
+            push(&mut log, client, rt, i, true, n);
         }
     };
     put("good", "Observation", Interaction::SearchType, 5); // traced
@@ -292,21 +297,16 @@ async fn used_scopes_and_granted_but_unused_come_from_the_calls() {
     )
     .await;
     let mut log = Vec::new();
-    write_event(
+    push(
         &mut log,
-        &call("app", "Observation", Interaction::SearchType, true, 1),
-    )
-    .expect("w");
-    write_event(
-        &mut log,
-        &call("app", "Patient", Interaction::Read, true, 2),
-    )
-    .expect("w");
-    write_event(
-        &mut log,
-        &call("app", "Condition", Interaction::Delete, false, 3),
-    )
-    .expect("w");
+        "app",
+        "Observation",
+        Interaction::SearchType,
+        true,
+        1,
+    );
+    push(&mut log, "app", "Patient", Interaction::Read, true, 2);
+    push(&mut log, "app", "Condition", Interaction::Delete, false, 3);
     let path = env.dir.path().join("u.ndjson");
     std::fs::write(&path, &log).expect("write");
     import(&store, &path).await.expect("import");
@@ -328,18 +328,10 @@ async fn malformed_lines_are_reported_and_strict_writes_nothing() {
     let env = Env::new();
     let store = env.store().await;
     let mut log = Vec::new();
-    write_event(
-        &mut log,
-        &call("a", "Observation", Interaction::Read, true, 1),
-    )
-    .expect("w");
+    push(&mut log, "a", "Observation", Interaction::Read, true, 1);
     log.extend_from_slice(b"{\"resourceType\":\"Patient\",\"recorded\":\"x\"}\n");
     log.extend_from_slice(b"garbage\n");
-    write_event(
-        &mut log,
-        &call("a", "Observation", Interaction::Read, true, 2),
-    )
-    .expect("w");
+    push(&mut log, "a", "Observation", Interaction::Read, true, 2);
     let path = env.dir.path().join("m.ndjson");
     std::fs::write(&path, &log).expect("write");
     let p = path.to_str().expect("path");
@@ -368,11 +360,7 @@ async fn a_cancelled_import_leaves_nothing() {
     let store = env.store().await;
     let mut log = Vec::new();
     for n in 0..50 {
-        write_event(
-            &mut log,
-            &call("a", "Observation", Interaction::Read, true, n),
-        )
-        .expect("w");
+        push(&mut log, "a", "Observation", Interaction::Read, true, n);
     }
     let path = env.dir.path().join("c.ndjson");
     std::fs::write(&path, &log).expect("write");
@@ -404,11 +392,7 @@ fn a_killed_import_is_all_or_nothing() {
     let mut log = Vec::with_capacity(60 << 20);
     let n = 60_000u64;
     for i in 0..n {
-        write_event(
-            &mut log,
-            &call("a", "Observation", Interaction::Read, true, i),
-        )
-        .expect("w");
+        push(&mut log, "a", "Observation", Interaction::Read, true, i);
     }
     let path = env.dir.path().join("big.ndjson");
     std::fs::write(&path, &log).expect("write");
@@ -564,11 +548,14 @@ async fn the_review_wizard_preselects_granted_but_unused_scopes() {
     let granted = "user/Observation.rs user/Patient.rs";
     let id = identity(&store, add("app", granted, granted, Some("x"))).await;
     let mut log = Vec::new();
-    write_event(
+    push(
         &mut log,
-        &call("app", "Observation", Interaction::SearchType, true, 1),
-    )
-    .expect("w");
+        "app",
+        "Observation",
+        Interaction::SearchType,
+        true,
+        1,
+    );
     let path = env.dir.path().join("w.ndjson");
     std::fs::write(&path, &log).expect("write");
     import(&store, &path).await.expect("import");

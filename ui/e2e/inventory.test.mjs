@@ -92,6 +92,18 @@ function settled(fn) {
   };
 }
 
+// Calls a desktop command the way the window does (for what a native dialog would start);
+// a rejection comes back as `{ error }`.
+async function invoke(command, args = {}) {
+  return driver.executeAsyncScript(
+    "const done = arguments[arguments.length - 1];" +
+      "window.__TAURI_INTERNALS__.invoke(arguments[0], arguments[1])" +
+      ".then((r) => done(r), (e) => done({ error: e }));",
+    command,
+    args,
+  );
+}
+
 async function clickFresh(css, index = 0) {
   await driver.wait(
     settled(async () => {
@@ -165,22 +177,13 @@ test("the window exports a signed evidence package that verifies", async () => {
   assert.match(await button.getText(), /Export evidence/);
   // The native save dialog cannot be driven over WebDriver: call the same command it calls.
   const out = path.join(tmp, "evidence");
-  const result = await driver.executeAsyncScript(
-    "const done = arguments[arguments.length - 1];" +
-      "window.__TAURI_INTERNALS__.invoke('evidence_export', { out: arguments[0] })" +
-      ".then((r) => done(r), (e) => done({ error: e }));",
-    out,
-  );
+  const result = await invoke("evidence_export", { out });
   assert.ok(!result.error, JSON.stringify(result.error));
   assert.equal(result.files.length, 13);
   const verified = spawnSync(cli, ["--db", db, "evidence", "verify", out], { encoding: "utf8" });
   assert.equal(verified.status, 0, verified.stderr);
   // Where the key is: a database named by STEWARD_DB keeps it in a file, never the keychain.
-  const key = await driver.executeAsyncScript(
-    "const done = arguments[arguments.length - 1];" +
-      "window.__TAURI_INTERNALS__.invoke('evidence_key_show')" +
-      ".then((r) => done(r), (e) => done({ error: e }));",
-  );
+  const key = await invoke("evidence_key_show");
   assert.ok(!key.error, JSON.stringify(key.error));
   assert.equal(key.storage, "file");
   assert.equal(key.fingerprint, result.key_fingerprint);
@@ -347,22 +350,12 @@ test("the import screen brings in an audit log and the trace follows", async () 
   const before = cliJson(["trace"]).total_calls;
   // The native open dialog cannot be driven over WebDriver: call the command it calls.
   const fixture = path.join(root, "tests", "fixtures", "auditevents", "balp-ex-auditBasicReadOServer.json");
-  const result = await driver.executeAsyncScript(
-    "const done = arguments[arguments.length - 1];" +
-      "window.__TAURI_INTERNALS__.invoke('usage_import_audit', { path: arguments[0], environment: 'production' })" +
-      ".then((r) => done(r), (e) => done({ error: e }));",
-    fixture,
-  );
+  const result = await invoke("usage_import_audit", { path: fixture, environment: "production" });
   assert.ok(!result.error, JSON.stringify(result.error));
   assert.equal(result.calls, 1);
   assert.deepEqual(result.unknown_clients, [["SampleApp", 1]], "an unknown client is surfaced");
   const after = cliJson(["trace"]);
   assert.equal(after.total_calls, before + 1);
-  const again = await driver.executeAsyncScript(
-    "const done = arguments[arguments.length - 1];" +
-      "window.__TAURI_INTERNALS__.invoke('usage_import_audit', { path: arguments[0], environment: 'production' })" +
-      ".then((r) => done(r), (e) => done({ error: e }));",
-    fixture,
-  );
+  const again = await invoke("usage_import_audit", { path: fixture, environment: "production" });
   assert.equal(again.already_imported, true, "the same file is counted once");
 });
