@@ -62,6 +62,13 @@ fn call<'a>(client: &'a str, rt: &'a str, i: Interaction, ok: bool, n: u64) -> S
     }
 }
 
+async fn import_tokens(
+    store: &Store,
+    path: &std::path::Path,
+) -> steward::Result<api::TokenImportSummary> {
+    api::usage_import_tokens(store, now(), &actor(), path, Environment::Production, false).await
+}
+
 /// Appends one call to an NDJSON log.
 fn push(log: &mut Vec<u8>, client: &str, rt: &str, i: Interaction, ok: bool, n: u64) {
     write_event(log, &call(client, rt, i, ok, n)).expect("write");
@@ -458,16 +465,9 @@ async fn token_events_are_fingerprinted_tied_and_audited() {
         add("test-app", "user/Observation.rs", "", Some("x")),
     )
     .await;
-    let s = api::usage_import_tokens(
-        &store,
-        now(),
-        &actor(),
-        &fixture("keycloak-events/02-CODE_TO_TOKEN.json"),
-        Environment::Production,
-        false,
-    )
-    .await
-    .expect("import");
+    let s = import_tokens(&store, &fixture("keycloak-events/02-CODE_TO_TOKEN.json"))
+        .await
+        .expect("import");
     assert_eq!((s.events, s.unknown_client), (1, 0));
     assert_eq!(s.by_kind.get("issued"), Some(&1));
     let (identity_id, fp): (Option<i64>, String) =
@@ -517,27 +517,9 @@ async fn token_events_are_fingerprinted_tied_and_audited() {
          2026-11-01T11:00:00Z,ghost,production,revoked,,t-10,,\n",
     )
     .expect("csv");
-    let s = api::usage_import_tokens(
-        &store,
-        now(),
-        &actor(),
-        &csv,
-        Environment::Production,
-        false,
-    )
-    .await
-    .expect("csv import");
+    let s = import_tokens(&store, &csv).await.expect("csv import");
     assert_eq!((s.events, s.unknown_client), (2, 1));
-    let again = api::usage_import_tokens(
-        &store,
-        now(),
-        &actor(),
-        &csv,
-        Environment::Production,
-        false,
-    )
-    .await
-    .expect("again");
+    let again = import_tokens(&store, &csv).await.expect("again");
     assert!(again.already_imported);
 }
 
