@@ -15,7 +15,7 @@
 
 use std::borrow::Cow;
 
-use super::json::{tag, Reader, Res};
+use super::json::{indexed, tag, Json, Reader, Res};
 use crate::scope::{Context, Interaction};
 
 const DCM_APPLICATION: &str = "110150";
@@ -93,7 +93,7 @@ struct Entities {
 type Pair<'a> = (Option<Cow<'a, str>>, Option<Cow<'a, str>>);
 
 /// A `Coding`'s system and code.
-fn coding<'a>(r: &mut Reader<'a>) -> Res<Pair<'a>> {
+fn coding<'a>(r: &mut impl Json<'a>) -> Res<Pair<'a>> {
     let (mut system, mut code) = (None, None);
     r.object(|r, k| {
         match k {
@@ -107,7 +107,7 @@ fn coding<'a>(r: &mut Reader<'a>) -> Res<Pair<'a>> {
 }
 
 /// The client a `Reference` names: `identifier.value`, else `display`; and its `reference`.
-fn who<'a>(r: &mut Reader<'a>) -> Res<Pair<'a>> {
+fn who<'a>(r: &mut impl Json<'a>) -> Res<Pair<'a>> {
     let (mut reference, mut value, mut display) = (None, None, None);
     r.object(|r, k| {
         match k {
@@ -128,7 +128,7 @@ fn who<'a>(r: &mut Reader<'a>) -> Res<Pair<'a>> {
 }
 
 impl<'a> Agents<'a> {
-    fn agent(&mut self, r: &mut Reader<'a>) -> Res<()> {
+    fn agent(&mut self, r: &mut impl Json<'a>) -> Res<()> {
         let (mut app, mut requestor) = (false, false);
         let (mut name, mut reference, mut named) = (None, None, false);
         r.object(|r, k| {
@@ -179,7 +179,7 @@ impl<'a> Agents<'a> {
 }
 
 impl Entities {
-    fn entity(&mut self, r: &mut Reader<'_>) -> Res<()> {
+    fn entity<'a>(&mut self, r: &mut impl Json<'a>) -> Res<()> {
         let (mut t, mut role_patient) = (None, false);
         r.object(|r, k| {
             match k {
@@ -208,16 +208,22 @@ impl Entities {
 }
 
 impl<'a> AuditEvent<'a> {
-    /// Reads one JSON document that must be a single object.
+    /// Reads one JSON document that must be a single object: on the fast path when it takes
+    /// the line, else (and for the message of a malformed line) byte by byte.
     pub fn parse(text: &'a str) -> Res<Self> {
-        let mut r = Reader::new(text);
-        let e = Self::read(&mut r)?;
-        r.end()?;
-        Ok(e)
+        fn whole<'a>(r: &mut impl Json<'a>) -> Res<AuditEvent<'a>> {
+            let e = AuditEvent::read(r)?;
+            r.end()?;
+            Ok(e)
+        }
+        match indexed::read(text, |r| whole(r)) {
+            Some(e) => Ok(e),
+            None => whole(&mut Reader::new(text)),
+        }
     }
 
     /// Reads the object at the reader.
-    pub fn read(r: &mut Reader<'a>) -> Res<Self> {
+    pub fn read(r: &mut impl Json<'a>) -> Res<Self> {
         let mut e = AuditEvent::default();
         r.object(|r, k| {
             match k {

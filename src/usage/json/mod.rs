@@ -8,11 +8,34 @@
 
 use std::borrow::Cow;
 
+pub mod indexed;
+
 /// Objects and arrays nested deeper than this are rejected.
 pub const MAX_DEPTH: u32 = 128;
 
 /// A grammar error, with the column (1-based byte offset) it was found at.
 pub type Res<T> = Result<T, String>;
+
+/// What a caller reads a document with: [`Reader`] byte by byte, or the [`indexed`] fast path
+/// over a line's token positions. Both check the whole grammar and agree on every input.
+pub trait Json<'a>: Sized {
+    /// Takes a `null` if one is next.
+    fn null(&mut self) -> Res<bool>;
+    fn boolean(&mut self) -> Res<bool>;
+    /// A string, borrowed unless it carries escapes.
+    fn string(&mut self) -> Res<Cow<'a, str>>;
+    /// An object: `member` is called with the [`tag`] of each name and must take its value.
+    /// A member whose value is `null` is taken here, as if it were absent.
+    fn object(&mut self, member: impl FnMut(&mut Self, u128) -> Res<()>) -> Res<()>;
+    /// An array: `item` is called for each element and must take it.
+    fn array(&mut self, item: impl FnMut(&mut Self) -> Res<()>) -> Res<()>;
+    /// Takes any value, checking its grammar.
+    fn skip(&mut self) -> Res<()>;
+    /// Fails unless only whitespace is left.
+    fn end(&mut self) -> Res<()>;
+    /// The first byte of the next value, if any, without taking it.
+    fn ahead(&mut self) -> Option<u8>;
+}
 
 pub struct Reader<'a> {
     text: &'a str,
@@ -51,6 +74,52 @@ fn special(w: u64) -> Option<usize> {
     (hits != 0).then(|| (hits.trailing_zeros() / 8) as usize)
 }
 
+/// The end of the number that starts at `at` (RFC 8259 grammar), or where it breaks.
+fn number_end(b: &[u8], at: usize) -> Result<usize, usize> {
+    let digits = |j: &mut usize| {
+        let from = *j;
+        while b.get(*j).is_some_and(u8::is_ascii_digit) {
+            *j += 1;
+        }
+        *j > from
+    };
+    let mut j = at;
+    if b.get(j) == Some(&b'-') {
+        j += 1;
+    }
+    let ok = match b.get(j) {
+        Some(b'0') => {
+            j += 1;
+            true
+        }
+        _ => digits(&mut j),
+    } && (b.get(j) != Some(&b'.') || {
+        j += 1;
+        digits(&mut j)
+    }) && (!matches!(b.get(j), Some(b'e' | b'E')) || {
+        j += 1;
+        if matches!(b.get(j), Some(b'+' | b'-')) {
+            j += 1;
+        }
+        digits(&mut j)
+    });
+    if ok {
+        Ok(j)
+    } else {
+        Err(j)
+    }
+}
+
+/// The [`tag`] of a name of `len` bytes at `at`, from one 16-byte load when there are 16
+/// bytes to load.
+#[inline]
+fn tag_at(b: &[u8], at: usize, len: usize) -> Option<u128> {
+    let w = b.get(at..)?.first_chunk::<16>()?;
+    (1..16)
+        .contains(&len)
+        .then(|| u128::from_le_bytes(*w) & ((1u128 << (8 * len)) - 1) | (len as u128) << 120)
+}
+
 impl<'a> Reader<'a> {
     pub fn new(text: &'a str) -> Self {
         Reader {
@@ -77,64 +146,12 @@ impl<'a> Reader<'a> {
         None
     }
 
-    /// Fails unless only whitespace is left.
-    pub fn end(&mut self) -> Res<()> {
-        match self.peek() {
-            None => Ok(()),
-            Some(_) => self.err("trailing characters"),
-        }
-    }
-
-    /// Takes a `null` if one is next.
-    #[inline]
-    pub fn null(&mut self) -> Res<bool> {
-        if self.peek() == Some(b'n') {
-            self.literal("null")?;
-            return Ok(true);
-        }
-        Ok(false)
-    }
-
-    pub fn boolean(&mut self) -> Res<bool> {
-        match self.peek() {
-            Some(b't') => self.literal("true").map(|_| true),
-            Some(b'f') => self.literal("false").map(|_| false),
-            _ => self.err("expected a boolean"),
-        }
-    }
-
     fn literal(&mut self, word: &str) -> Res<()> {
         if self.text.as_bytes()[self.at..].starts_with(word.as_bytes()) {
             self.at += word.len();
             Ok(())
         } else {
             self.err("expected a value")
-        }
-    }
-
-    /// A string, borrowed unless it carries escapes.
-    pub fn string(&mut self) -> Res<Cow<'a, str>> {
-        if self.peek() != Some(b'"') {
-            return self.err("expected a string");
-        }
-        let b = self.text.as_bytes();
-        let start = self.at + 1;
-        let Some(len) = memchr::memchr2(b'"', b'\\', &b[start..]) else {
-            self.at = b.len();
-            return self.err("unterminated string");
-        };
-        let end = start + len;
-        // No control characters before the end: checked without a branch a byte.
-        if b[start..end].iter().fold(false, |any, &c| any | (c < 0x20)) {
-            self.at = start + b[start..end].iter().position(|&c| c < 0x20).unwrap_or(0);
-            return self.err("control character in a string");
-        }
-        self.at = end;
-        if b[end] == b'"' {
-            self.at = end + 1;
-            Ok(Cow::Borrowed(&self.text[start..end]))
-        } else {
-            self.escaped(start).map(Cow::Owned)
         }
     }
 
@@ -240,40 +257,12 @@ impl<'a> Reader<'a> {
     }
 
     fn number(&mut self) -> Res<()> {
-        let b = self.text.as_bytes();
-        let digits = |j: &mut usize| {
-            let from = *j;
-            while b.get(*j).is_some_and(u8::is_ascii_digit) {
-                *j += 1;
-            }
-            *j > from
-        };
-        let mut j = self.at;
-        if b.get(j) == Some(&b'-') {
-            j += 1;
+        let end = number_end(self.text.as_bytes(), self.at);
+        self.at = end.unwrap_or_else(|at| at);
+        match end {
+            Ok(_) => Ok(()),
+            Err(_) => self.err("invalid number"),
         }
-        let ok = match b.get(j) {
-            Some(b'0') => {
-                j += 1;
-                true
-            }
-            _ => digits(&mut j),
-        } && (b.get(j) != Some(&b'.') || {
-            j += 1;
-            digits(&mut j)
-        }) && (!matches!(b.get(j), Some(b'e' | b'E')) || {
-            j += 1;
-            if matches!(b.get(j), Some(b'+' | b'-')) {
-                j += 1;
-            }
-            digits(&mut j)
-        });
-        if !ok {
-            self.at = j;
-            return self.err("invalid number");
-        }
-        self.at = j;
-        Ok(())
     }
 
     fn enter(&mut self, open: u8, what: &str) -> Res<()> {
@@ -318,10 +307,63 @@ impl<'a> Reader<'a> {
             }),
         }
     }
+}
 
-    /// An object: `member` is called with the [`tag`] of each name and must take its value. A
-    /// member whose value is `null` is taken here, as if it were absent.
-    pub fn object(&mut self, mut member: impl FnMut(&mut Self, u128) -> Res<()>) -> Res<()> {
+impl<'a> Json<'a> for Reader<'a> {
+    fn ahead(&mut self) -> Option<u8> {
+        self.peek()
+    }
+
+    fn end(&mut self) -> Res<()> {
+        match self.peek() {
+            None => Ok(()),
+            Some(_) => self.err("trailing characters"),
+        }
+    }
+
+    #[inline]
+    fn null(&mut self) -> Res<bool> {
+        if self.peek() == Some(b'n') {
+            self.literal("null")?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn boolean(&mut self) -> Res<bool> {
+        match self.peek() {
+            Some(b't') => self.literal("true").map(|_| true),
+            Some(b'f') => self.literal("false").map(|_| false),
+            _ => self.err("expected a boolean"),
+        }
+    }
+
+    fn string(&mut self) -> Res<Cow<'a, str>> {
+        if self.peek() != Some(b'"') {
+            return self.err("expected a string");
+        }
+        let b = self.text.as_bytes();
+        let start = self.at + 1;
+        let Some(len) = memchr::memchr2(b'"', b'\\', &b[start..]) else {
+            self.at = b.len();
+            return self.err("unterminated string");
+        };
+        let end = start + len;
+        // No control characters before the end: checked without a branch a byte.
+        if b[start..end].iter().fold(false, |any, &c| any | (c < 0x20)) {
+            self.at = start + b[start..end].iter().position(|&c| c < 0x20).unwrap_or(0);
+            return self.err("control character in a string");
+        }
+        self.at = end;
+        if b[end] == b'"' {
+            self.at = end + 1;
+            Ok(Cow::Borrowed(&self.text[start..end]))
+        } else {
+            self.escaped(start).map(Cow::Owned)
+        }
+    }
+
+    fn object(&mut self, mut member: impl FnMut(&mut Self, u128) -> Res<()>) -> Res<()> {
         if !self.open(b'{', b'}', "expected an object")? {
             return Ok(());
         }
@@ -340,8 +382,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// An array: `item` is called for each element and must take it.
-    pub fn array(&mut self, mut item: impl FnMut(&mut Self) -> Res<()>) -> Res<()> {
+    fn array(&mut self, mut item: impl FnMut(&mut Self) -> Res<()>) -> Res<()> {
         if !self.open(b'[', b']', "expected an array")? {
             return Ok(());
         }
@@ -353,8 +394,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Takes any value, checking its grammar.
-    pub fn skip(&mut self) -> Res<()> {
+    fn skip(&mut self) -> Res<()> {
         match self.peek() {
             Some(b'"') => self.string().map(drop),
             Some(b'{') => self.object(|r, _| r.skip()),

@@ -1,0 +1,594 @@
+//! The fast path of the reader, for lines without backslashes.
+//!
+//! Stage one classifies a line 64 bytes at a time (AVX2 or SSE2 vectors on x86-64): quotes, structural characters, whitespace
+//! and control characters become bit masks, the bytes inside strings are found with a prefix
+//! XOR of the quote mask, and the positions of the tokens are listed: every quote, every
+//! structural character outside a string, and the first byte of every other run of bytes
+//! outside strings (a number, a literal, or garbage). A control character inside a string, a
+//! backslash anywhere or an unterminated string sends the line to [`Reader`](super::Reader).
+//!
+//! Stage two checks the grammar over those positions: a string is the span between two listed
+//! quotes, a skipped object is a walk over its tokens, and no byte is looked at twice. Any
+//! error here also sends the line to [`Reader`](super::Reader), which names it: the two paths
+//! accept the same texts and read the same values (property-tested below).
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+
+use super::{number_end, tag, tag_at, Json, Res, MAX_DEPTH};
+
+/// The masks of one 64-byte block, a bit a byte.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Masks {
+    quote: u64,
+    backslash: u64,
+    structural: u64,
+    space: u64,
+    control: u64,
+}
+
+/// The masks of a block, one byte at a time: the reference the vector code is tested against.
+#[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
+fn classify_bytes(block: &[u8; 64]) -> Masks {
+    let mut m = Masks::default();
+    for (i, &c) in block.iter().enumerate() {
+        let bit = 1u64 << i;
+        match c {
+            b'"' => m.quote |= bit,
+            b'\\' => m.backslash |= bit,
+            b'{' | b'}' | b'[' | b']' | b':' | b',' => m.structural |= bit,
+            _ => {}
+        }
+        if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+            m.space |= bit;
+        }
+        if c < 0x20 {
+            m.control |= bit;
+        }
+    }
+    m
+}
+
+/// The vector classifiers. Each is compiled for its instruction set and called only where the
+/// CPU has it: SSE2 is part of every x86-64 target, AVX2 is detected at run time.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod x86 {
+    use super::{index_with, Masks};
+    use std::arch::x86_64::*;
+
+    /// The bytes of `p` from `at` as a little-endian word.
+    #[inline(always)]
+    fn word(p: &[u8], at: usize) -> i64 {
+        let mut w = [0; 8];
+        w.copy_from_slice(&p[at..at + 8]);
+        i64::from_le_bytes(w)
+    }
+
+    // Not inlined: where the masks are combined with the bit logic of `index_with`, the
+    // compiler turns them back into vectors of bytes, several times slower.
+    #[inline(never)]
+    #[target_feature(enable = "sse2")]
+    fn classify_sse2(block: &[u8; 64]) -> Masks {
+        let mut m = Masks::default();
+        for (i, p) in block.chunks_exact(16).enumerate() {
+            let v = _mm_set_epi64x(word(p, 8), word(p, 0));
+            let eq = |c: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8));
+            // `[` and `{`, `]` and `}` differ only in bit 5.
+            let folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
+            let fold = |c: u8| _mm_cmpeq_epi8(folded, _mm_set1_epi8(c as i8));
+            let structural = _mm_or_si128(
+                _mm_or_si128(fold(b'{'), fold(b'}')),
+                _mm_or_si128(eq(b':'), eq(b',')),
+            );
+            let space = _mm_or_si128(
+                _mm_or_si128(eq(b' '), eq(b'\t')),
+                _mm_or_si128(eq(b'\n'), eq(b'\r')),
+            );
+            // Unsigned `v <= 0x1f`.
+            let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+            let bits = |x: __m128i| u64::from(_mm_movemask_epi8(x) as u16) << (16 * i);
+            m.quote |= bits(eq(b'"'));
+            m.backslash |= bits(eq(b'\\'));
+            m.structural |= bits(structural);
+            m.space |= bits(space);
+            m.control |= bits(control);
+        }
+        m
+    }
+
+    #[inline(never)]
+    #[target_feature(enable = "avx2")]
+    fn classify_avx2(block: &[u8; 64]) -> Masks {
+        let mut m = Masks::default();
+        for (i, p) in block.chunks_exact(32).enumerate() {
+            let v = _mm256_set_epi64x(word(p, 24), word(p, 16), word(p, 8), word(p, 0));
+            let eq = |c: u8| _mm256_cmpeq_epi8(v, _mm256_set1_epi8(c as i8));
+            let folded = _mm256_or_si256(v, _mm256_set1_epi8(0x20));
+            let fold = |c: u8| _mm256_cmpeq_epi8(folded, _mm256_set1_epi8(c as i8));
+            let structural = _mm256_or_si256(
+                _mm256_or_si256(fold(b'{'), fold(b'}')),
+                _mm256_or_si256(eq(b':'), eq(b',')),
+            );
+            let space = _mm256_or_si256(
+                _mm256_or_si256(eq(b' '), eq(b'\t')),
+                _mm256_or_si256(eq(b'\n'), eq(b'\r')),
+            );
+            let control = _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(0x1f)), v);
+            let bits = |x: __m256i| u64::from(_mm256_movemask_epi8(x) as u32) << (32 * i);
+            m.quote |= bits(eq(b'"'));
+            m.backslash |= bits(eq(b'\\'));
+            m.structural |= bits(structural);
+            m.space |= bits(space);
+            m.control |= bits(control);
+        }
+        m
+    }
+
+    #[target_feature(enable = "sse2")]
+    fn index_sse2(text: &[u8], out: &mut Vec<u32>) -> Option<usize> {
+        index_with(text, out, |b| classify_sse2(b))
+    }
+
+    #[target_feature(enable = "avx2,bmi1,popcnt")]
+    fn index_avx2(text: &[u8], out: &mut Vec<u32>) -> Option<usize> {
+        index_with(text, out, |b| classify_avx2(b))
+    }
+
+    fn avx2() -> bool {
+        is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("bmi1")
+            && is_x86_feature_detected!("popcnt")
+    }
+
+    /// See [`index_with`].
+    pub(super) fn index(text: &[u8], out: &mut Vec<u32>) -> Option<usize> {
+        const { assert!(cfg!(target_feature = "sse2"), "x86-64 builds have SSE2") };
+        if avx2() {
+            // SAFETY: the CPU has AVX2, BMI1 and POPCNT, checked just above.
+            unsafe { index_avx2(text, out) }
+        } else {
+            // SAFETY: SSE2 is enabled for the whole build (asserted above).
+            unsafe { index_sse2(text, out) }
+        }
+    }
+
+    /// Each classifier this CPU runs, for the tests.
+    #[cfg(test)]
+    pub(super) fn classifiers(block: &[u8; 64]) -> Vec<Masks> {
+        // SAFETY: as in `index`.
+        let mut all = vec![unsafe { classify_sse2(block) }];
+        if avx2() {
+            // SAFETY: as in `index`.
+            all.push(unsafe { classify_avx2(block) });
+        }
+        all
+    }
+}
+
+/// Each bit the XOR of itself and all the bits below it: set from an opening quote up to the
+/// byte before its closing quote.
+#[inline]
+fn prefix_xor(mut x: u64) -> u64 {
+    x ^= x << 1;
+    x ^= x << 2;
+    x ^= x << 4;
+    x ^= x << 8;
+    x ^= x << 16;
+    x ^= x << 32;
+    x
+}
+
+/// Writes the token positions of `text` to the front of `out` with `classify` and returns
+/// how many there are; `None` when the line is for the byte-by-byte reader (a backslash, a
+/// control character in a string, an unterminated string, or a line of 4 GiB). `out` is
+/// scratch space: it grows as needed and is never shrunk.
+#[inline(always)]
+fn index_with(
+    text: &[u8],
+    out: &mut Vec<u32>,
+    classify: impl Fn(&[u8; 64]) -> Masks,
+) -> Option<usize> {
+    u32::try_from(text.len()).ok()?;
+    let mut state = State::default();
+    let mut chunks = text.chunks_exact(64);
+    for (i, c) in chunks.by_ref().enumerate() {
+        let Some(c) = c.first_chunk::<64>() else {
+            unreachable!("chunks of 64")
+        };
+        state.block(i * 64, classify(c), out)?;
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut tail = [b' '; 64];
+        tail[..rest.len()].copy_from_slice(rest);
+        state.block(text.len() - rest.len(), classify(&tail), out)?;
+    }
+    (state.in_string == 0).then_some(state.len)
+}
+
+/// What one block hands to the next.
+#[derive(Default)]
+struct State {
+    /// All ones when the block ended inside a string.
+    in_string: u64,
+    /// 1 when the block ended in a run of bytes that are not structure, space or string.
+    in_run: u64,
+    /// Positions written.
+    len: usize,
+}
+
+impl State {
+    #[inline(always)]
+    fn block(&mut self, base: usize, m: Masks, out: &mut Vec<u32>) -> Option<()> {
+        if m.backslash != 0 {
+            return None;
+        }
+        let inside = prefix_xor(m.quote) ^ self.in_string;
+        self.in_string = ((inside as i64) >> 63) as u64;
+        if m.control & inside & !m.quote != 0 {
+            return None;
+        }
+        let outside = !inside & !m.quote;
+        let run = outside & !m.structural & !m.space;
+        let starts = run & !(run << 1 | self.in_run);
+        self.in_run = run >> 63;
+        let mut tokens = m.quote | (m.structural & outside) | starts;
+        let len = self.len;
+        if out.len() < len + 64 {
+            out.resize(len + 64, 0);
+        }
+        let Some(to) = out.get_mut(len..len + 64) else {
+            unreachable!("resized above")
+        };
+        // Four at a time, without a branch a token: the writes past the last one are
+        // overwritten by the next block or never read. No more than 64 are written.
+        let base = base as u32;
+        self.len += tokens.count_ones() as usize;
+        let mut j = 0;
+        while tokens != 0 {
+            for slot in &mut to[j..j + 4] {
+                *slot = base.wrapping_add(tokens.trailing_zeros());
+                tokens &= tokens.wrapping_sub(1);
+            }
+            j += 4;
+        }
+        Some(())
+    }
+}
+
+/// Writes the token positions of `text` to the front of `out`, see [`index_with`].
+#[cfg(target_arch = "x86_64")]
+use x86::index;
+
+#[cfg(not(target_arch = "x86_64"))]
+fn index(text: &[u8], out: &mut Vec<u32>) -> Option<usize> {
+    index_with(text, out, classify_bytes)
+}
+
+thread_local! {
+    static POSITIONS: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Reads `text` with `f` over its token positions. `None` when the fast path does not take
+/// the line or finds it malformed: the caller then reads it with [`Reader`](super::Reader),
+/// which accepts or rejects it the same way and names what is wrong.
+pub fn read<'a, T>(text: &'a str, f: impl FnOnce(&mut Indexed<'a, '_>) -> Res<T>) -> Option<T> {
+    POSITIONS.with(|p| {
+        let mut p = p.try_borrow_mut().ok()?;
+        let n = index(text.as_bytes(), &mut p)?;
+        f(&mut Indexed::new(text, &p[..n])).ok()
+    })
+}
+
+/// A reader over the token positions of one line. Its errors carry no message: the line is
+/// read again by [`Reader`](super::Reader) for that.
+pub struct Indexed<'a, 'i> {
+    text: &'a str,
+    at: &'i [u32],
+    k: usize,
+    depth: u32,
+}
+
+fn fail<T>() -> Res<T> {
+    Err(String::new())
+}
+
+impl<'a, 'i> Indexed<'a, 'i> {
+    fn new(text: &'a str, at: &'i [u32]) -> Self {
+        Indexed {
+            text,
+            at,
+            k: 0,
+            depth: 0,
+        }
+    }
+
+    /// The position of the token `k` from here, if there is one.
+    #[inline]
+    fn pos(&self, k: usize) -> Option<usize> {
+        self.at.get(self.k + k).map(|&p| p as usize)
+    }
+
+    /// The byte of the next token; 0 at the end (never a valid token).
+    #[inline]
+    fn peek(&self) -> u8 {
+        self.pos(0).map_or(0, |p| self.text.as_bytes()[p])
+    }
+
+    /// Takes a number or literal that ends at `end`: only whitespace may follow it up to the
+    /// next token.
+    fn scalar(&mut self, end: usize) -> Res<()> {
+        self.k += 1;
+        let next = self.pos(0).unwrap_or(self.text.len());
+        match self.text.as_bytes().get(end..next) {
+            Some(gap)
+                if gap
+                    .iter()
+                    .all(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r')) =>
+            {
+                Ok(())
+            }
+            _ => fail(),
+        }
+    }
+
+    fn literal(&mut self, word: &str) -> Res<()> {
+        let at = self.pos(0).unwrap_or(usize::MAX);
+        match self.text.as_bytes().get(at..) {
+            Some(b) if b.starts_with(word.as_bytes()) => self.scalar(at + word.len()),
+            _ => fail(),
+        }
+    }
+
+    /// The span between the opening quote here and the next listed quote, which closes it.
+    #[inline]
+    fn span(&mut self) -> Res<(usize, usize)> {
+        if self.peek() != b'"' {
+            return fail();
+        }
+        let (Some(open), Some(close)) = (self.pos(0), self.pos(1)) else {
+            return fail();
+        };
+        self.k += 2;
+        Ok((open + 1, close))
+    }
+
+    #[inline]
+    fn key(&mut self) -> Res<u128> {
+        let (from, to) = self.span()?;
+        Ok(tag_at(self.text.as_bytes(), from, to - from)
+            .unwrap_or_else(|| tag(&self.text[from..to])))
+    }
+
+    #[inline]
+    fn take(&mut self, c: u8) -> Res<()> {
+        if self.peek() != c {
+            return fail();
+        }
+        self.k += 1;
+        Ok(())
+    }
+
+    /// Enters a container; `false` when it is empty (and so already left).
+    fn open(&mut self, open: u8, close: u8) -> Res<bool> {
+        if self.depth >= MAX_DEPTH {
+            return fail();
+        }
+        self.take(open)?;
+        if self.peek() == close {
+            self.k += 1;
+            return Ok(false);
+        }
+        self.depth += 1;
+        Ok(true)
+    }
+
+    /// Whether the container goes on (`,`) or ends (`close`).
+    #[inline]
+    fn next(&mut self, close: u8) -> Res<bool> {
+        match self.peek() {
+            b',' => {
+                self.k += 1;
+                Ok(true)
+            }
+            c if c == close => {
+                self.k += 1;
+                self.depth -= 1;
+                Ok(false)
+            }
+            _ => fail(),
+        }
+    }
+}
+
+impl<'a> Json<'a> for Indexed<'a, '_> {
+    fn ahead(&mut self) -> Option<u8> {
+        self.pos(0).map(|p| self.text.as_bytes()[p])
+    }
+
+    fn end(&mut self) -> Res<()> {
+        if self.k == self.at.len() {
+            Ok(())
+        } else {
+            fail()
+        }
+    }
+
+    #[inline]
+    fn null(&mut self) -> Res<bool> {
+        if self.peek() == b'n' {
+            self.literal("null")?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn boolean(&mut self) -> Res<bool> {
+        match self.peek() {
+            b't' => self.literal("true").map(|_| true),
+            b'f' => self.literal("false").map(|_| false),
+            _ => fail(),
+        }
+    }
+
+    #[inline]
+    fn string(&mut self) -> Res<Cow<'a, str>> {
+        let (from, to) = self.span()?;
+        Ok(Cow::Borrowed(&self.text[from..to]))
+    }
+
+    fn object(&mut self, mut member: impl FnMut(&mut Self, u128) -> Res<()>) -> Res<()> {
+        if !self.open(b'{', b'}')? {
+            return Ok(());
+        }
+        loop {
+            let key = self.key()?;
+            self.take(b':')?;
+            if !self.null()? {
+                member(self, key)?;
+            }
+            if !self.next(b'}')? {
+                return Ok(());
+            }
+        }
+    }
+
+    fn array(&mut self, mut item: impl FnMut(&mut Self) -> Res<()>) -> Res<()> {
+        if !self.open(b'[', b']')? {
+            return Ok(());
+        }
+        loop {
+            item(self)?;
+            if !self.next(b']')? {
+                return Ok(());
+            }
+        }
+    }
+
+    fn skip(&mut self) -> Res<()> {
+        match self.peek() {
+            b'"' => self.span().map(drop),
+            b'{' => self.object(|r, _| r.skip()),
+            b'[' => self.array(Self::skip),
+            b't' => self.literal("true"),
+            b'f' => self.literal("false"),
+            b'n' => self.literal("null"),
+            b'-' | b'0'..=b'9' => {
+                let at = self.pos(0).unwrap_or(0);
+                match number_end(self.text.as_bytes(), at) {
+                    Ok(end) => self.scalar(end),
+                    Err(_) => fail(),
+                }
+            }
+            _ => fail(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Reader;
+    use super::*;
+    use proptest::prelude::*;
+
+    fn valid<'a>(r: &mut impl Json<'a>) -> Res<()> {
+        r.skip()?;
+        r.end()
+    }
+
+    /// Every value of a document in order, through the [`Json`] calls alone.
+    fn collect<'a>(r: &mut impl Json<'a>, out: &mut Vec<String>) -> Res<()> {
+        match r.ahead() {
+            Some(b'{') => r.object(|r, k| {
+                out.push(format!("name {k:x}"));
+                collect(r, out)
+            }),
+            Some(b'[') => r.array(|r| collect(r, out)),
+            Some(b'"') => r.string().map(|s| out.push(format!("string {s}"))),
+            Some(b't' | b'f') => r.boolean().map(|b| out.push(format!("{b}"))),
+            Some(b'n') => r.null().map(|_| out.push("null".into())),
+            _ => r.skip().map(|_| out.push("number".into())),
+        }
+    }
+
+    /// What the fast path makes of `text`: `None` when it leaves the line to [`Reader`].
+    fn fast(text: &str) -> Option<Result<(), ()>> {
+        let mut p = Vec::new();
+        let n = index(text.as_bytes(), &mut p)?;
+        Some(valid(&mut Indexed::new(text, &p[..n])).map_err(drop))
+    }
+
+    #[test]
+    fn the_vector_masks_match_the_bytes() {
+        let mut block = [0u8; 64];
+        for start in (0..=255u8).step_by(64) {
+            for (i, b) in block.iter_mut().enumerate() {
+                *b = start.wrapping_add(i as u8);
+            }
+            #[cfg(target_arch = "x86_64")]
+            for m in x86::classifiers(&block) {
+                assert_eq!(m, classify_bytes(&block));
+            }
+        }
+    }
+
+    #[test]
+    fn tokens_are_quotes_structure_and_the_starts_of_other_runs() {
+        let text = r#"{"a": [true, -1.5e3, "x,y"], "b":null}"#;
+        let mut p = Vec::new();
+        let n = index_with(text.as_bytes(), &mut p, classify_bytes).expect("taken");
+        let listed: String = p[..n]
+            .iter()
+            .map(|&i| text.as_bytes()[i as usize] as char)
+            .collect();
+        assert_eq!(listed, r#"{"":[t,-,""],"":n}"#);
+        for refused in ["\"a\\\"b\"", "\"a\tb\"", "[\"open"] {
+            assert_eq!(
+                index_with(refused.as_bytes(), &mut p, classify_bytes),
+                None,
+                "{refused:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_line_over_many_blocks_is_read_whole() {
+        let value = "v".repeat(150);
+        let text = format!(r#"{{"k":"{value}","n":[1,2,{{"deep":"{value}"}}],"t":true}}"#);
+        let (mut quick, mut slow) = (Vec::new(), Vec::new());
+        collect(&mut Reader::new(&text), &mut slow).expect("valid");
+        read(&text, |r| collect(r, &mut quick)).expect("the fast path takes it");
+        assert_eq!(quick, slow);
+    }
+
+    fn documents() -> impl Strategy<Value = serde_json::Value> {
+        crate::test_json::values(any::<String>().boxed(), ".*", true)
+    }
+
+    proptest! {
+        /// On any text of JSON's characters, the fast path accepts exactly what the
+        /// byte-by-byte reader accepts, or leaves the line to it.
+        #[test]
+        fn accepts_what_the_reader_accepts(text in "[\\[\\]{}\",:a-z0-9 .eE+\t\x01-]{0,200}") {
+            if let Some(fast) = fast(&text) {
+                let slow = valid(&mut Reader::new(&text)).map_err(drop);
+                prop_assert_eq!(fast, slow, "{:?}", text);
+            }
+        }
+
+        /// Every document serde_json writes is read the same way by both paths: the same
+        /// names, strings and values in the same order.
+        #[test]
+        fn reads_what_the_reader_reads(v in documents(), pretty in any::<bool>()) {
+            let text = if pretty { serde_json::to_string_pretty(&v) } else { serde_json::to_string(&v) }
+                .expect("serializes");
+            let mut slow = Vec::new();
+            prop_assert!(collect(&mut Reader::new(&text), &mut slow).is_ok(), "{}", text);
+            let mut quick = Vec::new();
+            if read(&text, |r| collect(r, &mut quick)).is_some() {
+                prop_assert_eq!(quick, slow);
+            }
+        }
+    }
+}
