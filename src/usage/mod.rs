@@ -10,7 +10,6 @@ pub mod json;
 pub mod synthetic;
 pub mod tokens;
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 use rustc_hash::FxHashMap;
@@ -54,49 +53,37 @@ pub struct Agg {
     pub last: String,
 }
 
-/// A key borrowed from the line being read; hashes and compares like [`Key`], so a lookup
-/// costs no allocation.
-#[derive(Hash)]
-struct KeyRef<'a> {
-    client_id: Cow<'a, str>,
-    day: Cow<'a, str>,
+/// A worker's key for an aggregate: the client and the day as numbers it gave them, the
+/// type by the address of its shipped name. Hashing and comparing it touch no string.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Slot {
+    client: u32,
+    day: u32,
+    /// The address of the type's name: equal names from the shipped list are one address.
+    /// Two addresses for one name only split a row, which [`Part::into_scan`] joins.
+    resource_type: usize,
     context: Context,
-    resource_type: &'static str,
     interaction: Interaction,
     success: bool,
 }
 
-impl hashbrown::Equivalent<Key> for KeyRef<'_> {
-    fn equivalent(&self, k: &Key) -> bool {
-        // Cheapest first; a type name from the shipped list is the same pointer when equal.
-        self.context == k.context
-            && self.interaction == k.interaction
-            && self.success == k.success
-            && (std::ptr::eq(self.resource_type, k.resource_type)
-                || self.resource_type == k.resource_type)
-            && self.day.len() == k.day.len()
-            && match (
-                self.day.as_bytes().first_chunk::<10>(),
-                k.day.as_bytes().first_chunk::<10>(),
-            ) {
-                // A day is `YYYY-MM-DD`: ten bytes, compared without a call.
-                (Some(a), Some(b)) => a == b,
-                _ => self.day == k.day.as_str(),
-            }
-            && self.client_id == k.client_id.as_str()
-    }
+/// Numbers for the distinct strings of one worker (a few hundred clients, a few hundred days).
+#[derive(Default)]
+struct Interner {
+    ids: FxHashMap<Box<str>, u32>,
+    names: Vec<Box<str>>,
 }
 
-impl KeyRef<'_> {
-    fn to_key(&self) -> Key {
-        Key {
-            client_id: self.client_id.to_string(),
-            day: self.day.to_string(),
-            context: self.context,
-            resource_type: self.resource_type,
-            interaction: self.interaction,
-            success: self.success,
+impl Interner {
+    #[inline]
+    fn id(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
         }
+        let id = self.names.len() as u32;
+        self.names.push(s.into());
+        self.ids.insert(s.into(), id);
+        id
     }
 }
 
@@ -136,10 +123,13 @@ pub struct Control<'c> {
     pub progress: &'c (dyn Fn(u64, u64) + Sync),
 }
 
-/// One worker's counts: owned keys, so it lives across blocks and only new keys allocate.
+/// One worker's counts, kept across blocks: only a new client, day or aggregate allocates.
 #[derive(Default)]
 struct Part {
-    map: hashbrown::HashMap<Key, Agg, rustc_hash::FxBuildHasher>,
+    clients: Interner,
+    days: Interner,
+    /// Each slot's type name, for turning slots back into keys.
+    map: hashbrown::HashMap<Slot, (&'static str, Agg), rustc_hash::FxBuildHasher>,
     calls: u64,
     not_rest: u64,
     bad: Vec<BadLine>,
@@ -161,39 +151,36 @@ impl Part {
     fn count(&mut self, event: AuditEvent<'_>, tokens: &Tokens<'_>) -> Result<(), String> {
         match event.call() {
             Ok(c) => {
-                let client_id = match c.caller {
-                    Caller::Client(id) => id,
-                    Caller::Token(t) => tokens
+                let client = match c.caller {
+                    Caller::Client(id) => self.clients.id(&id),
+                    Caller::Token(t) => self.clients.id(tokens
                         .clients
                         .get(&tokens.key.secret(&t))
-                        .map(|c| Cow::Owned(c.clone()))
-                        .unwrap_or(Cow::Borrowed("")),
-                    Caller::Unknown => Cow::Borrowed(""),
+                        .map_or("", String::as_str)),
+                    Caller::Unknown => self.clients.id(""),
                 };
-                let key = KeyRef {
-                    client_id,
-                    day: c.day,
+                let slot = Slot {
+                    client,
+                    day: self.days.id(&c.day),
+                    resource_type: c.resource_type.as_ptr() as usize,
                     context: c.context,
-                    resource_type: c.resource_type,
                     interaction: c.interaction,
                     success: c.success,
                 };
                 self.calls += 1;
-                match self.map.get_mut(&key) {
-                    Some(a) => {
+                match self.map.get_mut(&slot) {
+                    Some((_, a)) => {
                         a.calls += 1;
                         widen(a, &c.recorded);
                     }
                     None => {
                         let recorded = c.recorded.into_owned();
-                        self.map.insert(
-                            key.to_key(),
-                            Agg {
-                                calls: 1,
-                                first: recorded.clone(),
-                                last: recorded,
-                            },
-                        );
+                        let agg = Agg {
+                            calls: 1,
+                            first: recorded.clone(),
+                            last: recorded,
+                        };
+                        self.map.insert(slot, (c.resource_type, agg));
                     }
                 }
             }
@@ -215,39 +202,35 @@ impl Part {
         }
     }
 
-    fn absorb(&mut self, other: Part) {
-        self.calls += other.calls;
-        self.not_rest += other.not_rest;
-        let listed = other.bad.len() as u64;
-        for b in other.bad {
-            self.fail(b.line, b.message);
-        }
-        // `fail` counted the listed ones once more.
-        self.malformed += other.malformed - listed;
-        for (k, a) in other.map {
-            match self.map.get_mut(&k) {
+    /// Moves the counts into `scan`, each slot turned back into its key.
+    fn into_scan(self, scan: &mut Scan) {
+        scan.calls += self.calls;
+        scan.not_rest += self.not_rest;
+        scan.malformed += self.malformed;
+        scan.bad.extend(self.bad);
+        scan.bad.sort_by_key(|b| b.line);
+        scan.bad.truncate(MAX_REPORTED);
+        let name = |names: &[Box<str>], id: u32| names[id as usize].to_string();
+        for (slot, (resource_type, agg)) in self.map {
+            let key = Key {
+                client_id: name(&self.clients.names, slot.client),
+                day: name(&self.days.names, slot.day),
+                context: slot.context,
+                resource_type,
+                interaction: slot.interaction,
+                success: slot.success,
+            };
+            match scan.aggregates.get_mut(&key) {
                 Some(have) => {
-                    have.calls += a.calls;
-                    widen(have, &a.first);
-                    widen(have, &a.last);
+                    have.calls += agg.calls;
+                    widen(have, &agg.first);
+                    widen(have, &agg.last);
                 }
                 None => {
-                    self.map.insert(k, a);
+                    scan.aggregates.insert(key, agg);
                 }
             }
         }
-    }
-}
-
-impl Scan {
-    fn finish(&mut self, part: Part) {
-        self.calls += part.calls;
-        self.not_rest += part.not_rest;
-        self.malformed += part.malformed;
-        self.bad.extend(part.bad);
-        self.bad.sort_by_key(|b| b.line);
-        self.bad.truncate(MAX_REPORTED);
-        self.aggregates.extend(part.map);
     }
 }
 
@@ -437,11 +420,11 @@ pub fn scan_ndjson(
             .map_err(|_| Error::Integrity("the reader thread failed".into()))?
             .map_err(|e| Error::io("audit file", e))
     })?;
-    let mut all = Part::default();
     for p in parts {
-        all.absorb(p.into_inner().unwrap_or_else(|e| e.into_inner()));
+        p.into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .into_scan(&mut scan);
     }
-    scan.finish(all);
     scan.bytes = read.1;
     scan.content_hash = format!("blake3:{}", read.0.to_hex());
     Ok(scan)
@@ -524,7 +507,7 @@ pub fn scan_document(bytes: &[u8], tokens: &Tokens<'_>) -> Result<Scan> {
             ))
         }
     }
-    scan.finish(part);
+    part.into_scan(&mut scan);
     Ok(scan)
 }
 
