@@ -282,7 +282,7 @@ fn scan_block(block: &[u8], first_line: u64, tokens: &Tokens<'_>, parts: &[Mutex
             let slot = rayon::current_thread_index().unwrap_or(0) % parts.len();
             // Each worker has its own slot: the lock is never contended.
             let mut part = parts[slot].lock().unwrap_or_else(|e| e.into_inner());
-            let text = std::str::from_utf8(piece).ok();
+            let text = simdutf8::basic::from_utf8(piece).ok();
             // Line numbers are only needed for a bad line: count up to the piece then.
             let base = || first_line + memchr::memchr_iter(b'\n', &block[..offset]).count() as u64;
             let mut start = 0;
