@@ -184,16 +184,22 @@ pub fn canonical(line: &str) -> Option<Pieces<'_>> {
     }
     h.update("]");
     let hash = unquote(4);
-    let mut stored = [0u8; 32];
-    // Lowercase hex only, as Steward writes it; anything else cannot match.
-    let hex_ok = hash.bytes().all(|c| !c.is_ascii_uppercase())
-        && hex::decode_to_slice(hash, &mut stored).is_ok();
     Some(Pieces {
         seq,
         prev_hash: unquote(5),
         hash,
-        hash_ok: hex_ok && h.finalize().as_slice() == stored,
+        hash_ok: is_lower_hex_of(hash, &h.finalize()),
     })
+}
+
+/// Whether `hex` spells `digest` in lowercase hex, as Steward writes hashes (any other
+/// spelling cannot match): the digest is spelled and compared, nothing is decoded.
+fn is_lower_hex_of(hex: &str, digest: &[u8]) -> bool {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    hex.len() == 2 * digest.len()
+        && hex.as_bytes().chunks_exact(2).zip(digest).all(|(h, &d)| {
+            h[0] == DIGITS[usize::from(d >> 4)] && h[1] == DIGITS[usize::from(d & 15)]
+        })
 }
 
 #[cfg(test)]
@@ -202,6 +208,21 @@ mod tests {
     use crate::audit::{canonical_json, entry_hash, AuditEntry, GENESIS};
     use proptest::prelude::*;
     use serde_json::{json, Value};
+
+    #[test]
+    fn hashes_match_only_in_lowercase_hex() {
+        let digest = Sha256::digest(b"steward");
+        let lower = hex::encode(digest);
+        assert!(is_lower_hex_of(&lower, &digest));
+        assert!(!is_lower_hex_of(&lower.to_uppercase(), &digest));
+        assert!(!is_lower_hex_of(&lower[..62], &digest));
+        let mut other = lower.clone().into_bytes();
+        other[63] = if other[63] == b'0' { b'1' } else { b'0' };
+        assert!(!is_lower_hex_of(
+            &String::from_utf8(other).expect("ascii"),
+            &digest
+        ));
+    }
 
     fn line(e: &AuditEntry) -> String {
         canonical_json(&serde_json::to_value(e).expect("an entry"))

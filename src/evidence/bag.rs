@@ -48,6 +48,20 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// The SHA-256 of a file, read through one buffer rather than into memory whole.
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match f.read(&mut buf)? {
+            0 => return Ok(hex::encode(h.finalize())),
+            n => h.update(&buf[..n]),
+        }
+    }
+}
+
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     let path = dir.join(name);
     if let Some(parent) = path.parent() {
@@ -281,12 +295,12 @@ pub fn verify_bag(dir: &Path, trusted: &[VerifyingKey]) -> Result<BagVerificatio
             listed
                 .par_iter()
                 .map(|(hash, name)| {
-                    let bytes = match (name.as_str(), &log) {
-                        (LOG, Some(bytes)) => Ok(Cow::Borrowed(bytes.as_slice())),
-                        _ => std::fs::read(dir.join(name)).map(Cow::Owned),
+                    let actual = match (name.as_str(), &log) {
+                        (LOG, Some(bytes)) => Ok(sha256_hex(bytes)),
+                        _ => sha256_file(&dir.join(name)),
                     };
-                    match bytes {
-                        Ok(bytes) if sha256_hex(&bytes) == *hash => None,
+                    match actual {
+                        Ok(actual) if actual == *hash => None,
                         Ok(_) => Some(format!(
                             "{name}: changed (checksum differs from manifest-sha256.txt)"
                         )),
@@ -297,7 +311,7 @@ pub fn verify_bag(dir: &Path, trusted: &[VerifyingKey]) -> Result<BagVerificatio
         },
         || {
             log.as_deref().map(|bytes| {
-                std::str::from_utf8(bytes)
+                simdutf8::compat::from_utf8(bytes)
                     .map_err(|e| format!("not UTF-8 at byte {}", e.valid_up_to()))
                     .and_then(check_audit_log)
             })
