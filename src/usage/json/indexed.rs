@@ -466,22 +466,70 @@ impl<'a> Json<'a> for Indexed<'a, '_> {
         }
     }
 
+    /// One loop over the tokens with the open containers as a stack of bits, rather than a
+    /// call per member: most of a line is skipped.
     fn skip(&mut self) -> Res<()> {
-        match self.peek() {
-            b'"' => self.span().map(drop),
-            b'{' => self.object(|r, _| r.skip()),
-            b'[' => self.array(Self::skip),
-            b't' => self.literal("true"),
-            b'f' => self.literal("false"),
-            b'n' => self.literal("null"),
-            b'-' | b'0'..=b'9' => {
-                let at = self.pos(0).unwrap_or(0);
-                match number_end(self.text.as_bytes(), at) {
-                    Ok(end) => self.scalar(end),
-                    Err(_) => fail(),
+        // Bit i: the container at relative depth i + 1 is an object.
+        let (mut objects, mut depth) = (0u128, 0u32);
+        loop {
+            // A value is expected.
+            match self.peek() {
+                b'"' => {
+                    self.span()?;
                 }
+                c @ (b'{' | b'[') => {
+                    if self.depth + depth >= MAX_DEPTH {
+                        return fail();
+                    }
+                    self.k += 1;
+                    let object = c == b'{';
+                    if self.peek() == if object { b'}' } else { b']' } {
+                        self.k += 1;
+                    } else {
+                        objects = objects << 1 | u128::from(object);
+                        depth += 1;
+                        if object {
+                            self.span()?;
+                            self.take(b':')?;
+                        }
+                        continue;
+                    }
+                }
+                b't' => self.literal("true")?,
+                b'f' => self.literal("false")?,
+                b'n' => self.literal("null")?,
+                b'-' | b'0'..=b'9' => {
+                    let at = self.pos(0).unwrap_or(0);
+                    match number_end(self.text.as_bytes(), at) {
+                        Ok(end) => self.scalar(end)?,
+                        Err(_) => return fail(),
+                    }
+                }
+                _ => return fail(),
             }
-            _ => fail(),
+            // A value is complete: the containers it ends are closed.
+            loop {
+                if depth == 0 {
+                    return Ok(());
+                }
+                let object = objects & 1 == 1;
+                match self.peek() {
+                    b',' => {
+                        self.k += 1;
+                        if object {
+                            self.span()?;
+                            self.take(b':')?;
+                        }
+                        break;
+                    }
+                    b'}' if object => {}
+                    b']' if !object => {}
+                    _ => return fail(),
+                }
+                self.k += 1;
+                objects >>= 1;
+                depth -= 1;
+            }
         }
     }
 }
@@ -550,6 +598,17 @@ mod tests {
                 "{refused:?}"
             );
         }
+    }
+
+    #[test]
+    fn nesting_is_limited_as_the_reader_limits_it() {
+        for (open, close) in [("[", "]"), ("{\"k\":", "}")] {
+            let nest = |n: usize| format!("{}{}{}", open.repeat(n), "1", close.repeat(n));
+            assert_eq!(fast(&nest(128)), Some(Ok(())));
+            assert_eq!(fast(&nest(129)), Some(Err(())));
+            assert!(valid(&mut Reader::new(&nest(129))).is_err());
+        }
+        assert_eq!(fast(&format!("{}{}", "[".repeat(129), "]".repeat(129))), Some(Err(())));
     }
 
     #[test]
