@@ -469,6 +469,43 @@ mod tests {
         }
     }
 
+    /// The fast path and the byte-by-byte reader make the same call of every fixture (pretty
+    /// printed, over many blocks) and of the synthetic log's lines (one per line).
+    #[test]
+    fn the_fast_path_reads_what_the_reader_reads() {
+        let mut texts: Vec<String> = [
+            include_str!("../../tests/fixtures/auditevents/balp-ex-auditBasicReadOServer.json"),
+            include_str!("../../tests/fixtures/auditevents/audit-event-example-search.json"),
+            include_str!("../../tests/fixtures/auditevents/audit-event-example-vread.json"),
+            include_str!("../../tests/fixtures/auditevents/auditevent-example-error.json"),
+            include_str!("../../tests/fixtures/auditevents/audit-event-example-login.json"),
+            include_str!("../../tests/fixtures/auditevents/audit-event-example-logout.json"),
+            include_str!("../../tests/fixtures/auditevents/audit-event-example-media.json"),
+            include_str!("../../tests/fixtures/auditevents/audit-event-example-pixQuery.json"),
+        ]
+        .map(String::from)
+        .into();
+        let clients = [("client-a".to_string(), vec!["Observation".to_string()])];
+        let log = crate::usage::synthetic::demo_log(&clients, crate::time::now(), 7);
+        texts.extend(
+            String::from_utf8(log)
+                .expect("UTF-8")
+                .lines()
+                .map(String::from),
+        );
+        let mut fast = 0;
+        for text in &texts {
+            let slow = AuditEvent::read(&mut Reader::new(text)).map(AuditEvent::call);
+            if let Some(quick) = indexed::read(text, |r| AuditEvent::read(r)) {
+                assert_eq!(Ok(quick.call()), slow, "{text}");
+                fast += 1;
+            }
+        }
+        // Only a text with a backslash is left to the byte-by-byte reader.
+        let plain = texts.iter().filter(|t| !t.contains('\\')).count();
+        assert!(texts.len() > 20 && fast == plain, "{fast} of {plain}");
+    }
+
     #[test]
     fn instants_are_checked_by_shape() {
         for ok in [

@@ -608,7 +608,10 @@ mod tests {
             assert_eq!(fast(&nest(129)), Some(Err(())));
             assert!(valid(&mut Reader::new(&nest(129))).is_err());
         }
-        assert_eq!(fast(&format!("{}{}", "[".repeat(129), "]".repeat(129))), Some(Err(())));
+        assert_eq!(
+            fast(&format!("{}{}", "[".repeat(129), "]".repeat(129))),
+            Some(Err(()))
+        );
     }
 
     #[test]
