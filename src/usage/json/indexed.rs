@@ -1,14 +1,15 @@
 //! The fast path of the reader, for lines without backslashes.
 //!
-//! Stage one classifies a line 64 bytes at a time (AVX2 or SSE2 vectors on x86-64): quotes, structural characters, whitespace
-//! and control characters become bit masks, the bytes inside strings are found with a prefix
-//! XOR of the quote mask, and the positions of the tokens are listed: every quote, every
-//! structural character outside a string, and the first byte of every other run of bytes
-//! outside strings (a number, a literal, or garbage). A control character inside a string, a
-//! backslash anywhere or an unterminated string sends the line to [`Reader`](super::Reader).
+//! Stage one classifies a line 64 bytes at a time (AVX2 or SSE2 vectors on x86-64, byte by
+//! byte elsewhere): quotes, structural characters, whitespace and control characters become
+//! bit masks, the bytes inside strings are found with a prefix XOR of the quote mask, and the
+//! positions of the tokens are listed: every quote, every structural character outside a
+//! string, and the first byte of every other run of bytes outside strings (a number, a
+//! literal, or garbage). A control character inside a string, a backslash anywhere or an
+//! unterminated string sends the line to [`Reader`](super::Reader).
 //!
 //! Stage two checks the grammar over those positions: a string is the span between two listed
-//! quotes, a skipped object is a walk over its tokens, and no byte is looked at twice. Any
+//! quotes (its bytes are not scanned again), a skipped value is one loop over its tokens. Any
 //! error here also sends the line to [`Reader`](super::Reader), which names it: the two paths
 //! accept the same texts and read the same values (property-tested below).
 
