@@ -439,32 +439,21 @@ impl<'a> Json<'a> for Indexed<'a, '_> {
         Ok(Cow::Borrowed(&self.text[from..to]))
     }
 
-    fn object(&mut self, mut member: impl FnMut(&mut Self, u128) -> Res<()>) -> Res<()> {
-        if !self.open(b'{', b'}')? {
-            return Ok(());
-        }
-        loop {
-            let key = self.key()?;
-            self.take(b':')?;
-            if !self.null()? {
-                member(self, key)?;
-            }
-            if !self.next(b'}')? {
-                return Ok(());
-            }
-        }
+    #[inline]
+    fn begin(&mut self, open: u8, close: u8) -> Res<bool> {
+        self.open(open, close)
     }
 
-    fn array(&mut self, mut item: impl FnMut(&mut Self) -> Res<()>) -> Res<()> {
-        if !self.open(b'[', b']')? {
-            return Ok(());
-        }
-        loop {
-            item(self)?;
-            if !self.next(b']')? {
-                return Ok(());
-            }
-        }
+    #[inline]
+    fn name(&mut self) -> Res<u128> {
+        let key = self.key()?;
+        self.take(b':')?;
+        Ok(key)
+    }
+
+    #[inline]
+    fn more(&mut self, close: u8) -> Res<bool> {
+        self.next(close)
     }
 
     /// One loop over the tokens with the open containers as a stack of bits, rather than a

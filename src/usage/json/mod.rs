@@ -24,17 +24,48 @@ pub trait Json<'a>: Sized {
     fn boolean(&mut self) -> Res<bool>;
     /// A string, borrowed unless it carries escapes.
     fn string(&mut self) -> Res<Cow<'a, str>>;
-    /// An object: `member` is called with the [`tag`] of each name and must take its value.
-    /// A member whose value is `null` is taken here, as if it were absent.
-    fn object(&mut self, member: impl FnMut(&mut Self, u128) -> Res<()>) -> Res<()>;
-    /// An array: `item` is called for each element and must take it.
-    fn array(&mut self, item: impl FnMut(&mut Self) -> Res<()>) -> Res<()>;
     /// Takes any value, checking its grammar.
     fn skip(&mut self) -> Res<()>;
     /// Fails unless only whitespace is left.
     fn end(&mut self) -> Res<()>;
     /// The first byte of the next value, if any, without taking it.
     fn ahead(&mut self) -> Option<u8>;
+    /// Enters the container that `open` starts; `false` when it is empty (and so already left).
+    fn begin(&mut self, open: u8, close: u8) -> Res<bool>;
+    /// A member name, as its [`tag`], and the colon after it.
+    fn name(&mut self) -> Res<u128>;
+    /// Whether the container goes on (`,`) or ends (`close`, and is left).
+    fn more(&mut self, close: u8) -> Res<bool>;
+
+    /// An object: `member` is called with the [`tag`] of each name and must take its value.
+    /// A member whose value is `null` is taken here, as if it were absent.
+    fn object(&mut self, mut member: impl FnMut(&mut Self, u128) -> Res<()>) -> Res<()> {
+        if !self.begin(b'{', b'}')? {
+            return Ok(());
+        }
+        loop {
+            let key = self.name()?;
+            if !self.null()? {
+                member(self, key)?;
+            }
+            if !self.more(b'}')? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// An array: `item` is called for each element and must take it.
+    fn array(&mut self, mut item: impl FnMut(&mut Self) -> Res<()>) -> Res<()> {
+        if !self.begin(b'[', b']')? {
+            return Ok(());
+        }
+        loop {
+            item(self)?;
+            if !self.more(b']')? {
+                return Ok(());
+            }
+        }
+    }
 }
 
 pub struct Reader<'a> {
@@ -363,35 +394,26 @@ impl<'a> Json<'a> for Reader<'a> {
         }
     }
 
-    fn object(&mut self, mut member: impl FnMut(&mut Self, u128) -> Res<()>) -> Res<()> {
-        if !self.open(b'{', b'}', "expected an object")? {
-            return Ok(());
-        }
-        loop {
-            let key = self.key()?;
-            if self.peek() != Some(b':') {
-                return self.err("expected ':'");
-            }
-            self.at += 1;
-            if !self.null()? {
-                member(self, key)?;
-            }
-            if !self.next(b'}')? {
-                return Ok(());
-            }
-        }
+    fn begin(&mut self, open: u8, close: u8) -> Res<bool> {
+        let what = if open == b'{' {
+            "expected an object"
+        } else {
+            "expected an array"
+        };
+        self.open(open, close, what)
     }
 
-    fn array(&mut self, mut item: impl FnMut(&mut Self) -> Res<()>) -> Res<()> {
-        if !self.open(b'[', b']', "expected an array")? {
-            return Ok(());
+    fn name(&mut self) -> Res<u128> {
+        let key = self.key()?;
+        if self.peek() != Some(b':') {
+            return self.err("expected ':'");
         }
-        loop {
-            item(self)?;
-            if !self.next(b']')? {
-                return Ok(());
-            }
-        }
+        self.at += 1;
+        Ok(key)
+    }
+
+    fn more(&mut self, close: u8) -> Res<bool> {
+        self.next(close)
     }
 
     fn skip(&mut self) -> Res<()> {
