@@ -66,65 +66,48 @@ mod x86 {
         i64::from_le_bytes(w)
     }
 
-    // Not inlined: where the masks are combined with the bit logic of `index_with`, the
-    // compiler turns them back into vectors of bytes, several times slower.
-    #[inline(never)]
-    #[target_feature(enable = "sse2")]
-    fn classify_sse2(block: &[u8; 64]) -> Masks {
-        let mut m = Masks::default();
-        for (i, p) in block.chunks_exact(16).enumerate() {
-            let v = _mm_set_epi64x(word(p, 8), word(p, 0));
-            let eq = |c: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8));
-            // `[` and `{`, `]` and `}` differ only in bit 5.
-            let folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
-            let fold = |c: u8| _mm_cmpeq_epi8(folded, _mm_set1_epi8(c as i8));
-            let structural = _mm_or_si128(
-                _mm_or_si128(fold(b'{'), fold(b'}')),
-                _mm_or_si128(eq(b':'), eq(b',')),
-            );
-            let space = _mm_or_si128(
-                _mm_or_si128(eq(b' '), eq(b'\t')),
-                _mm_or_si128(eq(b'\n'), eq(b'\r')),
-            );
-            // Unsigned `v <= 0x1f`.
-            let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
-            let bits = |x: __m128i| u64::from(_mm_movemask_epi8(x) as u16) << (16 * i);
-            m.quote |= bits(eq(b'"'));
-            m.backslash |= bits(eq(b'\\'));
-            m.structural |= bits(structural);
-            m.space |= bits(space);
-            m.control |= bits(control);
-        }
-        m
+    /// A classifier for one vector width: the same steps, spelled with each instruction set's
+    /// intrinsics. Not inlined: where the masks meet the bit logic of `index_with`, the
+    /// compiler turns them back into vectors of bytes, several times slower.
+    macro_rules! classifier {
+        ($name:ident, $feature:literal, $width:literal, $vector:ty, $mask:ty,
+         load: $load:expr, eq: $eq:ident, splat: $splat:ident, or: $or:ident,
+         min: $min:ident, movemask: $movemask:ident) => {
+            #[inline(never)]
+            #[target_feature(enable = $feature)]
+            fn $name(block: &[u8; 64]) -> Masks {
+                let mut m = Masks::default();
+                for (i, p) in block.chunks_exact($width).enumerate() {
+                    let v: $vector = $load(p);
+                    let eq = |c: u8| $eq(v, $splat(c as i8));
+                    // `[` and `{`, `]` and `}` differ only in bit 5.
+                    let folded = $or(v, $splat(0x20));
+                    let fold = |c: u8| $eq(folded, $splat(c as i8));
+                    let structural = $or($or(fold(b'{'), fold(b'}')), $or(eq(b':'), eq(b',')));
+                    let space = $or($or(eq(b' '), eq(b'\t')), $or(eq(b'\n'), eq(b'\r')));
+                    // Unsigned `v <= 0x1f`.
+                    let control = $eq($min(v, $splat(0x1f)), v);
+                    let bits = |x: $vector| u64::from($movemask(x) as $mask) << ($width * i);
+                    m.quote |= bits(eq(b'"'));
+                    m.backslash |= bits(eq(b'\\'));
+                    m.structural |= bits(structural);
+                    m.space |= bits(space);
+                    m.control |= bits(control);
+                }
+                m
+            }
+        };
     }
 
-    #[inline(never)]
-    #[target_feature(enable = "avx2")]
-    fn classify_avx2(block: &[u8; 64]) -> Masks {
-        let mut m = Masks::default();
-        for (i, p) in block.chunks_exact(32).enumerate() {
-            let v = _mm256_set_epi64x(word(p, 24), word(p, 16), word(p, 8), word(p, 0));
-            let eq = |c: u8| _mm256_cmpeq_epi8(v, _mm256_set1_epi8(c as i8));
-            let folded = _mm256_or_si256(v, _mm256_set1_epi8(0x20));
-            let fold = |c: u8| _mm256_cmpeq_epi8(folded, _mm256_set1_epi8(c as i8));
-            let structural = _mm256_or_si256(
-                _mm256_or_si256(fold(b'{'), fold(b'}')),
-                _mm256_or_si256(eq(b':'), eq(b',')),
-            );
-            let space = _mm256_or_si256(
-                _mm256_or_si256(eq(b' '), eq(b'\t')),
-                _mm256_or_si256(eq(b'\n'), eq(b'\r')),
-            );
-            let control = _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(0x1f)), v);
-            let bits = |x: __m256i| u64::from(_mm256_movemask_epi8(x) as u32) << (32 * i);
-            m.quote |= bits(eq(b'"'));
-            m.backslash |= bits(eq(b'\\'));
-            m.structural |= bits(structural);
-            m.space |= bits(space);
-            m.control |= bits(control);
-        }
-        m
-    }
+    classifier!(classify_sse2, "sse2", 16, __m128i, u16,
+        load: |p: &[u8]| _mm_set_epi64x(word(p, 8), word(p, 0)),
+        eq: _mm_cmpeq_epi8, splat: _mm_set1_epi8, or: _mm_or_si128,
+        min: _mm_min_epu8, movemask: _mm_movemask_epi8);
+
+    classifier!(classify_avx2, "avx2", 32, __m256i, u32,
+        load: |p: &[u8]| _mm256_set_epi64x(word(p, 24), word(p, 16), word(p, 8), word(p, 0)),
+        eq: _mm256_cmpeq_epi8, splat: _mm256_set1_epi8, or: _mm256_or_si256,
+        min: _mm256_min_epu8, movemask: _mm256_movemask_epi8);
 
     #[target_feature(enable = "sse2")]
     fn index_sse2(text: &[u8], out: &mut Vec<u32>) -> Option<usize> {
