@@ -339,13 +339,6 @@ impl<'a, 'i> Indexed<'a, 'i> {
     }
 
     #[inline]
-    fn key(&mut self) -> Res<u128> {
-        let (from, to) = self.span()?;
-        Ok(tag_at(self.text.as_bytes(), from, to - from)
-            .unwrap_or_else(|| tag(&self.text[from..to])))
-    }
-
-    #[inline]
     fn take(&mut self, c: u8) -> Res<()> {
         if self.peek() != c {
             return fail();
@@ -429,9 +422,19 @@ impl<'a> Json<'a> for Indexed<'a, '_> {
 
     #[inline]
     fn name(&mut self) -> Res<u128> {
-        let key = self.key()?;
-        self.take(b':')?;
-        Ok(key)
+        // The opening quote, the closing quote and the colon: three tokens read at once.
+        let Some(&[open, close, colon]) = self.at.get(self.k..).and_then(<[u32]>::first_chunk)
+        else {
+            return fail();
+        };
+        let (open, close, colon) = (open as usize, close as usize, colon as usize);
+        let b = self.text.as_bytes();
+        if b.get(open) != Some(&b'"') || b.get(colon) != Some(&b':') {
+            return fail();
+        }
+        self.k += 3;
+        let from = open + 1;
+        Ok(tag_at(b, from, close - from).unwrap_or_else(|| tag(&self.text[from..close])))
     }
 
     #[inline]

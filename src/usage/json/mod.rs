@@ -141,6 +141,17 @@ fn number_end(b: &[u8], at: usize) -> Result<usize, usize> {
     }
 }
 
+/// `LOW[n]` keeps the low `n` bytes of a 16-byte word.
+const LOW: [u128; 16] = {
+    let mut m = [0u128; 16];
+    let mut n = 1;
+    while n < 16 {
+        m[n] = (1u128 << (8 * n)) - 1;
+        n += 1;
+    }
+    m
+};
+
 /// The [`tag`] of a name of `len` bytes at `at`, from one 16-byte load when there are 16
 /// bytes to load.
 #[inline]
@@ -148,7 +159,7 @@ fn tag_at(b: &[u8], at: usize, len: usize) -> Option<u128> {
     let w = b.get(at..)?.first_chunk::<16>()?;
     (1..16)
         .contains(&len)
-        .then(|| u128::from_le_bytes(*w) & ((1u128 << (8 * len)) - 1) | (len as u128) << 120)
+        .then(|| u128::from_le_bytes(*w) & LOW[len] | (len as u128) << 120)
 }
 
 impl<'a> Reader<'a> {
