@@ -412,7 +412,10 @@ impl<'a> Json<'a> for Indexed<'a, '_> {
     #[inline]
     fn string(&mut self) -> Res<Cow<'a, str>> {
         let (from, to) = self.span()?;
-        Ok(Cow::Borrowed(&self.text[from..to]))
+        // Both ends are next to a quote, so on character boundaries; `get` all the same.
+        self.text
+            .get(from..to)
+            .map_or_else(fail, |s| Ok(Cow::Borrowed(s)))
     }
 
     #[inline]
@@ -434,7 +437,10 @@ impl<'a> Json<'a> for Indexed<'a, '_> {
         }
         self.k += 3;
         let from = open + 1;
-        Ok(tag_at(b, from, close - from).unwrap_or_else(|| tag(&self.text[from..close])))
+        match tag_at(b, from, close.saturating_sub(from)) {
+            Some(t) => Ok(t),
+            None => self.text.get(from..close).map_or_else(fail, |s| Ok(tag(s))),
+        }
     }
 
     #[inline]
@@ -612,6 +618,15 @@ mod tests {
             if let Some(fast) = fast(&text) {
                 let slow = valid(&mut Reader::new(&text)).map_err(drop);
                 prop_assert_eq!(fast, slow, "{:?}", text);
+            }
+        }
+
+        /// On any text at all (any characters, a quote or brace anywhere), the fast path never
+        /// panics and accepts nothing the reader rejects.
+        #[test]
+        fn never_accepts_what_the_reader_rejects(text in "(.|[\"{}\\[\\]:,])*") {
+            if fast(&text) == Some(Ok(())) {
+                prop_assert!(valid(&mut Reader::new(&text)).is_ok(), "{:?}", text);
             }
         }
 
