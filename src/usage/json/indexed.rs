@@ -346,37 +346,6 @@ impl<'a, 'i> Indexed<'a, 'i> {
         self.k += 1;
         Ok(())
     }
-
-    /// Enters a container; `false` when it is empty (and so already left).
-    fn open(&mut self, open: u8, close: u8) -> Res<bool> {
-        if self.depth >= MAX_DEPTH {
-            return fail();
-        }
-        self.take(open)?;
-        if self.peek() == close {
-            self.k += 1;
-            return Ok(false);
-        }
-        self.depth += 1;
-        Ok(true)
-    }
-
-    /// Whether the container goes on (`,`) or ends (`close`).
-    #[inline]
-    fn next(&mut self, close: u8) -> Res<bool> {
-        match self.peek() {
-            b',' => {
-                self.k += 1;
-                Ok(true)
-            }
-            c if c == close => {
-                self.k += 1;
-                self.depth -= 1;
-                Ok(false)
-            }
-            _ => fail(),
-        }
-    }
 }
 
 impl<'a> Json<'a> for Indexed<'a, '_> {
@@ -418,9 +387,17 @@ impl<'a> Json<'a> for Indexed<'a, '_> {
             .map_or_else(fail, |s| Ok(Cow::Borrowed(s)))
     }
 
-    #[inline]
     fn begin(&mut self, open: u8, close: u8) -> Res<bool> {
-        self.open(open, close)
+        if self.depth >= MAX_DEPTH {
+            return fail();
+        }
+        self.take(open)?;
+        if self.peek() == close {
+            self.k += 1;
+            return Ok(false);
+        }
+        self.depth += 1;
+        Ok(true)
     }
 
     #[inline]
@@ -445,7 +422,18 @@ impl<'a> Json<'a> for Indexed<'a, '_> {
 
     #[inline]
     fn more(&mut self, close: u8) -> Res<bool> {
-        self.next(close)
+        match self.peek() {
+            b',' => {
+                self.k += 1;
+                Ok(true)
+            }
+            c if c == close => {
+                self.k += 1;
+                self.depth -= 1;
+                Ok(false)
+            }
+            _ => fail(),
+        }
     }
 
     /// One loop over the tokens with the open containers as a stack of bits, rather than a
@@ -471,8 +459,7 @@ impl<'a> Json<'a> for Indexed<'a, '_> {
                         objects = objects << 1 | u128::from(object);
                         depth += 1;
                         if object {
-                            self.span()?;
-                            self.take(b':')?;
+                            self.name()?;
                         }
                         continue;
                     }
@@ -499,8 +486,7 @@ impl<'a> Json<'a> for Indexed<'a, '_> {
                     b',' => {
                         self.k += 1;
                         if object {
-                            self.span()?;
-                            self.take(b':')?;
+                            self.name()?;
                         }
                         break;
                     }

@@ -159,7 +159,13 @@ fn tag_at(b: &[u8], at: usize, len: usize) -> Option<u128> {
     let w = b.get(at..)?.first_chunk::<16>()?;
     (1..16)
         .contains(&len)
-        .then(|| u128::from_le_bytes(*w) & LOW[len] | (len as u128) << 120)
+        .then(|| tag_of_word(u128::from_le_bytes(*w), len))
+}
+
+/// The [`tag`] of the name in the low `len` bytes (1 to 15) of `word`.
+#[inline]
+fn tag_of_word(word: u128, len: usize) -> u128 {
+    word & LOW[len] | (len as u128) << 120
 }
 
 impl<'a> Reader<'a> {
@@ -213,7 +219,7 @@ impl<'a> Reader<'a> {
             };
             if (1..16).contains(&len) && w[len] == b'"' {
                 self.at = start + len + 1;
-                return Ok(v & ((1u128 << (8 * len)) - 1) | (len as u128) << 120);
+                return Ok(tag_of_word(v, len));
             }
         }
         self.string().map(|k| tag(&k))
@@ -306,49 +312,6 @@ impl<'a> Reader<'a> {
             Err(_) => self.err("invalid number"),
         }
     }
-
-    fn enter(&mut self, open: u8, what: &str) -> Res<()> {
-        if self.peek() != Some(open) {
-            return self.err(what);
-        }
-        if self.depth >= MAX_DEPTH {
-            return self.err("nested too deeply");
-        }
-        self.depth += 1;
-        self.at += 1;
-        Ok(())
-    }
-
-    /// Enters a container; `false` when it is empty (and so already left).
-    fn open(&mut self, open: u8, close: u8, what: &str) -> Res<bool> {
-        self.enter(open, what)?;
-        if self.peek() == Some(close) {
-            self.at += 1;
-            self.depth -= 1;
-            return Ok(false);
-        }
-        Ok(true)
-    }
-
-    /// Whether the container goes on (`,`) or ends (`close`).
-    fn next(&mut self, close: u8) -> Res<bool> {
-        match self.peek() {
-            Some(b',') => {
-                self.at += 1;
-                Ok(true)
-            }
-            Some(c) if c == close => {
-                self.at += 1;
-                self.depth -= 1;
-                Ok(false)
-            }
-            _ => self.err(if close == b'}' {
-                "expected ',' or '}'"
-            } else {
-                "expected ',' or ']'"
-            }),
-        }
-    }
 }
 
 impl<'a> Json<'a> for Reader<'a> {
@@ -406,12 +369,23 @@ impl<'a> Json<'a> for Reader<'a> {
     }
 
     fn begin(&mut self, open: u8, close: u8) -> Res<bool> {
-        let what = if open == b'{' {
-            "expected an object"
-        } else {
-            "expected an array"
-        };
-        self.open(open, close, what)
+        if self.peek() != Some(open) {
+            return self.err(if open == b'{' {
+                "expected an object"
+            } else {
+                "expected an array"
+            });
+        }
+        if self.depth >= MAX_DEPTH {
+            return self.err("nested too deeply");
+        }
+        self.at += 1;
+        if self.peek() == Some(close) {
+            self.at += 1;
+            return Ok(false);
+        }
+        self.depth += 1;
+        Ok(true)
     }
 
     fn name(&mut self) -> Res<u128> {
@@ -424,7 +398,22 @@ impl<'a> Json<'a> for Reader<'a> {
     }
 
     fn more(&mut self, close: u8) -> Res<bool> {
-        self.next(close)
+        match self.peek() {
+            Some(b',') => {
+                self.at += 1;
+                Ok(true)
+            }
+            Some(c) if c == close => {
+                self.at += 1;
+                self.depth -= 1;
+                Ok(false)
+            }
+            _ => self.err(if close == b'}' {
+                "expected ',' or '}'"
+            } else {
+                "expected ',' or ']'"
+            }),
+        }
     }
 
     fn skip(&mut self) -> Res<()> {
