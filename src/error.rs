@@ -54,6 +54,9 @@ pub enum Error {
     Integrity(String),
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// A bulk read on an export's own connection ([`crate::store::bulk`]).
+    #[error("database error: {0}")]
+    Bulk(#[from] rusqlite::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{path}: {source}")]
@@ -91,7 +94,7 @@ impl Error {
             Error::Forbidden(_) => Code::Forbidden,
             Error::Cancelled => Code::Cancelled,
             Error::Integrity(_) => Code::Integrity,
-            Error::Db(_) | Error::Migrate(_) | Error::Io { .. } => Code::Storage,
+            Error::Db(_) | Error::Bulk(_) | Error::Migrate(_) | Error::Io { .. } => Code::Storage,
         }
     }
 }

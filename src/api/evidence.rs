@@ -5,12 +5,11 @@ use serde_json::json;
 use ts_rs::TS;
 
 use crate::audit::{self, canonical_json, Actor, ChainStatus};
-use crate::evidence::bag::{self, BagSummary, BagVerification, Payload};
+use crate::evidence::bag::{self, BagSummary, BagVerification};
 use crate::evidence::key::{self, Place, Signer25519};
 use crate::evidence::Checkpoint;
-use crate::inventory::{Environment, IdentityFilter};
+use crate::inventory::Environment;
 use crate::policy::FindingFilter;
-use crate::scope;
 use crate::store::{self, evidence as db};
 use crate::time::{self, Timestamp};
 use crate::{Error, Result, Store};
@@ -173,7 +172,18 @@ where
     tokio::spawn(read(store.clone()))
 }
 
-/// The result of a read started with [`spawn`].
+/// Starts a bulk read ([`store::bulk`]) into a package file on a blocking thread, to be
+/// awaited with [`joined`].
+fn bulk<T, F>(store: &Store, file: bag::PayloadFile, read: F) -> tokio::task::JoinHandle<Result<T>>
+where
+    T: Send + 'static,
+    F: FnOnce(&store::bulk::Bulk, bag::PayloadFile) -> Result<T> + Send + 'static,
+{
+    let path = store.path().to_path_buf();
+    tokio::task::spawn_blocking(move || read(&store::bulk::Bulk::open(&path)?, file))
+}
+
+/// The result of a read started with [`spawn`] or [`bulk`].
 async fn joined<T>(task: tokio::task::JoinHandle<Result<T>>) -> Result<T> {
     task.await
         .map_err(|e| Error::Integrity(format!("an export read failed: {e}")))?
@@ -224,33 +234,26 @@ pub async fn evidence_export(
     out: &Path,
     f: &EvidenceFilter,
 ) -> Result<BagSummary> {
-    if out.exists() {
-        return Err(Error::invalid(
-            "--out",
-            format!("{} already exists", out.display()),
-        ));
-    }
+    let bag = bag::Builder::create(out)?;
     let checkpoint = audit_checkpoint(store, now, actor).await?;
     let s = signer(store)?;
     let (since, until) = (f.since.map(time::format), f.until.map(time::format));
-    // The large reads are independent: they are started together (SQLite works on each on
-    // its own connection thread) and awaited where they are used.
-    let identities = spawn(store, {
-        let environment = f.environment;
-        move |store| async move {
-            super::identity_list(
-                &store,
-                &IdentityFilter {
-                    environment,
-                    ..Default::default()
-                },
-            )
-            .await
-        }
+    // The large tables are read on connections of their own and written straight into the
+    // package on blocking threads, while the rest is read here.
+    let environment = f.environment;
+    let inventory = bulk(store, bag.file("inventory.csv")?, move |db, file| {
+        let (file, counts) = store::bulk::inventory_csv(db, environment, file)?;
+        Ok((file.finish()?, counts))
     });
-    let scope_rows = spawn(store, {
-        let environment = f.environment;
-        move |store| async move { db::scope_rows(store.pool(), environment).await }
+    let scopes = bulk(store, bag.file("scopes.csv")?, move |db, file| {
+        store::bulk::scopes_csv(db, environment, file)?.finish()
+    });
+    let log = bulk(store, bag.file("audit-log.jsonl")?, {
+        let (since, until) = (since.clone(), until.clone());
+        move |db, mut file| {
+            let n = store::bulk::audit_log(db, since.as_deref(), until.as_deref(), &mut file)?;
+            Ok((file.finish()?, n))
+        }
     });
     let findings = spawn(store, move |store| async move {
         super::findings_list(
@@ -267,92 +270,8 @@ pub async fn evidence_export(
         let (from, to) = (f.since, f.until);
         move |store| async move { super::trace(&store, from, to).await }
     });
-    let log = spawn(store, {
-        let (since, until) = (since.clone(), until.clone());
-        move |store| async move {
-            db::audit_log_jsonl(store.pool(), since.as_deref(), until.as_deref()).await
-        }
-    });
-    let identities = joined(identities).await?.rows;
-    let person = |p: &Option<crate::inventory::Person>| {
-        p.as_ref().map_or((String::new(), String::new()), |p| {
-            (p.name.clone(), p.email.clone())
-        })
-    };
-    let inventory = csv(
-        &[
-            "client_id",
-            "name",
-            "kind",
-            "environment",
-            "status",
-            "vendor",
-            "business_owner",
-            "business_owner_email",
-            "technical_owner",
-            "technical_owner_email",
-            "purpose",
-            "use_case",
-            "auth_method",
-            "access_token_lifetime_s",
-            "refresh_token_lifetime_s",
-            "jwks_uri",
-            "revocation_endpoint",
-            "last_used_at",
-            "last_reviewed_at",
-            "next_review_due",
-            "ai_agent",
-            "risk_score",
-            "risk_tier",
-        ],
-        identities.iter().map(|i| {
-            let (bo, boe) = person(&i.business_owner);
-            let (to, toe) = person(&i.technical_owner);
-            vec![
-                i.client_id.clone(),
-                i.name.clone(),
-                i.kind.to_string(),
-                i.environment.to_string(),
-                i.status.to_string(),
-                opt(&i.vendor),
-                bo,
-                boe,
-                to,
-                toe,
-                opt(&i.purpose),
-                opt(&i.use_case),
-                opt(&i.auth_method),
-                i.access_token_lifetime_s
-                    .map(|v| v.to_string())
-                    .unwrap_or_default(),
-                i.refresh_token_lifetime_s
-                    .map(|v| v.to_string())
-                    .unwrap_or_default(),
-                opt(&i.jwks_uri),
-                opt(&i.revocation_endpoint),
-                opt(&i.last_used_at),
-                opt(&i.last_reviewed_at),
-                opt(&i.next_review_due),
-                i.ai_agent.to_string(),
-                i.risk_score.to_string(),
-                i.risk_tier.clone(),
-            ]
-        }),
-    )?;
     let people = super::person_list(store).await?;
-    // One pass over the identities, not one per person.
-    let (mut business, mut technical) = (
-        std::collections::HashMap::new(),
-        std::collections::HashMap::new(),
-    );
-    for i in &identities {
-        if let Some(o) = &i.business_owner {
-            *business.entry(o.id).or_insert(0usize) += 1;
-        }
-        if let Some(o) = &i.technical_owner {
-            *technical.entry(o.id).or_insert(0usize) += 1;
-        }
-    }
+    let (inventory, counts) = joined(inventory).await?;
     let owners = csv(
         &[
             "id",
@@ -371,54 +290,12 @@ pub async fn evidence_export(
                 p.name.clone(),
                 p.email.clone(),
                 p.active.to_string(),
-                count(&business),
-                count(&technical),
+                count(&counts.business_owner_of),
+                count(&counts.technical_owner_of),
             ]
         }),
     )?;
-    let mut explained = std::collections::HashMap::new();
-    let scopes = csv(
-        &[
-            "client_id",
-            "environment",
-            "set",
-            "scope",
-            "canonical",
-            "valid",
-            "justification",
-            "explanation",
-            "traits",
-        ],
-        joined(scope_rows)
-            .await?
-            .into_iter()
-            .map(|(cid, env, set, sc, why)| {
-                // Hundreds of thousands of rows, a few dozen distinct scopes: each explained once.
-                let (canonical, valid, explanation, traits) =
-                    explained.entry(sc.clone()).or_insert_with(|| {
-                        let info = scope::report::scope_info(&sc);
-                        let traits: Vec<String> =
-                            info.traits.iter().map(|t| format!("{t:?}")).collect();
-                        (
-                            opt(&info.canonical),
-                            info.valid.to_string(),
-                            info.explanation,
-                            traits.join(" "),
-                        )
-                    });
-                vec![
-                    cid,
-                    env,
-                    set,
-                    sc,
-                    canonical.clone(),
-                    valid.clone(),
-                    why.unwrap_or_default(),
-                    explanation.clone(),
-                    traits.clone(),
-                ]
-            }),
-    )?;
+    let scopes = joined(scopes).await?;
     let findings: Vec<_> = joined(findings)
         .await?
         .into_iter()
@@ -609,7 +486,7 @@ pub async fn evidence_export(
     }
     let report = report_html(
         now,
-        &identities,
+        &counts,
         &findings,
         entries,
         &checkpoint,
@@ -617,59 +494,21 @@ pub async fn evidence_export(
         &trace,
         &items,
     );
+    let put = |name: &str, bytes: &[u8]| bag.put(name, bytes);
     let payload = vec![
-        Payload {
-            name: "inventory.csv".into(),
-            bytes: inventory,
-        },
-        Payload {
-            name: "owners.csv".into(),
-            bytes: owners,
-        },
-        Payload {
-            name: "scopes.csv".into(),
-            bytes: scopes,
-        },
-        Payload {
-            name: "findings.csv".into(),
-            bytes: findings_csv,
-        },
-        Payload {
-            name: "framework-mapping.csv".into(),
-            bytes: mapping,
-        },
-        Payload {
-            name: "reviews.csv".into(),
-            bytes: reviews,
-        },
-        Payload {
-            name: "decisions.csv".into(),
-            bytes: decisions,
-        },
-        Payload {
-            name: "usage.csv".into(),
-            bytes: usage,
-        },
-        Payload {
-            name: "token-events.csv".into(),
-            bytes: token_events,
-        },
-        Payload {
-            name: "trace-summary.json".into(),
-            bytes: trace_json.into_bytes(),
-        },
-        Payload {
-            name: "audit-log.jsonl".into(),
-            bytes: log.into_bytes(),
-        },
-        Payload {
-            name: "checkpoints.jsonl".into(),
-            bytes: checkpoints.into_bytes(),
-        },
-        Payload {
-            name: "report.html".into(),
-            bytes: report.into_bytes(),
-        },
+        inventory,
+        put("owners.csv", &owners)?,
+        scopes,
+        put("findings.csv", &findings_csv)?,
+        put("framework-mapping.csv", &mapping)?,
+        put("reviews.csv", &reviews)?,
+        put("decisions.csv", &decisions)?,
+        put("usage.csv", &usage)?,
+        put("token-events.csv", &token_events)?,
+        put("trace-summary.json", trace_json.as_bytes())?,
+        log,
+        put("checkpoints.jsonl", checkpoints.as_bytes())?,
+        put("report.html", report.as_bytes())?,
     ];
     let info = vec![
         (
@@ -710,7 +549,7 @@ pub async fn evidence_export(
             format!("seq {} head {}", checkpoint.seq, checkpoint.head_hash),
         ),
     ];
-    let summary = bag::write_bag(out, payload, &info, &s, &verify_md(&s.fingerprint()))?;
+    let summary = bag.finish(&payload, &info, &s, &verify_md(&s.fingerprint()))?;
     let mut tx = store.begin_write().await?;
     audit::record(&mut tx, now, actor, "evidence.export", format!("evidence:{}", out.display()),
         json!({ "files": summary.files, "payload_bytes": summary.payload_bytes, "key": summary.key_fingerprint, "checkpoint_seq": checkpoint.seq })).await?;
@@ -810,7 +649,7 @@ fn bars(title: &str, data: &[(String, usize, &str)]) -> String {
 #[allow(clippy::too_many_arguments)]
 fn report_html(
     now: Timestamp,
-    identities: &[crate::inventory::Identity],
+    identities: &store::bulk::InventoryCounts,
     findings: &[crate::policy::Finding],
     entries: usize,
     cp: &Checkpoint,
@@ -873,7 +712,11 @@ fn report_html(
         .map(|e| {
             (
                 e.to_string(),
-                identities.iter().filter(|i| i.environment == *e).count(),
+                identities
+                    .by_environment
+                    .get(e.as_str())
+                    .copied()
+                    .unwrap_or(0),
                 "#12547c",
             )
         })
@@ -903,7 +746,7 @@ fn report_html(
 </body></html>\n",
         time::format(now), f.environment.map_or("all".into(), |e| e.to_string()),
         f.since.map_or("the beginning".into(), time::format), f.until.map_or("now".into(), time::format),
-        identities.len(), findings.len(), findings.iter().filter(|x| x.status == crate::policy::FindingStatus::Open).count(),
+        identities.identities, findings.len(), findings.iter().filter(|x| x.status == crate::policy::FindingStatus::Open).count(),
         entries, cp.seq, esc(&cp.head_hash),
         usage_section, review_section,
         bars("Findings by severity", &sev), bars("Identities by environment", &env), rows

@@ -32,7 +32,9 @@ pub async fn findings_list(
             ));
         }
     }
-    let snap = db::snapshot(store.pool(), filter.identity_id).await?;
+    let identity_id = filter.identity_id;
+    let snap =
+        crate::store::bulk::read(store.path(), move |b| db::snapshot(b, identity_id)).await?;
     let mut conn = store.pool().acquire().await?;
     let templates: HashMap<String, Template> = db::templates(&mut conn)
         .await?

@@ -28,10 +28,148 @@ const TAGMANIFEST: &str = "tagmanifest-sha256.txt";
 const SIG: &str = "tagmanifest-sha256.txt.sig";
 const MINISIG: &str = "tagmanifest-sha256.txt.minisig";
 
-/// A file for `data/`.
-pub struct Payload {
+/// A payload file being written into `data/`: bytes are hashed a buffer at a time as they
+/// go to disk, so the package is never held in memory nor read back to be hashed.
+pub struct PayloadFile {
+    name: String,
+    path: PathBuf,
+    file: std::fs::File,
+    buf: Vec<u8>,
+    sha: Sha256,
+    len: u64,
+}
+
+/// A payload file written: its name under `data/`, SHA-256 and size.
+#[derive(Debug, Clone)]
+pub struct Written {
     pub name: String,
-    pub bytes: Vec<u8>,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+/// Bytes gathered before they are hashed and written: small enough to stay in the core's
+/// cache between the two.
+const BUF: usize = 256 * 1024;
+
+impl PayloadFile {
+    fn spill(&mut self) -> std::io::Result<()> {
+        use std::io::Write;
+        self.sha.update(&self.buf);
+        self.file.write_all(&self.buf)?;
+        self.len += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Writes what is left and returns the file's hash and size.
+    pub fn finish(mut self) -> Result<Written> {
+        self.spill().map_err(|e| Error::io(&self.path, e))?;
+        Ok(Written {
+            name: self.name,
+            sha256: hex::encode(self.sha.finalize()),
+            bytes: self.len,
+        })
+    }
+}
+
+impl std::io::Write for PayloadFile {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= BUF {
+            self.spill()?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A package being written. Payload files go into a temp directory beside the destination
+/// as they are produced; [`Builder::finish`] adds the tag files, signs and renames the
+/// directory into place. Dropped unfinished (an error, a cancel), it removes the temp
+/// directory, so an interrupted export leaves no package that looks complete.
+pub struct Builder {
+    out: PathBuf,
+    tmp: PathBuf,
+    finished: bool,
+}
+
+impl Builder {
+    /// Starts a package at `out`, which must not exist.
+    pub fn create(out: &Path) -> Result<Builder> {
+        if out.exists() {
+            return Err(Error::invalid(
+                "--out",
+                format!("{} already exists", out.display()),
+            ));
+        }
+        let parent = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "bag".into());
+        let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
+        let data = tmp.join("data");
+        std::fs::create_dir_all(&data).map_err(|e| Error::io(&data, e))?;
+        Ok(Builder {
+            out: out.to_path_buf(),
+            tmp,
+            finished: false,
+        })
+    }
+
+    /// Creates `data/<name>`.
+    pub fn file(&self, name: &str) -> Result<PayloadFile> {
+        let path = self.tmp.join("data").join(name);
+        let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+        Ok(PayloadFile {
+            name: format!("data/{name}"),
+            path,
+            file,
+            buf: Vec::with_capacity(BUF + BUF / 4),
+            sha: Sha256::new(),
+            len: 0,
+        })
+    }
+
+    /// Writes a small payload file whole.
+    pub fn put(&self, name: &str, bytes: &[u8]) -> Result<Written> {
+        use std::io::Write;
+        let mut f = self.file(name)?;
+        f.write_all(bytes).map_err(|e| Error::io(&f.path, e))?;
+        f.finish()
+    }
+
+    /// Writes the tag files over `payload`, signs the tag manifest and moves the package
+    /// into place.
+    pub fn finish(
+        mut self,
+        payload: &[Written],
+        info: &[(String, String)],
+        signer: &Signer25519,
+        verify_md: &str,
+    ) -> Result<BagSummary> {
+        let summary = tag_files(&self.tmp, payload, info, signer, verify_md)?;
+        std::fs::rename(&self.tmp, &self.out).map_err(|e| Error::io(&self.out, e))?;
+        self.finished = true;
+        Ok(BagSummary {
+            dir: self.out.display().to_string(),
+            ..summary
+        })
+    }
+}
+
+impl Drop for Builder {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = std::fs::remove_dir_all(&self.tmp);
+        }
+    }
 }
 
 /// What a written package holds.
@@ -64,9 +202,6 @@ fn sha256_file(path: &Path) -> std::io::Result<String> {
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     let path = dir.join(name);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    }
     std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))
 }
 
@@ -79,64 +214,15 @@ fn manifest<'a>(entries: impl IntoIterator<Item = (String, &'a str)>) -> String 
     lines.concat()
 }
 
-/// Writes a signed bag at `out`, which must not exist. The bag is assembled in a sibling
-/// temp directory and renamed into place, so an interrupted export leaves no package that
-/// looks complete.
-pub fn write_bag(
-    out: &Path,
-    payload: Vec<Payload>,
-    info: &[(String, String)],
-    signer: &Signer25519,
-    verify_md: &str,
-) -> Result<BagSummary> {
-    if out.exists() {
-        return Err(Error::invalid(
-            "--out",
-            format!("{} already exists", out.display()),
-        ));
-    }
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "bag".into());
-    let tmp: PathBuf = parent.join(format!(".{name}.partial-{}", std::process::id()));
-    let result = assemble(&tmp, payload, info, signer, verify_md);
-    match result {
-        Ok(mut summary) => {
-            std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))?;
-            summary.dir = out.display().to_string();
-            Ok(summary)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            Err(e)
-        }
-    }
-}
-
-fn assemble(
+fn tag_files(
     dir: &Path,
-    payload: Vec<Payload>,
+    payload: &[Written],
     info: &[(String, String)],
     signer: &Signer25519,
     verify_md: &str,
 ) -> Result<BagSummary> {
-    std::fs::create_dir_all(dir.join("data")).map_err(|e| Error::io(dir, e))?;
-    // Hash on every core while the files are written.
-    let hashes: Vec<String> = payload.par_iter().map(|p| sha256_hex(&p.bytes)).collect();
-    let mut payload_bytes = 0u64;
-    let mut names = Vec::new();
-    for p in &payload {
-        write(dir, &format!("data/{}", p.name), &p.bytes)?;
-        payload_bytes += p.bytes.len() as u64;
-        names.push(format!("data/{}", p.name));
-    }
-    let manifest_text = manifest(hashes.into_iter().zip(names.iter().map(String::as_str)));
+    let payload_bytes: u64 = payload.iter().map(|w| w.bytes).sum();
+    let manifest_text = manifest(payload.iter().map(|w| (w.sha256.clone(), w.name.as_str())));
     let mut bag_info = String::new();
     for (k, v) in info {
         bag_info.push_str(&format!("{k}: {v}\n"));
@@ -171,7 +257,7 @@ fn assemble(
     )?;
     Ok(BagSummary {
         dir: String::new(),
-        files: names,
+        files: payload.iter().map(|w| w.name.clone()).collect(),
         payload_bytes,
         key_fingerprint: signer.fingerprint(),
     })

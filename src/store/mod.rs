@@ -1,6 +1,7 @@
 //! `Store`: the one place SQL lives. Every value is bound; nothing is spliced into SQL text.
 
 pub mod audit;
+pub mod bulk;
 pub mod evidence;
 pub mod identity;
 pub mod person;

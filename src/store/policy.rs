@@ -7,6 +7,7 @@ use crate::inventory::Kind;
 use crate::policy::rules::CredentialFacts;
 use crate::policy::template::Template;
 use crate::policy::Mapping;
+use crate::store::bulk::Bulk;
 use crate::store::identity::IdentityRecord;
 use crate::Result;
 
@@ -138,7 +139,6 @@ pub async fn insert_acceptance(
 }
 
 /// One identity as the rules read it: the row, its scope sets (space-joined) and its owners.
-#[derive(serde::Deserialize)]
 pub struct SubjectRow {
     pub record: IdentityRecord,
     pub approved: Option<String>,
@@ -157,63 +157,103 @@ pub struct Snapshot {
     pub credentials: Vec<CredentialFacts>,
 }
 
-/// Reads the inventory the rules evaluate, optionally one identity only.
-///
-/// NOTE: SQLite assembles the identities as one JSON array, so the driver hands over one
-/// value instead of 100,000 rows of 29 columns; row-by-row decoding cost several times the
-/// query itself at that size.
-pub async fn snapshot(pool: &SqlitePool, identity_id: Option<i64>) -> Result<Snapshot> {
-    let json: String = sqlx::query_scalar(
-        "WITH sc AS ( \
-           SELECT identity_id, \
-             group_concat(CASE WHEN scope_set = 'approved' THEN scope END, ' ') AS approved, \
-             group_concat(CASE WHEN scope_set = 'granted' THEN scope END, ' ') AS granted, \
-             group_concat(CASE WHEN scope_set = 'approved' \
-               AND trim(coalesce(justification, '')) = '' THEN scope END, ' ') AS unjustified \
-           FROM identity_scope WHERE ?1 IS NULL OR identity_id = ?1 GROUP BY identity_id) \
-         SELECT coalesce(json_group_array(json_object( \
-           'record', json_object( \
-             'id', i.id, 'client_id', i.client_id, 'environment', i.environment, \
-             'name', i.name, 'kind', i.kind, 'vendor', i.vendor, 'status', i.status, \
-             'business_owner_id', i.business_owner_id, \
-             'technical_owner_id', i.technical_owner_id, 'purpose', i.purpose, \
-             'use_case', i.use_case, 'auth_method', i.auth_method, \
-             'access_token_lifetime_s', i.access_token_lifetime_s, \
-             'refresh_token_lifetime_s', i.refresh_token_lifetime_s, \
-             'jwks_uri', i.jwks_uri, 'revocation_endpoint', i.revocation_endpoint, \
-             'last_used_at', i.last_used_at, 'last_reviewed_at', i.last_reviewed_at, \
-             'next_review_due', i.next_review_due, 'created_at', i.created_at, \
-             'updated_at', i.updated_at, 'reauth_reason', i.reauth_reason, \
-             'reauth_since', i.reauth_since, \
-             'ai_agent', json(CASE WHEN i.ai_agent THEN 'true' ELSE 'false' END)), \
-           'approved', sc.approved, 'granted', sc.granted, 'unjustified', sc.unjustified, \
-           'bo_name', bo.name, \
-           'bo_active', json(CASE WHEN bo.active THEN 'true' WHEN bo.id IS NULL THEN 'null' ELSE 'false' END), \
-           'to_name', tech.name, \
-           'to_active', json(CASE WHEN tech.active THEN 'true' WHEN tech.id IS NULL THEN 'null' ELSE 'false' END) \
-         )), '[]') \
+/// Reads the inventory the rules evaluate, optionally one identity only, on a bulk
+/// connection (100,000 identities of 31 columns each).
+pub fn snapshot(db: &Bulk, identity_id: Option<i64>) -> Result<Snapshot> {
+    let scopes = |set: &str, unjustified: bool| {
+        format!(
+            "(SELECT group_concat(s.scope, ' ') FROM identity_scope s \
+               WHERE s.identity_id = i.id AND s.scope_set = '{set}'{})",
+            if unjustified {
+                " AND trim(coalesce(s.justification, '')) = ''"
+            } else {
+                ""
+            }
+        )
+    };
+    let mut stmt = db.conn().prepare(&format!(
+        "SELECT {}, {}, {}, {}, bo.name, bo.active, tech.name, tech.active \
          FROM identity i \
-         LEFT JOIN sc ON sc.identity_id = i.id \
          LEFT JOIN person bo ON bo.id = i.business_owner_id \
          LEFT JOIN person tech ON tech.id = i.technical_owner_id \
          WHERE ?1 IS NULL OR i.id = ?1",
-    )
-    .bind(identity_id)
-    .fetch_one(pool)
-    .await?;
-    let subjects: Vec<SubjectRow> = super::unpack(Some(&json), "inventory snapshot")?;
+        RECORD_COLUMNS,
+        scopes("approved", false),
+        scopes("granted", false),
+        scopes("approved", true),
+    ))?;
+    let subjects = stmt
+        .query_map([identity_id], |r| {
+            Ok(SubjectRow {
+                record: record(r)?,
+                approved: r.get(24)?,
+                granted: r.get(25)?,
+                unjustified: r.get(26)?,
+                bo_name: r.get(27)?,
+                bo_active: r.get(28)?,
+                to_name: r.get(29)?,
+                to_active: r.get(30)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     // Reuse is judged across the whole inventory, so credentials are always read in full.
-    let json: String = sqlx::query_scalar(
-        "SELECT coalesce(json_group_array(json_object('identity_id', identity_id, 'kind', kind, \
-           'fingerprint', fingerprint, 'issued_at', issued_at, 'rotated_at', rotated_at, \
-           'expires_at', expires_at)), '[]') FROM credential",
-    )
-    .fetch_one(pool)
-    .await?;
-    let credentials: Vec<CredentialFacts> = super::unpack(Some(&json), "credential snapshot")?;
+    let credentials = db
+        .conn()
+        .prepare(
+            "SELECT identity_id, kind, fingerprint, issued_at, rotated_at, expires_at \
+             FROM credential",
+        )?
+        .query_map([], |r| {
+            Ok(CredentialFacts {
+                identity_id: r.get(0)?,
+                kind: r.get(1)?,
+                fingerprint: r.get(2)?,
+                issued_at: r.get(3)?,
+                rotated_at: r.get(4)?,
+                expires_at: r.get(5)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(Snapshot {
         subjects,
         credentials,
+    })
+}
+
+/// The columns [`record`] reads, in its order.
+const RECORD_COLUMNS: &str = "i.id, i.client_id, i.environment, i.name, i.kind, i.vendor, \
+    i.status, i.business_owner_id, i.technical_owner_id, i.purpose, i.use_case, \
+    i.auth_method, i.access_token_lifetime_s, i.refresh_token_lifetime_s, i.jwks_uri, \
+    i.revocation_endpoint, i.last_used_at, i.last_reviewed_at, i.next_review_due, \
+    i.created_at, i.updated_at, i.ai_agent, i.reauth_reason, i.reauth_since";
+
+/// An identity row from the first columns of a bulk read of [`RECORD_COLUMNS`].
+fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<IdentityRecord> {
+    Ok(IdentityRecord {
+        id: r.get(0)?,
+        client_id: r.get(1)?,
+        environment: r.get(2)?,
+        name: r.get(3)?,
+        kind: r.get(4)?,
+        vendor: r.get(5)?,
+        status: r.get(6)?,
+        business_owner_id: r.get(7)?,
+        technical_owner_id: r.get(8)?,
+        purpose: r.get(9)?,
+        use_case: r.get(10)?,
+        auth_method: r.get(11)?,
+        access_token_lifetime_s: r.get(12)?,
+        refresh_token_lifetime_s: r.get(13)?,
+        jwks_uri: r.get(14)?,
+        revocation_endpoint: r.get(15)?,
+        last_used_at: r.get(16)?,
+        last_reviewed_at: r.get(17)?,
+        next_review_due: r.get(18)?,
+        created_at: r.get(19)?,
+        updated_at: r.get(20)?,
+        ai_agent: r.get(21)?,
+        reauth_reason: r.get(22)?,
+        reauth_since: r.get(23)?,
     })
 }
 
