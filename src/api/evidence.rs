@@ -221,8 +221,47 @@ pub(super) fn csv(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) 
         .map_err(|e| Error::invalid("export", e.to_string()))
 }
 
-fn opt(v: &Option<String>) -> String {
-    v.clone().unwrap_or_default()
+/// Writes `findings.csv`.
+fn findings_csv<W: std::io::Write>(findings: &[crate::policy::Finding], out: W) -> Result<W> {
+    let mut w = store::bulk::Csv::new(
+        out,
+        &[
+            "id",
+            "rule",
+            "severity",
+            "status",
+            "accepted_until",
+            "client_id",
+            "environment",
+            "name",
+            "evidence",
+            "remediation",
+            "frameworks",
+        ],
+    )?;
+    for x in findings {
+        let status = match x.status {
+            crate::policy::FindingStatus::Open => "open",
+            crate::policy::FindingStatus::Accepted => "accepted",
+        };
+        for cell in [
+            x.id.as_str(),
+            &x.rule,
+            x.severity.as_str(),
+            status,
+            x.accepted_until.as_deref().unwrap_or_default(),
+            &x.client_id,
+            x.environment.as_str(),
+            &x.name,
+            &x.evidence,
+            &x.remediation,
+            &x.frameworks.join(" "),
+        ] {
+            w.cell(cell)?;
+        }
+        w.end_row()?;
+    }
+    w.finish()
 }
 
 /// Writes a signed BagIt package of the inventory, scopes, findings, framework mapping, the
@@ -255,16 +294,29 @@ pub async fn evidence_export(
             Ok((file.finish()?, n))
         }
     });
-    let findings = spawn(store, move |store| async move {
-        super::findings_list(
-            &store,
-            now,
-            &FindingFilter {
-                include_accepted: true,
-                ..Default::default()
-            },
-        )
-        .await
+    let findings = spawn(store, {
+        let file = bag.file("findings.csv")?;
+        move |store| async move {
+            let all = super::findings_list(
+                &store,
+                now,
+                &FindingFilter {
+                    include_accepted: true,
+                    ..Default::default()
+                },
+            )
+            .await?;
+            let findings: Vec<_> = all
+                .into_iter()
+                .filter(|x| environment.is_none_or(|e| e == x.environment))
+                .collect();
+            tokio::task::spawn_blocking(move || {
+                let written = findings_csv(&findings, file)?.finish()?;
+                Ok((written, findings))
+            })
+            .await
+            .map_err(|e| Error::Integrity(format!("an export write failed: {e}")))?
+        }
     });
     let trace = spawn(store, {
         let (from, to) = (f.since, f.until);
@@ -296,41 +348,7 @@ pub async fn evidence_export(
         }),
     )?;
     let scopes = joined(scopes).await?;
-    let findings: Vec<_> = joined(findings)
-        .await?
-        .into_iter()
-        .filter(|x| f.environment.is_none_or(|e| e == x.environment))
-        .collect();
-    let findings_csv = csv(
-        &[
-            "id",
-            "rule",
-            "severity",
-            "status",
-            "accepted_until",
-            "client_id",
-            "environment",
-            "name",
-            "evidence",
-            "remediation",
-            "frameworks",
-        ],
-        findings.iter().map(|x| {
-            vec![
-                x.id.clone(),
-                x.rule.clone(),
-                x.severity.to_string(),
-                format!("{:?}", x.status).to_lowercase(),
-                opt(&x.accepted_until),
-                x.client_id.clone(),
-                x.environment.to_string(),
-                x.name.clone(),
-                x.evidence.clone(),
-                x.remediation.clone(),
-                x.frameworks.join(" "),
-            ]
-        }),
-    )?;
+    let (findings_csv, findings) = joined(findings).await?;
     let mapping = csv(
         &["rule", "framework", "control"],
         super::framework_mapping(store)
@@ -499,7 +517,7 @@ pub async fn evidence_export(
         inventory,
         put("owners.csv", &owners)?,
         scopes,
-        put("findings.csv", &findings_csv)?,
+        findings_csv,
         put("framework-mapping.csv", &mapping)?,
         put("reviews.csv", &reviews)?,
         put("decisions.csv", &decisions)?,

@@ -144,12 +144,8 @@ pub async fn findings_list(
     };
     let mut out: Vec<Finding> = snap.subjects.par_iter().flat_map_iter(judge).collect();
     let order = |rule: &str| RULES.iter().position(|r| *r == rule).unwrap_or(usize::MAX);
-    out.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then(order(&a.rule).cmp(&order(&b.rule)))
-            .then(a.identity_id.cmp(&b.identity_id))
-    });
+    // Each finding's key is computed once, not at every comparison.
+    out.sort_by_cached_key(|f| (std::cmp::Reverse(f.severity), order(&f.rule), f.identity_id));
     Ok(out)
 }
 

@@ -358,8 +358,8 @@ pub async fn campaign_close(
 
 /// Review items, undecided first by due date.
 pub async fn review_items(store: &Store, q: &ItemQuery) -> Result<Vec<Item>> {
-    let mut conn = store.pool().acquire().await?;
-    db::items(&mut conn, q).await
+    let q = q.clone();
+    crate::store::bulk::read(store.path(), move |b| db::items_bulk(b, &q)).await
 }
 
 /// Resolves `--reviewer PERSON` for a queue.

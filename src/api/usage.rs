@@ -605,7 +605,12 @@ pub async fn trace(
     let (since, until) = (since.map(day), until.map(day));
     let mut conn = store.pool().acquire().await?;
     let rows = db::calls(&mut conn, since.as_deref(), until.as_deref(), None).await?;
-    let subjects: HashMap<i64, Subject> = db::trace_subjects(&mut conn)
+    // Only the identities that called in the window are read (one of a hundred thousand,
+    // perhaps), each distinct scope text parsed once.
+    let mut ids: Vec<i64> = rows.iter().filter_map(|r| r.identity_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let subjects: HashMap<i64, Subject> = db::trace_subjects(&mut conn, &ids)
         .await?
         .into_iter()
         .map(|t| {

@@ -488,22 +488,28 @@ struct ItemListRow {
     attested: bool,
 }
 
-/// Items as a queue shows them: undecided first by due date, then decided.
+/// The columns [`ItemListRow`] reads, in its order, and the tables they come from.
+const ITEM_SELECT: &str =
+    "SELECT it.id, it.campaign_id, c.name AS campaign, it.identity_id, i.client_id, i.name, \
+     i.environment, i.kind, \
+     (SELECT group_concat(s.scope, ' ') FROM identity_scope s \
+        WHERE s.identity_id = i.id AND s.scope_set = 'granted') AS granted, \
+     it.reason, r.id AS r_id, r.name AS r_name, r.email AS r_email, r.active AS r_active, \
+     it.state, it.due, it.created_at, it.reminded_at, it.escalated_at, it.decision, \
+     it.decided_at, \
+     EXISTS (SELECT 1 FROM attestation a WHERE a.identity_id = it.identity_id \
+       AND a.at >= it.created_at) AS attested \
+     FROM review_item it JOIN identity i ON i.id = it.identity_id \
+     LEFT JOIN review_campaign c ON c.id = it.campaign_id \
+     LEFT JOIN person r ON r.id = it.reviewer_id";
+
+/// The order a queue shows items in: undecided first by due date, then decided.
+const ITEM_ORDER: &str = " ORDER BY it.state = 'decided', it.due, it.id";
+
+/// Items as a queue shows them, on the caller's connection (inside its transaction).
 pub async fn items(conn: &mut SqliteConnection, f: &ItemQuery) -> Result<Vec<Item>> {
-    let mut q = QueryBuilder::<Sqlite>::new(
-        "SELECT it.id, it.campaign_id, c.name AS campaign, it.identity_id, i.client_id, i.name, \
-         i.environment, i.kind, \
-         (SELECT group_concat(s.scope, ' ') FROM identity_scope s \
-            WHERE s.identity_id = i.id AND s.scope_set = 'granted') AS granted, \
-         it.reason, r.id AS r_id, r.name AS r_name, r.email AS r_email, r.active AS r_active, \
-         it.state, it.due, it.created_at, it.reminded_at, it.escalated_at, it.decision, \
-         it.decided_at, \
-         EXISTS (SELECT 1 FROM attestation a WHERE a.identity_id = it.identity_id \
-           AND a.at >= it.created_at) AS attested \
-         FROM review_item it JOIN identity i ON i.id = it.identity_id \
-         LEFT JOIN review_campaign c ON c.id = it.campaign_id \
-         LEFT JOIN person r ON r.id = it.reviewer_id WHERE 1 = 1",
-    );
+    let mut q = QueryBuilder::<Sqlite>::new(ITEM_SELECT);
+    q.push(" WHERE 1 = 1");
     if let Some(c) = f.campaign {
         q.push(" AND it.campaign_id = ").push_bind(c);
     }
@@ -519,15 +525,73 @@ pub async fn items(conn: &mut SqliteConnection, f: &ItemQuery) -> Result<Vec<Ite
     if let Some(i) = f.item {
         q.push(" AND it.id = ").push_bind(i);
     }
-    q.push(" ORDER BY it.state = 'decided', it.due, it.id");
+    q.push(ITEM_ORDER);
     let rows: Vec<ItemListRow> = q.build_query_as().fetch_all(conn).await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Item {
-            tier: crate::review::tier(
-                r.environment,
-                &crate::scope::ScopeSet::parse(r.granted.as_deref().unwrap_or("")),
+    Ok(to_items(rows))
+}
+
+/// Items as a queue shows them, read on a bulk connection (a campaign can hold tens of
+/// thousands).
+pub fn items_bulk(db: &super::bulk::Bulk, f: &ItemQuery) -> Result<Vec<Item>> {
+    let mut stmt = db.conn().prepare(&format!(
+        "{ITEM_SELECT} WHERE (?1 IS NULL OR it.campaign_id = ?1) \
+           AND (?2 IS NULL OR it.reviewer_id = ?2) AND (?3 IS NULL OR it.state = ?3) \
+           AND (?4 IS NULL OR it.identity_id = ?4) AND (?5 IS NULL OR it.id = ?5){ITEM_ORDER}"
+    ))?;
+    let rows = stmt
+        .query_map(
+            (
+                f.campaign,
+                f.reviewer,
+                f.state.map(ItemState::as_str),
+                f.identity,
+                f.item,
             ),
+            |r| {
+                Ok(ItemListRow {
+                    id: r.get(0)?,
+                    campaign_id: r.get(1)?,
+                    campaign: r.get(2)?,
+                    identity_id: r.get(3)?,
+                    client_id: r.get(4)?,
+                    name: r.get(5)?,
+                    environment: r.get(6)?,
+                    kind: r.get(7)?,
+                    granted: r.get(8)?,
+                    reason: r.get(9)?,
+                    r_id: r.get(10)?,
+                    r_name: r.get(11)?,
+                    r_email: r.get(12)?,
+                    r_active: r.get(13)?,
+                    state: r.get(14)?,
+                    due: r.get(15)?,
+                    created_at: r.get(16)?,
+                    reminded_at: r.get(17)?,
+                    escalated_at: r.get(18)?,
+                    decision: r.get(19)?,
+                    decided_at: r.get(20)?,
+                    attested: r.get(21)?,
+                })
+            },
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(to_items(rows))
+}
+
+fn to_items(rows: Vec<ItemListRow>) -> Vec<Item> {
+    // Tens of thousands of items, far fewer distinct granted sets: each tiered once.
+    let mut tiers: std::collections::HashMap<(Environment, Option<String>), Tier> =
+        std::collections::HashMap::new();
+    rows.into_iter()
+        .map(|r| Item {
+            tier: *tiers
+                .entry((r.environment, r.granted))
+                .or_insert_with_key(|(env, granted)| {
+                    crate::review::tier(
+                        *env,
+                        &crate::scope::ScopeSet::parse(granted.as_deref().unwrap_or("")),
+                    )
+                }),
             id: r.id,
             campaign_id: r.campaign_id,
             campaign: r.campaign,
@@ -547,7 +611,7 @@ pub async fn items(conn: &mut SqliteConnection, f: &ItemQuery) -> Result<Vec<Ite
             decided_at: r.decided_at,
             attested: r.attested,
         })
-        .collect())
+        .collect()
 }
 
 /// Moves an item to another reviewer (and state).

@@ -241,10 +241,10 @@ pub struct TraceSubject {
     pub approved: Option<String>,
 }
 
-/// Every identity with its granted and justified scopes, purpose and whether an active owner
-/// exists.
-pub async fn trace_subjects(conn: &mut SqliteConnection) -> Result<Vec<TraceSubject>> {
-    // Every identity: SQLite packs the rows into one JSON value, read in one go.
+/// The identities `ids` with their granted and justified scopes, purpose and whether an
+/// active owner exists.
+pub async fn trace_subjects(conn: &mut SqliteConnection, ids: &[i64]) -> Result<Vec<TraceSubject>> {
+    // Possibly thousands: SQLite packs the rows into one JSON value, read in one go.
     let packed: Option<String> = sqlx::query_scalar(concat!(
         "SELECT json_group_array(json_object('id', id, 'client_id', client_id, 'name', name, \
            'purpose', purpose, 'owned', ",
@@ -257,8 +257,10 @@ pub async fn trace_subjects(conn: &mut SqliteConnection) -> Result<Vec<TraceSubj
               WHERE s.identity_id = i.id AND s.scope_set = 'approved' \
                 AND trim(coalesce(s.justification, '')) <> '') AS justified \
          FROM identity i LEFT JOIN person bo ON bo.id = i.business_owner_id \
-         LEFT JOIN person tech ON tech.id = i.technical_owner_id)"
+         LEFT JOIN person tech ON tech.id = i.technical_owner_id \
+         WHERE i.id IN (SELECT value FROM json_each(?1)))"
     ))
+    .bind(serde_json::to_string(ids).unwrap_or_default())
     .fetch_one(conn)
     .await?;
     super::unpack(packed.as_deref(), "trace subjects")
