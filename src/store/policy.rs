@@ -160,39 +160,27 @@ pub struct Snapshot {
 /// Reads the inventory the rules evaluate, optionally one identity only, on a bulk
 /// connection (100,000 identities of 31 columns each).
 pub fn snapshot(db: &Bulk, identity_id: Option<i64>) -> Result<Snapshot> {
-    let scopes = |set: &str, unjustified: bool| {
-        format!(
-            "(SELECT group_concat(s.scope, ' ') FROM identity_scope s \
-               WHERE s.identity_id = i.id AND s.scope_set = '{set}'{})",
-            if unjustified {
-                " AND trim(coalesce(s.justification, '')) = ''"
-            } else {
-                ""
-            }
-        )
-    };
+    let mut scopes = super::bulk::scope_texts(db, identity_id)?;
     let mut stmt = db.conn().prepare(&format!(
-        "SELECT {}, {}, {}, {}, bo.name, bo.active, tech.name, tech.active \
+        "SELECT {RECORD_COLUMNS}, bo.name, bo.active, tech.name, tech.active \
          FROM identity i \
          LEFT JOIN person bo ON bo.id = i.business_owner_id \
          LEFT JOIN person tech ON tech.id = i.technical_owner_id \
          WHERE ?1 IS NULL OR i.id = ?1",
-        RECORD_COLUMNS,
-        scopes("approved", false),
-        scopes("granted", false),
-        scopes("approved", true),
     ))?;
     let subjects = stmt
         .query_map([identity_id], |r| {
+            let record = record(r)?;
+            let sc = scopes.remove(&record.id).unwrap_or_default();
             Ok(SubjectRow {
-                record: record(r)?,
-                approved: r.get(24)?,
-                granted: r.get(25)?,
-                unjustified: r.get(26)?,
-                bo_name: r.get(27)?,
-                bo_active: r.get(28)?,
-                to_name: r.get(29)?,
-                to_active: r.get(30)?,
+                record,
+                approved: sc.approved,
+                granted: sc.granted,
+                unjustified: sc.unjustified,
+                bo_name: r.get(24)?,
+                bo_active: r.get(25)?,
+                to_name: r.get(26)?,
+                to_active: r.get(27)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
