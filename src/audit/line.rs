@@ -28,12 +28,7 @@ fn string(b: &[u8], mut i: usize) -> Option<usize> {
     }
     i += 1;
     loop {
-        // Runs of plain characters at memchr speed; what stops a run is looked at below.
-        let run = memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
-        if b[i..i + run].iter().any(|&c| c < 0x20 || c == 0x7f) {
-            return None;
-        }
-        i += run;
+        i = next_special(b, i)?;
         match *b.get(i)? {
             b'"' => return Some(i + 1),
             b'\\' => {
@@ -58,14 +53,31 @@ fn string(b: &[u8], mut i: usize) -> Option<usize> {
                     _ => return None,
                 }
             }
-            c if c < 0x20 || c == 0x7f => return None,
-            _ => i += 1,
+            // A control character or DEL, unescaped.
+            _ => return None,
         }
     }
 }
 
 /// The end of the canonical integer at `i` (as serde_json writes an i64: no `-0`, no leading
 /// zero, no fraction or exponent).
+/// A byte a string cannot hold as it is: a quote, a backslash, a control character, DEL.
+fn special(c: u8) -> bool {
+    (c < 0x20) | (c == b'"') | (c == b'\\') | (c == 0x7f)
+}
+
+/// The first special byte at or after `i`: sixteen bytes are tested at once (the compiler
+/// vectorizes the branch-free test), then the chunk that holds one is searched.
+fn next_special(b: &[u8], mut i: usize) -> Option<usize> {
+    while let Some(chunk) = b.get(i..i + 16) {
+        if chunk.iter().fold(false, |any, &c| any | special(c)) {
+            break;
+        }
+        i += 16;
+    }
+    b.get(i..)?.iter().position(|&c| special(c)).map(|p| i + p)
+}
+
 fn integer(b: &[u8], i: usize) -> Option<usize> {
     let negative = b.get(i) == Some(&b'-');
     let start = i + usize::from(negative);

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -372,37 +373,35 @@ pub fn verify_bag(dir: &Path, trusted: &[VerifyingKey]) -> Result<BagVerificatio
     for extra in present.difference(&listed_names) {
         problems.push(format!("{extra}: added (not in manifest-sha256.txt)"));
     }
-    // The audit log is read once: hashed with the other files while its chain is checked,
-    // both on every core.
+    // The audit log is read once, a block at a time: the reading thread hashes it for the
+    // manifest while its lines are checked on every core; the other files are hashed
+    // meanwhile.
     const LOG: &str = "data/audit-log.jsonl";
-    let log = std::fs::read(dir.join(LOG)).ok();
-    let (checks, chain) = rayon::join(
+    let (checks, log) = rayon::join(
         || {
             listed
                 .par_iter()
-                .map(|(hash, name)| {
-                    let actual = match (name.as_str(), &log) {
-                        (LOG, Some(bytes)) => Ok(sha256_hex(bytes)),
-                        _ => sha256_file(&dir.join(name)),
-                    };
-                    match actual {
-                        Ok(actual) if actual == *hash => None,
-                        Ok(_) => Some(format!(
-                            "{name}: changed (checksum differs from manifest-sha256.txt)"
-                        )),
-                        Err(_) => Some(format!("{name}: missing or renamed")),
-                    }
-                })
+                .filter(|(_, name)| name != LOG)
+                .map(|(hash, name)| check_hash(name, hash, sha256_file(&dir.join(name))))
                 .collect::<Vec<_>>()
         },
-        || {
-            log.as_deref().map(|bytes| {
-                simdutf8::compat::from_utf8(bytes)
-                    .map_err(|e| format!("not UTF-8 at byte {}", e.valid_up_to()))
-                    .and_then(check_audit_log)
-            })
-        },
+        || std::fs::File::open(dir.join(LOG)).and_then(read_audit_log),
     );
+    let mut chain = None;
+    let mut checks = checks;
+    match log {
+        Ok((hash, c)) => {
+            if let Some((listed_hash, _)) = listed.iter().find(|(_, n)| n == LOG) {
+                checks.push(check_hash(LOG, listed_hash, Ok(hash)));
+            }
+            chain = Some(c);
+        }
+        Err(e) => {
+            if listed.iter().any(|(_, n)| n == LOG) {
+                checks.push(check_hash(LOG, "", Err(e)));
+            }
+        }
+    }
     problems.extend(checks.into_iter().flatten());
     let mut audit_entries = 0;
     match chain {
@@ -418,6 +417,17 @@ pub fn verify_bag(dir: &Path, trusted: &[VerifyingKey]) -> Result<BagVerificatio
         })
     } else {
         Err(Error::Integrity(problems.join("; ")))
+    }
+}
+
+/// Why a payload file fails its manifest line, if it does.
+fn check_hash(name: &str, listed: &str, actual: std::io::Result<String>) -> Option<String> {
+    match actual {
+        Ok(actual) if actual == listed => None,
+        Ok(_) => Some(format!(
+            "{name}: changed (checksum differs from manifest-sha256.txt)"
+        )),
+        Err(_) => Some(format!("{name}: missing or renamed")),
     }
 }
 
@@ -490,36 +500,285 @@ fn read_link(n: usize, line: &str) -> std::result::Result<Link<'_>, String> {
     })
 }
 
-/// Recomputes the hash chain of an exported audit log (the first entry may continue a chain
-/// that began before the exported window). Each line's own hash is checked on every core;
-/// then the links are followed in order, and the first bad line is named.
-fn check_audit_log(text: &str) -> std::result::Result<usize, String> {
-    let lines: Vec<(usize, &str)> = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| (i + 1, l))
-        .collect();
-    let links: Vec<std::result::Result<Link<'_>, String>> = lines
-        .par_iter()
-        .with_min_len(4096)
-        .map(|(n, line)| read_link(*n, line))
-        .collect();
-    let mut prev: Option<(i64, &str)> = None;
-    for ((n, _), link) in lines.iter().zip(&links) {
-        let link = link.as_ref().map_err(Clone::clone)?;
-        let (expected_seq, prev_hash) = match prev {
-            Some((seq, hash)) => (seq + 1, hash),
-            None if link.seq == 1 => (1, GENESIS),
-            None => (link.seq, &*link.prev_hash),
-        };
-        let why = link_problem(expected_seq, prev_hash, link.seq, &link.prev_hash, || {
-            link.content_ok
-        });
-        if let Some(why) = why {
-            return Err(format!("line {n} (seq {}): {why}", link.seq));
+/// What a block of whole lines of an exported audit log says about the chain.
+#[derive(Default)]
+struct Span {
+    /// Line number, seq, prev_hash and whether the content matches, of the first entry.
+    first: Option<(usize, i64, String, bool)>,
+    /// Seq and hash of the last entry.
+    last: Option<(i64, String)>,
+    entries: usize,
+    /// The first bad line after the first, or a line that cannot be read at all.
+    problem: Option<String>,
+    /// Where the block stops being UTF-8.
+    bad_utf8: Option<String>,
+}
+
+/// Checks the lines of a block (`first_line` is the number of its first) against each
+/// other; the link of its first entry to the block before is checked by [`chain`].
+fn check_block(text: &str, first_line: usize) -> Span {
+    let mut span = Span::default();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
         }
-        prev = Some((link.seq, &link.hash));
+        let n = first_line + i;
+        let link = match read_link(n, line) {
+            Ok(link) => link,
+            Err(why) => {
+                span.problem = Some(why);
+                return span;
+            }
+        };
+        span.entries += 1;
+        match &span.last {
+            None => {
+                span.first = Some((n, link.seq, link.prev_hash.to_string(), link.content_ok));
+            }
+            Some((seq, hash)) => {
+                if let Some(why) =
+                    link_problem(seq + 1, hash, link.seq, &link.prev_hash, || link.content_ok)
+                {
+                    span.problem = Some(format!("line {n} (seq {}): {why}", link.seq));
+                    return span;
+                }
+            }
+        }
+        span.last = Some((link.seq, link.hash.into_owned()));
     }
-    Ok(lines.len())
+    span
+}
+
+/// Joins the blocks in order: each first entry must follow the previous block's last (the
+/// first entry of all may continue a chain that began before the exported window). Names
+/// the first bad line.
+fn chain(spans: &[Span]) -> std::result::Result<usize, String> {
+    let mut prev: Option<(i64, &str)> = None;
+    let mut entries = 0;
+    for span in spans {
+        if let Some((n, seq, prev_hash, content_ok)) = &span.first {
+            let (expected_seq, expected_prev) = match prev {
+                Some((s, h)) => (s + 1, h),
+                None if *seq == 1 => (1, GENESIS),
+                None => (*seq, prev_hash.as_str()),
+            };
+            if let Some(why) =
+                link_problem(expected_seq, expected_prev, *seq, prev_hash, || *content_ok)
+            {
+                return Err(format!("line {n} (seq {seq}): {why}"));
+            }
+        }
+        if let Some(why) = &span.problem {
+            return Err(why.clone());
+        }
+        entries += span.entries;
+        if let Some((seq, hash)) = &span.last {
+            prev = Some((*seq, hash));
+        }
+    }
+    Ok(entries)
+}
+
+/// Bytes of the audit log read at a time.
+const BLOCK: usize = 2 << 20;
+/// Blocks read but not yet checked, at most.
+const MAX_IN_FLIGHT: usize = 4;
+
+/// Reads an exported audit log once: returns its SHA-256 and the chain's verdict (the
+/// number of entries, or the first bad line). Blocks of whole lines are checked on every
+/// core while the next is read and hashed.
+fn read_audit_log(
+    file: std::fs::File,
+) -> std::io::Result<(String, std::result::Result<usize, String>)> {
+    read_audit_log_in(file, BLOCK)
+}
+
+fn read_audit_log_in(
+    mut file: impl std::io::Read + Send,
+    block: usize,
+) -> std::io::Result<(String, std::result::Result<usize, String>)> {
+    let mut sha = Sha256::new();
+    let spans = std::sync::Mutex::new(Vec::new());
+    // Checked blocks hand their buffers back, so memory is reused rather than faulted in.
+    let spare: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+    let in_flight = std::sync::atomic::AtomicUsize::new(0);
+    let read = rayon::scope(|scope| -> std::io::Result<()> {
+        let (mut carry, mut offset, mut line, mut index) = (Vec::new(), 0usize, 1usize, 0usize);
+        loop {
+            let mut buf = spare
+                .lock()
+                .ok()
+                .and_then(|mut s| s.pop())
+                .unwrap_or_default();
+            buf.clear();
+            buf.extend_from_slice(&carry);
+            let kept = buf.len();
+            buf.resize(kept + block, 0);
+            let mut filled = kept;
+            while filled < buf.len() {
+                match file.read(&mut buf[filled..])? {
+                    0 => break,
+                    n => filled += n,
+                }
+            }
+            let end = filled < buf.len();
+            buf.truncate(filled);
+            sha.update(&buf[kept..]);
+            if buf.is_empty() {
+                return Ok(());
+            }
+            let cut = match memchr::memrchr(b'\n', &buf) {
+                _ if end => buf.len(),
+                Some(i) => i + 1,
+                // A line longer than a block: read on.
+                None => {
+                    carry = buf;
+                    continue;
+                }
+            };
+            carry.clear();
+            carry.extend_from_slice(&buf[cut..]);
+            buf.truncate(cut);
+            let (first_line, first_byte, i) = (line, offset, index);
+            line += memchr::memchr_iter(b'\n', &buf).count();
+            let (spans, spare, in_flight) = (&spans, &spare, &in_flight);
+            let check = move || {
+                let span = match simdutf8::compat::from_utf8(&buf) {
+                    Ok(text) => check_block(text, first_line),
+                    Err(e) => Span {
+                        bad_utf8: Some(format!(
+                            "not UTF-8 at byte {}",
+                            first_byte + e.valid_up_to()
+                        )),
+                        ..Span::default()
+                    },
+                };
+                if let Ok(mut s) = spans.lock() {
+                    s.push((i, span));
+                }
+                if let Ok(mut s) = spare.lock() {
+                    s.push(buf);
+                }
+                in_flight.fetch_sub(1, Ordering::Relaxed);
+            };
+            // The reader checks a block itself when enough wait: memory stays bounded and
+            // both cores keep busy whichever part is slower.
+            if in_flight.fetch_add(1, Ordering::Relaxed) < MAX_IN_FLIGHT {
+                scope.spawn(move |_| check());
+            } else {
+                check();
+            }
+            offset += cut;
+            index += 1;
+            if end {
+                return Ok(());
+            }
+        }
+    });
+    read?;
+    let mut spans = spans.into_inner().unwrap_or_default();
+    spans.sort_by_key(|(i, _)| *i);
+    let spans: Vec<Span> = spans.into_iter().map(|(_, s)| s).collect();
+    // As when the file is read whole: text that is not UTF-8 is named before any link.
+    let verdict = match spans.iter().find_map(|s| s.bad_utf8.clone()) {
+        Some(why) => Err(why),
+        None => chain(&spans),
+    };
+    Ok((hex::encode(sha.finalize()), verdict))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{canonical_json, entry_hash};
+
+    /// An exported audit log of `n` entries continuing a chain at seq `first`.
+    fn log(first: i64, n: i64) -> String {
+        let mut prev = if first == 1 {
+            GENESIS.to_string()
+        } else {
+            "ab".repeat(32)
+        };
+        let mut out = String::new();
+        for seq in first..first + n {
+            let details = serde_json::json!({ "n": seq, "note": "x".repeat((seq % 7) as usize) });
+            let hash = entry_hash(
+                seq,
+                "2026-11-28T10:00:00Z",
+                "a",
+                "x.y",
+                "s",
+                &details,
+                &prev,
+            );
+            let e = AuditEntry {
+                seq,
+                at: "2026-11-28T10:00:00Z".into(),
+                actor: "a".into(),
+                action: "x.y".into(),
+                subject: "s".into(),
+                details,
+                prev_hash: std::mem::replace(&mut prev, hash.clone()),
+                hash,
+            };
+            out.push_str(&canonical_json(&serde_json::to_value(&e).expect("entry")));
+            out.push('\n');
+        }
+        out
+    }
+
+    fn verdict(text: &str, block: usize) -> std::result::Result<usize, String> {
+        let (hash, verdict) = read_audit_log_in(text.as_bytes(), block).expect("read");
+        assert_eq!(
+            hash,
+            sha256_hex(text.as_bytes()),
+            "the manifest hash is the file's"
+        );
+        verdict
+    }
+
+    #[test]
+    fn a_log_read_in_small_blocks_says_what_it_says_read_whole() {
+        let good = log(1, 300);
+        let continued = log(40, 100);
+        let lines: Vec<&str> = good.lines().collect();
+        let without = |k: usize| {
+            let mut l = lines.clone();
+            l.remove(k);
+            l.join("\n") + "\n"
+        };
+        let swapped = {
+            let mut l = lines.clone();
+            l.swap(150, 151);
+            l.join("\n") + "\n"
+        };
+        let changed = good.replacen("\"n\":200,", "\"n\":201,", 1);
+        let unreadable = good.replacen("\"seq\":77,", "\"seq\":77,,", 1);
+        let mut not_utf8 = good.clone().into_bytes();
+        not_utf8[20_000] = 0xff;
+        let cases = [
+            good.clone(),
+            continued,
+            without(0),
+            without(123),
+            without(299),
+            swapped,
+            changed,
+            unreadable,
+            format!("{good}\n\n"),
+            good.trim_end().to_string(),
+            String::new(),
+        ];
+        for (k, text) in cases.iter().enumerate() {
+            let whole = verdict(text, text.len() + 1);
+            for block in [64, 700, 4096] {
+                assert_eq!(verdict(text, block), whole, "case {k}, blocks of {block}");
+            }
+        }
+        assert_eq!(verdict(&good, 500), Ok(300));
+        assert!(verdict(&cases[6], 500).is_err_and(|e| e.starts_with("line 200 (seq 200)")));
+        assert!(verdict(&cases[3], 500).is_err_and(|e| e.starts_with("line 124 (seq 125)")));
+        let (_, bad) = read_audit_log_in(&not_utf8[..], 700).expect("read");
+        assert_eq!(bad, Err("not UTF-8 at byte 20000".to_string()));
+    }
 }
