@@ -75,6 +75,15 @@ pub async fn findings_list(
         creds.entry(c.identity_id).or_default().push(c);
     }
 
+    // A hundred thousand identities share far fewer scope sets: each text is parsed once.
+    let mut sets: HashMap<&str, ScopeSet> = HashMap::new();
+    for row in &snap.subjects {
+        for text in [&row.approved, &row.granted] {
+            let text = text.as_deref().unwrap_or("");
+            sets.entry(text).or_insert_with(|| ScopeSet::parse(text));
+        }
+    }
+    let set = |text: &Option<String>| &sets[text.as_deref().unwrap_or("")];
     // Each identity is judged on its own: spread them over the cores.
     let judge = |row: &db::SubjectRow| -> Vec<Finding> {
         let mut out = Vec::new();
@@ -95,9 +104,9 @@ pub async fn findings_list(
                 .to_name
                 .as_deref()
                 .map(|n| (n, row.to_active.unwrap_or(true))),
-            approved: ScopeSet::parse(&words(&row.approved)),
+            approved: set(&row.approved),
             unjustified,
-            granted: ScopeSet::parse(&words(&row.granted)),
+            granted: set(&row.granted),
             credentials: creds.get(&rec.id).cloned().unwrap_or_default(),
             template: rec.use_case.as_ref().and_then(|k| templates.get(k)),
         };

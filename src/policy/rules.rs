@@ -57,10 +57,10 @@ pub struct Subject<'a> {
     /// (name, active) of each owner.
     pub business_owner: Option<(&'a str, bool)>,
     pub technical_owner: Option<(&'a str, bool)>,
-    pub approved: ScopeSet,
+    pub approved: &'a ScopeSet,
     /// Approved scopes without a justification.
     pub unjustified: Vec<String>,
-    pub granted: ScopeSet,
+    pub granted: &'a ScopeSet,
     pub credentials: Vec<&'a CredentialFacts>,
     pub template: Option<&'a Template>,
 }

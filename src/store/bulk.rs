@@ -169,7 +169,9 @@ pub fn scope_texts(db: &Bulk, identity_id: Option<i64>) -> Result<HashMap<i64, S
          ORDER BY identity_id, scope_set, scope",
     )?;
     let mut rows = stmt.query([identity_id])?;
+    // Rows come by identity: one identity's texts are built, then stored once.
     let mut out: HashMap<i64, ScopeTexts> = HashMap::new();
+    let mut current: Option<(i64, ScopeTexts)> = None;
     let push = |text: &mut Option<String>, scope: &str| match text {
         Some(t) => {
             t.push(' ');
@@ -178,7 +180,15 @@ pub fn scope_texts(db: &Bulk, identity_id: Option<i64>) -> Result<HashMap<i64, S
         None => *text = Some(scope.to_string()),
     };
     while let Some(r) = rows.next()? {
-        let t = out.entry(r.get(0)?).or_default();
+        let id: i64 = r.get(0)?;
+        if current.as_ref().is_none_or(|(c, _)| *c != id) {
+            if let Some((c, t)) = current.replace((id, ScopeTexts::default())) {
+                out.insert(c, t);
+            }
+        }
+        let Some((_, t)) = current.as_mut() else {
+            continue;
+        };
         let scope = r.get_ref(2).and_then(|v| Ok(v.as_str()?))?;
         if r.get(1)? {
             push(&mut t.granted, scope);
@@ -188,6 +198,9 @@ pub fn scope_texts(db: &Bulk, identity_id: Option<i64>) -> Result<HashMap<i64, S
                 push(&mut t.unjustified, scope);
             }
         }
+    }
+    if let Some((c, t)) = current {
+        out.insert(c, t);
     }
     Ok(out)
 }
