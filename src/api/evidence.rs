@@ -322,33 +322,6 @@ pub async fn evidence_export(
         let (from, to) = (f.since, f.until);
         move |store| async move { super::trace(&store, from, to).await }
     });
-    let people = super::person_list(store).await?;
-    let (inventory, counts) = joined(inventory).await?;
-    let owners = csv(
-        &[
-            "id",
-            "name",
-            "email",
-            "active",
-            "business_owner_of",
-            "technical_owner_of",
-        ],
-        people.iter().map(|p| {
-            let count = |m: &std::collections::HashMap<i64, usize>| {
-                m.get(&p.id).copied().unwrap_or(0).to_string()
-            };
-            vec![
-                p.id.to_string(),
-                p.name.clone(),
-                p.email.clone(),
-                p.active.to_string(),
-                count(&counts.business_owner_of),
-                count(&counts.technical_owner_of),
-            ]
-        }),
-    )?;
-    let scopes = joined(scopes).await?;
-    let (findings_csv, findings) = joined(findings).await?;
     let mapping = csv(
         &["rule", "framework", "control"],
         super::framework_mapping(store)
@@ -489,6 +462,35 @@ pub async fn evidence_export(
             ]
         }),
     )?;
+    // What the blocking threads and the findings task wrote is awaited last, once the
+    // smaller reads above have been done alongside them.
+    let people = super::person_list(store).await?;
+    let (inventory, counts) = joined(inventory).await?;
+    let owners = csv(
+        &[
+            "id",
+            "name",
+            "email",
+            "active",
+            "business_owner_of",
+            "technical_owner_of",
+        ],
+        people.iter().map(|p| {
+            let count = |m: &rustc_hash::FxHashMap<i64, usize>| {
+                m.get(&p.id).copied().unwrap_or(0).to_string()
+            };
+            vec![
+                p.id.to_string(),
+                p.name.clone(),
+                p.email.clone(),
+                p.active.to_string(),
+                count(&counts.business_owner_of),
+                count(&counts.technical_owner_of),
+            ]
+        }),
+    )?;
+    let scopes = joined(scopes).await?;
+    let (findings_csv, findings) = joined(findings).await?;
     let trace = joined(trace).await?;
     let trace_json = canonical_json(
         &serde_json::to_value(&trace)

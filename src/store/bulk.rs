@@ -6,7 +6,7 @@
 //! its own, on the caller's (blocking) thread, each row's text read in place and written
 //! straight into the package file. Every value is still bound, never spliced into SQL.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
@@ -55,9 +55,8 @@ fn io(e: std::io::Error) -> Error {
 /// Appends `s` as a JSON string the way `canonical_json` (and `jq -c`) spells it: `"` and
 /// `\` escaped, the short escapes for backspace, tab, newline, form feed and carriage
 /// return, other control characters and DEL as `\u00xx`.
-pub fn push_json_string(out: &mut Vec<u8>, s: &str) {
+pub fn push_json_string(out: &mut Vec<u8>, bytes: &[u8]) {
     out.push(b'"');
-    let bytes = s.as_bytes();
     // Nearly every value (hashes, times, names) needs no escape: one branch-free pass over
     // the bytes, which the compiler vectorizes, decides.
     let plain = !bytes.iter().fold(false, |any, &b| {
@@ -98,12 +97,12 @@ pub fn push_json_string(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Appends a stored `details` value: canonical JSON already, DEL escaped as `jq` spells it.
-fn push_details(out: &mut Vec<u8>, details: &str) {
-    let mut parts = details.split('\u{7f}');
-    out.extend_from_slice(parts.next().unwrap_or_default().as_bytes());
+fn push_details(out: &mut Vec<u8>, details: &[u8]) {
+    let mut parts = details.split(|&b| b == 0x7f);
+    out.extend_from_slice(parts.next().unwrap_or_default());
     for p in parts {
         out.extend_from_slice(b"\\u007f");
-        out.extend_from_slice(p.as_bytes());
+        out.extend_from_slice(p);
     }
 }
 
@@ -125,7 +124,8 @@ pub fn audit_log(
     let mut line = Vec::with_capacity(1024);
     let mut n = 0;
     while let Some(r) = rows.next()? {
-        let text = |i: usize| r.get_ref(i).and_then(|v| Ok(v.as_str()?));
+        // Stored text is written as it is (no UTF-8 check here: verification makes one).
+        let text = |i: usize| r.get_ref(i).and_then(|v| Ok(v.as_bytes()?));
         line.clear();
         line.extend_from_slice(b"{\"action\":");
         push_json_string(&mut line, text(3)?);
@@ -170,7 +170,7 @@ pub fn scope_texts(db: &Bulk, identity_id: Option<i64>) -> Result<HashMap<i64, S
     )?;
     let mut rows = stmt.query([identity_id])?;
     // Rows come by identity: one identity's texts are built, then stored once.
-    let mut out: HashMap<i64, ScopeTexts> = HashMap::new();
+    let mut out: HashMap<i64, ScopeTexts> = HashMap::default();
     let mut current: Option<(i64, ScopeTexts)> = None;
     let push = |text: &mut Option<String>, scope: &str| match text {
         Some(t) => {
@@ -219,10 +219,11 @@ impl<W: Write> Csv<W> {
 
     /// One cell; a value starting with `=`, `+`, `-`, `@`, tab or CR gets a leading
     /// apostrophe (OWASP CSV injection).
-    pub fn cell(&mut self, s: &str) -> Result<()> {
-        match s.as_bytes().first() {
+    pub fn cell(&mut self, s: impl AsRef<[u8]>) -> Result<()> {
+        let s = s.as_ref();
+        match s.first() {
             Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => {
-                self.0.write_field(format!("'{s}")).map_err(csv_error)
+                self.0.write_field([b"'", s].concat()).map_err(csv_error)
             }
             _ => self.0.write_field(s).map_err(csv_error),
         }
@@ -267,10 +268,10 @@ pub fn scopes_csv<W: Write>(db: &Bulk, environment: Option<Environment>, out: W)
          ORDER BY i.client_id, i.environment, s.scope_set, s.scope",
     )?;
     let mut rows = stmt.query([environment.map(|e| e.as_str())])?;
-    let mut explained: HashMap<String, [String; 4]> = HashMap::new();
+    let mut explained: HashMap<String, [String; 4]> = HashMap::default();
     while let Some(r) = rows.next()? {
-        let text = |i: usize| r.get_ref(i).and_then(|v| Ok(v.as_str()?));
-        let sc = text(3)?;
+        let text = |i: usize| r.get_ref(i).and_then(|v| Ok(v.as_bytes()?));
+        let sc = r.get_ref(3).and_then(|v| Ok(v.as_str()?))?;
         if !explained.contains_key(sc) {
             let info = scope::report::scope_info(sc);
             let traits: Vec<String> = info.traits.iter().map(|t| format!("{t:?}")).collect();
@@ -285,10 +286,17 @@ pub fn scopes_csv<W: Write>(db: &Bulk, environment: Option<Environment>, out: W)
             );
         }
         let [canonical, valid, explanation, traits] = &explained[sc];
-        for c in [text(0)?, text(1)?, text(2)?, sc, canonical, valid] {
+        for c in [
+            text(0)?,
+            text(1)?,
+            text(2)?,
+            sc.as_bytes(),
+            canonical.as_bytes(),
+            valid.as_bytes(),
+        ] {
             w.cell(c)?;
         }
-        let why = r.get_ref(4).and_then(|v| Ok(v.as_str_or_null()?))?;
+        let why = r.get_ref(4).and_then(|v| Ok(v.as_bytes_or_null()?))?;
         w.cell(why.unwrap_or_default())?;
         w.cell(explanation)?;
         w.cell(traits)?;
@@ -355,12 +363,12 @@ pub fn inventory_csv<W: Write>(
     )?;
     let scopes = scope_texts(db, None)?;
     let mut rows = stmt.query([environment.map(|e| e.as_str())])?;
-    let mut risks: HashMap<String, (String, String)> = HashMap::new();
+    let mut risks: HashMap<String, (String, String)> = HashMap::default();
     let mut counts = InventoryCounts::default();
     while let Some(r) = rows.next()? {
         let text = |i: usize| {
             r.get_ref(i)
-                .and_then(|v| Ok(v.as_str_or_null()?.unwrap_or_default()))
+                .and_then(|v| Ok(v.as_bytes_or_null()?.unwrap_or_default()))
         };
         for i in 0..13 {
             w.cell(text(i)?)?;
@@ -392,10 +400,13 @@ pub fn inventory_csv<W: Write>(
         w.cell(tier)?;
         w.end_row()?;
         counts.identities += 1;
-        *counts
-            .by_environment
-            .entry(text(3)?.to_string())
-            .or_default() += 1;
+        let env = String::from_utf8_lossy(text(3)?);
+        match counts.by_environment.get_mut(env.as_ref()) {
+            Some(n) => *n += 1,
+            None => {
+                counts.by_environment.insert(env.into_owned(), 1);
+            }
+        }
         if let Some(id) = r.get::<_, Option<i64>>(21)? {
             *counts.business_owner_of.entry(id).or_default() += 1;
         }
@@ -414,7 +425,7 @@ mod tests {
 
     fn spelled(s: &str) -> String {
         let mut out = Vec::new();
-        push_json_string(&mut out, s);
+        push_json_string(&mut out, s.as_bytes());
         String::from_utf8(out).expect("UTF-8 in, UTF-8 out")
     }
 
