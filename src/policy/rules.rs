@@ -106,7 +106,7 @@ pub fn evaluate(s: &Subject<'_>, inv: &Inventory, now: Timestamp) -> Vec<Hit> {
     }
     let app = matches!(r.kind, Kind::PatientApp | Kind::ClinicianApp);
 
-    let beyond = s.granted.difference(&s.approved);
+    let beyond = s.granted.difference(s.approved);
     if !beyond.is_empty() {
         let traits = risk(&beyond).reasons;
         let severity = if traits.iter().any(|t| {
@@ -138,7 +138,7 @@ pub fn evaluate(s: &Subject<'_>, inv: &Inventory, now: Timestamp) -> Vec<Hit> {
             "Choose one of the use-case templates (steward templates list) so its limits apply.",
         )),
         (_, Some(t)) => {
-            let both = s.granted.union(&s.approved);
+            let both = s.granted.union(s.approved);
             let mut problems = Vec::new();
             if let Some(limit) = t.limit() {
                 let extra = both.difference(&limit);

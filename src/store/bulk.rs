@@ -375,7 +375,7 @@ pub fn inventory_csv<W: Write>(
         }
         for i in 13..15 {
             let v: Option<i64> = r.get(i)?;
-            w.cell(&v.map(|v| v.to_string()).unwrap_or_default())?;
+            w.cell(v.map(|v| v.to_string()).unwrap_or_default())?;
         }
         for i in 15..20 {
             w.cell(text(i)?)?;
