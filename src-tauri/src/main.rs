@@ -20,6 +20,11 @@ use steward::usage::Control;
 use steward::{store, time, Error, Store};
 use tauri::{AppHandle, Emitter, State};
 
+/// The same allocator as the command line: exports and imports allocate and free millions
+/// of small strings across threads.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Console {
     store: Store,
     /// Set by the Cancel button of a running usage import.
