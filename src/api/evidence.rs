@@ -221,6 +221,124 @@ pub(super) fn csv(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) 
         .map_err(|e| Error::invalid("export", e.to_string()))
 }
 
+/// What the inventory pass counts on the way, for the owners list and the report.
+#[derive(Debug, Default)]
+pub struct InventoryCounts {
+    pub identities: usize,
+    pub by_environment: rustc_hash::FxHashMap<Environment, usize>,
+    pub business_owner_of: rustc_hash::FxHashMap<i64, usize>,
+    pub technical_owner_of: rustc_hash::FxHashMap<i64, usize>,
+}
+
+/// Writes `inventory.csv` from the rules' snapshot: every identity (in one environment, if
+/// given) by name as SQLite's NOCASE orders it (ASCII letters folded), then id; with its
+/// owners and the risk of its granted scopes (each distinct granted set scored once).
+fn inventory_csv<W: std::io::Write>(
+    snap: &store::policy::Snapshot,
+    people: &rustc_hash::FxHashMap<i64, crate::inventory::Person>,
+    environment: Option<Environment>,
+    out: W,
+) -> Result<(W, InventoryCounts)> {
+    let mut w = store::bulk::Csv::new(
+        out,
+        &[
+            "client_id",
+            "name",
+            "kind",
+            "environment",
+            "status",
+            "vendor",
+            "business_owner",
+            "business_owner_email",
+            "technical_owner",
+            "technical_owner_email",
+            "purpose",
+            "use_case",
+            "auth_method",
+            "access_token_lifetime_s",
+            "refresh_token_lifetime_s",
+            "jwks_uri",
+            "revocation_endpoint",
+            "last_used_at",
+            "last_reviewed_at",
+            "next_review_due",
+            "ai_agent",
+            "risk_score",
+            "risk_tier",
+        ],
+    )?;
+    let mut rows: Vec<&store::policy::SubjectRow> = snap
+        .subjects
+        .iter()
+        .filter(|s| environment.is_none_or(|e| e == s.record.environment))
+        .collect();
+    fn folded(s: &str) -> impl Iterator<Item = u8> + '_ {
+        s.bytes().map(|c| c.to_ascii_lowercase())
+    }
+    rows.sort_by(|a, b| {
+        folded(&a.record.name)
+            .cmp(folded(&b.record.name))
+            .then(a.record.id.cmp(&b.record.id))
+    });
+    let mut risks: rustc_hash::FxHashMap<&str, (String, String)> = Default::default();
+    let mut counts = InventoryCounts::default();
+    let number = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
+    for row in rows {
+        let r = &row.record;
+        let owner = |id: Option<i64>| {
+            id.and_then(|id| people.get(&id))
+                .map_or(("", ""), |p| (p.name.as_str(), p.email.as_str()))
+        };
+        let (bo, bo_email) = owner(r.business_owner_id);
+        let (tech, tech_email) = owner(r.technical_owner_id);
+        let granted = row.granted.as_deref().unwrap_or_default();
+        let (score, tier) = risks.entry(granted).or_insert_with(|| {
+            let mut list: Vec<&str> = granted.split(' ').filter(|s| !s.is_empty()).collect();
+            list.sort_unstable();
+            let risk = crate::scope::risk(&crate::scope::ScopeSet::parse(&list.join(" ")));
+            (risk.score.to_string(), risk.tier)
+        });
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        for cell in [
+            r.client_id.as_str(),
+            &r.name,
+            r.kind.as_str(),
+            r.environment.as_str(),
+            r.status.as_str(),
+            &text(&r.vendor),
+            bo,
+            bo_email,
+            tech,
+            tech_email,
+            &text(&r.purpose),
+            &text(&r.use_case),
+            &text(&r.auth_method),
+            &number(r.access_token_lifetime_s),
+            &number(r.refresh_token_lifetime_s),
+            &text(&r.jwks_uri),
+            &text(&r.revocation_endpoint),
+            &text(&r.last_used_at),
+            &text(&r.last_reviewed_at),
+            &text(&r.next_review_due),
+            if r.ai_agent { "true" } else { "false" },
+            score,
+            tier,
+        ] {
+            w.cell(cell)?;
+        }
+        w.end_row()?;
+        counts.identities += 1;
+        *counts.by_environment.entry(r.environment).or_default() += 1;
+        if let Some(id) = r.business_owner_id {
+            *counts.business_owner_of.entry(id).or_default() += 1;
+        }
+        if let Some(id) = r.technical_owner_id {
+            *counts.technical_owner_of.entry(id).or_default() += 1;
+        }
+    }
+    Ok((w.finish()?, counts))
+}
+
 /// Writes `findings.csv`.
 fn findings_csv<W: std::io::Write>(findings: &[crate::policy::Finding], out: W) -> Result<W> {
     let mut w = store::bulk::Csv::new(
@@ -280,10 +398,6 @@ pub async fn evidence_export(
     // The large tables are read on connections of their own and written straight into the
     // package on blocking threads, while the rest is read here.
     let environment = f.environment;
-    let inventory = bulk(store, bag.file("inventory.csv")?, move |db, file| {
-        let (file, counts) = store::bulk::inventory_csv(db, environment, file)?;
-        Ok((file.finish()?, counts))
-    });
     let scopes = bulk(store, bag.file("scopes.csv")?, move |db, file| {
         store::bulk::scopes_csv(db, environment, file)?.finish()
     });
@@ -294,11 +408,29 @@ pub async fn evidence_export(
             Ok((file.finish()?, n))
         }
     });
-    let findings = spawn(store, {
-        let file = bag.file("findings.csv")?;
+    // The inventory and the findings come from one snapshot of the identities: it is read
+    // once, then the inventory is written on a blocking thread while the rules run.
+    let people = super::person_list(store).await?;
+    let people_by_id: rustc_hash::FxHashMap<i64, crate::inventory::Person> =
+        people.iter().map(|p| (p.id, p.clone())).collect();
+    let identities = spawn(store, {
+        let (inventory_file, findings_file) =
+            (bag.file("inventory.csv")?, bag.file("findings.csv")?);
         move |store| async move {
-            let all = super::findings_list(
+            let snap = std::sync::Arc::new(
+                store::bulk::read(store.path(), |db| store::policy::snapshot(db, None)).await?,
+            );
+            let inventory = tokio::task::spawn_blocking({
+                let snap = snap.clone();
+                move || {
+                    let (file, counts) =
+                        inventory_csv(&snap, &people_by_id, environment, inventory_file)?;
+                    Ok::<_, Error>((file.finish()?, counts))
+                }
+            });
+            let all = super::findings::findings_of(
                 &store,
+                &snap,
                 now,
                 &FindingFilter {
                     include_accepted: true,
@@ -310,12 +442,17 @@ pub async fn evidence_export(
                 .into_iter()
                 .filter(|x| environment.is_none_or(|e| e == x.environment))
                 .collect();
-            tokio::task::spawn_blocking(move || {
-                let written = findings_csv(&findings, file)?.finish()?;
-                Ok((written, findings))
-            })
-            .await
-            .map_err(|e| Error::Integrity(format!("an export write failed: {e}")))?
+            let findings = tokio::task::spawn_blocking(move || {
+                let written = findings_csv(&findings, findings_file)?.finish()?;
+                Ok::<_, Error>((written, findings))
+            });
+            let failed = |e: tokio::task::JoinError| {
+                Error::Integrity(format!("an export write failed: {e}"))
+            };
+            Ok((
+                inventory.await.map_err(failed)??,
+                findings.await.map_err(failed)??,
+            ))
         }
     });
     let trace = spawn(store, {
@@ -464,8 +601,7 @@ pub async fn evidence_export(
     )?;
     // What the blocking threads and the findings task wrote is awaited last, once the
     // smaller reads above have been done alongside them.
-    let people = super::person_list(store).await?;
-    let (inventory, counts) = joined(inventory).await?;
+    let ((inventory, counts), (findings_csv, findings)) = joined(identities).await?;
     let owners = csv(
         &[
             "id",
@@ -490,7 +626,6 @@ pub async fn evidence_export(
         }),
     )?;
     let scopes = joined(scopes).await?;
-    let (findings_csv, findings) = joined(findings).await?;
     let trace = joined(trace).await?;
     let trace_json = canonical_json(
         &serde_json::to_value(&trace)
@@ -669,7 +804,7 @@ fn bars(title: &str, data: &[(String, usize, &str)]) -> String {
 #[allow(clippy::too_many_arguments)]
 fn report_html(
     now: Timestamp,
-    identities: &store::bulk::InventoryCounts,
+    identities: &InventoryCounts,
     findings: &[crate::policy::Finding],
     entries: usize,
     cp: &Checkpoint,
@@ -732,11 +867,7 @@ fn report_html(
         .map(|e| {
             (
                 e.to_string(),
-                identities
-                    .by_environment
-                    .get(e.as_str())
-                    .copied()
-                    .unwrap_or(0),
+                identities.by_environment.get(e).copied().unwrap_or(0),
                 "#12547c",
             )
         })

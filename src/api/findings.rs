@@ -35,6 +35,16 @@ pub async fn findings_list(
     let identity_id = filter.identity_id;
     let snap =
         crate::store::bulk::read(store.path(), move |b| db::snapshot(b, identity_id)).await?;
+    findings_of(store, &snap, now, filter).await
+}
+
+/// The rules over a snapshot already read: of the identity `filter` names, else of all.
+pub(crate) async fn findings_of(
+    store: &Store,
+    snap: &db::Snapshot,
+    now: Timestamp,
+    filter: &FindingFilter,
+) -> Result<Vec<Finding>> {
     let mut conn = store.pool().acquire().await?;
     let templates: HashMap<String, Template> = db::templates(&mut conn)
         .await?
@@ -46,20 +56,41 @@ pub async fn findings_list(
     for m in db::mappings(store.pool()).await? {
         controls.entry(m.rule.clone()).or_default().push(m);
     }
-    let accepted: HashMap<(String, i64), String> = db::acceptances(store.pool())
-        .await?
-        .into_iter()
-        .map(|a| ((a.rule, a.identity_id), a.until))
-        .collect();
+    // identity -> (rule, until) of its acceptances: looked up without building a key.
+    let mut accepted: HashMap<i64, Vec<(String, String)>> = HashMap::new();
+    for a in db::acceptances(store.pool()).await? {
+        accepted
+            .entry(a.identity_id)
+            .or_default()
+            .push((a.rule, a.until));
+    }
 
     let mut inv = Inventory::default();
-    let all = db::client_ids(store.pool()).await?;
+    // The cross-inventory rules need every identity: a full snapshot has them already.
+    let all = if filter.identity_id.is_none() {
+        snap.subjects
+            .iter()
+            .map(|s| {
+                (
+                    s.record.id,
+                    s.record.client_id.clone(),
+                    s.record.environment,
+                )
+            })
+            .collect()
+    } else {
+        db::client_ids(store.pool()).await?
+    };
     let by_id: HashMap<i64, (&String, crate::inventory::Environment)> = all
         .iter()
         .map(|(id, cid, env)| (*id, (cid, *env)))
         .collect();
     for (_, cid, env) in &all {
         inv.client_envs.entry(cid.clone()).or_default().push(*env);
+    }
+    // Evidence names the other environments in one order, however the identities were read.
+    for envs in inv.client_envs.values_mut() {
+        envs.sort_unstable_by_key(|e| e.as_str());
     }
     for c in &snap.credentials {
         if let Some((cid, env)) = by_id.get(&c.identity_id) {
@@ -112,7 +143,9 @@ pub async fn findings_list(
         };
         for h in evaluate(&subject, &inv, now) {
             let until = accepted
-                .get(&(h.rule.to_string(), rec.id))
+                .get(&rec.id)
+                .and_then(|a| a.iter().find(|(rule, _)| rule == h.rule))
+                .map(|(_, until)| until)
                 .filter(|u| time::parse(u).is_ok_and(|u| u > now))
                 .cloned();
             let status = if until.is_some() {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::inventory::Environment;
-use crate::scope::{self, ScopeSet};
+use crate::scope;
 use crate::{Error, Result};
 
 /// A read-only connection to the store's database file.
@@ -303,118 +303,6 @@ pub fn scopes_csv<W: Write>(db: &Bulk, environment: Option<Environment>, out: W)
         w.end_row()?;
     }
     w.finish()
-}
-
-/// What the inventory pass counts on the way, for the owners list and the report.
-#[derive(Debug, Default)]
-pub struct InventoryCounts {
-    pub identities: usize,
-    pub by_environment: HashMap<String, usize>,
-    pub business_owner_of: HashMap<i64, usize>,
-    pub technical_owner_of: HashMap<i64, usize>,
-}
-
-/// Writes `inventory.csv`: every identity (in one environment, if given) by name, with its
-/// owners and the risk of its granted scopes (each distinct granted set scored once).
-pub fn inventory_csv<W: Write>(
-    db: &Bulk,
-    environment: Option<Environment>,
-    out: W,
-) -> Result<(W, InventoryCounts)> {
-    let mut w = Csv::new(
-        out,
-        &[
-            "client_id",
-            "name",
-            "kind",
-            "environment",
-            "status",
-            "vendor",
-            "business_owner",
-            "business_owner_email",
-            "technical_owner",
-            "technical_owner_email",
-            "purpose",
-            "use_case",
-            "auth_method",
-            "access_token_lifetime_s",
-            "refresh_token_lifetime_s",
-            "jwks_uri",
-            "revocation_endpoint",
-            "last_used_at",
-            "last_reviewed_at",
-            "next_review_due",
-            "ai_agent",
-            "risk_score",
-            "risk_tier",
-        ],
-    )?;
-    let mut stmt = db.0.prepare(
-        "SELECT i.client_id, i.name, i.kind, i.environment, i.status, i.vendor, \
-           bo.name, bo.email, tech.name, tech.email, i.purpose, i.use_case, i.auth_method, \
-           i.access_token_lifetime_s, i.refresh_token_lifetime_s, i.jwks_uri, \
-           i.revocation_endpoint, i.last_used_at, i.last_reviewed_at, i.next_review_due, \
-           i.ai_agent, i.business_owner_id, i.technical_owner_id, i.id \
-         FROM identity i \
-         LEFT JOIN person bo ON bo.id = i.business_owner_id \
-         LEFT JOIN person tech ON tech.id = i.technical_owner_id \
-         WHERE ?1 IS NULL OR i.environment = ?1 \
-         ORDER BY i.name COLLATE NOCASE, i.id",
-    )?;
-    let scopes = scope_texts(db, None)?;
-    let mut rows = stmt.query([environment.map(|e| e.as_str())])?;
-    let mut risks: HashMap<String, (String, String)> = HashMap::default();
-    let mut counts = InventoryCounts::default();
-    while let Some(r) = rows.next()? {
-        let text = |i: usize| {
-            r.get_ref(i)
-                .and_then(|v| Ok(v.as_bytes_or_null()?.unwrap_or_default()))
-        };
-        for i in 0..13 {
-            w.cell(text(i)?)?;
-        }
-        for i in 13..15 {
-            let v: Option<i64> = r.get(i)?;
-            w.cell(v.map(|v| v.to_string()).unwrap_or_default())?;
-        }
-        for i in 15..20 {
-            w.cell(text(i)?)?;
-        }
-        w.cell(if r.get::<_, bool>(20)? {
-            "true"
-        } else {
-            "false"
-        })?;
-        let granted = scopes
-            .get(&r.get::<_, i64>(23)?)
-            .and_then(|s| s.granted.as_deref())
-            .unwrap_or_default();
-        if !risks.contains_key(granted) {
-            let mut list: Vec<&str> = granted.split(' ').filter(|s| !s.is_empty()).collect();
-            list.sort_unstable();
-            let risk = scope::risk(&ScopeSet::parse(&list.join(" ")));
-            risks.insert(granted.to_string(), (risk.score.to_string(), risk.tier));
-        }
-        let (score, tier) = &risks[granted];
-        w.cell(score)?;
-        w.cell(tier)?;
-        w.end_row()?;
-        counts.identities += 1;
-        let env = String::from_utf8_lossy(text(3)?);
-        match counts.by_environment.get_mut(env.as_ref()) {
-            Some(n) => *n += 1,
-            None => {
-                counts.by_environment.insert(env.into_owned(), 1);
-            }
-        }
-        if let Some(id) = r.get::<_, Option<i64>>(21)? {
-            *counts.business_owner_of.entry(id).or_default() += 1;
-        }
-        if let Some(id) = r.get::<_, Option<i64>>(22)? {
-            *counts.technical_owner_of.entry(id).or_default() += 1;
-        }
-    }
-    Ok((w.finish()?, counts))
 }
 
 #[cfg(test)]

@@ -474,3 +474,54 @@ async fn exported_audit_lines_are_the_canonical_json_of_each_entry_whatever_they
               [ \"$h\" = \"$(jq -r .hash <<<\"$e\")\" ] || exit 1; done < data/audit-log.jsonl";
     assert!(sh(&out, jq), "jq and sha256sum recompute every hash");
 }
+
+#[tokio::test]
+async fn the_inventory_lists_what_the_identity_list_shows_in_its_order() {
+    let env = Env::new();
+    let store = env.store().await;
+    api::demo_seed(
+        &store,
+        now(),
+        &actor(),
+        api::DemoOptions {
+            identities: 300,
+            seed: 11,
+        },
+    )
+    .await
+    .expect("demo");
+    for environment in [None, Some(steward::inventory::Environment::Production)] {
+        let out = env.dir.path().join(format!("pkg-{environment:?}"));
+        let filter = EvidenceFilter {
+            environment,
+            ..Default::default()
+        };
+        api::evidence_export(&store, now(), &actor(), &out, &filter)
+            .await
+            .expect("export");
+        let csv = std::fs::read_to_string(out.join("data/inventory.csv")).expect("inventory");
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        let exported: Vec<(String, String, String, String)> = reader
+            .records()
+            .map(|r| {
+                let r = r.expect("row");
+                (r[0].into(), r[1].into(), r[21].into(), r[22].into())
+            })
+            .collect();
+        let listed: Vec<(String, String, String, String)> = api::identity_list(
+            &store,
+            &steward::inventory::IdentityFilter {
+                environment,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("list")
+        .rows
+        .into_iter()
+        .map(|i| (i.client_id, i.name, i.risk_score.to_string(), i.risk_tier))
+        .collect();
+        assert!(!listed.is_empty());
+        assert_eq!(exported, listed, "{environment:?}");
+    }
+}
