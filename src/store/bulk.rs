@@ -106,6 +106,19 @@ fn push_details(out: &mut Vec<u8>, details: &[u8]) {
     }
 }
 
+/// An exported line's keys in sorted order, each with the column of the query in
+/// [`audit_log`] it takes (0 is `seq`, a number; 5 is `details`, canonical JSON already).
+const LINE_FIELDS: [(&[u8], usize); 8] = [
+    (b"{\"action\":", 3),
+    (b",\"actor\":", 2),
+    (b",\"at\":", 1),
+    (b",\"details\":", 5),
+    (b",\"hash\":", 7),
+    (b",\"prev_hash\":", 6),
+    (b",\"seq\":", 0),
+    (b",\"subject\":", 4),
+];
+
 /// Writes the audit log of a window as JSON lines, each the canonical JSON of the stored
 /// entry (keys sorted, compact; `details` is stored as canonical JSON and goes in as it is,
 /// so a damaged one shows as a bad line when the package is verified). Returns the number
@@ -127,22 +140,14 @@ pub fn audit_log(
         // Stored text is written as it is (no UTF-8 check here: verification makes one).
         let text = |i: usize| r.get_ref(i).and_then(|v| Ok(v.as_bytes()?));
         line.clear();
-        line.extend_from_slice(b"{\"action\":");
-        push_json_string(&mut line, text(3)?);
-        line.extend_from_slice(b",\"actor\":");
-        push_json_string(&mut line, text(2)?);
-        line.extend_from_slice(b",\"at\":");
-        push_json_string(&mut line, text(1)?);
-        line.extend_from_slice(b",\"details\":");
-        push_details(&mut line, text(5)?);
-        line.extend_from_slice(b",\"hash\":");
-        push_json_string(&mut line, text(7)?);
-        line.extend_from_slice(b",\"prev_hash\":");
-        push_json_string(&mut line, text(6)?);
-        line.extend_from_slice(b",\"seq\":");
-        line.extend_from_slice(r.get::<_, i64>(0)?.to_string().as_bytes());
-        line.extend_from_slice(b",\"subject\":");
-        push_json_string(&mut line, text(4)?);
+        for (key, column) in LINE_FIELDS {
+            line.extend_from_slice(key);
+            match column {
+                0 => line.extend_from_slice(r.get::<_, i64>(0)?.to_string().as_bytes()),
+                5 => push_details(&mut line, text(5)?),
+                _ => push_json_string(&mut line, text(column)?),
+            }
+        }
         line.extend_from_slice(b"}\n");
         out.write_all(&line).map_err(io)?;
         n += 1;

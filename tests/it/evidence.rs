@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::{actor, fixture, now, rows, tamper, Env};
+use crate::support::{actor, fixture, now, rows, seeded, tamper, Env};
 use steward::api::{self, EvidenceFilter};
 use steward::{Code, Store};
 
@@ -234,18 +234,7 @@ async fn an_export_never_overwrites_and_leaves_no_partial_package() {
 #[tokio::test]
 async fn a_checkpoint_catches_truncation_and_a_fully_rehashed_chain() {
     let env = Env::new();
-    let store = env.store().await;
-    api::demo_seed(
-        &store,
-        now(),
-        &actor(),
-        api::DemoOptions {
-            identities: 5,
-            seed: 2,
-        },
-    )
-    .await
-    .expect("demo");
+    let store = seeded(&env, 5, 2).await;
     let before = rows(&store, "audit_log").await;
     let cp = api::audit_checkpoint(&store, now(), &actor())
         .await
@@ -478,18 +467,7 @@ async fn exported_audit_lines_are_the_canonical_json_of_each_entry_whatever_they
 #[tokio::test]
 async fn the_inventory_lists_what_the_identity_list_shows_in_its_order() {
     let env = Env::new();
-    let store = env.store().await;
-    api::demo_seed(
-        &store,
-        now(),
-        &actor(),
-        api::DemoOptions {
-            identities: 300,
-            seed: 11,
-        },
-    )
-    .await
-    .expect("demo");
+    let store = seeded(&env, 300, 11).await;
     for environment in [None, Some(steward::inventory::Environment::Production)] {
         let out = env.dir.path().join(format!("pkg-{environment:?}"));
         let filter = EvidenceFilter {

@@ -76,6 +76,20 @@ pub fn actor() -> Actor {
     Actor("reviewer@test".into())
 }
 
+/// A store seeded with `identities` demo identities from `seed`.
+pub async fn seeded(env: &Env, identities: usize, seed: u64) -> Store {
+    let store = env.store().await;
+    steward::api::demo_seed(
+        &store,
+        now(),
+        &actor(),
+        steward::api::DemoOptions { identities, seed },
+    )
+    .await
+    .expect("demo");
+    store
+}
+
 /// Counts rows of a table, straight from SQLite.
 pub async fn rows(store: &Store, table: &str) -> i64 {
     let sql = match table {
