@@ -179,14 +179,15 @@ where
     T: Send + 'static,
     F: FnOnce(&store::bulk::Bulk, bag::PayloadFile) -> Result<T> + Send + 'static,
 {
-    let path = store.path().to_path_buf();
-    tokio::task::spawn_blocking(move || read(&store::bulk::Bulk::open(&path)?, file))
+    spawn(store, move |store| async move {
+        store::bulk::read(store.path(), move |db| read(db, file)).await
+    })
 }
 
 /// The result of a read started with [`spawn`] or [`bulk`].
 async fn joined<T>(task: tokio::task::JoinHandle<Result<T>>) -> Result<T> {
     task.await
-        .map_err(|e| Error::Integrity(format!("an export read failed: {e}")))?
+        .map_err(|e| Error::Integrity(format!("an export task failed: {e}")))?
 }
 
 /// What an export covers.
@@ -202,23 +203,23 @@ pub struct EvidenceFilter {
 /// Neutralizes spreadsheet formulas (OWASP CSV injection): a cell starting with `=`, `+`,
 /// `-`, `@`, tab or CR gets a leading apostrophe.
 pub fn csv_cell(s: &str) -> String {
-    match s.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}"),
-        _ => s.to_string(),
+    if store::bulk::starts_formula(s.as_bytes()) {
+        format!("'{s}")
+    } else {
+        s.to_string()
     }
 }
 
-/// A CSV file with every cell neutralized by [`csv_cell`].
+/// A small CSV file, every cell neutralized (see [`store::bulk::Csv`]).
 pub(super) fn csv(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> Result<Vec<u8>> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let fail = |e: csv::Error| Error::invalid("export", e.to_string());
-    w.write_record(header).map_err(fail)?;
+    let mut w = store::bulk::Csv::new(Vec::new(), header)?;
     for r in rows {
-        w.write_record(r.iter().map(|c| csv_cell(c)))
-            .map_err(fail)?;
+        for c in &r {
+            w.cell(c)?;
+        }
+        w.end_row()?;
     }
-    w.into_inner()
-        .map_err(|e| Error::invalid("export", e.to_string()))
+    w.finish()
 }
 
 /// What the inventory pass counts on the way, for the owners list and the report.
@@ -446,13 +447,7 @@ pub async fn evidence_export(
                 let written = findings_csv(&findings, findings_file)?.finish()?;
                 Ok::<_, Error>((written, findings))
             });
-            let failed = |e: tokio::task::JoinError| {
-                Error::Integrity(format!("an export write failed: {e}"))
-            };
-            Ok((
-                inventory.await.map_err(failed)??,
-                findings.await.map_err(failed)??,
-            ))
+            Ok((joined(inventory).await?, joined(findings).await?))
         }
     });
     let trace = spawn(store, {

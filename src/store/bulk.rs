@@ -210,6 +210,15 @@ pub fn scope_texts(db: &Bulk, identity_id: Option<i64>) -> Result<HashMap<i64, S
     Ok(out)
 }
 
+/// Whether a spreadsheet would read a cell as a formula: it starts with `=`, `+`, `-`,
+/// `@`, tab or CR.
+pub fn starts_formula(cell: &[u8]) -> bool {
+    matches!(
+        cell.first(),
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
+    )
+}
+
 /// A CSV row writer whose every cell is neutralized against spreadsheet formulas.
 pub struct Csv<W: Write>(csv::Writer<W>);
 
@@ -226,11 +235,10 @@ impl<W: Write> Csv<W> {
     /// apostrophe (OWASP CSV injection).
     pub fn cell(&mut self, s: impl AsRef<[u8]>) -> Result<()> {
         let s = s.as_ref();
-        match s.first() {
-            Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => {
-                self.0.write_field([b"'", s].concat()).map_err(csv_error)
-            }
-            _ => self.0.write_field(s).map_err(csv_error),
+        if starts_formula(s) {
+            self.0.write_field([b"'", s].concat()).map_err(csv_error)
+        } else {
+            self.0.write_field(s).map_err(csv_error)
         }
     }
 
