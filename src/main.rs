@@ -531,7 +531,7 @@ async fn findings(
                 list.iter().map(|x| {
                     vec![
                         x.severity.to_string(),
-                        x.rule.clone(),
+                        x.rule.to_string(),
                         format!("{} [{}]", x.client_id, x.identity_id),
                         x.environment.to_string(),
                         x.evidence.clone(),

@@ -85,10 +85,10 @@ pub async fn dashboard(store: &Store, now: Timestamp) -> Result<Dashboard> {
     let mut over_privileged = std::collections::HashSet::new();
     for f in &findings {
         *by_severity.entry(f.severity).or_default() += 1;
-        for c in &f.frameworks {
+        for c in f.frameworks.iter() {
             *by_control.entry(c.clone()).or_default() += 1;
         }
-        if LEAST_PRIVILEGE_RULES.contains(&f.rule.as_str()) {
+        if LEAST_PRIVILEGE_RULES.contains(&f.rule) {
             over_privileged.insert(f.identity_id);
         }
     }

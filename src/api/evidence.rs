@@ -365,7 +365,7 @@ fn findings_csv<W: std::io::Write>(findings: &[crate::policy::Finding], out: W) 
         };
         for cell in [
             x.id.as_str(),
-            &x.rule,
+            x.rule,
             x.severity.as_str(),
             status,
             x.accepted_until.as_deref().unwrap_or_default(),
@@ -373,7 +373,7 @@ fn findings_csv<W: std::io::Write>(findings: &[crate::policy::Finding], out: W) 
             x.environment.as_str(),
             &x.name,
             &x.evidence,
-            &x.remediation,
+            x.remediation,
             &x.frameworks.join(" "),
         ] {
             w.cell(cell)?;
@@ -876,7 +876,7 @@ fn report_html(
         rows.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td></tr>",
             esc(x.severity.as_str()),
-            esc(&x.rule),
+            esc(x.rule),
             esc(&x.name),
             esc(x.environment.as_str()),
             esc(&x.evidence),

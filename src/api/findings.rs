@@ -1,6 +1,7 @@
-use std::collections::HashMap;
+use std::sync::Arc;
 
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 use serde::Deserialize;
 use serde_json::json;
 use ts_rs::TS;
@@ -14,6 +15,9 @@ use crate::scope::{self, ScopeSet};
 use crate::store::policy as db;
 use crate::time::{self, Timestamp};
 use crate::{Error, Result, Store};
+
+/// A rule's control ids, shared by its findings.
+type Controls = Arc<[String]>;
 
 /// The framework whose controls apply only to identities flagged as AI agents.
 const AI_RMF: &str = "NIST AI RMF 1.0";
@@ -46,18 +50,31 @@ pub(crate) async fn findings_of(
     filter: &FindingFilter,
 ) -> Result<Vec<Finding>> {
     let mut conn = store.pool().acquire().await?;
-    let templates: HashMap<String, Template> = db::templates(&mut conn)
+    let templates: FxHashMap<String, Template> = db::templates(&mut conn)
         .await?
         .into_iter()
         .map(|t| (t.key.clone(), t))
         .collect();
     drop(conn);
-    let mut controls: HashMap<String, Vec<Mapping>> = HashMap::new();
+    // rule -> its controls (all, and without the AI RMF's): one list shared by its findings.
+    let mut by_rule: FxHashMap<String, Vec<Mapping>> = FxHashMap::default();
     for m in db::mappings(store.pool()).await? {
-        controls.entry(m.rule.clone()).or_default().push(m);
+        by_rule.entry(m.rule.clone()).or_default().push(m);
     }
+    let controls: FxHashMap<String, [Controls; 2]> = by_rule
+        .into_iter()
+        .map(|(rule, ms)| {
+            let all = ms.iter().map(|m| m.control.clone()).collect();
+            let not_ai = ms
+                .iter()
+                .filter(|m| m.framework != AI_RMF)
+                .map(|m| m.control.clone())
+                .collect();
+            (rule, [all, not_ai])
+        })
+        .collect();
     // identity -> (rule, until) of its acceptances: looked up without building a key.
-    let mut accepted: HashMap<i64, Vec<(String, String)>> = HashMap::new();
+    let mut accepted: FxHashMap<i64, Vec<(String, String)>> = FxHashMap::default();
     for a in db::acceptances(store.pool()).await? {
         accepted
             .entry(a.identity_id)
@@ -81,7 +98,7 @@ pub(crate) async fn findings_of(
     } else {
         db::client_ids(store.pool()).await?
     };
-    let by_id: HashMap<i64, (&String, crate::inventory::Environment)> = all
+    let by_id: FxHashMap<i64, (&String, crate::inventory::Environment)> = all
         .iter()
         .map(|(id, cid, env)| (*id, (cid, *env)))
         .collect();
@@ -101,19 +118,23 @@ pub(crate) async fn findings_of(
             ));
         }
     }
-    let mut creds: HashMap<i64, Vec<&crate::policy::rules::CredentialFacts>> = HashMap::new();
+    let mut creds: FxHashMap<i64, Vec<&crate::policy::rules::CredentialFacts>> =
+        FxHashMap::default();
     for c in &snap.credentials {
         creds.entry(c.identity_id).or_default().push(c);
     }
 
     // A hundred thousand identities share far fewer scope sets: each text is parsed once.
-    let mut sets: HashMap<&str, ScopeSet> = HashMap::new();
-    for row in &snap.subjects {
-        for text in [&row.approved, &row.granted] {
-            let text = text.as_deref().unwrap_or("");
-            sets.entry(text).or_insert_with(|| ScopeSet::parse(text));
-        }
-    }
+    let texts: rustc_hash::FxHashSet<&str> = snap
+        .subjects
+        .iter()
+        .flat_map(|row| [&row.approved, &row.granted])
+        .map(|text| text.as_deref().unwrap_or(""))
+        .collect();
+    let sets: FxHashMap<&str, ScopeSet> = texts
+        .into_par_iter()
+        .map(|text| (text, ScopeSet::parse(text)))
+        .collect();
     let set = |text: &Option<String>| &sets[text.as_deref().unwrap_or("")];
     // Each identity is judged on its own: spread them over the cores.
     let judge = |row: &db::SubjectRow| -> Vec<Finding> {
@@ -154,8 +175,8 @@ pub(crate) async fn findings_of(
                 FindingStatus::Open
             };
             let f = Finding {
-                id: format!("{}:{}", h.rule, rec.id),
-                rule: h.rule.to_string(),
+                id: finding_id(h.rule, rec.id),
+                rule: h.rule,
                 severity: h.severity,
                 identity_id: rec.id,
                 client_id: rec.client_id.clone(),
@@ -165,12 +186,7 @@ pub(crate) async fn findings_of(
                 remediation: h.remediation,
                 frameworks: controls
                     .get(h.rule)
-                    .map(|ms| {
-                        ms.iter()
-                            .filter(|m| rec.ai_agent || m.framework != AI_RMF)
-                            .map(|m| m.control.clone())
-                            .collect()
-                    })
+                    .map(|[all, not_ai]| if rec.ai_agent { all } else { not_ai }.clone())
                     .unwrap_or_default(),
                 status,
                 accepted_until: until,
@@ -187,8 +203,19 @@ pub(crate) async fn findings_of(
     let mut out: Vec<Finding> = snap.subjects.par_iter().flat_map_iter(judge).collect();
     let order = |rule: &str| RULES.iter().position(|r| *r == rule).unwrap_or(usize::MAX);
     // Each finding's key is computed once, not at every comparison.
-    out.sort_by_cached_key(|f| (std::cmp::Reverse(f.severity), order(&f.rule), f.identity_id));
+    out.sort_by_cached_key(|f| (std::cmp::Reverse(f.severity), order(f.rule), f.identity_id));
     Ok(out)
+}
+
+/// `<rule>:<identity_id>`, built without the formatting machinery (once per finding).
+fn finding_id(rule: &str, identity_id: i64) -> String {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(identity_id);
+    let mut id = String::with_capacity(rule.len() + 1 + digits.len());
+    id.push_str(rule);
+    id.push(':');
+    id.push_str(digits);
+    id
 }
 
 /// Accepts a finding as a risk until a date. The approver must be a current person who owns

@@ -8,6 +8,8 @@
 pub mod rules;
 pub mod template;
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
@@ -37,7 +39,7 @@ pub enum FindingStatus {
 pub struct Finding {
     /// Stable id: `<rule>:<identity_id>`.
     pub id: String,
-    pub rule: String,
+    pub rule: &'static str,
     pub severity: Severity,
     #[ts(type = "number")]
     pub identity_id: i64,
@@ -47,9 +49,11 @@ pub struct Finding {
     /// What was seen, specifically.
     pub evidence: String,
     /// What to do about it.
-    pub remediation: String,
+    pub remediation: &'static str,
     /// Control ids: `NHI5:2025`, `PR.AA-05`, ...
-    pub frameworks: Vec<String>,
+    // One list, shared by the findings of a rule.
+    #[ts(as = "Vec<String>")]
+    pub frameworks: Arc<[String]>,
     pub status: FindingStatus,
     pub accepted_until: Option<String>,
 }

@@ -1,7 +1,7 @@
 //! The rules. Each looks at one identity (with what the whole inventory says about its
 //! credentials and client_id) and returns what it found.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use chrono::Duration;
 
@@ -69,9 +69,9 @@ pub struct Subject<'a> {
 #[derive(Default)]
 pub struct Inventory {
     /// fingerprint -> (identity id, client_id, environment) of every holder.
-    pub holders: HashMap<String, Vec<(i64, String, Environment)>>,
+    pub holders: FxHashMap<String, Vec<(i64, String, Environment)>>,
     /// client_id -> environments it is registered in.
-    pub client_envs: HashMap<String, Vec<Environment>>,
+    pub client_envs: FxHashMap<String, Vec<Environment>>,
 }
 
 /// One rule's verdict on one identity.
@@ -80,15 +80,15 @@ pub struct Hit {
     pub rule: &'static str,
     pub severity: Severity,
     pub evidence: String,
-    pub remediation: String,
+    pub remediation: &'static str,
 }
 
-fn hit(rule: &'static str, severity: Severity, evidence: String, remediation: &str) -> Hit {
+fn hit(rule: &'static str, severity: Severity, evidence: String, remediation: &'static str) -> Hit {
     Hit {
         rule,
         severity,
         evidence,
-        remediation: remediation.to_string(),
+        remediation,
     }
 }
 

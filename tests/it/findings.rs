@@ -67,7 +67,7 @@ async fn findings_of(store: &Store, id: i64) -> Vec<Finding> {
 }
 
 fn rules(list: &[Finding]) -> Vec<&str> {
-    list.iter().map(|f| f.rule.as_str()).collect()
+    list.iter().map(|f| f.rule).collect()
 }
 
 #[tokio::test]
@@ -172,7 +172,7 @@ async fn mappings_are_attached_from_data() {
     )
     .await;
     let f = &findings_of(&store, id).await[0];
-    assert_eq!(f.frameworks, ["GV.RR-02", "ID.AM-08", "NHI1:2025"]);
+    assert_eq!(*f.frameworks, ["GV.RR-02", "ID.AM-08", "NHI1:2025"]);
     assert_eq!(f.severity, Severity::High);
     let mapping = api::framework_mapping(&store).await.expect("mapping");
     for rule in steward::policy::rules::RULES
