@@ -224,11 +224,16 @@ pub struct Csv<W: Write>(csv::Writer<W>);
 
 impl<W: Write> Csv<W> {
     pub fn new(out: W, header: &[&str]) -> Result<Self> {
-        let mut w = csv::WriterBuilder::new()
+        let mut w = Self::rows(out);
+        w.0.write_record(header).map_err(csv_error)?;
+        Ok(w)
+    }
+
+    /// A writer of rows only: a part of a file whose header is written elsewhere.
+    pub fn rows(out: W) -> Self {
+        Csv(csv::WriterBuilder::new()
             .buffer_capacity(64 * 1024)
-            .from_writer(out);
-        w.write_record(header).map_err(csv_error)?;
-        Ok(Csv(w))
+            .from_writer(out))
     }
 
     /// One cell; a value starting with `=`, `+`, `-`, `@`, tab or CR gets a leading
