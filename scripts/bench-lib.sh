@@ -11,9 +11,15 @@ secs() {
 # `best N CMD...`: the fastest of N runs of a command, in seconds (the machine's noise only
 # ever adds time, so the minimum is the steadiest figure).
 best() {
-  local n=$1 t min=""
-  shift
+  best_fresh "$1" "" "${@:2}"
+}
+
+# `best_fresh N DIR CMD...`: as `best`, with DIR removed (untimed) before each run.
+best_fresh() {
+  local n=$1 fresh=$2 t min=""
+  shift 2
   for ((i = 0; i < n; i++)); do
+    [[ -z $fresh ]] || rm -rf "$fresh"
     t=$(secs "$@")
     if [[ -z $min ]] || awk -v a="$t" -v b="$min" 'BEGIN { exit !(a < b) }'; then
       min=$t

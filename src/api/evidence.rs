@@ -237,6 +237,7 @@ pub struct InventoryCounts {
 /// owners and the risk of its granted scopes (each distinct granted set scored once).
 fn inventory_csv<W: std::io::Write>(
     snap: &store::policy::Snapshot,
+    sets: &rustc_hash::FxHashMap<&str, crate::scope::ScopeSet>,
     people: &rustc_hash::FxHashMap<i64, crate::inventory::Person>,
     environment: Option<Environment>,
     out: W,
@@ -295,33 +296,36 @@ fn inventory_csv<W: std::io::Write>(
         let (tech, tech_email) = owner(r.technical_owner_id);
         let granted = row.granted.as_deref().unwrap_or_default();
         let (score, tier) = risks.entry(granted).or_insert_with(|| {
-            let mut list: Vec<&str> = granted.split(' ').filter(|s| !s.is_empty()).collect();
-            list.sort_unstable();
-            let risk = crate::scope::risk(&crate::scope::ScopeSet::parse(&list.join(" ")));
+            let risk = match sets.get(granted) {
+                Some(set) => crate::scope::risk(set),
+                None => crate::scope::risk(&crate::scope::ScopeSet::parse(granted)),
+            };
             (risk.score.to_string(), risk.tier)
         });
-        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        fn text(v: &Option<String>) -> &str {
+            v.as_deref().unwrap_or_default()
+        }
         for cell in [
             r.client_id.as_str(),
             &r.name,
             r.kind.as_str(),
             r.environment.as_str(),
             r.status.as_str(),
-            &text(&r.vendor),
+            text(&r.vendor),
             bo,
             bo_email,
             tech,
             tech_email,
-            &text(&r.purpose),
-            &text(&r.use_case),
-            &text(&r.auth_method),
+            text(&r.purpose),
+            text(&r.use_case),
+            text(&r.auth_method),
             &number(r.access_token_lifetime_s),
             &number(r.refresh_token_lifetime_s),
-            &text(&r.jwks_uri),
-            &text(&r.revocation_endpoint),
-            &text(&r.last_used_at),
-            &text(&r.last_reviewed_at),
-            &text(&r.next_review_due),
+            text(&r.jwks_uri),
+            text(&r.revocation_endpoint),
+            text(&r.last_used_at),
+            text(&r.last_reviewed_at),
+            text(&r.next_review_due),
             if r.ai_agent { "true" } else { "false" },
             score,
             tier,
@@ -444,36 +448,41 @@ pub async fn evidence_export(
         let (inventory_file, findings_file) =
             (bag.file("inventory.csv")?, bag.file("findings.csv")?);
         move |store| async move {
-            let snap = std::sync::Arc::new(
-                store::bulk::read(store.path(), |db| store::policy::snapshot(db, None)).await?,
+            let (snap, inputs) = tokio::join!(
+                store::bulk::read(store.path(), |db| store::policy::snapshot(db, None)),
+                super::findings::rule_inputs(&store, false)
             );
-            let inventory = tokio::task::spawn_blocking({
-                let snap = snap.clone();
-                move || {
-                    let (file, counts) =
-                        inventory_csv(&snap, &people_by_id, environment, inventory_file)?;
-                    Ok::<_, Error>((file.finish()?, counts))
-                }
-            });
-            let all = super::findings::findings_of(
-                &store,
-                &snap,
-                now,
-                &FindingFilter {
-                    include_accepted: true,
-                    ..Default::default()
-                },
-            )
-            .await?;
-            let findings: Vec<_> = all
-                .into_iter()
-                .filter(|x| environment.is_none_or(|e| e == x.environment))
-                .collect();
-            let findings = tokio::task::spawn_blocking(move || {
+            let (snap, inputs) = (snap?, inputs?);
+            let filter = FindingFilter {
+                include_accepted: true,
+                ..Default::default()
+            };
+            tokio::task::spawn_blocking(move || {
+                // The scope sets are parsed once for both; the inventory is written while
+                // the rules run.
+                let sets = super::findings::scope_sets(&snap);
+                let (inventory, all) = rayon::join(
+                    || {
+                        let (file, counts) = inventory_csv(
+                            &snap,
+                            &sets,
+                            &people_by_id,
+                            environment,
+                            inventory_file,
+                        )?;
+                        Ok::<_, Error>((file.finish()?, counts))
+                    },
+                    || super::findings::judge(&snap, &sets, &inputs, now, &filter),
+                );
+                let findings: Vec<_> = all
+                    .into_iter()
+                    .filter(|x| environment.is_none_or(|e| e == x.environment))
+                    .collect();
                 let written = findings_csv(&findings, findings_file)?.finish()?;
-                Ok::<_, Error>((written, findings))
-            });
-            Ok((joined(inventory).await?, joined(findings).await?))
+                Ok::<_, Error>((inventory?, (written, findings)))
+            })
+            .await
+            .map_err(|e| Error::Integrity(format!("an export task failed: {e}")))?
         }
     });
     let trace = spawn(store, {

@@ -49,19 +49,40 @@ pub(crate) async fn findings_of(
     now: Timestamp,
     filter: &FindingFilter,
 ) -> Result<Vec<Finding>> {
+    let inputs = rule_inputs(store, filter.identity_id.is_some()).await?;
+    Ok(judge(snap, &scope_sets(snap), &inputs, now, filter))
+}
+
+/// What the rules need besides the snapshot.
+pub(crate) struct RuleInputs {
+    /// Each template with its scope limit parsed.
+    templates: FxHashMap<String, (Template, Option<ScopeSet>)>,
+    /// rule -> its controls (all, and without the AI RMF's): one list shared by its findings.
+    controls: FxHashMap<String, [Controls; 2]>,
+    /// identity -> (rule, until) of its acceptances: looked up without building a key.
+    accepted: FxHashMap<i64, Vec<(String, String)>>,
+    /// (id, client_id, environment) of every identity, when the snapshot holds only one.
+    all: Option<Vec<(i64, String, crate::inventory::Environment)>>,
+}
+
+/// Reads the templates, the framework mapping and the acceptances (and every client id when
+/// the snapshot is of `one_identity`).
+pub(crate) async fn rule_inputs(store: &Store, one_identity: bool) -> Result<RuleInputs> {
     let mut conn = store.pool().acquire().await?;
-    let templates: FxHashMap<String, Template> = db::templates(&mut conn)
+    let templates = db::templates(&mut conn)
         .await?
         .into_iter()
-        .map(|t| (t.key.clone(), t))
+        .map(|t| {
+            let limit = t.limit();
+            (t.key.clone(), (t, limit))
+        })
         .collect();
     drop(conn);
-    // rule -> its controls (all, and without the AI RMF's): one list shared by its findings.
     let mut by_rule: FxHashMap<String, Vec<Mapping>> = FxHashMap::default();
     for m in db::mappings(store.pool()).await? {
         by_rule.entry(m.rule.clone()).or_default().push(m);
     }
-    let controls: FxHashMap<String, [Controls; 2]> = by_rule
+    let controls = by_rule
         .into_iter()
         .map(|(rule, ms)| {
             let all = ms.iter().map(|m| m.control.clone()).collect();
@@ -73,7 +94,6 @@ pub(crate) async fn findings_of(
             (rule, [all, not_ai])
         })
         .collect();
-    // identity -> (rule, until) of its acceptances: looked up without building a key.
     let mut accepted: FxHashMap<i64, Vec<(String, String)>> = FxHashMap::default();
     for a in db::acceptances(store.pool()).await? {
         accepted
@@ -81,28 +101,74 @@ pub(crate) async fn findings_of(
             .or_default()
             .push((a.rule, a.until));
     }
+    let all = if one_identity {
+        Some(db::client_ids(store.pool()).await?)
+    } else {
+        None
+    };
+    Ok(RuleInputs {
+        templates,
+        controls,
+        accepted,
+        all,
+    })
+}
 
+/// Each distinct scope text of a snapshot, parsed once: a hundred thousand identities share
+/// far fewer sets. Parsed on every core.
+pub(crate) fn scope_sets(snap: &db::Snapshot) -> FxHashMap<&str, ScopeSet> {
+    let texts: rustc_hash::FxHashSet<&str> = snap
+        .subjects
+        .iter()
+        .flat_map(|row| [&row.approved, &row.granted])
+        .map(|text| text.as_deref().unwrap_or(""))
+        .collect();
+    texts
+        .into_par_iter()
+        .map(|text| (text, ScopeSet::parse(text)))
+        .collect()
+}
+
+/// Every rule over every identity of `snap` (spread over the cores), in severity, rule and
+/// identity order.
+pub(crate) fn judge(
+    snap: &db::Snapshot,
+    sets: &FxHashMap<&str, ScopeSet>,
+    inputs: &RuleInputs,
+    now: Timestamp,
+    filter: &FindingFilter,
+) -> Vec<Finding> {
+    let RuleInputs {
+        templates,
+        controls,
+        accepted,
+        all,
+    } = inputs;
     let mut inv = Inventory::default();
     // The cross-inventory rules need every identity: a full snapshot has them already.
-    let all = if filter.identity_id.is_none() {
-        snap.subjects
-            .iter()
-            .map(|s| {
-                (
-                    s.record.id,
-                    s.record.client_id.clone(),
-                    s.record.environment,
-                )
-            })
-            .collect()
-    } else {
-        db::client_ids(store.pool()).await?
+    let from_snapshot;
+    let all = match all {
+        Some(all) => all,
+        None => {
+            from_snapshot = snap
+                .subjects
+                .iter()
+                .map(|s| {
+                    (
+                        s.record.id,
+                        s.record.client_id.clone(),
+                        s.record.environment,
+                    )
+                })
+                .collect::<Vec<_>>();
+            &from_snapshot
+        }
     };
     let by_id: FxHashMap<i64, (&String, crate::inventory::Environment)> = all
         .iter()
         .map(|(id, cid, env)| (*id, (cid, *env)))
         .collect();
-    for (_, cid, env) in &all {
+    for (_, cid, env) in all {
         inv.client_envs.entry(cid.clone()).or_default().push(*env);
     }
     // Evidence names the other environments in one order, however the identities were read.
@@ -124,20 +190,9 @@ pub(crate) async fn findings_of(
         creds.entry(c.identity_id).or_default().push(c);
     }
 
-    // A hundred thousand identities share far fewer scope sets: each text is parsed once.
-    let texts: rustc_hash::FxHashSet<&str> = snap
-        .subjects
-        .iter()
-        .flat_map(|row| [&row.approved, &row.granted])
-        .map(|text| text.as_deref().unwrap_or(""))
-        .collect();
-    let sets: FxHashMap<&str, ScopeSet> = texts
-        .into_par_iter()
-        .map(|text| (text, ScopeSet::parse(text)))
-        .collect();
     let set = |text: &Option<String>| &sets[text.as_deref().unwrap_or("")];
     // Each identity is judged on its own: spread them over the cores.
-    let judge = |row: &db::SubjectRow| -> Vec<Finding> {
+    let one = |row: &db::SubjectRow| -> Vec<Finding> {
         let mut out = Vec::new();
         let rec = &row.record;
         let words = |s: &Option<String>| s.as_deref().unwrap_or("").to_string();
@@ -146,6 +201,7 @@ pub(crate) async fn findings_of(
             .map(String::from)
             .collect();
         unjustified.sort();
+        let template = rec.use_case.as_ref().and_then(|k| templates.get(k));
         let subject = Subject {
             record: rec,
             business_owner: row
@@ -160,7 +216,8 @@ pub(crate) async fn findings_of(
             unjustified,
             granted: set(&row.granted),
             credentials: creds.get(&rec.id).cloned().unwrap_or_default(),
-            template: rec.use_case.as_ref().and_then(|k| templates.get(k)),
+            template: template.map(|(t, _)| t),
+            limit: template.and_then(|(_, limit)| limit.as_ref()),
         };
         for h in evaluate(&subject, &inv, now) {
             let until = accepted
@@ -200,11 +257,11 @@ pub(crate) async fn findings_of(
         }
         out
     };
-    let mut out: Vec<Finding> = snap.subjects.par_iter().flat_map_iter(judge).collect();
+    let mut out: Vec<Finding> = snap.subjects.par_iter().flat_map_iter(one).collect();
     let order = |rule: &str| RULES.iter().position(|r| *r == rule).unwrap_or(usize::MAX);
     // Each finding's key is computed once, not at every comparison.
     out.sort_by_cached_key(|f| (std::cmp::Reverse(f.severity), order(f.rule), f.identity_id));
-    Ok(out)
+    out
 }
 
 /// `<rule>:<identity_id>`, built without the formatting machinery (once per finding).

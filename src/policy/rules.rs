@@ -63,6 +63,8 @@ pub struct Subject<'a> {
     pub granted: &'a ScopeSet,
     pub credentials: Vec<&'a CredentialFacts>,
     pub template: Option<&'a Template>,
+    /// The template's scope limit, parsed once for all the identities it applies to.
+    pub limit: Option<&'a ScopeSet>,
 }
 
 /// What the whole inventory says, for the rules that compare identities.
@@ -140,8 +142,8 @@ pub fn evaluate(s: &Subject<'_>, inv: &Inventory, now: Timestamp) -> Vec<Hit> {
         (_, Some(t)) => {
             let both = s.granted.union(s.approved);
             let mut problems = Vec::new();
-            if let Some(limit) = t.limit() {
-                let extra = both.difference(&limit);
+            if let Some(limit) = s.limit {
+                let extra = both.difference(limit);
                 if !extra.is_empty() {
                     problems.push(format!("beyond the '{}' template: {extra}", t.key));
                 }
