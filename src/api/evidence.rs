@@ -410,6 +410,9 @@ fn findings_csv_in<W: std::io::Write>(
     Ok(out)
 }
 
+/// Critical and high findings listed in `report.html` (all are in `findings.csv`).
+const REPORT_ROWS: usize = 200;
+
 /// Findings encoded by one task of [`findings_csv`].
 const FINDINGS_CHUNK: usize = 16_384;
 
@@ -905,35 +908,40 @@ fn report_html(
             )
         })
         .collect();
+    let serious =
+        |x: &&crate::policy::Finding| matches!(x.severity, Severity::Critical | Severity::High);
     let mut rows = String::new();
-    for x in findings
-        .iter()
-        .filter(|x| matches!(x.severity, Severity::Critical | Severity::High))
-        .take(200)
-    {
+    for x in findings.iter().filter(serious).take(REPORT_ROWS) {
         rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}<br><small>{}</small></td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(x.severity.as_str()),
             esc(x.rule),
             esc(&x.name),
+            esc(&x.client_id),
             esc(x.environment.as_str()),
             esc(&x.evidence),
             esc(&x.frameworks.join(" "))
         ));
     }
+    let serious_count = findings.iter().filter(serious).count();
+    let listed = if serious_count > REPORT_ROWS {
+        format!(" (the first {REPORT_ROWS} of {serious_count}; findings.csv has them all)")
+    } else {
+        String::new()
+    };
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Steward evidence report</title>\
 <style>body{{font-family:sans-serif;margin:2em;color:#1b2733}}table{{border-collapse:collapse}}td,th{{border-bottom:1px solid #dde3e8;padding:4px 8px;text-align:left;font-size:13px}}</style></head><body>\
 <h1>Steward evidence report</h1><p>Generated {} · environment {} · window {} to {}</p>\
 <p>{} identities · {} findings ({} open) · {} audit entries in the window · checkpoint at seq {} (head {})</p>\
-{}{}{}{}<h2>Critical and high findings</h2><table><tr><th>severity</th><th>rule</th><th>identity</th><th>evidence</th><th>controls</th></tr>{}</table>\
+{}{}{}{}<h2>Critical and high findings{}</h2><table><tr><th>severity</th><th>rule</th><th>identity</th><th>environment</th><th>evidence</th><th>controls</th></tr>{}</table>\
 </body></html>\n",
         time::format(now), f.environment.map_or("all".into(), |e| e.to_string()),
         f.since.map_or("the beginning".into(), time::format), f.until.map_or("now".into(), time::format),
         identities.identities, findings.len(), findings.iter().filter(|x| x.status == crate::policy::FindingStatus::Open).count(),
         entries, cp.seq, esc(&cp.head_hash),
         usage_section, review_section,
-        bars("Findings by severity", &sev), bars("Identities by environment", &env), rows
+        bars("Findings by severity", &sev), bars("Identities by environment", &env), listed, rows
     )
 }
 

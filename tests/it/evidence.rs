@@ -503,3 +503,45 @@ async fn the_inventory_lists_what_the_identity_list_shows_in_its_order() {
         assert_eq!(exported, listed, "{environment:?}");
     }
 }
+
+#[tokio::test]
+async fn the_report_stands_alone_and_says_what_it_leaves_out() {
+    let env = Env::new();
+    let store = seeded(&env, 300, 7).await;
+    let out = env.dir.path().join("pkg");
+    api::evidence_export(&store, now(), &actor(), &out, &EvidenceFilter::default())
+        .await
+        .expect("export");
+    let html = std::fs::read_to_string(out.join("data/report.html")).expect("report");
+    // Nothing is fetched: no scripts, links, images or fonts from anywhere.
+    for external in [
+        "<script", "<link", "<img", "src=", "href=", "url(", "@import",
+    ] {
+        assert!(!html.contains(external), "report.html holds {external}");
+    }
+    assert!(html.matches("<svg").count() >= 3, "charts are inline SVG");
+    let csv = std::fs::read_to_string(out.join("data/findings.csv")).expect("findings");
+    let serious = csv
+        .lines()
+        .filter(|l| {
+            l.split(',')
+                .nth(2)
+                .is_some_and(|s| s == "critical" || s == "high")
+        })
+        .count();
+    assert!(
+        serious > 200,
+        "the demo has more serious findings than the report lists"
+    );
+    assert!(
+        html.contains(&format!(
+            "(the first 200 of {serious}; findings.csv has them all)"
+        )),
+        "the report says how many it leaves out"
+    );
+    assert_eq!(
+        html.matches("<tr><td>critical</td>").count() + html.matches("<tr><td>high</td>").count(),
+        200
+    );
+    assert!(html.contains("<th>environment</th>"));
+}
