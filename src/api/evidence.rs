@@ -817,10 +817,13 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// Width of a bar chart: labels, the longest bar, and room for its count after it.
+const CHART_WIDTH: usize = 150 + 380 + 110;
+
 fn bars(title: &str, data: &[(String, usize, &str)]) -> String {
     let max = data.iter().map(|d| d.1).max().unwrap_or(1).max(1);
     let mut svg = format!(
-        "<h2>{}</h2><svg width=\"560\" height=\"{}\" role=\"img\" aria-label=\"{}\">",
+        "<h2>{}</h2><svg width=\"{CHART_WIDTH}\" height=\"{}\" role=\"img\" aria-label=\"{}\">",
         esc(title),
         data.len() * 28 + 6,
         esc(title)

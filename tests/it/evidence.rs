@@ -504,15 +504,21 @@ async fn the_inventory_lists_what_the_identity_list_shows_in_its_order() {
     }
 }
 
-#[tokio::test]
-async fn the_report_stands_alone_and_says_what_it_leaves_out() {
-    let env = Env::new();
-    let store = seeded(&env, 300, 7).await;
+/// A package of a 300-identity demo: its directory and its `report.html`.
+async fn demo_report(env: &Env) -> (PathBuf, String) {
+    let store = seeded(env, 300, 7).await;
     let out = env.dir.path().join("pkg");
     api::evidence_export(&store, now(), &actor(), &out, &EvidenceFilter::default())
         .await
         .expect("export");
     let html = std::fs::read_to_string(out.join("data/report.html")).expect("report");
+    (out, html)
+}
+
+#[tokio::test]
+async fn the_report_stands_alone_and_says_what_it_leaves_out() {
+    let env = Env::new();
+    let (out, html) = demo_report(&env).await;
     // Nothing is fetched: no scripts, links, images or fonts from anywhere.
     for external in [
         "<script", "<link", "<img", "src=", "href=", "url(", "@import",
@@ -544,4 +550,31 @@ async fn the_report_stands_alone_and_says_what_it_leaves_out() {
         200
     );
     assert!(html.contains("<th>environment</th>"));
+}
+
+/// Each count of a bar chart fits inside its chart (13 px digits are under 8 px wide).
+#[tokio::test]
+async fn chart_counts_fit_inside_their_charts() {
+    let env = Env::new();
+    let (_, html) = demo_report(&env).await;
+    let mut counts = 0;
+    for chart in html.split("<svg width=\"").skip(1) {
+        let width: usize = chart[..chart.find('"').expect("width")]
+            .parse()
+            .expect("a number");
+        for text in chart.split("<text x=\"").skip(1) {
+            let x: usize = text[..text.find('"').expect("x")]
+                .parse()
+                .expect("a number");
+            let content = &text[text.find('>').expect(">") + 1..text.find("</text>").expect("end")];
+            if content.chars().all(|c| c.is_ascii_digit()) {
+                counts += 1;
+                assert!(
+                    x + 8 * content.len() <= width,
+                    "{content} at x {x} overflows a chart {width} wide"
+                );
+            }
+        }
+    }
+    assert!(counts >= 10, "the charts carry their counts");
 }
