@@ -132,6 +132,39 @@ pub async fn add_usage(
     Ok(())
 }
 
+/// Calls imported before an identity was registered become its own: the aggregates of its
+/// (client_id, environment) that no identity claimed are tied to the new identities `ids`,
+/// and their last successful call moves `last_used_at` forward, as an import would have.
+pub async fn claim_usage(conn: &mut SqliteConnection, ids: &[i64]) -> Result<()> {
+    let ids = serde_json::to_string(ids)
+        .map_err(|e| Error::Integrity(format!("cannot encode ids: {e}")))?;
+    sqlx::query(
+        "UPDATE usage_daily SET identity_id = i.id FROM json_each(?1) j \
+         JOIN identity i ON i.id = j.value \
+         WHERE usage_daily.client_id = i.client_id AND usage_daily.environment = i.environment \
+           AND usage_daily.identity_id IS NULL",
+    )
+    .bind(&ids)
+    .execute(&mut *conn)
+    .await?;
+    let last: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT u.identity_id, max(u.last_seen) FROM json_each(?1) j \
+         JOIN usage_daily u ON u.identity_id = j.value AND u.outcome = 'success' \
+         GROUP BY u.identity_id",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let touched: Vec<(i64, String)> = last
+        .into_iter()
+        .filter_map(|(id, t)| Some((id, crate::time::format(crate::time::parse(&t).ok()?))))
+        .collect();
+    if !touched.is_empty() {
+        touch_last_used(conn, &touched).await?;
+    }
+    Ok(())
+}
+
 /// Moves `last_used_at` forward where the data shows later use.
 pub async fn touch_last_used(conn: &mut SqliteConnection, last: &[(i64, String)]) -> Result<()> {
     let payload = serde_json::to_string(last)

@@ -290,6 +290,67 @@ async fn every_trace_class_comes_from_its_own_case() {
 }
 
 #[tokio::test]
+async fn calls_of_a_client_registered_later_become_its_own() {
+    let env = Env::new();
+    let store = env.store().await;
+    let mut log = Vec::new();
+    for n in 1..=4 {
+        push(&mut log, "late", "Observation", Interaction::Read, true, n);
+    }
+    push(&mut log, "late", "Observation", Interaction::Read, false, 5);
+    let path = env.dir.path().join("late.ndjson");
+    std::fs::write(&path, &log).expect("write");
+    let s = import(&store, &path).await.expect("import");
+    assert_eq!(s.unknown_clients, vec![("late".to_string(), 5)]);
+    assert_eq!(env.json(&["trace"])["unknown_client"], 5);
+
+    // The owner registers the client the trace surfaced: its calls are no longer unknown.
+    let id = identity(
+        &store,
+        add("late", "user/Observation.rs", "", Some("Charts vitals.")),
+    )
+    .await;
+    let t = env.json(&["trace"]);
+    assert_eq!(
+        (t["total_calls"].clone(), t["unknown_client"].clone()),
+        (5.into(), 0.into())
+    );
+    assert_eq!(
+        t["unjustified"], 5,
+        "granted but not approved with a justification"
+    );
+    let d = api::identity_show(&store, &IdentityRef::id(id))
+        .await
+        .expect("show");
+    assert_eq!(
+        d.identity.last_used_at.as_deref(),
+        Some("2026-11-20T08:30:00Z")
+    );
+    // The same client's calls in staging belong to no production identity.
+    let cancel = AtomicBool::new(false);
+    api::usage_import_audit(
+        &store,
+        now(),
+        &actor(),
+        &path,
+        Environment::Staging,
+        false,
+        &api::no_control(&cancel),
+    )
+    .await
+    .expect("staging import");
+    identity(&store, add("early", "user/Observation.rs", "", None)).await;
+    let unclaimed: i64 = sqlx::query_scalar(
+        "SELECT sum(calls) FROM usage_daily WHERE identity_id IS NULL AND environment = 'staging'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .expect("count");
+    assert_eq!(unclaimed, 5);
+    assert_eq!(total_calls(&store).await, 10, "nothing is counted twice");
+}
+
+#[tokio::test]
 async fn used_scopes_and_granted_but_unused_come_from_the_calls() {
     let env = Env::new();
     let store = env.store().await;
