@@ -108,10 +108,9 @@ pub async fn insert(conn: &mut SqliteConnection, records: &[IdentityRecord]) -> 
         });
         q.push(" RETURNING id");
         let rows: Vec<(i64,)> = q.build_query_as().fetch_all(&mut *conn).await?;
-        let chunk_ids: Vec<i64> = rows.into_iter().map(|(id,)| id).collect();
-        super::usage::claim_usage(&mut *conn, &chunk_ids).await?;
-        ids.extend(chunk_ids);
+        ids.extend(rows.into_iter().map(|(id,)| id));
     }
+    super::usage::claim_usage(&mut *conn, &ids).await?;
     Ok(ids)
 }
 

@@ -132,32 +132,48 @@ pub async fn add_usage(
     Ok(())
 }
 
-/// Calls imported before an identity was registered become its own: the aggregates of its
-/// (client_id, environment) that no identity claimed are tied to the new identities `ids`,
-/// and their last successful call moves `last_used_at` forward, as an import would have.
+/// Calls and token events imported before an identity was registered become its own: the
+/// rows of its (client_id, environment) that no identity claimed are tied to the new
+/// identities `ids`, and their last successful call moves `last_used_at` forward, as an import
+/// would have.
 pub async fn claim_usage(conn: &mut SqliteConnection, ids: &[i64]) -> Result<()> {
     let ids = serde_json::to_string(ids)
         .map_err(|e| Error::Integrity(format!("cannot encode ids: {e}")))?;
-    sqlx::query(
-        "UPDATE usage_daily SET identity_id = i.id FROM json_each(?1) j \
-         JOIN identity i ON i.id = j.value \
-         WHERE usage_daily.client_id = i.client_id AND usage_daily.environment = i.environment \
-           AND usage_daily.identity_id IS NULL",
-    )
-    .bind(&ids)
-    .execute(&mut *conn)
-    .await?;
+    // The new identities' keys are listed once; each unclaimed row is looked up in that list.
+    for table in ["usage_daily", "token_event"] {
+        sqlx::query(&format!(
+            "UPDATE {table} SET identity_id = (SELECT i.id FROM identity i \
+               WHERE i.client_id = {table}.client_id AND i.environment = {table}.environment) \
+             WHERE identity_id IS NULL AND (client_id, environment) IN \
+               (SELECT i.client_id, i.environment FROM json_each(?1) j \
+                JOIN identity i ON i.id = j.value)"
+        ))
+        .bind(&ids)
+        .execute(&mut *conn)
+        .await?;
+    }
+    // Last use, as the imports count it: a successful call, an issued or refreshed token.
     let last: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT u.identity_id, max(u.last_seen) FROM json_each(?1) j \
-         JOIN usage_daily u ON u.identity_id = j.value AND u.outcome = 'success' \
-         GROUP BY u.identity_id",
+        "SELECT u.identity_id, u.last_seen FROM json_each(?1) j \
+           JOIN usage_daily u ON u.identity_id = j.value AND u.outcome = 'success' \
+         UNION ALL \
+         SELECT t.identity_id, t.at FROM json_each(?1) j \
+           JOIN token_event t ON t.identity_id = j.value \
+           AND t.event IN ('issued', 'refreshed')",
     )
     .bind(&ids)
     .fetch_all(&mut *conn)
     .await?;
-    let touched: Vec<(i64, String)> = last
+    let mut latest: HashMap<i64, crate::time::Timestamp> = HashMap::new();
+    for (id, t) in last {
+        if let Ok(t) = crate::time::parse(&t) {
+            let l = latest.entry(id).or_insert(t);
+            *l = (*l).max(t);
+        }
+    }
+    let touched: Vec<(i64, String)> = latest
         .into_iter()
-        .filter_map(|(id, t)| Some((id, crate::time::format(crate::time::parse(&t).ok()?))))
+        .map(|(id, t)| (id, crate::time::format(t)))
         .collect();
     if !touched.is_empty() {
         touch_last_used(conn, &touched).await?;

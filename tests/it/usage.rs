@@ -303,6 +303,20 @@ async fn calls_of_a_client_registered_later_become_its_own() {
     let s = import(&store, &path).await.expect("import");
     assert_eq!(s.unknown_clients, vec![("late".to_string(), 5)]);
     assert_eq!(env.json(&["trace"])["unknown_client"], 5);
+    let tokens = env.dir.path().join("late.csv");
+    std::fs::write(
+        &tokens,
+        "time,client_id,environment,event,scopes,token_id,expires_in,subject\n\
+         2026-11-21T09:00:00Z,late,production,issued,user/Observation.rs,tok-1,300,\n",
+    )
+    .expect("write");
+    assert_eq!(
+        import_tokens(&store, &tokens)
+            .await
+            .expect("tokens")
+            .unknown_client,
+        1
+    );
 
     // The owner registers the client the trace surfaced: its calls are no longer unknown.
     let id = identity(
@@ -324,8 +338,13 @@ async fn calls_of_a_client_registered_later_become_its_own() {
         .expect("show");
     assert_eq!(
         d.identity.last_used_at.as_deref(),
-        Some("2026-11-20T08:30:00Z")
+        Some("2026-11-21T09:00:00Z"),
+        "the later of its last call and its last issued token"
     );
+    let u = api::usage_show(&store, now(), &IdentityRef::id(id), 90)
+        .await
+        .expect("usage");
+    assert_eq!((u.calls, u.failures, u.token_events.len()), (5, 1, 1));
     // The same client's calls in staging belong to no production identity.
     let cancel = AtomicBool::new(false);
     api::usage_import_audit(
