@@ -28,56 +28,44 @@ fn string(b: &[u8], mut i: usize) -> Option<usize> {
     }
     i += 1;
     loop {
-        i = next_special(b, i)?;
-        match *b.get(i)? {
-            b'"' => return Some(i + 1),
-            b'\\' => {
-                match *b.get(i + 1)? {
-                    b'"' | b'\\' | b'b' | b't' | b'n' | b'f' | b'r' => i += 2,
-                    b'u' => {
-                        // Only DEL and control characters without a short form are written
-                        // \u00XX.
-                        let hex = b.get(i + 2..i + 6)?;
-                        let lower = |c: &u8| c.is_ascii_digit() || (b'a'..=b'f').contains(c);
-                        if !hex.iter().all(lower) || &hex[..2] != b"00" {
-                            return None;
-                        }
-                        let v =
-                            u8::from_str_radix(std::str::from_utf8(&hex[2..]).ok()?, 16).ok()?;
-                        if (v >= 0x20 && v != 0x7f) || matches!(v, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d)
-                        {
-                            return None;
-                        }
-                        i += 6;
-                    }
-                    _ => return None,
+        // The next quote or backslash (memchr's vector search), then a branch-free check that
+        // no control character or DEL comes before it.
+        let rest = b.get(i..)?;
+        let at = memchr::memchr2(b'"', b'\\', rest)?;
+        if rest[..at].iter().fold(false, |any, &c| any | special(c)) {
+            return None;
+        }
+        i += at;
+        if b[i] == b'"' {
+            return Some(i + 1);
+        }
+        match *b.get(i + 1)? {
+            b'"' | b'\\' | b'b' | b't' | b'n' | b'f' | b'r' => i += 2,
+            b'u' => {
+                // Only DEL and control characters without a short form are written \u00XX.
+                let hex = b.get(i + 2..i + 6)?;
+                let lower = |c: &u8| c.is_ascii_digit() || (b'a'..=b'f').contains(c);
+                if !hex.iter().all(lower) || &hex[..2] != b"00" {
+                    return None;
                 }
+                let v = u8::from_str_radix(std::str::from_utf8(&hex[2..]).ok()?, 16).ok()?;
+                if (v >= 0x20 && v != 0x7f) || matches!(v, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d) {
+                    return None;
+                }
+                i += 6;
             }
-            // A control character or DEL, unescaped.
             _ => return None,
         }
     }
 }
 
+/// A byte a string cannot hold as it is: a control character or DEL.
+fn special(c: u8) -> bool {
+    (c < 0x20) | (c == 0x7f)
+}
+
 /// The end of the canonical integer at `i` (as serde_json writes an i64: no `-0`, no leading
 /// zero, no fraction or exponent).
-/// A byte a string cannot hold as it is: a quote, a backslash, a control character, DEL.
-fn special(c: u8) -> bool {
-    (c < 0x20) | (c == b'"') | (c == b'\\') | (c == 0x7f)
-}
-
-/// The first special byte at or after `i`: sixteen bytes are tested at once (the compiler
-/// vectorizes the branch-free test), then the chunk that holds one is searched.
-fn next_special(b: &[u8], mut i: usize) -> Option<usize> {
-    while let Some(chunk) = b.get(i..i + 16) {
-        if chunk.iter().fold(false, |any, &c| any | special(c)) {
-            break;
-        }
-        i += 16;
-    }
-    b.get(i..)?.iter().position(|&c| special(c)).map(|p| i + p)
-}
-
 fn integer(b: &[u8], i: usize) -> Option<usize> {
     let negative = b.get(i) == Some(&b'-');
     let start = i + usize::from(negative);

@@ -514,11 +514,31 @@ struct Span {
     bad_utf8: Option<String>,
 }
 
+/// The lines of `text` as [`str::lines`] splits them (at `\n` or `\r\n`; no empty line after
+/// a final line ending), found with memchr's vector search.
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut ends = memchr::memchr_iter(b'\n', text.as_bytes());
+    let mut start = 0;
+    std::iter::from_fn(move || match ends.next() {
+        Some(end) => {
+            let line = &text[start..end];
+            start = end + 1;
+            Some(line.strip_suffix('\r').unwrap_or(line))
+        }
+        None if start < text.len() => {
+            let line = &text[start..];
+            start = text.len();
+            Some(line)
+        }
+        None => None,
+    })
+}
+
 /// Checks the lines of a block (`first_line` is the number of its first) against each
 /// other; the link of its first entry to the block before is checked by [`chain`].
 fn check_block(text: &str, first_line: usize) -> Span {
     let mut span = Span::default();
-    for (i, line) in text.lines().enumerate() {
+    for (i, line) in lines(text).enumerate() {
         if line.trim().is_empty() {
             continue;
         }
@@ -690,6 +710,16 @@ fn read_audit_log_in(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The block reader splits lines exactly as `str::lines` does.
+        #[test]
+        fn lines_split_as_str_lines_does(text in "[a\\r\\n]{0,40}") {
+            let ours: Vec<&str> = lines(&text).collect();
+            let std: Vec<&str> = text.lines().collect();
+            proptest::prop_assert_eq!(ours, std);
+        }
+    }
     use crate::audit::{canonical_json, entry_hash};
 
     /// An exported audit log of `n` entries continuing a chain at seq `first`.
