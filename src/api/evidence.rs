@@ -296,10 +296,8 @@ fn inventory_csv<W: std::io::Write>(
         let (tech, tech_email) = owner(r.technical_owner_id);
         let granted = row.granted.as_deref().unwrap_or_default();
         let (score, tier) = risks.entry(granted).or_insert_with(|| {
-            let risk = match sets.get(granted) {
-                Some(set) => crate::scope::risk(set),
-                None => crate::scope::risk(&crate::scope::ScopeSet::parse(granted)),
-            };
+            // `sets` holds every scope text of the snapshot these rows come from.
+            let risk = crate::scope::risk(&sets[granted]);
             (risk.score.to_string(), risk.tier)
         });
         fn text(v: &Option<String>) -> &str {
@@ -460,7 +458,7 @@ pub async fn evidence_export(
                 include_accepted: true,
                 ..Default::default()
             };
-            tokio::task::spawn_blocking(move || {
+            joined(tokio::task::spawn_blocking(move || {
                 // The scope sets are parsed once for both; the inventory is written while
                 // the rules run.
                 let sets = super::findings::scope_sets(&snap);
@@ -483,9 +481,8 @@ pub async fn evidence_export(
                     .collect();
                 let written = findings_csv(&findings, findings_file)?.finish()?;
                 Ok::<_, Error>((inventory?, (written, findings)))
-            })
+            }))
             .await
-            .map_err(|e| Error::Integrity(format!("an export task failed: {e}")))?
         }
     });
     let trace = spawn(store, {
