@@ -21,12 +21,16 @@ pub struct Pieces<'a> {
     pub hash_ok: bool,
 }
 
-/// The end of the canonical string that starts at `i` (a quote), if it is one.
-fn string(b: &[u8], mut i: usize) -> Option<usize> {
+/// The end of the canonical string that starts at `i` (a quote), if it is one. In a plain
+/// line (see [`Quotes`]) a string ends at the next quote.
+fn string(b: &[u8], mut i: usize, quotes: Option<&Quotes>) -> Option<usize> {
     if b.get(i) != Some(&b'"') {
         return None;
     }
     i += 1;
+    if let Some(q) = quotes {
+        return Some(q.next(i)? + 1);
+    }
     loop {
         // The next quote or backslash (memchr's vector search), then a branch-free check that
         // no control character or DEL comes before it.
@@ -79,13 +83,13 @@ fn integer(b: &[u8], i: usize) -> Option<usize> {
     (digits > 0 && !leading_zero && !matches!(b.get(end), Some(b'.' | b'e' | b'E'))).then_some(end)
 }
 
-/// The end of the canonical JSON value at `i`.
-fn value(b: &[u8], i: usize, depth: u32) -> Option<usize> {
+/// The end of the canonical JSON value at `i` (`quotes` as for [`string`]).
+fn value(b: &[u8], i: usize, depth: u32, quotes: Option<&Quotes>) -> Option<usize> {
     if depth > MAX_DEPTH {
         return None;
     }
     match *b.get(i)? {
-        b'"' => string(b, i),
+        b'"' => string(b, i, quotes),
         b'n' => b[i..].starts_with(b"null").then_some(i + 4),
         b't' => b[i..].starts_with(b"true").then_some(i + 4),
         b'f' => b[i..].starts_with(b"false").then_some(i + 5),
@@ -95,7 +99,7 @@ fn value(b: &[u8], i: usize, depth: u32) -> Option<usize> {
                 return Some(j + 1);
             }
             loop {
-                j = value(b, j, depth + 1)?;
+                j = value(b, j, depth + 1, quotes)?;
                 match *b.get(j)? {
                     b',' => j += 1,
                     b']' => return Some(j + 1),
@@ -110,17 +114,18 @@ fn value(b: &[u8], i: usize, depth: u32) -> Option<usize> {
             }
             let mut last: Option<&[u8]> = None;
             loop {
-                let end = string(b, j)?;
+                let end = string(b, j, quotes)?;
                 let key = &b[j + 1..end - 1];
-                // Sorted and unique: raw bytes order as the keys do when they carry no escapes.
-                if key.contains(&b'\\') || last.is_some_and(|l| l >= key) {
+                // Sorted and unique: raw bytes order as the keys do when they carry no escapes
+                // (a plain line has none).
+                if (quotes.is_none() && key.contains(&b'\\')) || last.is_some_and(|l| l >= key) {
                     return None;
                 }
                 last = Some(key);
                 if b.get(end) != Some(&b':') {
                     return None;
                 }
-                j = value(b, end + 1, depth + 1)?;
+                j = value(b, end + 1, depth + 1, quotes)?;
                 match *b.get(j)? {
                     b',' => j += 1,
                     b'}' => return Some(j + 1),
@@ -133,74 +138,160 @@ fn value(b: &[u8], i: usize, depth: u32) -> Option<usize> {
     }
 }
 
-/// Takes `"name":` at `i`; returns where the value starts.
-fn name(b: &[u8], i: usize, name: &str, first: bool) -> Option<usize> {
-    let sep = if first { b'{' } else { b',' };
-    let n = name.len();
-    (b.get(i) == Some(&sep)
-        && b.get(i + 1) == Some(&b'"')
-        && b.get(i + 2..i + 2 + n) == Some(name.as_bytes())
-        && b.get(i + 2 + n..i + 4 + n) == Some(b"\":"))
-    .then_some(i + 4 + n)
-}
-
 /// Reads a line that is the canonical JSON of an entry and checks its hash; `None` when the
-/// line is not in canonical form (the caller then takes the general path).
-pub fn canonical(line: &str) -> Option<Pieces<'_>> {
+/// line is not in canonical form (the caller then takes the general path). `content` is
+/// scratch space, reused from line to line.
+pub fn canonical<'a>(line: &'a str, content: &mut Vec<u8>) -> Option<Pieces<'a>> {
     let b = line.as_bytes();
-    let mut spans = [(0usize, 0usize); 8];
-    let names = [
-        "action",
-        "actor",
-        "at",
-        "details",
-        "hash",
-        "prev_hash",
-        "seq",
-        "subject",
-    ];
+    let quotes = Quotes::of(b);
+    let quotes = quotes.as_ref();
+    let string = |i| string(b, i, quotes);
     let mut i = 0;
-    for (k, n) in names.iter().enumerate() {
-        let start = name(b, i, n, k == 0)?;
-        let end = match *n {
-            "details" => value(b, start, 0)?,
-            "seq" => integer(b, start)?,
-            _ => string(b, start)?,
-        };
-        spans[k] = (start, end);
-        i = end;
+    // Each member in key order: its name (with the separator before it), then its value.
+    macro_rules! member {
+        ($name:literal, $value:expr) => {{
+            if !b.get(i..)?.starts_with($name) {
+                return None;
+            }
+            let start = i + $name.len();
+            i = $value(start)?;
+            &line[start..i]
+        }};
     }
+    let action = member!(b"{\"action\":", string);
+    let actor = member!(b",\"actor\":", string);
+    let at = member!(b",\"at\":", string);
+    let details = member!(b",\"details\":", |j| value(b, j, 0, quotes));
+    let hash = member!(b",\"hash\":", string);
+    let prev_hash = member!(b",\"prev_hash\":", string);
+    let seq = member!(b",\"seq\":", |j| integer(b, j));
+    let subject = member!(b",\"subject\":", string);
     if i + 1 != b.len() || b[i] != b'}' {
         return None;
     }
-    let piece = |k: usize| &line[spans[k].0..spans[k].1];
-    let unquote = |k: usize| &line[spans[k].0 + 1..spans[k].1 - 1];
-    let seq: i64 = piece(6).parse().ok()?;
-    // [seq, at, actor, action, subject, details, prev_hash], canonical.
-    let mut h = Sha256::new();
-    for (k, part) in [6, 2, 1, 0, 7, 3, 5].into_iter().enumerate() {
-        h.update(if k == 0 { "[" } else { "," });
-        h.update(piece(part));
+    let unquote = |s: &'a str| &s[1..s.len() - 1];
+    // [seq, at, actor, action, subject, details, prev_hash], canonical, hashed in one call.
+    content.clear();
+    for (k, part) in [seq, at, actor, action, subject, details, prev_hash]
+        .into_iter()
+        .enumerate()
+    {
+        content.push(if k == 0 { b'[' } else { b',' });
+        content.extend_from_slice(part.as_bytes());
     }
-    h.update("]");
-    let hash = unquote(4);
+    content.push(b']');
+    let digest = Sha256::digest(&content[..]);
+    let hash = unquote(hash);
     Some(Pieces {
-        seq,
-        prev_hash: unquote(5),
+        seq: seq.parse().ok()?,
+        prev_hash: unquote(prev_hash),
         hash,
-        hash_ok: is_lower_hex_of(hash, &h.finalize()),
+        hash_ok: is_lower_hex_of(hash, &digest.into()),
     })
 }
 
+/// Lines longer than this take the escape-aware way through their strings.
+const PLAIN_MAX: usize = 2048;
+
+/// The quotes of a plain line, a bit a byte: nearly every line holds no backslash, control
+/// character or DEL, and then each string ends at the next quote. Found 64 bytes at a time
+/// with vector compares, in the same pass that decides the line is plain.
+struct Quotes([u64; PLAIN_MAX / 64]);
+
+impl Quotes {
+    /// The quotes of `b`, if it is plain and at most [`PLAIN_MAX`] bytes long.
+    fn of(b: &[u8]) -> Option<Quotes> {
+        if b.len() > PLAIN_MAX {
+            return None;
+        }
+        let mut quotes = Quotes([0; PLAIN_MAX / 64]);
+        let mut special = 0;
+        let chunks = b.chunks_exact(64);
+        let mut last = [b' '; 64];
+        last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+        for (word, chunk) in quotes.0.iter_mut().zip(chunks.chain([&last[..]])) {
+            let (q, s) = classify(chunk.try_into().ok()?);
+            *word = q;
+            special |= s;
+        }
+        (special == 0).then_some(quotes)
+    }
+
+    /// The first quote at or after `i`.
+    fn next(&self, i: usize) -> Option<usize> {
+        let mut w = i / 64;
+        let mut bits = self.0.get(w)? & (u64::MAX << (i % 64));
+        while bits == 0 {
+            w += 1;
+            bits = *self.0.get(w)?;
+        }
+        Some(w * 64 + bits.trailing_zeros() as usize)
+    }
+}
+
+/// The quotes of a block, and the bytes that make a line not plain (backslash, control
+/// character, DEL), a bit a byte.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+fn classify(block: &[u8; 64]) -> (u64, u64) {
+    use std::arch::x86_64::*;
+    // SAFETY: SSE2 is part of every x86-64 target; each load reads 16 bytes inside `block`.
+    unsafe {
+        let (quote, backslash) = (_mm_set1_epi8(b'"' as i8), _mm_set1_epi8(b'\\' as i8));
+        let (del, below_space) = (_mm_set1_epi8(0x7f), _mm_set1_epi8(0x1f));
+        let (mut q, mut s) = (0u64, 0u64);
+        for k in 0..4 {
+            let v = _mm_loadu_si128(block.as_ptr().add(16 * k).cast());
+            // Unsigned `v <= 0x1f`: the minimum of the two is `v` itself.
+            let control = _mm_cmpeq_epi8(_mm_min_epu8(v, below_space), v);
+            let bad = _mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(v, backslash), _mm_cmpeq_epi8(v, del)),
+                control,
+            );
+            let bits = |m| u64::from(_mm_movemask_epi8(m) as u16) << (16 * k);
+            q |= bits(_mm_cmpeq_epi8(v, quote));
+            s |= bits(bad);
+        }
+        (q, s)
+    }
+}
+
+/// The same, a byte at a time: for other targets, and the reference the vector code is
+/// tested against.
+#[cfg(any(test, not(target_arch = "x86_64")))]
+fn classify_bytes(block: &[u8; 64]) -> (u64, u64) {
+    let (mut q, mut s) = (0u64, 0u64);
+    for (i, &c) in block.iter().enumerate() {
+        q |= u64::from(c == b'"') << i;
+        s |= u64::from(special(c) || c == b'\\') << i;
+    }
+    (q, s)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+use classify_bytes as classify;
+
 /// Whether `hex` spells `digest` in lowercase hex, as Steward writes hashes (any other
 /// spelling cannot match): the digest is spelled and compared, nothing is decoded.
-fn is_lower_hex_of(hex: &str, digest: &[u8]) -> bool {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    hex.len() == 2 * digest.len()
-        && hex.as_bytes().chunks_exact(2).zip(digest).all(|(h, &d)| {
-            h[0] == DIGITS[usize::from(d >> 4)] && h[1] == DIGITS[usize::from(d & 15)]
-        })
+fn is_lower_hex_of(hex: &str, digest: &[u8; 32]) -> bool {
+    let mut spelled = [0u8; 64];
+    for (pair, &d) in spelled.chunks_exact_mut(2).zip(digest) {
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(d)]);
+    }
+    hex.as_bytes() == spelled
 }
+
+/// Each byte's two lowercase hex digits.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut pairs = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        pairs[i] = [DIGITS[i >> 4], DIGITS[i & 15]];
+        i += 1;
+    }
+    pairs
+};
 
 #[cfg(test)]
 mod tests {
@@ -211,7 +302,7 @@ mod tests {
 
     #[test]
     fn hashes_match_only_in_lowercase_hex() {
-        let digest = Sha256::digest(b"steward");
+        let digest: [u8; 32] = Sha256::digest(b"steward").into();
         let lower = hex::encode(digest);
         assert!(is_lower_hex_of(&lower, &digest));
         assert!(!is_lower_hex_of(&lower.to_uppercase(), &digest));
@@ -263,7 +354,7 @@ mod tests {
         ) {
             let e = entry(actor, subject, d);
             let text = line(&e);
-            let p = canonical(&text).expect("canonical");
+            let p = canonical(&text, &mut Vec::new()).expect("canonical");
             prop_assert!(p.hash_ok);
             prop_assert_eq!((p.seq, p.prev_hash, p.hash), (7, GENESIS, e.hash.as_str()));
         }
@@ -278,9 +369,41 @@ mod tests {
             let changed: String = text.chars().enumerate()
                 .map(|(i, x)| if i == at { c } else { x }).collect();
             prop_assume!(changed != text);
-            if let Some(p) = canonical(&changed) {
+            if let Some(p) = canonical(&changed, &mut Vec::new()) {
                 prop_assert!(!p.hash_ok || p.hash != e.hash || p.seq != e.seq || p.prev_hash != e.prev_hash);
             }
+        }
+    }
+
+    proptest! {
+        /// The vector classifier finds what the byte loop finds.
+        #[test]
+        fn blocks_are_classified_as_byte_by_byte(
+            bytes in proptest::collection::vec(
+                prop_oneof![Just(b'"'), Just(b'\\'), Just(0x7f), 0u8..0x20, any::<u8>()],
+                64,
+            )
+        ) {
+            let block: [u8; 64] = bytes.try_into().expect("64 bytes");
+            prop_assert_eq!(classify(&block), classify_bytes(&block));
+        }
+    }
+
+    #[test]
+    fn long_lines_are_checked_whatever_their_length() {
+        // Content on the stack and in the heap; quotes found by mask and by the byte loop.
+        for n in [10, 900, 1500, PLAIN_MAX, 5000] {
+            let e = entry("a".into(), "s".into(), json!({ "note": "x".repeat(n) }));
+            let text = line(&e);
+            let p = canonical(&text, &mut Vec::new()).expect("canonical");
+            assert!(p.hash_ok, "{n}");
+            let changed = text.replacen("xxx", "xyx", 1);
+            assert!(
+                !canonical(&changed, &mut Vec::new())
+                    .expect("canonical")
+                    .hash_ok,
+                "{n}"
+            );
         }
     }
 
@@ -288,7 +411,7 @@ mod tests {
     fn other_spellings_take_the_general_path() {
         let e = entry("a".into(), "s".into(), json!({"k": 1}));
         let text = line(&e);
-        assert!(canonical(&text).is_some());
+        assert!(canonical(&text, &mut Vec::new()).is_some());
         for other in [
             text.replace("{\"k\":1}", "{ \"k\": 1 }"),
             text.replace("{\"k\":1}", "{\"k\":1.0}"),
@@ -300,7 +423,7 @@ mod tests {
             text.replace("{\"k\":1}", "{\"\\n\":1}"),
             format!("{text} "),
         ] {
-            assert!(canonical(&other).is_none(), "{other}");
+            assert!(canonical(&other, &mut Vec::new()).is_none(), "{other}");
         }
     }
 }

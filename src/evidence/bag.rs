@@ -3,7 +3,6 @@
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -187,18 +186,9 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// The SHA-256 of a file, read through one buffer rather than into memory whole.
+/// The SHA-256 of a file, read where it lies in the page cache.
 fn sha256_file(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        match f.read(&mut buf)? {
-            0 => return Ok(hex::encode(h.finalize())),
-            n => h.update(&buf[..n]),
-        }
-    }
+    Ok(sha256_hex(&mapped(path)?))
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
@@ -373,9 +363,8 @@ pub fn verify_bag(dir: &Path, trusted: &[VerifyingKey]) -> Result<BagVerificatio
     for extra in present.difference(&listed_names) {
         problems.push(format!("{extra}: added (not in manifest-sha256.txt)"));
     }
-    // The audit log is read once, a block at a time: the reading thread hashes it for the
-    // manifest while its lines are checked on every core; the other files are hashed
-    // meanwhile.
+    // The audit log is hashed for the manifest while its lines are checked on every core; the
+    // other files are hashed meanwhile.
     const LOG: &str = "data/audit-log.jsonl";
     let (checks, log) = rayon::join(
         || {
@@ -385,7 +374,7 @@ pub fn verify_bag(dir: &Path, trusted: &[VerifyingKey]) -> Result<BagVerificatio
                 .map(|(hash, name)| check_hash(name, hash, sha256_file(&dir.join(name))))
                 .collect::<Vec<_>>()
         },
-        || std::fs::File::open(dir.join(LOG)).and_then(read_audit_log),
+        || mapped(&dir.join(LOG)).map(|log| check_audit_log(&log, BLOCK)),
     );
     let mut chain = None;
     let mut checks = checks;
@@ -470,8 +459,12 @@ struct Link<'a> {
 }
 
 /// Reads one line: the canonical fast path when it can, else through `serde_json::Value`.
-fn read_link(n: usize, line: &str) -> std::result::Result<Link<'_>, String> {
-    if let Some(p) = crate::audit::line::canonical(line) {
+fn read_link<'a>(
+    n: usize,
+    line: &'a str,
+    scratch: &mut Vec<u8>,
+) -> std::result::Result<Link<'a>, String> {
+    if let Some(p) = crate::audit::line::canonical(line, scratch) {
         return Ok(Link {
             seq: p.seq,
             prev_hash: Cow::Borrowed(p.prev_hash),
@@ -502,12 +495,14 @@ fn read_link(n: usize, line: &str) -> std::result::Result<Link<'_>, String> {
 
 /// What a block of whole lines of an exported audit log says about the chain.
 #[derive(Default)]
-struct Span {
+struct Span<'a> {
     /// Line number, seq, prev_hash and whether the content matches, of the first entry.
-    first: Option<(usize, i64, String, bool)>,
+    first: Option<(usize, i64, Cow<'a, str>, bool)>,
     /// Seq and hash of the last entry.
-    last: Option<(i64, String)>,
+    last: Option<(i64, Cow<'a, str>)>,
     entries: usize,
+    /// Lines walked (all of the block's unless it has a problem).
+    lines: usize,
     /// The first bad line after the first, or a line that cannot be read at all.
     problem: Option<String>,
     /// Where the block stops being UTF-8.
@@ -536,14 +531,17 @@ fn lines(text: &str) -> impl Iterator<Item = &str> {
 
 /// Checks the lines of a block (`first_line` is the number of its first) against each
 /// other; the link of its first entry to the block before is checked by [`chain`].
-fn check_block(text: &str, first_line: usize) -> Span {
+fn check_block(text: &str, first_line: usize) -> Span<'_> {
     let mut span = Span::default();
+    let mut scratch = Vec::new();
     for (i, line) in lines(text).enumerate() {
-        if line.trim().is_empty() {
+        span.lines = i + 1;
+        // An entry starts with `{`; anything else may be a blank line.
+        if !line.starts_with('{') && line.trim().is_empty() {
             continue;
         }
         let n = first_line + i;
-        let link = match read_link(n, line) {
+        let link = match read_link(n, line, &mut scratch) {
             Ok(link) => link,
             Err(why) => {
                 span.problem = Some(why);
@@ -553,7 +551,7 @@ fn check_block(text: &str, first_line: usize) -> Span {
         span.entries += 1;
         match &span.last {
             None => {
-                span.first = Some((n, link.seq, link.prev_hash.to_string(), link.content_ok));
+                span.first = Some((n, link.seq, link.prev_hash, link.content_ok));
             }
             Some((seq, hash)) => {
                 if let Some(why) =
@@ -564,7 +562,7 @@ fn check_block(text: &str, first_line: usize) -> Span {
                 }
             }
         }
-        span.last = Some((link.seq, link.hash.into_owned()));
+        span.last = Some((link.seq, link.hash));
     }
     span
 }
@@ -580,7 +578,7 @@ fn chain(spans: &[Span]) -> std::result::Result<usize, String> {
             let (expected_seq, expected_prev) = match prev {
                 Some((s, h)) => (s + 1, h),
                 None if *seq == 1 => (1, GENESIS),
-                None => (*seq, prev_hash.as_str()),
+                None => (*seq, &**prev_hash),
             };
             if let Some(why) =
                 link_problem(expected_seq, expected_prev, *seq, prev_hash, || *content_ok)
@@ -599,112 +597,79 @@ fn chain(spans: &[Span]) -> std::result::Result<usize, String> {
     Ok(entries)
 }
 
-/// Bytes of the audit log read at a time.
-const BLOCK: usize = 2 << 20;
-/// Blocks read but not yet checked, at most.
-const MAX_IN_FLIGHT: usize = 4;
+/// Bytes of the audit log checked as one task, about (a block ends at a line end).
+const BLOCK: usize = 1 << 20;
 
-/// Reads an exported audit log once: returns its SHA-256 and the chain's verdict (the
-/// number of entries, or the first bad line). Blocks of whole lines are checked on every
-/// core while the next is read and hashed.
-fn read_audit_log(
-    file: std::fs::File,
-) -> std::io::Result<(String, std::result::Result<usize, String>)> {
-    read_audit_log_in(file, BLOCK)
+/// A payload file mapped into memory: hashing and checking read the page cache in place,
+/// without copying the file into buffers first.
+#[allow(unsafe_code)]
+fn mapped(path: &Path) -> std::io::Result<memmap2::Mmap> {
+    let file = std::fs::File::open(path)?;
+    // SAFETY: the map is read-only and lives no longer than the check that reads it. A package
+    // changed while it is being verified may be read in part old and in part new (as a
+    // buffered read of it would), and a file truncated meanwhile ends the process with
+    // SIGBUS rather than an error: verification is of a package at rest.
+    let map = unsafe { memmap2::Mmap::map(&file)? };
+    let _ = map.advise(memmap2::Advice::Sequential);
+    Ok(map)
 }
 
-fn read_audit_log_in(
-    mut file: impl std::io::Read + Send,
-    block: usize,
-) -> std::io::Result<(String, std::result::Result<usize, String>)> {
-    let mut sha = Sha256::new();
-    let spans = std::sync::Mutex::new(Vec::new());
-    // Checked blocks hand their buffers back, so memory is reused rather than faulted in.
-    let spare: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
-    let in_flight = std::sync::atomic::AtomicUsize::new(0);
-    let read = rayon::scope(|scope| -> std::io::Result<()> {
-        let (mut carry, mut offset, mut line, mut index) = (Vec::new(), 0usize, 1usize, 0usize);
-        loop {
-            let mut buf = spare
-                .lock()
-                .ok()
-                .and_then(|mut s| s.pop())
-                .unwrap_or_default();
-            buf.clear();
-            buf.extend_from_slice(&carry);
-            let kept = buf.len();
-            buf.resize(kept + block, 0);
-            let mut filled = kept;
-            while filled < buf.len() {
-                match file.read(&mut buf[filled..])? {
-                    0 => break,
-                    n => filled += n,
-                }
-            }
-            let end = filled < buf.len();
-            buf.truncate(filled);
-            sha.update(&buf[kept..]);
-            if buf.is_empty() {
-                return Ok(());
-            }
-            let cut = match memchr::memrchr(b'\n', &buf) {
-                _ if end => buf.len(),
-                Some(i) => i + 1,
-                // A line longer than a block: read on.
-                None => {
-                    carry = buf;
-                    continue;
-                }
-            };
-            carry.clear();
-            carry.extend_from_slice(&buf[cut..]);
-            buf.truncate(cut);
-            let (first_line, first_byte, i) = (line, offset, index);
-            line += memchr::memchr_iter(b'\n', &buf).count();
-            let (spans, spare, in_flight) = (&spans, &spare, &in_flight);
-            let check = move || {
-                let span = match simdutf8::compat::from_utf8(&buf) {
-                    Ok(text) => check_block(text, first_line),
-                    Err(e) => Span {
+/// Checks an exported audit log: returns its SHA-256 and the chain's verdict (the number of
+/// entries, or the first bad line). One core hashes the file for the manifest while blocks
+/// of whole lines are checked on the others (and on it, once it is done).
+fn check_audit_log(bytes: &[u8], block: usize) -> (String, std::result::Result<usize, String>) {
+    let mut blocks = Vec::new();
+    let mut start = 0;
+    while start < bytes.len() {
+        let end = match memchr::memchr(b'\n', &bytes[(start + block).min(bytes.len()) - 1..]) {
+            Some(i) => (start + block).min(bytes.len()) + i,
+            None => bytes.len(),
+        };
+        blocks.push(start..end);
+        start = end;
+    }
+    let (hash, spans) = rayon::join(
+        || hex::encode(Sha256::digest(bytes)),
+        || {
+            blocks
+                .par_iter()
+                .map(|r| match simdutf8::basic::from_utf8(&bytes[r.clone()]) {
+                    Ok(text) => check_block(text, 1),
+                    // Where it stops being UTF-8 is looked for only when it does.
+                    Err(_) => Span {
                         bad_utf8: Some(format!(
                             "not UTF-8 at byte {}",
-                            first_byte + e.valid_up_to()
+                            r.start
+                                + std::str::from_utf8(&bytes[r.clone()])
+                                    .map_or_else(|e| e.valid_up_to(), str::len)
                         )),
                         ..Span::default()
                     },
-                };
-                if let Ok(mut s) = spans.lock() {
-                    s.push((i, span));
-                }
-                if let Ok(mut s) = spare.lock() {
-                    s.push(buf);
-                }
-                in_flight.fetch_sub(1, Ordering::Relaxed);
-            };
-            // The reader checks a block itself when enough wait: memory stays bounded and
-            // both cores keep busy whichever part is slower.
-            if in_flight.fetch_add(1, Ordering::Relaxed) < MAX_IN_FLIGHT {
-                scope.spawn(move |_| check());
-            } else {
-                check();
+                })
+                .collect::<Vec<Span>>()
+        },
+    );
+    // Blocks were checked with their lines counted from 1: number them in the file. A block
+    // with a problem is checked again, from its place, to name its line (it is the last
+    // block `chain` reads).
+    let mut spans = spans;
+    let mut before = 0;
+    for (span, r) in spans.iter_mut().zip(&blocks) {
+        if span.problem.is_some() {
+            if let Ok(text) = std::str::from_utf8(&bytes[r.clone()]) {
+                *span = check_block(text, before + 1);
             }
-            offset += cut;
-            index += 1;
-            if end {
-                return Ok(());
-            }
+        } else if let Some(first) = span.first.as_mut() {
+            first.0 += before;
         }
-    });
-    read?;
-    let mut spans = spans.into_inner().unwrap_or_default();
-    spans.sort_by_key(|(i, _)| *i);
-    let spans: Vec<Span> = spans.into_iter().map(|(_, s)| s).collect();
+        before += span.lines;
+    }
     // As when the file is read whole: text that is not UTF-8 is named before any link.
     let verdict = match spans.iter().find_map(|s| s.bad_utf8.clone()) {
         Some(why) => Err(why),
         None => chain(&spans),
     };
-    Ok((hex::encode(sha.finalize()), verdict))
+    (hash, verdict)
 }
 
 #[cfg(test)]
@@ -758,7 +723,7 @@ mod tests {
     }
 
     fn verdict(text: &str, block: usize) -> std::result::Result<usize, String> {
-        let (hash, verdict) = read_audit_log_in(text.as_bytes(), block).expect("read");
+        let (hash, verdict) = check_audit_log(text.as_bytes(), block);
         assert_eq!(
             hash,
             sha256_hex(text.as_bytes()),
@@ -808,7 +773,7 @@ mod tests {
         assert_eq!(verdict(&good, 500), Ok(300));
         assert!(verdict(&cases[6], 500).is_err_and(|e| e.starts_with("line 200 (seq 200)")));
         assert!(verdict(&cases[3], 500).is_err_and(|e| e.starts_with("line 124 (seq 125)")));
-        let (_, bad) = read_audit_log_in(&not_utf8[..], 700).expect("read");
+        let (_, bad) = check_audit_log(&not_utf8[..], 700);
         assert_eq!(bad, Err("not UTF-8 at byte 20000".to_string()));
     }
 }
