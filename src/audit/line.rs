@@ -237,12 +237,12 @@ impl Quotes {
 }
 
 /// The quotes of a block, and the bytes that make a line not plain (backslash, control
-/// character, DEL), a bit a byte: with AVX-512 where the CPU has it, else SSE2 (part of every
+/// character, DEL), a bit a byte: with AVX2 where the CPU has it, else SSE2 (part of every
 /// x86-64 target).
 #[cfg(target_arch = "x86_64")]
 fn classify(block: &[u8; 64]) -> (u64, u64) {
-    if std::arch::is_x86_feature_detected!("avx512bw") {
-        x86::avx512(block)
+    if std::arch::is_x86_feature_detected!("avx2") {
+        x86::avx2(block)
     } else {
         x86::sse2(block)
     }
@@ -275,21 +275,31 @@ mod x86 {
         }
     }
 
-    /// Only called where the CPU has AVX-512BW.
-    pub fn avx512(block: &[u8; 64]) -> (u64, u64) {
-        // SAFETY: the caller checked that the CPU has AVX-512BW.
-        unsafe { avx512_on(block) }
+    /// Only called where the CPU has AVX2.
+    pub fn avx2(block: &[u8; 64]) -> (u64, u64) {
+        // SAFETY: the caller checked that the CPU has AVX2.
+        unsafe { avx2_on(block) }
     }
 
-    #[target_feature(enable = "avx512bw")]
-    fn avx512_on(block: &[u8; 64]) -> (u64, u64) {
-        // SAFETY: one 64-byte load, of `block`.
-        let v = unsafe { _mm512_loadu_si512(block.as_ptr().cast()) };
-        let quotes = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'"' as i8));
-        let bad = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'\\' as i8))
-            | _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(0x7f))
-            | _mm512_cmple_epu8_mask(v, _mm512_set1_epi8(0x1f));
-        (quotes, bad)
+    #[target_feature(enable = "avx2")]
+    fn avx2_on(block: &[u8; 64]) -> (u64, u64) {
+        let (quote, backslash) = (_mm256_set1_epi8(b'"' as i8), _mm256_set1_epi8(b'\\' as i8));
+        let (del, below_space) = (_mm256_set1_epi8(0x7f), _mm256_set1_epi8(0x1f));
+        let (mut q, mut s) = (0u64, 0u64);
+        for k in 0..2 {
+            // SAFETY: each load reads 32 bytes inside `block`.
+            let v = unsafe { _mm256_loadu_si256(block.as_ptr().add(32 * k).cast()) };
+            // Unsigned `v <= 0x1f`: the minimum of the two is `v` itself.
+            let control = _mm256_cmpeq_epi8(_mm256_min_epu8(v, below_space), v);
+            let bad = _mm256_or_si256(
+                _mm256_or_si256(_mm256_cmpeq_epi8(v, backslash), _mm256_cmpeq_epi8(v, del)),
+                control,
+            );
+            let bits = |m| u64::from(_mm256_movemask_epi8(m) as u32) << (32 * k);
+            q |= bits(_mm256_cmpeq_epi8(v, quote));
+            s |= bits(bad);
+        }
+        (q, s)
     }
 }
 
