@@ -34,7 +34,7 @@ b=$(best_fresh "$runs" "$dir/b" pipeline)
 c=$(best "$runs" bash -c "openssl dgst -sha256 '$dir'/a/data/* >/dev/null")
 d=$(best "$runs" "$bin" --db "$db" evidence verify "$dir/a")
 # D and E check the same bag: the package Steward exported (a valid BagIt bag).
-e=$(best "$runs" python3 -m bagit --validate --processes 2 "$dir/a")
+e=$(best "$runs" python3 -m bagit --validate --processes 2 --quiet "$dir/a")
 du -sh "$dir/a/data" "$dir/b/data" | sed 's/^/size: /'
 echo "best of $runs runs"
 printf 'A export %ss  B sqlite3+bagit %ss  C openssl floor %ss  D verify %ss  E bagit validate %ss\n' "$a" "$b" "$c" "$d" "$e"
