@@ -370,49 +370,78 @@ fn findings_csv_in<W: std::io::Write>(
         ],
     )?
     .finish()?;
-    // Hundreds of thousands of rows, encoded on every core a chunk at a time, written in order.
-    let chunks: Vec<Vec<u8>> = findings
-        .par_chunks(chunk.max(1))
-        .map(|chunk| {
-            let mut w = store::bulk::Csv::rows(Vec::with_capacity(chunk.len() * 256));
-            for x in chunk {
-                let status = match x.status {
-                    crate::policy::FindingStatus::Open => "open",
-                    crate::policy::FindingStatus::Accepted => "accepted",
-                };
-                for cell in [
-                    x.id.as_str(),
-                    x.rule,
-                    x.severity.as_str(),
-                    status,
-                    x.accepted_until.as_deref().unwrap_or_default(),
-                    &x.client_id,
-                    x.environment.as_str(),
-                    &x.name,
-                    &x.evidence,
-                    x.remediation,
-                    &x.frameworks.join(" "),
-                ] {
-                    w.cell(cell)?;
-                }
-                w.end_row()?;
-            }
-            w.finish()
-        })
-        .collect::<Result<_>>()?;
+    // Hundreds of thousands of rows, encoded on the pool a chunk at a time (taken in order),
+    // and written here in order as they come, hashed on the way, while later chunks are
+    // encoded; written buffers go back to the encoders.
     let io = |e| Error::invalid("export", format!("cannot write findings.csv: {e}"));
     out.write_all(&header).map_err(io)?;
-    for chunk in chunks {
-        out.write_all(&chunk).map_err(io)?;
-    }
-    Ok(out)
+    let spare = std::sync::Mutex::new(Vec::<Vec<u8>>::new());
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<Vec<u8>>)>();
+    let encode = |chunk: &[crate::policy::Finding]| -> Result<Vec<u8>> {
+        let mut buf = spare
+            .lock()
+            .ok()
+            .and_then(|mut s| s.pop())
+            .unwrap_or_default();
+        buf.clear();
+        let mut w = store::bulk::Csv::rows(buf);
+        for x in chunk {
+            let status = match x.status {
+                crate::policy::FindingStatus::Open => "open",
+                crate::policy::FindingStatus::Accepted => "accepted",
+            };
+            for cell in [
+                x.id.as_str(),
+                x.rule,
+                x.severity.as_str(),
+                status,
+                x.accepted_until.as_deref().unwrap_or_default(),
+                &x.client_id,
+                x.environment.as_str(),
+                &x.name,
+                &x.evidence,
+                x.remediation,
+                &x.frameworks.join(" "),
+            ] {
+                w.cell(cell)?;
+            }
+            w.end_row()?;
+        }
+        w.finish()
+    };
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            findings
+                .chunks(chunk.max(1))
+                .enumerate()
+                .par_bridge()
+                .for_each_with(tx, |tx, (i, c)| {
+                    // A writer that stopped (an error) takes no more.
+                    let _ = tx.send((i, encode(c)));
+                });
+        });
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut next = 0;
+        for (i, encoded) in rx.iter() {
+            waiting.insert(i, encoded);
+            while let Some(encoded) = waiting.remove(&next) {
+                let buf = encoded?;
+                out.write_all(&buf).map_err(io)?;
+                if let Ok(mut s) = spare.lock() {
+                    s.push(buf);
+                }
+                next += 1;
+            }
+        }
+        Ok(out)
+    })
 }
 
 /// Critical and high findings listed in `report.html` (all are in `findings.csv`).
 const REPORT_ROWS: usize = 200;
 
 /// Findings encoded by one task of [`findings_csv`].
-const FINDINGS_CHUNK: usize = 16_384;
+const FINDINGS_CHUNK: usize = 4_096;
 
 /// Writes a signed BagIt package of the inventory, scopes, findings, framework mapping, the
 /// audit log in the window and its checkpoints; a checkpoint is written first.
@@ -459,11 +488,12 @@ pub async fn evidence_export(
                 ..Default::default()
             };
             joined(tokio::task::spawn_blocking(move || {
-                // The scope sets are parsed once for both; the inventory is written while
-                // the rules run.
+                // The scope sets are parsed once for both. The inventory is written on a
+                // thread of its own while the rules run on the pool and their findings are
+                // encoded: no core waits for the other's part.
                 let sets = super::findings::scope_sets(&snap);
-                let (inventory, all) = rayon::join(
-                    || {
+                let (inventory, written, findings) = std::thread::scope(|scope| {
+                    let inventory = scope.spawn(|| {
                         let (file, counts) = inventory_csv(
                             &snap,
                             &sets,
@@ -472,14 +502,19 @@ pub async fn evidence_export(
                             inventory_file,
                         )?;
                         Ok::<_, Error>((file.finish()?, counts))
-                    },
-                    || super::findings::judge(&snap, &sets, &inputs, now, &filter),
-                );
-                let findings: Vec<_> = all
-                    .into_iter()
-                    .filter(|x| environment.is_none_or(|e| e == x.environment))
-                    .collect();
-                let written = findings_csv(&findings, findings_file)?.finish()?;
+                    });
+                    let findings: Vec<_> =
+                        super::findings::judge(&snap, &sets, &inputs, now, &filter)
+                            .into_iter()
+                            .filter(|x| environment.is_none_or(|e| e == x.environment))
+                            .collect();
+                    let written = findings_csv(&findings, findings_file).and_then(|f| f.finish());
+                    let inventory = inventory.join().unwrap_or_else(|_| {
+                        Err(Error::Integrity("writing inventory.csv failed".into()))
+                    });
+                    (inventory, written, findings)
+                });
+                let written = written?;
                 Ok::<_, Error>((inventory?, (written, findings)))
             }))
             .await

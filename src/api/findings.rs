@@ -259,8 +259,8 @@ pub(crate) fn judge(
     };
     let mut out: Vec<Finding> = snap.subjects.par_iter().flat_map_iter(one).collect();
     let order = |rule: &str| RULES.iter().position(|r| *r == rule).unwrap_or(usize::MAX);
-    // Each finding's key is computed once, not at every comparison.
-    out.sort_by_cached_key(|f| (std::cmp::Reverse(f.severity), order(f.rule), f.identity_id));
+    // Each finding's key is computed once, not at every comparison; sorted on every core.
+    out.par_sort_by_cached_key(|f| (std::cmp::Reverse(f.severity), order(f.rule), f.identity_id));
     out
 }
 

@@ -74,6 +74,14 @@ impl PayloadFile {
 
 impl std::io::Write for PayloadFile {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if bytes.len() >= BUF {
+            // A large piece is hashed and written where it is, after what was gathered.
+            self.spill()?;
+            self.sha.update(bytes);
+            self.file.write_all(bytes)?;
+            self.len += bytes.len() as u64;
+            return Ok(bytes.len());
+        }
         self.buf.extend_from_slice(bytes);
         if self.buf.len() >= BUF {
             self.spill()?;
