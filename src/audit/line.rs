@@ -253,53 +253,49 @@ fn classify(block: &[u8; 64]) -> (u64, u64) {
 mod x86 {
     use std::arch::x86_64::*;
 
-    pub fn sse2(block: &[u8; 64]) -> (u64, u64) {
-        // SAFETY: SSE2 is part of every x86-64 target; each load reads 16 bytes inside `block`.
-        unsafe {
-            let (quote, backslash) = (_mm_set1_epi8(b'"' as i8), _mm_set1_epi8(b'\\' as i8));
-            let (del, below_space) = (_mm_set1_epi8(0x7f), _mm_set1_epi8(0x1f));
-            let (mut q, mut s) = (0u64, 0u64);
-            for k in 0..4 {
-                let v = _mm_loadu_si128(block.as_ptr().add(16 * k).cast());
-                // Unsigned `v <= 0x1f`: the minimum of the two is `v` itself.
-                let control = _mm_cmpeq_epi8(_mm_min_epu8(v, below_space), v);
-                let bad = _mm_or_si128(
-                    _mm_or_si128(_mm_cmpeq_epi8(v, backslash), _mm_cmpeq_epi8(v, del)),
-                    control,
-                );
-                let bits = |m| u64::from(_mm_movemask_epi8(m) as u16) << (16 * k);
-                q |= bits(_mm_cmpeq_epi8(v, quote));
-                s |= bits(bad);
+    /// A classifier for one vector width: the same steps, spelled with each instruction set's
+    /// intrinsics.
+    macro_rules! classifier {
+        ($name:ident, $feature:literal, $width:literal, $vector:ty, $mask:ty,
+         load: $load:ident, eq: $eq:ident, splat: $splat:ident, or: $or:ident,
+         min: $min:ident, movemask: $movemask:ident) => {
+            #[target_feature(enable = $feature)]
+            fn $name(block: &[u8; 64]) -> (u64, u64) {
+                let (mut q, mut s) = (0u64, 0u64);
+                for k in 0..64 / $width {
+                    // SAFETY: each load reads `$width` bytes inside `block`.
+                    let v: $vector = unsafe { $load(block.as_ptr().add($width * k).cast()) };
+                    let eq = |c: u8| $eq(v, $splat(c as i8));
+                    // Unsigned `v <= 0x1f`: the minimum of the two is `v` itself.
+                    let control = $eq($min(v, $splat(0x1f)), v);
+                    let bad = $or($or(eq(b'\\'), eq(0x7f)), control);
+                    let bits = |m: $vector| u64::from($movemask(m) as $mask) << ($width * k);
+                    q |= bits(eq(b'"'));
+                    s |= bits(bad);
+                }
+                (q, s)
             }
-            (q, s)
-        }
+        };
+    }
+
+    classifier!(sse2_on, "sse2", 16, __m128i, u16,
+        load: _mm_loadu_si128, eq: _mm_cmpeq_epi8, splat: _mm_set1_epi8, or: _mm_or_si128,
+        min: _mm_min_epu8, movemask: _mm_movemask_epi8);
+
+    classifier!(avx2_on, "avx2", 32, __m256i, u32,
+        load: _mm256_loadu_si256, eq: _mm256_cmpeq_epi8, splat: _mm256_set1_epi8,
+        or: _mm256_or_si256, min: _mm256_min_epu8, movemask: _mm256_movemask_epi8);
+
+    pub fn sse2(block: &[u8; 64]) -> (u64, u64) {
+        const { assert!(cfg!(target_feature = "sse2"), "x86-64 builds have SSE2") };
+        // SAFETY: SSE2 is part of every x86-64 target.
+        unsafe { sse2_on(block) }
     }
 
     /// Only called where the CPU has AVX2.
     pub fn avx2(block: &[u8; 64]) -> (u64, u64) {
         // SAFETY: the caller checked that the CPU has AVX2.
         unsafe { avx2_on(block) }
-    }
-
-    #[target_feature(enable = "avx2")]
-    fn avx2_on(block: &[u8; 64]) -> (u64, u64) {
-        let (quote, backslash) = (_mm256_set1_epi8(b'"' as i8), _mm256_set1_epi8(b'\\' as i8));
-        let (del, below_space) = (_mm256_set1_epi8(0x7f), _mm256_set1_epi8(0x1f));
-        let (mut q, mut s) = (0u64, 0u64);
-        for k in 0..2 {
-            // SAFETY: each load reads 32 bytes inside `block`.
-            let v = unsafe { _mm256_loadu_si256(block.as_ptr().add(32 * k).cast()) };
-            // Unsigned `v <= 0x1f`: the minimum of the two is `v` itself.
-            let control = _mm256_cmpeq_epi8(_mm256_min_epu8(v, below_space), v);
-            let bad = _mm256_or_si256(
-                _mm256_or_si256(_mm256_cmpeq_epi8(v, backslash), _mm256_cmpeq_epi8(v, del)),
-                control,
-            );
-            let bits = |m| u64::from(_mm256_movemask_epi8(m) as u32) << (32 * k);
-            q |= bits(_mm256_cmpeq_epi8(v, quote));
-            s |= bits(bad);
-        }
-        (q, s)
     }
 }
 
