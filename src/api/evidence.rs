@@ -514,6 +514,10 @@ pub async fn evidence_export(
                     });
                     (inventory, written, findings)
                 });
+                // The snapshot of every identity is freed on the pool, not on the way to the
+                // package's signature.
+                drop(sets);
+                rayon::spawn(move || drop((snap, inputs)));
                 let written = written?;
                 Ok::<_, Error>((inventory?, (written, findings)))
             }))
