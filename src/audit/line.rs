@@ -205,21 +205,20 @@ const PLAIN_MAX: usize = 2048;
 struct Quotes([u64; PLAIN_MAX / 64]);
 
 impl Quotes {
-    /// The quotes of `b`, if it is plain and at most [`PLAIN_MAX`] bytes long.
+    /// The quotes of `b`, if it is plain and at most [`PLAIN_MAX`] bytes long. The blocks are
+    /// classified by the usage reader's vector classifier (DEL, which it does not look for, is
+    /// searched for apart).
     fn of(b: &[u8]) -> Option<Quotes> {
-        if b.len() > PLAIN_MAX {
+        if b.len() > PLAIN_MAX || memchr::memchr(0x7f, b).is_some() {
             return None;
         }
         let mut quotes = Quotes([0; PLAIN_MAX / 64]);
-        let mut special = 0;
-        let chunks = b.chunks_exact(64);
-        let mut last = [b' '; 64];
-        last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-        for (word, chunk) in quotes.0.iter_mut().zip(chunks.chain([&last[..]])) {
-            let (q, s) = classify(chunk.try_into().ok()?);
-            *word = q;
-            special |= s;
-        }
+        let (mut word, mut special) = (0, 0);
+        crate::usage::json::indexed::masks(b, |m| {
+            quotes.0[word] = m.quote;
+            special |= m.backslash | m.control;
+            word += 1;
+        });
         (special == 0).then_some(quotes)
     }
 
@@ -235,84 +234,6 @@ impl Quotes {
         Some(w * 64 + bits.trailing_zeros() as usize)
     }
 }
-
-/// The quotes of a block, and the bytes that make a line not plain (backslash, control
-/// character, DEL), a bit a byte: with AVX2 where the CPU has it, else SSE2 (part of every
-/// x86-64 target).
-#[cfg(target_arch = "x86_64")]
-fn classify(block: &[u8; 64]) -> (u64, u64) {
-    if std::arch::is_x86_feature_detected!("avx2") {
-        x86::avx2(block)
-    } else {
-        x86::sse2(block)
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)]
-mod x86 {
-    use std::arch::x86_64::*;
-
-    /// A classifier for one vector width: the same steps, spelled with each instruction set's
-    /// intrinsics.
-    macro_rules! classifier {
-        ($name:ident, $feature:literal, $width:literal, $vector:ty, $mask:ty,
-         load: $load:ident, eq: $eq:ident, splat: $splat:ident, or: $or:ident,
-         min: $min:ident, movemask: $movemask:ident) => {
-            #[target_feature(enable = $feature)]
-            fn $name(block: &[u8; 64]) -> (u64, u64) {
-                let (mut q, mut s) = (0u64, 0u64);
-                for k in 0..64 / $width {
-                    // SAFETY: each load reads `$width` bytes inside `block`.
-                    let v: $vector = unsafe { $load(block.as_ptr().add($width * k).cast()) };
-                    let eq = |c: u8| $eq(v, $splat(c as i8));
-                    // Unsigned `v <= 0x1f`: the minimum of the two is `v` itself.
-                    let control = $eq($min(v, $splat(0x1f)), v);
-                    let bad = $or($or(eq(b'\\'), eq(0x7f)), control);
-                    let bits = |m: $vector| u64::from($movemask(m) as $mask) << ($width * k);
-                    q |= bits(eq(b'"'));
-                    s |= bits(bad);
-                }
-                (q, s)
-            }
-        };
-    }
-
-    classifier!(sse2_on, "sse2", 16, __m128i, u16,
-        load: _mm_loadu_si128, eq: _mm_cmpeq_epi8, splat: _mm_set1_epi8, or: _mm_or_si128,
-        min: _mm_min_epu8, movemask: _mm_movemask_epi8);
-
-    classifier!(avx2_on, "avx2", 32, __m256i, u32,
-        load: _mm256_loadu_si256, eq: _mm256_cmpeq_epi8, splat: _mm256_set1_epi8,
-        or: _mm256_or_si256, min: _mm256_min_epu8, movemask: _mm256_movemask_epi8);
-
-    pub fn sse2(block: &[u8; 64]) -> (u64, u64) {
-        const { assert!(cfg!(target_feature = "sse2"), "x86-64 builds have SSE2") };
-        // SAFETY: SSE2 is part of every x86-64 target.
-        unsafe { sse2_on(block) }
-    }
-
-    /// Only called where the CPU has AVX2.
-    pub fn avx2(block: &[u8; 64]) -> (u64, u64) {
-        // SAFETY: the caller checked that the CPU has AVX2.
-        unsafe { avx2_on(block) }
-    }
-}
-
-/// The same, a byte at a time: for other targets, and the reference the vector code is
-/// tested against.
-#[cfg(any(test, not(target_arch = "x86_64")))]
-fn classify_bytes(block: &[u8; 64]) -> (u64, u64) {
-    let (mut q, mut s) = (0u64, 0u64);
-    for (i, &c) in block.iter().enumerate() {
-        q |= u64::from(c == b'"') << i;
-        s |= u64::from(special(c) || c == b'\\') << i;
-    }
-    (q, s)
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-use classify_bytes as classify;
 
 /// Whether `hex` spells `digest` in lowercase hex, as Steward writes hashes (any other
 /// spelling cannot match): the digest is spelled and compared, nothing is decoded.
@@ -415,22 +336,6 @@ mod tests {
             if let Some(p) = canonical(&changed, &mut Vec::new()) {
                 prop_assert!(!p.hash_ok || p.hash != e.hash || p.seq != e.seq || p.prev_hash != e.prev_hash);
             }
-        }
-    }
-
-    proptest! {
-        /// The vector classifier finds what the byte loop finds.
-        #[test]
-        fn blocks_are_classified_as_byte_by_byte(
-            bytes in proptest::collection::vec(
-                prop_oneof![Just(b'"'), Just(b'\\'), Just(0x7f), 0u8..0x20, any::<u8>()],
-                64,
-            )
-        ) {
-            let block: [u8; 64] = bytes.try_into().expect("64 bytes");
-            prop_assert_eq!(classify(&block), classify_bytes(&block));
-            #[cfg(target_arch = "x86_64")]
-            prop_assert_eq!(x86::sse2(&block), classify_bytes(&block));
         }
     }
 
