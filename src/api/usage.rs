@@ -75,31 +75,21 @@ pub async fn usage_import_audit(
     let (tokens, known) = lookups(store, environment).await?;
 
     let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let size = f.metadata().map_err(|e| Error::io(path, e))?.len();
-    let mut head = vec![0u8; 64 << 10];
-    let n = read_up_to(&mut f, &mut head).map_err(|e| Error::io(path, e))?;
-    head.truncate(n);
-    let scan = if usage::looks_like_ndjson(&head) {
-        let rest = std::io::Cursor::new(head).chain(f);
-        usage::scan_ndjson(rest, size, &tokens, control).map_err(|e| match e {
-            Error::Io { source, .. } => Error::io(path, source),
-            other => other,
-        })?
-    } else {
-        if size > usage::MAX_DOCUMENT {
-            return Err(import_error(
-                &file,
-                "line 1".into(),
-                "format",
-                format!(
-                    "one JSON document of {} MiB; larger logs must be NDJSON (one event a line)",
-                    size >> 20
-                ),
-            ));
-        }
-        let mut bytes = head;
-        f.read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
-        usage::scan_document(&bytes, &tokens).map_err(|e| match e {
+    let meta = f.metadata().map_err(|e| Error::io(path, e))?;
+    let size = meta.len();
+    let too_big = || {
+        import_error(
+            &file,
+            "line 1".into(),
+            "format",
+            format!(
+                "one JSON document of more than {} MiB; larger logs must be NDJSON (one event a line)",
+                usage::MAX_DOCUMENT >> 20
+            ),
+        )
+    };
+    let document = |bytes: &[u8]| {
+        usage::scan_document(bytes, &tokens).map_err(|e| match e {
             Error::Import {
                 location,
                 field,
@@ -107,7 +97,48 @@ pub async fn usage_import_audit(
                 ..
             } => import_error(&file, location, &field, message),
             other => other,
-        })?
+        })
+    };
+    let ndjson = |input| {
+        usage::scan_ndjson(input, size, &tokens, control).map_err(|e| match e {
+            Error::Io { source, .. } => Error::io(path, source),
+            other => other,
+        })
+    };
+    const HEAD: usize = 64 << 10;
+    let scan = if meta.is_file() {
+        // SAFETY: the map is read-only and lives no longer than this import. A file
+        // truncated while it is read ends the process with SIGBUS rather than an error (the
+        // import's transaction is then never committed: nothing is left behind); a file
+        // appended to meanwhile is read as it was when opened.
+        #[allow(unsafe_code)]
+        let map = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| Error::io(path, e))?;
+        if usage::looks_like_ndjson(&map[..map.len().min(HEAD)]) {
+            ndjson(usage::Input::Mapped(&map))?
+        } else if size > usage::MAX_DOCUMENT {
+            return Err(too_big());
+        } else {
+            document(&map)?
+        }
+    } else {
+        // A pipe or another stream: read, not mapped.
+        let mut head = vec![0u8; HEAD];
+        let n = read_up_to(&mut f, &mut head).map_err(|e| Error::io(path, e))?;
+        head.truncate(n);
+        if usage::looks_like_ndjson(&head) {
+            ndjson(usage::Input::Stream(Box::new(
+                std::io::Cursor::new(head).chain(f),
+            )))?
+        } else {
+            let mut bytes = head;
+            f.take(usage::MAX_DOCUMENT + 1 - n as u64)
+                .read_to_end(&mut bytes)
+                .map_err(|e| Error::io(path, e))?;
+            if bytes.len() as u64 > usage::MAX_DOCUMENT {
+                return Err(too_big());
+            }
+            document(&bytes)?
+        }
     };
     if strict {
         if let Some(b) = scan.bad.first() {
@@ -151,7 +182,12 @@ pub(super) async fn usage_import_bytes(
 ) -> Result<AuditImportSummary> {
     let (tokens, known) = lookups(store, environment).await?;
     let cancel = AtomicBool::new(false);
-    let scan = usage::scan_ndjson(bytes, bytes.len() as u64, &tokens, &no_control(&cancel))?;
+    let scan = usage::scan_ndjson(
+        usage::Input::Bytes(bytes),
+        bytes.len() as u64,
+        &tokens,
+        &no_control(&cancel),
+    )?;
     write_audit_import(store, now, actor, name, environment, scan, &known).await
 }
 
@@ -198,11 +234,21 @@ async fn write_audit_import(
     let stamp = time::format(now);
     let mut unknown: BTreeMap<&str, u64> = BTreeMap::new();
     let mut last: HashMap<i64, &str> = HashMap::new();
-    let mut rows: Vec<UsageRow> = scan
+    // The aggregates come in primary-key order, a client's rows together: the inventory is
+    // looked up once a client, and SQLite appends to its B-tree instead of inserting all over it.
+    let mut identity: Option<(&str, Option<i64>)> = None;
+    let rows: Vec<UsageRow> = scan
         .aggregates
         .iter()
         .map(|(k, a)| {
-            let identity_id = known.get(&(k.client_id.clone(), environment)).copied();
+            let identity_id = match identity {
+                Some((client, id)) if client == k.client_id => id,
+                _ => {
+                    let id = known.get(&(k.client_id.clone(), environment)).copied();
+                    identity = Some((&k.client_id, id));
+                    id
+                }
+            };
             match identity_id {
                 Some(id) if k.success => {
                     let l = last.entry(id).or_insert(a.last.as_str());
@@ -227,25 +273,6 @@ async fn write_audit_import(
             }
         })
         .collect();
-    // In primary-key order: SQLite appends to its B-tree instead of inserting all over it.
-    rows.sort_unstable_by(|a, b| {
-        (
-            a.client_id,
-            a.day,
-            a.context,
-            a.resource_type,
-            a.interaction,
-            a.outcome,
-        )
-            .cmp(&(
-                b.client_id,
-                b.day,
-                b.context,
-                b.resource_type,
-                b.interaction,
-                b.outcome,
-            ))
-    });
     let mut unknown: Vec<(String, u64)> = unknown
         .into_iter()
         .map(|(c, n)| (c.to_string(), n))

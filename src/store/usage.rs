@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use serde::Serialize;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::SqliteConnection;
 
 use super::identity::scope_columns;
 use crate::inventory::Environment;
@@ -95,39 +95,93 @@ pub struct UsageRow<'a> {
     pub last_seen: &'a str,
 }
 
+/// Rows a statement of [`add_usage`]: 11 values a row stay well under SQLite's limit of bound
+/// values.
+const ROWS_A_STATEMENT: usize = 500;
+
+/// An upsert of `n` usage rows.
+fn insert_usage(n: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO usage_daily (client_id, environment, day, context, resource_type, \
+         interaction, outcome, identity_id, calls, first_seen, last_seen) VALUES ",
+    );
+    for i in 0..n {
+        sql.push_str(if i == 0 { "(" } else { ", (" });
+        sql.push_str(&["?"; 11].join(", "));
+        sql.push(')');
+    }
+    sql.push_str(
+        " ON CONFLICT (client_id, environment, day, context, resource_type, interaction, \
+         outcome) DO UPDATE SET calls = calls + excluded.calls, \
+         identity_id = coalesce(excluded.identity_id, identity_id), \
+         first_seen = min(first_seen, excluded.first_seen), \
+         last_seen = max(last_seen, excluded.last_seen)",
+    );
+    sql
+}
+
 /// Adds aggregates: counts add up, first and last seen widen.
 pub async fn add_usage(
     conn: &mut SqliteConnection,
     environment: Environment,
     rows: &[UsageRow<'_>],
 ) -> Result<()> {
-    // 11 values a row: 2,000 rows stay under SQLite's limit of bound values.
-    for chunk in rows.chunks(2_000) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO usage_daily (client_id, environment, day, context, resource_type, \
-             interaction, outcome, identity_id, calls, first_seen, last_seen) ",
-        );
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind(r.client_id)
-                .push_bind(environment)
-                .push_bind(r.day)
-                .push_bind(r.context)
-                .push_bind(r.resource_type)
-                .push_bind(r.interaction)
-                .push_bind(r.outcome)
-                .push_bind(r.identity_id)
-                .push_bind(i64::try_from(r.calls).unwrap_or(i64::MAX))
-                .push_bind(r.first_seen)
-                .push_bind(r.last_seen);
-        });
-        q.push(
-            " ON CONFLICT (client_id, environment, day, context, resource_type, interaction, \
-             outcome) DO UPDATE SET calls = calls + excluded.calls, \
-             identity_id = coalesce(excluded.identity_id, identity_id), \
-             first_seen = min(first_seen, excluded.first_seen), \
-             last_seen = max(last_seen, excluded.last_seen)",
-        );
-        q.build().execute(&mut *conn).await?;
+    // A load larger than the table it goes into (a first import, most often) is written
+    // without the table's index on (identity, day), which is then built again in one sorted
+    // pass: cheaper than keeping it in order row by row. The index is rebuilt from its own
+    // definition, in the caller's transaction: a failure leaves it as it was.
+    let limit = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+    let (had,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM (SELECT 1 FROM usage_daily LIMIT ?1)")
+            .bind(limit)
+            .fetch_one(&mut *conn)
+            .await?;
+    let index: Option<(String,)> = if had < limit {
+        sqlx::query_as(
+            "SELECT sql FROM sqlite_schema WHERE type = 'index' AND name = 'usage_daily_identity'",
+        )
+        .fetch_optional(&mut *conn)
+        .await?
+    } else {
+        None
+    };
+    if index.is_some() {
+        sqlx::query("DROP INDEX usage_daily_identity")
+            .execute(&mut *conn)
+            .await?;
+    }
+    // Rows go in through the connection's own handle, many to a statement prepared once:
+    // sqlx would build each statement's arguments and copy each value twice on the way.
+    let mut handle = conn.lock_handle().await?;
+    {
+        // SAFETY: the handle is locked for as long as this borrowed connection lives, so
+        // nothing else uses it meanwhile; a borrowed connection does not close the handle
+        // when it is dropped (its statements are finalized then).
+        #[allow(unsafe_code)]
+        let c = unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr()) }?;
+        let env = environment.as_str();
+        for chunk in rows.chunks(ROWS_A_STATEMENT) {
+            let mut insert = c.prepare_cached(&insert_usage(chunk.len()))?;
+            for (i, r) in chunk.iter().enumerate() {
+                let at = i * 11;
+                insert.raw_bind_parameter(at + 1, r.client_id)?;
+                insert.raw_bind_parameter(at + 2, env)?;
+                insert.raw_bind_parameter(at + 3, r.day)?;
+                insert.raw_bind_parameter(at + 4, r.context)?;
+                insert.raw_bind_parameter(at + 5, r.resource_type)?;
+                insert.raw_bind_parameter(at + 6, r.interaction)?;
+                insert.raw_bind_parameter(at + 7, r.outcome)?;
+                insert.raw_bind_parameter(at + 8, r.identity_id)?;
+                insert.raw_bind_parameter(at + 9, i64::try_from(r.calls).unwrap_or(i64::MAX))?;
+                insert.raw_bind_parameter(at + 10, r.first_seen)?;
+                insert.raw_bind_parameter(at + 11, r.last_seen)?;
+            }
+            insert.raw_execute()?;
+        }
+    }
+    drop(handle);
+    if let Some((sql,)) = index {
+        sqlx::query(&sql).execute(&mut *conn).await?;
     }
     Ok(())
 }

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 
 use rustc_hash::FxHashMap;
 use std::io::Read;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -46,7 +47,7 @@ pub struct Key {
 }
 
 /// Calls of one key, with the first and last `recorded` seen.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Agg {
     pub calls: u64,
     pub first: String,
@@ -60,7 +61,7 @@ struct Slot {
     client: u32,
     day: u32,
     /// The address of the type's name: equal names from the shipped list are one address.
-    /// Two addresses for one name only split a row, which [`Part::into_scan`] joins.
+    /// Two addresses for one name only split a row, which [`into_scan`] joins.
     resource_type: usize,
     context: Context,
     interaction: Interaction,
@@ -98,7 +99,8 @@ pub struct BadLine {
 /// The result of reading one audit file.
 #[derive(Debug, Default)]
 pub struct Scan {
-    pub aggregates: FxHashMap<Key, Agg>,
+    /// In primary-key order (client, day, context, type, interaction, outcome), each key once.
+    pub aggregates: Vec<(Key, Agg)>,
     pub calls: u64,
     /// Events that are not REST calls (logins, logouts, ...).
     pub not_rest: u64,
@@ -201,37 +203,116 @@ impl Part {
             }
         }
     }
+}
 
-    /// Moves the counts into `scan`, each slot turned back into its key.
-    fn into_scan(self, scan: &mut Scan) {
-        scan.calls += self.calls;
-        scan.not_rest += self.not_rest;
-        scan.malformed += self.malformed;
-        scan.bad.extend(self.bad);
-        scan.bad.sort_by_key(|b| b.line);
-        scan.bad.truncate(MAX_REPORTED);
-        let name = |names: &[Box<str>], id: u32| names[id as usize].to_string();
-        for (slot, (resource_type, agg)) in self.map {
-            let key = Key {
-                client_id: name(&self.clients.names, slot.client),
-                day: name(&self.days.names, slot.day),
-                context: slot.context,
-                resource_type,
-                interaction: slot.interaction,
-                success: slot.success,
-            };
-            match scan.aggregates.get_mut(&key) {
-                Some(have) => {
-                    have.calls += agg.calls;
-                    widen(have, &agg.first);
-                    widen(have, &agg.last);
-                }
-                None => {
-                    scan.aggregates.insert(key, agg);
-                }
-            }
+fn client_of(key: u128) -> usize {
+    (key >> 96) as usize
+}
+
+fn day_of(key: u128) -> usize {
+    (key >> 64) as u32 as usize
+}
+
+/// Every name of `interners`, once each, in byte order.
+fn sorted_names<'a>(interners: impl Iterator<Item = &'a Interner>) -> Vec<&'a str> {
+    let mut all: Vec<&str> = interners
+        .flat_map(|i| i.names.iter().map(|n| &**n))
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
+/// Joins the workers' parts into `scan`: slots become keys, the same key from several parts
+/// becomes one aggregate, and the aggregates come out in primary-key order. The workers'
+/// numbers for clients and days are turned into ranks among all names, so sorting and
+/// joining compare numbers rather than strings; rank order is the names' byte order, as
+/// SQLite's.
+fn into_scan(mut parts: Vec<Part>, scan: &mut Scan) {
+    let maps: Vec<_> = parts
+        .iter_mut()
+        .map(|p| std::mem::take(&mut p.map))
+        .collect();
+    let clients = sorted_names(parts.iter().map(|p| &p.clients));
+    let days = sorted_names(parts.iter().map(|p| &p.days));
+    let ranks = |all: &[&str], names: &[Box<str>]| -> Vec<u64> {
+        let rank = |n: &str| all.binary_search(&n).map_or(0, |r| r as u64);
+        names.iter().map(|n| rank(n)).collect()
+    };
+    let mut all: Vec<(Slot, &'static str, Agg)> =
+        Vec::with_capacity(maps.iter().map(|m| m.len()).sum());
+    // Each aggregate's place in key order, as one number: client, day, then the ranks of the
+    // context, type, interaction and outcome by their stored spelling.
+    let mut order: Vec<(u128, u32)> = Vec::with_capacity(all.capacity());
+    let interaction_rank = {
+        let mut by_name = Interaction::ALL;
+        by_name.sort_unstable_by_key(|i| i.as_str());
+        let mut rank = [0u8; Interaction::ALL.len()];
+        for (r, i) in by_name.iter().enumerate() {
+            rank[*i as usize] = r as u8;
+        }
+        rank
+    };
+    let context_rank = |c: Context| match c {
+        Context::Patient => 0u128,
+        Context::System => 1,
+        Context::User => 2,
+    };
+    for (p, map) in parts.iter().zip(maps) {
+        let (client, day) = (
+            ranks(&clients, &p.clients.names),
+            ranks(&days, &p.days.names),
+        );
+        let mut type_rank: FxHashMap<usize, u128> = FxHashMap::default();
+        for (slot, (resource_type, agg)) in map {
+            let t = *type_rank.entry(slot.resource_type).or_insert_with(|| {
+                // "" (no type) first, then the shipped list, which is in byte order.
+                crate::scope::fhir::R4_RESOURCE_TYPES
+                    .binary_search(&resource_type)
+                    .map_or(0, |r| r as u128 + 1)
+            });
+            let key = u128::from(client[slot.client as usize] << 32 | day[slot.day as usize]) << 64
+                | context_rank(slot.context) << 24
+                | t << 8
+                | u128::from(interaction_rank[slot.interaction as usize]) << 1
+                | u128::from(slot.success);
+            order.push((key, all.len() as u32));
+            all.push((slot, resource_type, agg));
         }
     }
+    order.sort_unstable_by_key(|&(key, _)| key);
+    scan.aggregates.reserve(all.len());
+    let mut last = None;
+    for (key, i) in order {
+        let (slot, resource_type, agg) = &mut all[i as usize];
+        let agg = std::mem::take(agg);
+        if last == Some(key) {
+            if let Some((_, have)) = scan.aggregates.last_mut() {
+                have.calls += agg.calls;
+                widen(have, &agg.first);
+                widen(have, &agg.last);
+                continue;
+            }
+        }
+        last = Some(key);
+        let k = Key {
+            client_id: clients[client_of(key)].to_string(),
+            day: days[day_of(key)].to_string(),
+            context: slot.context,
+            resource_type,
+            interaction: slot.interaction,
+            success: slot.success,
+        };
+        scan.aggregates.push((k, agg));
+    }
+    for p in parts {
+        scan.calls += p.calls;
+        scan.not_rest += p.not_rest;
+        scan.malformed += p.malformed;
+        scan.bad.extend(p.bad);
+    }
+    scan.bad.sort_by_key(|b| b.line);
+    scan.bad.truncate(MAX_REPORTED);
 }
 
 /// Parses one line; `Err` carries what is wrong with it. `text` is the line when the piece
@@ -312,11 +393,45 @@ fn scan_block(block: &[u8], first_line: u64, tokens: &Tokens<'_>, parts: &[Mutex
         .sum()
 }
 
-/// What the reader thread hands over, in file order: whole lines, or news that the next line
-/// was too long to read (and was skipped).
+/// What the reader thread hands over, in file order: whole lines (read into a buffer, or a
+/// range of bytes already in memory), or news that the next line was too long to read (and
+/// was skipped).
 enum Chunk {
     Lines(Vec<u8>),
+    Range(Range<usize>),
     Oversize,
+}
+
+/// Where an NDJSON log is read from.
+pub enum Input<'a> {
+    /// Bytes in memory.
+    Bytes(&'a [u8]),
+    /// A file mapped into memory: read where it lies in the page cache, without copying it.
+    /// The pages of each block are let go once it is counted, so memory holds a few blocks
+    /// rather than the file.
+    Mapped(&'a memmap2::Mmap),
+    /// A stream that cannot be mapped (a pipe): read in blocks.
+    Stream(Box<dyn Read + Send + 'a>),
+}
+
+/// Lets the pages of `range` of a mapped file go: they are read again from the file if
+/// touched again.
+fn release(map: Option<&memmap2::Mmap>, range: Range<usize>) {
+    // The page that holds `range.end` is shared with the next block: it is kept.
+    let to = range.end / 4096 * 4096;
+    if let (Some(map), true) = (map, range.start < to) {
+        // SAFETY: the map is read-only and backed by the file, so dropping its pages loses
+        // nothing: a later read faults them in again from the file. The memory stays mapped;
+        // no slice into it is invalidated.
+        #[allow(unsafe_code)]
+        let _ = unsafe {
+            map.unchecked_advise_range(
+                memmap2::UncheckedAdvice::DontNeed,
+                range.start,
+                to - range.start,
+            )
+        };
+    }
 }
 
 /// Reads `r` in blocks of whole lines, hashing every byte once in file order; skips a line
@@ -376,11 +491,75 @@ fn read_lines(
     Ok((hasher.finalize(), total))
 }
 
-/// Reads an NDJSON stream of AuditEvents (one resource a line). `total` is the size for
-/// progress (0 when unknown). One thread reads and hashes while the others parse; a
-/// cancel returns [`Error::Cancelled`].
+/// Passes the line that starts at `start`, hashing it and letting its pages go a block at a
+/// time; returns where the next line starts.
+fn skip_line(
+    map: Option<&memmap2::Mmap>,
+    bytes: &[u8],
+    start: usize,
+    hasher: &mut blake3::Hasher,
+) -> usize {
+    let mut at = start;
+    while at < bytes.len() {
+        let piece = &bytes[at..bytes.len().min(at + BLOCK)];
+        let found = memchr::memchr(b'\n', piece);
+        let len = found.map_or(piece.len(), |i| i + 1);
+        hasher.update(&piece[..len]);
+        release(map, at..at + len);
+        at += len;
+        if found.is_some() {
+            break;
+        }
+    }
+    at
+}
+
+/// Splits `bytes` into blocks of whole lines, as [`read_lines`] does a stream, hashing each
+/// before it is handed over (which also brings a mapped file's pages in ahead of the
+/// workers). A line longer than [`MAX_LINE`] is skipped, its pages let go as it is passed.
+fn split_lines(
+    map: Option<&memmap2::Mmap>,
+    bytes: &[u8],
+    tx: std::sync::mpsc::SyncSender<Chunk>,
+) -> blake3::Hash {
+    let mut hasher = blake3::Hasher::new();
+    let mut start = 0;
+    while start < bytes.len() {
+        let window = &bytes[start..bytes.len().min(start + BLOCK)];
+        let end = match memchr::memrchr(b'\n', window) {
+            _ if start + window.len() == bytes.len() => bytes.len(),
+            Some(i) => start + i + 1,
+            None => {
+                // One line fills the window: it ends within MAX_LINE (or at the end of the
+                // input), or it is skipped.
+                let limit = bytes.len().min(start + MAX_LINE + 1);
+                match memchr::memchr(b'\n', &bytes[start + window.len()..limit]) {
+                    Some(i) => start + window.len() + i + 1,
+                    None if bytes.len() - start <= MAX_LINE => bytes.len(),
+                    None => {
+                        start = skip_line(map, bytes, start, &mut hasher);
+                        if tx.send(Chunk::Oversize).is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                }
+            }
+        };
+        hasher.update(&bytes[start..end]);
+        if tx.send(Chunk::Range(start..end)).is_err() {
+            break; // the consumer stopped (cancel or error)
+        }
+        start = end;
+    }
+    hasher.finalize()
+}
+
+/// Reads an NDJSON log of AuditEvents (one resource a line). `total` is the size for
+/// progress (0 when unknown). One thread reads (or brings a mapped file's pages in) and
+/// hashes while the others parse; a cancel returns [`Error::Cancelled`].
 pub fn scan_ndjson(
-    r: impl Read + Send,
+    input: Input<'_>,
     total: u64,
     tokens: &Tokens<'_>,
     control: &Control<'_>,
@@ -390,8 +569,16 @@ pub fn scan_ndjson(
         .map(|_| Mutex::new(Part::default()))
         .collect();
     let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(1);
-    let read = std::thread::scope(|scope| {
-        let reader = scope.spawn(move || read_lines(r, tx));
+    let (bytes, map, stream): (&[u8], _, _) = match input {
+        Input::Bytes(b) => (b, None, None),
+        Input::Mapped(m) => (m, Some(m), None),
+        Input::Stream(r) => (&[], None, Some(r)),
+    };
+    let (hash, size) = std::thread::scope(|scope| {
+        let reader = scope.spawn(move || match stream {
+            Some(r) => read_lines(r, tx),
+            None => Ok((split_lines(map, bytes, tx), bytes.len() as u64)),
+        });
         let (mut done, mut line) = (0u64, 1u64);
         for chunk in rx.iter() {
             if control.cancel.load(Ordering::Relaxed) {
@@ -399,12 +586,9 @@ pub fn scan_ndjson(
                 let _ = reader.join();
                 return Err(Error::Cancelled);
             }
-            match chunk {
-                Chunk::Lines(bytes) => {
-                    line += scan_block(&bytes, line, tokens, &parts);
-                    done += bytes.len() as u64;
-                    (control.progress)(done, total);
-                }
+            let block = match &chunk {
+                Chunk::Lines(b) => b.as_slice(),
+                Chunk::Range(r) => &bytes[r.clone()],
                 Chunk::Oversize => {
                     scan.malformed += 1;
                     scan.bad.push(BadLine {
@@ -412,21 +596,28 @@ pub fn scan_ndjson(
                         message: format!("longer than {} MiB; skipped", MAX_LINE >> 20),
                     });
                     line += 1;
+                    continue;
                 }
+            };
+            line += scan_block(block, line, tokens, &parts);
+            done += block.len() as u64;
+            if let Chunk::Range(r) = chunk {
+                release(map, r);
             }
+            (control.progress)(done, total);
         }
         reader
             .join()
             .map_err(|_| Error::Integrity("the reader thread failed".into()))?
             .map_err(|e| Error::io("audit file", e))
     })?;
-    for p in parts {
-        p.into_inner()
-            .unwrap_or_else(|e| e.into_inner())
-            .into_scan(&mut scan);
-    }
-    scan.bytes = read.1;
-    scan.content_hash = format!("blake3:{}", read.0.to_hex());
+    let parts = parts
+        .into_iter()
+        .map(|p| p.into_inner().unwrap_or_else(|e| e.into_inner()))
+        .collect();
+    into_scan(parts, &mut scan);
+    scan.bytes = size;
+    scan.content_hash = format!("blake3:{}", hash.to_hex());
     Ok(scan)
 }
 
@@ -507,7 +698,7 @@ pub fn scan_document(bytes: &[u8], tokens: &Tokens<'_>) -> Result<Scan> {
             ))
         }
     }
-    part.into_scan(&mut scan);
+    into_scan(vec![part], &mut scan);
     Ok(scan)
 }
 
@@ -532,8 +723,16 @@ mod tests {
         FingerprintKey::from_bytes([7; 32])
     }
 
+    /// How a test's text reaches the reader.
+    #[derive(Debug, Clone, Copy)]
+    enum Via {
+        Bytes,
+        Stream,
+        Mapped,
+    }
+
     /// Scans `text` with no known tokens, cancelled from the start when `cancelled`.
-    fn scan(text: &[u8], cancelled: bool) -> Result<Scan> {
+    fn scan_via(text: &[u8], via: Via, cancelled: bool) -> Result<Scan> {
         let k = key();
         let tokens = Tokens {
             key: &k,
@@ -544,11 +743,40 @@ mod tests {
             cancel: &cancel,
             progress: &|_, _| {},
         };
-        scan_ndjson(text, 0, &tokens, &control)
+        match via {
+            Via::Bytes => scan_ndjson(Input::Bytes(text), 0, &tokens, &control),
+            Via::Stream => scan_ndjson(Input::Stream(Box::new(text)), 0, &tokens, &control),
+            Via::Mapped => {
+                let mut f = tempfile::tempfile().expect("a temporary file");
+                std::io::Write::write_all(&mut f, text).expect("written");
+                // SAFETY: the file is private to this test and not changed while mapped.
+                #[allow(unsafe_code)]
+                let map = unsafe { memmap2::Mmap::map(&f) }.expect("mapped");
+                scan_ndjson(Input::Mapped(&map), 0, &tokens, &control)
+            }
+        }
     }
 
+    fn scan(text: &[u8], cancelled: bool) -> Result<Scan> {
+        scan_via(text, Via::Bytes, cancelled)
+    }
+
+    /// Scans `text` read from memory, from a stream and from a mapped file: all three must
+    /// agree to the byte.
     fn run(text: &str) -> Scan {
-        scan(text.as_bytes(), false).expect("scan")
+        let [bytes, stream, mapped] = [Via::Bytes, Via::Stream, Via::Mapped]
+            .map(|via| scan_via(text.as_bytes(), via, false).expect("scan"));
+        for (via, other) in [(Via::Stream, &stream), (Via::Mapped, &mapped)] {
+            assert_eq!(other.aggregates, bytes.aggregates, "{via:?}");
+            assert_eq!(other.bad, bytes.bad, "{via:?}");
+            assert_eq!(
+                (other.calls, other.not_rest, other.malformed, other.bytes),
+                (bytes.calls, bytes.not_rest, bytes.malformed, bytes.bytes),
+                "{via:?}"
+            );
+            assert_eq!(other.content_hash, bytes.content_hash, "{via:?}");
+        }
+        bytes
     }
 
     fn event(client: &str, day: &str, code: &str, outcome: &str) -> String {
@@ -618,6 +846,50 @@ mod tests {
             "every byte is hashed once, skipped ones too"
         );
         assert!(s.bad[0].message.contains("MiB"));
+    }
+
+    #[test]
+    fn a_line_longer_than_a_block_is_read_whole() {
+        let long = event("a", "2026-11-01", "read", "0").replacen(
+            r#""resourceType""#,
+            &format!(r#""note":"{}","resourceType""#, "x".repeat(BLOCK + 100)),
+            1,
+        );
+        let text = [
+            event("b", "2026-11-01", "read", "0"),
+            long,
+            event("c", "2026-11-01", "read", "0"),
+        ]
+        .join("\n");
+        let s = run(&text);
+        assert_eq!((s.calls, s.malformed), (3, 0));
+    }
+
+    #[test]
+    fn a_line_may_be_as_long_as_the_limit_and_no_longer() {
+        for (len, oversize) in [(MAX_LINE, false), (MAX_LINE + 1, true)] {
+            for end in ["\n", ""] {
+                let text = format!(
+                    "{}\n{}{end}",
+                    event("a", "2026-11-01", "read", "0"),
+                    "x".repeat(len)
+                );
+                let s = scan(text.as_bytes(), false).expect("scan");
+                assert_eq!((s.calls, s.malformed), (1, 1), "{len} {end:?}");
+                assert_eq!(s.bad[0].line, 2);
+                assert_eq!(
+                    s.bad[0].message.contains("MiB"),
+                    oversize,
+                    "{len} {end:?}: {}",
+                    s.bad[0].message
+                );
+                assert_eq!(s.bytes, text.len() as u64);
+                assert_eq!(
+                    s.content_hash,
+                    format!("blake3:{}", blake3::hash(text.as_bytes()).to_hex())
+                );
+            }
+        }
     }
 
     #[test]

@@ -652,3 +652,75 @@ async fn the_review_wizard_preselects_granted_but_unused_scopes() {
         vec!["user/Patient.rs".to_string()]
     );
 }
+
+/// Writes `bytes` into a new named pipe at `path` from a thread of its own.
+fn pipe(path: &std::path::Path, bytes: Vec<u8>) -> std::thread::JoinHandle<()> {
+    let made = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let path = path.to_path_buf();
+    std::thread::spawn(move || std::fs::write(path, bytes).expect("write the pipe"))
+}
+
+#[tokio::test]
+async fn a_log_read_from_a_pipe_counts_as_the_same_log_in_a_file() {
+    let mut log = Vec::new();
+    for (n, rt) in ["Observation", "Patient", "Encounter"].iter().enumerate() {
+        push(
+            &mut log,
+            "app-a",
+            rt,
+            Interaction::Read,
+            n != 1,
+            n as u64 + 1,
+        );
+    }
+    log.extend_from_slice(b"{not json\n");
+    let table = |store: Store| async move {
+        let rows: Vec<(String, String, String, i64, String, String)> = sqlx::query_as(
+            "SELECT client_id, resource_type, outcome, calls, first_seen, last_seen \
+             FROM usage_daily ORDER BY 1, 2, 3",
+        )
+        .fetch_all(store.pool())
+        .await
+        .expect("rows");
+        rows
+    };
+
+    let file_env = Env::new();
+    let file_store = file_env.store().await;
+    let file = file_env.dir.path().join("audit.ndjson");
+    std::fs::write(&file, &log).expect("write log");
+    let from_file = import(&file_store, &file).await.expect("import the file");
+
+    let pipe_env = Env::new();
+    let pipe_store = pipe_env.store().await;
+    let fifo = pipe_env.dir.path().join("audit.pipe");
+    let writer = pipe(&fifo, log.clone());
+    let from_pipe = import(&pipe_store, &fifo).await.expect("import the pipe");
+    writer.join().expect("the writer");
+
+    assert_eq!(from_pipe.content_hash, from_file.content_hash);
+    assert_eq!(
+        (from_pipe.calls, from_pipe.malformed, from_pipe.bad.clone()),
+        (3, 1, from_file.bad.clone())
+    );
+    assert_eq!(table(pipe_store).await, table(file_store).await);
+
+    // A Bundle through a pipe is read as one document, as from a file.
+    let bundle = serde_json::json!({
+        "resourceType": "Bundle", "type": "searchset",
+        "entry": [{"resource": serde_json::from_slice::<serde_json::Value>(
+            &std::fs::read(fixture("auditevents/balp-ex-auditBasicReadOServer.json")).expect("read"),
+        ).expect("json")}]
+    });
+    let env = Env::new();
+    let store = env.store().await;
+    let fifo = env.dir.path().join("bundle.pipe");
+    let writer = pipe(&fifo, serde_json::to_vec_pretty(&bundle).expect("json"));
+    let s = import(&store, &fifo).await.expect("import the bundle");
+    writer.join().expect("the writer");
+    assert_eq!((s.calls, s.malformed), (1, 0));
+}
