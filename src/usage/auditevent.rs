@@ -326,12 +326,27 @@ fn is_instant(s: &str) -> bool {
 
 /// The resource type of a reference (`Observation/1`, `https://x/fhir/Observation/1`).
 fn reference_type(reference: &str) -> Option<&'static str> {
-    let path = reference.split(['?', '#']).next().unwrap_or("");
-    // Type/id, Type/id/_history/v: the type is the last segment that is a type name (ids
-    // and `_history` seldom are; only a capitalized segment is looked up).
-    path.rsplit('/')
-        .filter(|p| p.starts_with(|c: char| c.is_ascii_uppercase()))
-        .find_map(crate::scope::fhir::resource_type)
+    // The path ends at a query or a fragment. Type/id, Type/id/_history/v: the type is the
+    // last segment that is a type name (ids and `_history` seldom are; only a capitalized
+    // segment is looked up). Segments are walked back byte by byte: references are short.
+    let b = reference.as_bytes();
+    let mut end = b.iter().position(|&c| c == b'?' || c == b'#').unwrap_or(b.len());
+    loop {
+        let start = b[..end].iter().rposition(|&c| c == b'/').map_or(0, |i| i + 1);
+        if b.get(start).is_some_and(u8::is_ascii_uppercase) {
+            // Cut at ASCII bytes, so on character boundaries.
+            if let Some(t) = reference
+                .get(start..end)
+                .and_then(crate::scope::fhir::resource_type)
+            {
+                return Some(t);
+            }
+        }
+        if start == 0 {
+            return None;
+        }
+        end = start - 1;
+    }
 }
 
 /// The resource type of a search from a base64 query (`.../Encounter?participant=13`).
@@ -409,6 +424,22 @@ impl<'a> AuditEvent<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The segments walked back byte by byte give what splitting the path gives.
+        #[test]
+        fn a_reference_type_is_the_last_type_segment(
+            r in "(Patient|Observation|_history|p-1|x|é|/|\\?|#|https://h/fhir){0,8}"
+        ) {
+            let path = r.split(['?', '#']).next().unwrap_or("");
+            let split = path
+                .rsplit('/')
+                .filter(|p| p.starts_with(|c: char| c.is_ascii_uppercase()))
+                .find_map(crate::scope::fhir::resource_type);
+            prop_assert_eq!(reference_type(&r), split, "{:?}", r);
+        }
+    }
 
     fn call(json: &str) -> Result<Call<'_>, Skip> {
         let e = AuditEvent::parse(json).expect("an AuditEvent");

@@ -54,8 +54,9 @@ pub struct Agg {
     pub last: String,
 }
 
-/// A worker's key for an aggregate: the client and the day as numbers it gave them, the
-/// type by the address of its shipped name. Hashing and comparing it touch no string.
+/// A worker's key for an aggregate: the client as a number it gave it, the day as the number
+/// its digits spell (`2026-11-05` is 20261105), the type by the address of its shipped name.
+/// Hashing and comparing it touch no string.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct Slot {
     client: u32,
@@ -68,7 +69,7 @@ struct Slot {
     success: bool,
 }
 
-/// Numbers for the distinct strings of one worker (a few hundred clients, a few hundred days).
+/// Numbers for the distinct strings of one worker (a few hundred clients).
 #[derive(Default)]
 struct Interner {
     ids: FxHashMap<Box<str>, u32>,
@@ -129,7 +130,6 @@ pub struct Control<'c> {
 #[derive(Default)]
 struct Part {
     clients: Interner,
-    days: Interner,
     /// Each slot's type name, for turning slots back into keys.
     map: hashbrown::HashMap<Slot, (&'static str, Agg), rustc_hash::FxBuildHasher>,
     calls: u64,
@@ -163,7 +163,7 @@ impl Part {
                 };
                 let slot = Slot {
                     client,
-                    day: self.days.id(&c.day),
+                    day: day_number(&c.day),
                     resource_type: c.resource_type.as_ptr() as usize,
                     context: c.context,
                     interaction: c.interaction,
@@ -209,8 +209,21 @@ fn client_of(key: u128) -> usize {
     (key >> 96) as usize
 }
 
-fn day_of(key: u128) -> usize {
-    (key >> 64) as u32 as usize
+fn day_of(key: u128) -> u32 {
+    (key >> 64) as u32
+}
+
+/// The number a day's digits spell: `2026-11-05` is 20261105. `day` has the shape
+/// `dddd-dd-dd` (the caller checked the instant it comes from).
+fn day_number(day: &str) -> u32 {
+    day.bytes()
+        .filter(u8::is_ascii_digit)
+        .fold(0, |n, d| n * 10 + u32::from(d - b'0'))
+}
+
+/// The day a [`day_number`] stands for.
+fn day_text(n: u32) -> String {
+    format!("{:04}-{:02}-{:02}", n / 10_000, n / 100 % 100, n % 100)
 }
 
 /// Every name of `interners`, once each, in byte order.
@@ -225,16 +238,15 @@ fn sorted_names<'a>(interners: impl Iterator<Item = &'a Interner>) -> Vec<&'a st
 
 /// Joins the workers' parts into `scan`: slots become keys, the same key from several parts
 /// becomes one aggregate, and the aggregates come out in primary-key order. The workers'
-/// numbers for clients and days are turned into ranks among all names, so sorting and
-/// joining compare numbers rather than strings; rank order is the names' byte order, as
-/// SQLite's.
+/// numbers for clients are turned into ranks among all names, so sorting and joining compare
+/// numbers rather than strings; rank order is the names' byte order, as SQLite's (and the
+/// order of day numbers is that of the days' spelling).
 fn into_scan(mut parts: Vec<Part>, scan: &mut Scan) {
     let maps: Vec<_> = parts
         .iter_mut()
         .map(|p| std::mem::take(&mut p.map))
         .collect();
     let clients = sorted_names(parts.iter().map(|p| &p.clients));
-    let days = sorted_names(parts.iter().map(|p| &p.days));
     let ranks = |all: &[&str], names: &[Box<str>]| -> Vec<u64> {
         let rank = |n: &str| all.binary_search(&n).map_or(0, |r| r as u64);
         names.iter().map(|n| rank(n)).collect()
@@ -259,10 +271,7 @@ fn into_scan(mut parts: Vec<Part>, scan: &mut Scan) {
         Context::User => 2,
     };
     for (p, map) in parts.iter().zip(maps) {
-        let (client, day) = (
-            ranks(&clients, &p.clients.names),
-            ranks(&days, &p.days.names),
-        );
+        let client = ranks(&clients, &p.clients.names);
         let mut type_rank: FxHashMap<usize, u128> = FxHashMap::default();
         for (slot, (resource_type, agg)) in map {
             let t = *type_rank.entry(slot.resource_type).or_insert_with(|| {
@@ -271,7 +280,7 @@ fn into_scan(mut parts: Vec<Part>, scan: &mut Scan) {
                     .binary_search(&resource_type)
                     .map_or(0, |r| r as u128 + 1)
             });
-            let key = u128::from(client[slot.client as usize] << 32 | day[slot.day as usize]) << 64
+            let key = u128::from(client[slot.client as usize] << 32 | u64::from(slot.day)) << 64
                 | context_rank(slot.context) << 24
                 | t << 8
                 | u128::from(interaction_rank[slot.interaction as usize]) << 1
@@ -297,7 +306,7 @@ fn into_scan(mut parts: Vec<Part>, scan: &mut Scan) {
         last = Some(key);
         let k = Key {
             client_id: clients[client_of(key)].to_string(),
-            day: days[day_of(key)].to_string(),
+            day: day_text(day_of(key)),
             context: slot.context,
             resource_type,
             interaction: slot.interaction,
