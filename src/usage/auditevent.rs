@@ -330,9 +330,15 @@ fn reference_type(reference: &str) -> Option<&'static str> {
     // last segment that is a type name (ids and `_history` seldom are; only a capitalized
     // segment is looked up). Segments are walked back byte by byte: references are short.
     let b = reference.as_bytes();
-    let mut end = b.iter().position(|&c| c == b'?' || c == b'#').unwrap_or(b.len());
+    let mut end = b
+        .iter()
+        .position(|&c| c == b'?' || c == b'#')
+        .unwrap_or(b.len());
     loop {
-        let start = b[..end].iter().rposition(|&c| c == b'/').map_or(0, |i| i + 1);
+        let start = b[..end]
+            .iter()
+            .rposition(|&c| c == b'/')
+            .map_or(0, |i| i + 1);
         if b.get(start).is_some_and(u8::is_ascii_uppercase) {
             // Cut at ASCII bytes, so on character boundaries.
             if let Some(t) = reference

@@ -223,8 +223,18 @@ fn day_number(day: &str) -> u32 {
 
 /// The day a [`day_number`] stands for.
 fn day_text(n: u32) -> String {
-    format!("{:04}-{:02}-{:02}", n / 10_000, n / 100 % 100, n % 100)
+    let digit = |k: u32| char::from(b'0' + (n / k % 10) as u8);
+    let mut s = String::with_capacity(10);
+    for k in [
+        10_000_000, 1_000_000, 100_000, 10_000, 0, 1_000, 100, 0, 10, 1,
+    ] {
+        s.push(if k == 0 { '-' } else { digit(k) });
+    }
+    s
 }
+
+/// An aggregate of a worker's part, with its type's name.
+type Counted = (Slot, &'static str, Agg);
 
 /// Every name of `interners`, once each, in byte order.
 fn sorted_names<'a>(interners: impl Iterator<Item = &'a Interner>) -> Vec<&'a str> {
@@ -251,11 +261,6 @@ fn into_scan(mut parts: Vec<Part>, scan: &mut Scan) {
         let rank = |n: &str| all.binary_search(&n).map_or(0, |r| r as u64);
         names.iter().map(|n| rank(n)).collect()
     };
-    let mut all: Vec<(Slot, &'static str, Agg)> =
-        Vec::with_capacity(maps.iter().map(|m| m.len()).sum());
-    // Each aggregate's place in key order, as one number: client, day, then the ranks of the
-    // context, type, interaction and outcome by their stored spelling.
-    let mut order: Vec<(u128, u32)> = Vec::with_capacity(all.capacity());
     let interaction_rank = {
         let mut by_name = Interaction::ALL;
         by_name.sort_unstable_by_key(|i| i.as_str());
@@ -270,50 +275,91 @@ fn into_scan(mut parts: Vec<Part>, scan: &mut Scan) {
         Context::System => 1,
         Context::User => 2,
     };
-    for (p, map) in parts.iter().zip(maps) {
-        let client = ranks(&clients, &p.clients.names);
-        let mut type_rank: FxHashMap<usize, u128> = FxHashMap::default();
-        for (slot, (resource_type, agg)) in map {
-            let t = *type_rank.entry(slot.resource_type).or_insert_with(|| {
-                // "" (no type) first, then the shipped list, which is in byte order.
-                crate::scope::fhir::R4_RESOURCE_TYPES
-                    .binary_search(&resource_type)
-                    .map_or(0, |r| r as u128 + 1)
-            });
-            let key = u128::from(client[slot.client as usize] << 32 | u64::from(slot.day)) << 64
-                | context_rank(slot.context) << 24
-                | t << 8
-                | u128::from(interaction_rank[slot.interaction as usize]) << 1
-                | u128::from(slot.success);
-            order.push((key, all.len() as u32));
-            all.push((slot, resource_type, agg));
-        }
-    }
-    order.sort_unstable_by_key(|&(key, _)| key);
-    scan.aggregates.reserve(all.len());
-    let mut last = None;
-    for (key, i) in order {
-        let (slot, resource_type, agg) = &mut all[i as usize];
-        let agg = std::mem::take(agg);
-        if last == Some(key) {
-            if let Some((_, have)) = scan.aggregates.last_mut() {
-                have.calls += agg.calls;
-                widen(have, &agg.first);
-                widen(have, &agg.last);
-                continue;
+    // Each aggregate's place in key order, as one number: client, day, then the ranks of the
+    // context, type, interaction and outcome by their stored spelling; and where it is (the
+    // part in the low bits). Each part on a core.
+    let n_parts = parts.len().max(1);
+    let (orders, entries): (Vec<Vec<_>>, Vec<Vec<Counted>>) = parts
+        .par_iter()
+        .zip(maps)
+        .enumerate()
+        .map(|(part, (p, map))| {
+            let client = ranks(&clients, &p.clients.names);
+            let mut type_rank: FxHashMap<usize, u128> = FxHashMap::default();
+            let mut order = Vec::with_capacity(map.len());
+            let mut entries = Vec::with_capacity(map.len());
+            for (slot, (resource_type, agg)) in map {
+                let t = *type_rank.entry(slot.resource_type).or_insert_with(|| {
+                    // "" (no type) first, then the shipped list, which is in byte order.
+                    crate::scope::fhir::R4_RESOURCE_TYPES
+                        .binary_search(&resource_type)
+                        .map_or(0, |r| r as u128 + 1)
+                });
+                let key = u128::from(client[slot.client as usize] << 32 | u64::from(slot.day))
+                    << 64
+                    | context_rank(slot.context) << 24
+                    | t << 8
+                    | u128::from(interaction_rank[slot.interaction as usize]) << 1
+                    | u128::from(slot.success);
+                order.push((key, (entries.len() * n_parts + part) as u32));
+                entries.push((slot, resource_type, agg));
             }
+            (order, entries)
+        })
+        .unzip();
+    let mut order = orders.concat();
+    order.par_sort_unstable_by_key(|&(key, _)| key);
+    // Runs of the order, cut between keys, turned into aggregates on every core (and
+    // collected in order).
+    let n = rayon::current_num_threads().max(1) * 4;
+    let mut cuts = vec![0];
+    for k in 1..n {
+        let mut at = (order.len() * k / n).max(cuts[cuts.len() - 1]);
+        while at > 0 && at < order.len() && order[at].0 == order[at - 1].0 {
+            at += 1;
         }
-        last = Some(key);
-        let k = Key {
-            client_id: clients[client_of(key)].to_string(),
-            day: day_text(day_of(key)),
-            context: slot.context,
-            resource_type,
-            interaction: slot.interaction,
-            success: slot.success,
-        };
-        scan.aggregates.push((k, agg));
+        cuts.push(at);
     }
+    cuts.push(order.len());
+    let runs: Vec<&[(u128, u32)]> = cuts.windows(2).map(|w| &order[w[0]..w[1]]).collect();
+    let aggregates: Vec<Vec<(Key, Agg)>> = runs
+        .into_par_iter()
+        .map(|run| {
+            let mut out: Vec<(Key, Agg)> = Vec::with_capacity(run.len());
+            let mut last = None;
+            for &(key, i) in run {
+                let i = i as usize;
+                let (slot, resource_type, agg) = &entries[i % n_parts][i / n_parts];
+                if last == Some(key) {
+                    if let Some((_, have)) = out.last_mut() {
+                        have.calls += agg.calls;
+                        widen(have, &agg.first);
+                        widen(have, &agg.last);
+                        continue;
+                    }
+                }
+                last = Some(key);
+                let k = Key {
+                    client_id: clients[client_of(key)].to_string(),
+                    day: day_text(day_of(key)),
+                    context: slot.context,
+                    resource_type,
+                    interaction: slot.interaction,
+                    success: slot.success,
+                };
+                out.push((k, agg.clone()));
+            }
+            out
+        })
+        .collect();
+    let mut aggregates = aggregates;
+    scan.aggregates
+        .reserve(aggregates.iter().map(Vec::len).sum());
+    for run in &mut aggregates {
+        scan.aggregates.append(run);
+    }
+    // What is left is freed on the pool, off the way to the database.
+    rayon::spawn(move || drop((entries, order, aggregates, orders)));
     for p in parts {
         scan.calls += p.calls;
         scan.not_rest += p.not_rest;
@@ -820,6 +866,14 @@ mod tests {
             .find(|(k, _)| k.client_id == "a" && k.success)
             .expect("a's reads");
         assert_eq!(read_ok.1.calls, 2);
+    }
+
+    #[test]
+    fn a_day_is_the_number_its_digits_spell_and_back() {
+        for day in ["2026-11-05", "0001-01-01", "9999-12-31", "2024-02-29"] {
+            assert_eq!(day_text(day_number(day)), day);
+        }
+        assert!(day_number("2026-11-05") < day_number("2026-12-01"));
     }
 
     #[test]
