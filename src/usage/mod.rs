@@ -581,6 +581,9 @@ fn split_lines(
     let mut start = 0;
     while start < bytes.len() {
         let window = &bytes[start..bytes.len().min(start + BLOCK)];
+        if let Some(map) = map {
+            let _ = map.advise_range(memmap2::Advice::PopulateRead, start, window.len());
+        }
         let end = match memchr::memrchr(b'\n', window) {
             _ if start + window.len() == bytes.len() => bytes.len(),
             Some(i) => start + i + 1,
