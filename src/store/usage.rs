@@ -160,23 +160,31 @@ pub async fn add_usage(
         #[allow(unsafe_code)]
         let c = unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr()) }?;
         let env = environment.as_str();
-        for chunk in rows.chunks(ROWS_A_STATEMENT) {
-            let mut insert = c.prepare_cached(&insert_usage(chunk.len()))?;
-            for (i, r) in chunk.iter().enumerate() {
-                let at = i * 11;
-                insert.raw_bind_parameter(at + 1, r.client_id)?;
-                insert.raw_bind_parameter(at + 2, env)?;
-                insert.raw_bind_parameter(at + 3, r.day)?;
-                insert.raw_bind_parameter(at + 4, r.context)?;
-                insert.raw_bind_parameter(at + 5, r.resource_type)?;
-                insert.raw_bind_parameter(at + 6, r.interaction)?;
-                insert.raw_bind_parameter(at + 7, r.outcome)?;
-                insert.raw_bind_parameter(at + 8, r.identity_id)?;
-                insert.raw_bind_parameter(at + 9, i64::try_from(r.calls).unwrap_or(i64::MAX))?;
-                insert.raw_bind_parameter(at + 10, r.first_seen)?;
-                insert.raw_bind_parameter(at + 11, r.last_seen)?;
+        let whole = rows.len() / ROWS_A_STATEMENT * ROWS_A_STATEMENT;
+        let (full, rest) = rows.split_at(whole);
+        for (rows, n) in [(full, ROWS_A_STATEMENT), (rest, rest.len())] {
+            if rows.is_empty() {
+                continue;
             }
-            insert.raw_execute()?;
+            let mut insert = c.prepare(&insert_usage(n))?;
+            for chunk in rows.chunks(n) {
+                for (i, r) in chunk.iter().enumerate() {
+                    let at = i * 11;
+                    insert.raw_bind_parameter(at + 1, r.client_id)?;
+                    insert.raw_bind_parameter(at + 2, env)?;
+                    insert.raw_bind_parameter(at + 3, r.day)?;
+                    insert.raw_bind_parameter(at + 4, r.context)?;
+                    insert.raw_bind_parameter(at + 5, r.resource_type)?;
+                    insert.raw_bind_parameter(at + 6, r.interaction)?;
+                    insert.raw_bind_parameter(at + 7, r.outcome)?;
+                    insert.raw_bind_parameter(at + 8, r.identity_id)?;
+                    insert
+                        .raw_bind_parameter(at + 9, i64::try_from(r.calls).unwrap_or(i64::MAX))?;
+                    insert.raw_bind_parameter(at + 10, r.first_seen)?;
+                    insert.raw_bind_parameter(at + 11, r.last_seen)?;
+                }
+                insert.raw_execute()?;
+            }
         }
     }
     drop(handle);

@@ -724,3 +724,71 @@ async fn a_log_read_from_a_pipe_counts_as_the_same_log_in_a_file() {
     writer.join().expect("the writer");
     assert_eq!((s.calls, s.malformed), (1, 0));
 }
+
+#[tokio::test]
+async fn a_second_log_adds_to_the_first_and_the_index_survives_both() {
+    let env = Env::new();
+    let store = env.store().await;
+    // 1,300 aggregates in the first log (several statements' worth), then a log that
+    // repeats a third of them, once each, and adds ten on a day of its own.
+    let days: Vec<String> = (1..=27)
+        .map(|d| format!("2026-10-{d:02}T08:30:00Z"))
+        .collect();
+    let clients: Vec<String> = (0..50).map(|c| format!("app-{c:02}")).collect();
+    let log = |keys: &mut dyn Iterator<Item = (usize, usize)>| {
+        let mut log = Vec::new();
+        for (n, (c, d)) in keys.enumerate() {
+            let mut call = call(
+                &clients[c],
+                "Observation",
+                Interaction::Read,
+                true,
+                n as u64,
+            );
+            call.recorded = &days[d];
+            write_event(&mut log, &call).expect("write");
+        }
+        log
+    };
+    let first = log(&mut (0..50).flat_map(|c| (0..26).map(move |d| (c, d))));
+    let second = log(&mut (0..50)
+        .flat_map(|c| (0..26).map(move |d| (c, d)))
+        .step_by(3)
+        .chain((0..10).map(|c| (c, 26))));
+    let (a, b) = (
+        env.dir.path().join("a.ndjson"),
+        env.dir.path().join("b.ndjson"),
+    );
+    std::fs::write(&a, &first).expect("write");
+    std::fs::write(&b, &second).expect("write");
+    let s = import(&store, &a).await.expect("first");
+    assert_eq!((s.calls, s.aggregates), (1300, 1300));
+    let s = import(&store, &b).await.expect("second");
+    assert_eq!(s.calls, 434 + 10);
+    assert_eq!(total_calls(&store).await, 1300 + 434 + 10);
+    let twice: i64 = sqlx::query_scalar("SELECT count(*) FROM usage_daily WHERE calls = 2")
+        .fetch_one(store.pool())
+        .await
+        .expect("count");
+    assert_eq!(twice, 434, "a repeated key adds up");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM usage_daily")
+        .fetch_one(store.pool())
+        .await
+        .expect("count");
+    assert_eq!(rows, 1310);
+    let index: Option<String> = sqlx::query_scalar(
+        "SELECT sql FROM sqlite_schema WHERE type = 'index' AND name = 'usage_daily_identity'",
+    )
+    .fetch_optional(store.pool())
+    .await
+    .expect("schema");
+    assert_eq!(
+        index.as_deref(),
+        Some("CREATE INDEX usage_daily_identity ON usage_daily (identity_id, day)")
+    );
+    let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(store.pool())
+        .await
+        .expect("check");
+    assert_eq!(check, "ok");
+}
