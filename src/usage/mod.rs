@@ -301,7 +301,7 @@ fn into_scan(mut parts: Vec<Part>, scan: &mut Scan) {
                     | t << 8
                     | u128::from(interaction_rank[slot.interaction as usize]) << 1
                     | u128::from(slot.success);
-                order.push((key, (entries.len() * n_parts + part) as u32));
+                order.push((key, entries.len() * n_parts + part));
                 entries.push((slot, resource_type, agg));
             }
             (order, entries)
@@ -321,14 +321,13 @@ fn into_scan(mut parts: Vec<Part>, scan: &mut Scan) {
         cuts.push(at);
     }
     cuts.push(order.len());
-    let runs: Vec<&[(u128, u32)]> = cuts.windows(2).map(|w| &order[w[0]..w[1]]).collect();
+    let runs: Vec<&[(u128, usize)]> = cuts.windows(2).map(|w| &order[w[0]..w[1]]).collect();
     let aggregates: Vec<Vec<(Key, Agg)>> = runs
         .into_par_iter()
         .map(|run| {
             let mut out: Vec<(Key, Agg)> = Vec::with_capacity(run.len());
             let mut last = None;
             for &(key, i) in run {
-                let i = i as usize;
                 let (slot, resource_type, agg) = &entries[i % n_parts][i / n_parts];
                 if last == Some(key) {
                     if let Some((_, have)) = out.last_mut() {
