@@ -618,6 +618,7 @@ fn mapped(path: &Path) -> std::io::Result<memmap2::Mmap> {
     // buffered read of it would), and a file truncated meanwhile ends the process with
     // SIGBUS rather than an error: verification is of a package at rest.
     let map = unsafe { memmap2::Mmap::map(&file)? };
+    #[cfg(unix)]
     let _ = map.advise(memmap2::Advice::Sequential);
     Ok(map)
 }

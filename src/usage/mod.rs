@@ -463,8 +463,8 @@ pub enum Input<'a> {
     /// Bytes in memory.
     Bytes(&'a [u8]),
     /// A file mapped into memory: read where it lies in the page cache, without copying it.
-    /// The pages of each block are let go once it is counted, so memory holds a few blocks
-    /// rather than the file.
+    /// On Unix the pages of each block are let go once it is counted, so memory holds a few
+    /// blocks rather than the file.
     Mapped(&'a memmap2::Mmap),
     /// A stream that cannot be mapped (a pipe): read in blocks.
     Stream(Box<dyn Read + Send + 'a>),
@@ -472,9 +472,13 @@ pub enum Input<'a> {
 
 /// Lets the pages of `range` of a mapped file go: they are read again from the file if
 /// touched again.
+#[cfg_attr(not(unix), allow(unused_variables))]
 fn release(map: Option<&memmap2::Mmap>, range: Range<usize>) {
-    // The page that holds `range.end` is shared with the next block: it is kept.
+    // The page that holds `range.end` is shared with the next block: it is kept. (Elsewhere
+    // than Unix, the pages stay until the map is dropped.)
+    #[cfg(unix)]
     let to = range.end / 4096 * 4096;
+    #[cfg(unix)]
     if let (Some(map), true) = (map, range.start < to) {
         // SAFETY: the map is read-only and backed by the file, so dropping its pages loses
         // nothing: a later read faults them in again from the file. The memory stays mapped;
@@ -582,6 +586,7 @@ fn split_lines(
     let mut start = 0;
     while start < bytes.len() {
         let window = &bytes[start..bytes.len().min(start + BLOCK)];
+        #[cfg(target_os = "linux")]
         if let Some(map) = map {
             let _ = map.advise_range(memmap2::Advice::PopulateRead, start, window.len());
         }
