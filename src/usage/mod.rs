@@ -12,6 +12,7 @@ pub mod tokens;
 
 use std::collections::HashMap;
 
+use compact_str::CompactString;
 use rustc_hash::FxHashMap;
 use std::io::Read;
 use std::ops::Range;
@@ -131,20 +132,28 @@ pub struct Control<'c> {
 struct Part {
     clients: Interner,
     /// Each slot's type name, for turning slots back into keys.
-    map: hashbrown::HashMap<Slot, (&'static str, Agg), rustc_hash::FxBuildHasher>,
+    map: hashbrown::HashMap<Slot, (&'static str, Seen), rustc_hash::FxBuildHasher>,
     calls: u64,
     not_rest: u64,
     bad: Vec<BadLine>,
     malformed: u64,
 }
 
-fn widen(a: &mut Agg, recorded: &str) {
-    if recorded < a.first.as_str() {
-        a.first.clear();
-        a.first.push_str(recorded);
-    } else if recorded > a.last.as_str() {
-        a.last.clear();
-        a.last.push_str(recorded);
+/// A worker's calls of one slot. The first and last `recorded` are kept inline (an instant is
+/// seldom longer than 24 bytes), so counting a call reads nothing outside the map's entry:
+/// with strings on the heap, comparing them cost two cache misses a call.
+struct Seen {
+    calls: u64,
+    first: CompactString,
+    last: CompactString,
+}
+
+/// Moves `first` back or `last` forward to `recorded`.
+fn widen<T: AsRef<str> + for<'s> From<&'s str>>(first: &mut T, last: &mut T, recorded: &str) {
+    if recorded < first.as_ref() {
+        *first = T::from(recorded);
+    } else if recorded > last.as_ref() {
+        *last = T::from(recorded);
     }
 }
 
@@ -173,16 +182,16 @@ impl Part {
                 match self.map.get_mut(&slot) {
                     Some((_, a)) => {
                         a.calls += 1;
-                        widen(a, &c.recorded);
+                        widen(&mut a.first, &mut a.last, &c.recorded);
                     }
                     None => {
-                        let recorded = c.recorded.into_owned();
-                        let agg = Agg {
+                        let recorded = CompactString::from(c.recorded.as_ref());
+                        let seen = Seen {
                             calls: 1,
                             first: recorded.clone(),
                             last: recorded,
                         };
-                        self.map.insert(slot, (c.resource_type, agg));
+                        self.map.insert(slot, (c.resource_type, seen));
                     }
                 }
             }
@@ -234,7 +243,7 @@ fn day_text(n: u32) -> String {
 }
 
 /// An aggregate of a worker's part, with its type's name.
-type Counted = (Slot, &'static str, Agg);
+type Counted = (Slot, &'static str, Seen);
 
 /// Every name of `interners`, once each, in byte order.
 fn sorted_names<'a>(interners: impl Iterator<Item = &'a Interner>) -> Vec<&'a str> {
@@ -332,8 +341,8 @@ fn into_scan(mut parts: Vec<Part>, scan: &mut Scan) {
                 if last == Some(key) {
                     if let Some((_, have)) = out.last_mut() {
                         have.calls += agg.calls;
-                        widen(have, &agg.first);
-                        widen(have, &agg.last);
+                        widen(&mut have.first, &mut have.last, &agg.first);
+                        widen(&mut have.first, &mut have.last, &agg.last);
                         continue;
                     }
                 }
@@ -346,7 +355,12 @@ fn into_scan(mut parts: Vec<Part>, scan: &mut Scan) {
                     interaction: slot.interaction,
                     success: slot.success,
                 };
-                out.push((k, agg.clone()));
+                let agg = Agg {
+                    calls: agg.calls,
+                    first: agg.first.to_string(),
+                    last: agg.last.to_string(),
+                };
+                out.push((k, agg));
             }
             out
         })
