@@ -56,19 +56,20 @@ pub struct Agg {
 }
 
 /// A worker's key for an aggregate: the client as a number it gave it, the day as the number
-/// its digits spell (`2026-11-05` is 20261105), the type by the address of its shipped name.
-/// Hashing and comparing it touch no string.
+/// its digits spell (`2026-11-05` is 20261105), the type as its place in the shipped list.
+/// Hashing and comparing it touch no string, and it takes 12 bytes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct Slot {
     client: u32,
     day: u32,
-    /// The address of the type's name: equal names from the shipped list are one address.
-    /// Two addresses for one name only split a row, which [`into_scan`] joins.
-    resource_type: usize,
+    /// 0 for no type, else 1 + the type's place in the shipped list (which is in byte order).
+    resource_type: u8,
     context: Context,
     interaction: Interaction,
     success: bool,
 }
+
+const _: () = assert!(std::mem::size_of::<Slot>() == 12);
 
 /// Numbers for the distinct strings of one worker (a few hundred clients).
 #[derive(Default)]
@@ -131,8 +132,9 @@ pub struct Control<'c> {
 #[derive(Default)]
 struct Part {
     clients: Interner,
-    /// Each slot's type name, for turning slots back into keys.
-    map: hashbrown::HashMap<Slot, (&'static str, Seen), rustc_hash::FxBuildHasher>,
+    /// The place of each type seen, by the address of its shipped name.
+    types: FxHashMap<usize, u8>,
+    map: hashbrown::HashMap<Slot, Seen, rustc_hash::FxBuildHasher>,
     calls: u64,
     not_rest: u64,
     bad: Vec<BadLine>,
@@ -173,14 +175,17 @@ impl Part {
                 let slot = Slot {
                     client,
                     day: day_number(&c.day),
-                    resource_type: c.resource_type.as_ptr() as usize,
+                    resource_type: *self
+                        .types
+                        .entry(c.resource_type.as_ptr() as usize)
+                        .or_insert_with(|| type_place(c.resource_type)),
                     context: c.context,
                     interaction: c.interaction,
                     success: c.success,
                 };
                 self.calls += 1;
                 match self.map.get_mut(&slot) {
-                    Some((_, a)) => {
+                    Some(a) => {
                         a.calls += 1;
                         widen(&mut a.first, &mut a.last, &c.recorded);
                     }
@@ -191,7 +196,7 @@ impl Part {
                             first: recorded.clone(),
                             last: recorded,
                         };
-                        self.map.insert(slot, (c.resource_type, seen));
+                        self.map.insert(slot, seen);
                     }
                 }
             }
@@ -243,7 +248,24 @@ fn day_text(n: u32) -> String {
 }
 
 /// An aggregate of a worker's part, with its type's name.
-type Counted = (Slot, &'static str, Seen);
+type Counted = (Slot, Seen);
+
+/// A type's place in a [`Slot`]: "" (no type) is 0, a type of the shipped list 1 + its place
+/// in it, so places are in the names' byte order.
+fn type_place(name: &str) -> u8 {
+    const { assert!(crate::scope::fhir::R4_RESOURCE_TYPES.len() < u8::MAX as usize) };
+    crate::scope::fhir::R4_RESOURCE_TYPES
+        .binary_search(&name)
+        .map_or(0, |r| r as u8 + 1)
+}
+
+/// The type name at a [`type_place`].
+fn type_name(place: u8) -> &'static str {
+    match place {
+        0 => "",
+        p => crate::scope::fhir::R4_RESOURCE_TYPES[usize::from(p) - 1],
+    }
+}
 
 /// Every name of `interners`, once each, in byte order.
 fn sorted_names<'a>(interners: impl Iterator<Item = &'a Interner>) -> Vec<&'a str> {
@@ -294,16 +316,10 @@ fn into_scan(mut parts: Vec<Part>, scan: &mut Scan) {
         .enumerate()
         .map(|(part, (p, map))| {
             let client = ranks(&clients, &p.clients.names);
-            let mut type_rank: FxHashMap<usize, u128> = FxHashMap::default();
             let mut order = Vec::with_capacity(map.len());
             let mut entries = Vec::with_capacity(map.len());
-            for (slot, (resource_type, agg)) in map {
-                let t = *type_rank.entry(slot.resource_type).or_insert_with(|| {
-                    // "" (no type) first, then the shipped list, which is in byte order.
-                    crate::scope::fhir::R4_RESOURCE_TYPES
-                        .binary_search(&resource_type)
-                        .map_or(0, |r| r as u128 + 1)
-                });
+            for (slot, agg) in map {
+                let t = u128::from(slot.resource_type);
                 let key = u128::from(client[slot.client as usize] << 32 | u64::from(slot.day))
                     << 64
                     | context_rank(slot.context) << 24
@@ -311,7 +327,7 @@ fn into_scan(mut parts: Vec<Part>, scan: &mut Scan) {
                     | u128::from(interaction_rank[slot.interaction as usize]) << 1
                     | u128::from(slot.success);
                 order.push((key, entries.len() * n_parts + part));
-                entries.push((slot, resource_type, agg));
+                entries.push((slot, agg));
             }
             (order, entries)
         })
@@ -337,7 +353,7 @@ fn into_scan(mut parts: Vec<Part>, scan: &mut Scan) {
             let mut out: Vec<(Key, Agg)> = Vec::with_capacity(run.len());
             let mut last = None;
             for &(key, i) in run {
-                let (slot, resource_type, agg) = &entries[i % n_parts][i / n_parts];
+                let (slot, agg) = &entries[i % n_parts][i / n_parts];
                 if last == Some(key) {
                     if let Some((_, have)) = out.last_mut() {
                         have.calls += agg.calls;
@@ -351,7 +367,7 @@ fn into_scan(mut parts: Vec<Part>, scan: &mut Scan) {
                     client_id: clients[client_of(key)].to_string(),
                     day: day_text(day_of(key)),
                     context: slot.context,
-                    resource_type,
+                    resource_type: type_name(slot.resource_type),
                     interaction: slot.interaction,
                     success: slot.success,
                 };
