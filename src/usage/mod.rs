@@ -399,12 +399,14 @@ fn into_scan(mut parts: Vec<Part>, scan: &mut Scan) {
     scan.bad.truncate(MAX_REPORTED);
 }
 
-/// Parses one line; `Err` carries what is wrong with it. `text` is the line when the piece
-/// it belongs to is valid UTF-8 (checked once for the whole piece).
-fn parse_line<'a>(
+/// Parses one line and hands its event to `then`; `Err` carries what is wrong with the line.
+/// `text` is the line when the piece it belongs to is valid UTF-8 (checked once for the whole
+/// piece). `None` for a blank line.
+fn parse_line<'a, T>(
     bytes: &'a [u8],
     text: Option<&'a str>,
-) -> Option<Result<AuditEvent<'a>, String>> {
+    then: impl FnOnce(AuditEvent<'a>) -> T,
+) -> Option<Result<T, String>> {
     let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return None;
@@ -416,7 +418,7 @@ fn parse_line<'a>(
             Err(e) => return Some(Err(format!("not UTF-8 at column {}", e.valid_up_to() + 1))),
         },
     };
-    Some(AuditEvent::parse(text).map_err(|e| format!("not an AuditEvent: {e}")))
+    Some(AuditEvent::parse_then(text, then).map_err(|e| format!("not an AuditEvent: {e}")))
 }
 
 /// Splits `block` (whole lines) into about `n` pieces at line starts, each with its byte
@@ -456,14 +458,10 @@ fn scan_block(block: &[u8], first_line: u64, tokens: &Tokens<'_>, parts: &[Mutex
             let mut nth = 0u64;
             let one = |part: &mut Part, start: usize, end: usize, nth: u64| {
                 let line_text = text.map(|t| &t[start..end]);
-                match parse_line(&piece[start..end], line_text) {
-                    Some(Ok(e)) => {
-                        if let Err(m) = part.count(e, tokens) {
-                            part.fail(base() + nth, m);
-                        }
-                    }
-                    Some(Err(m)) => part.fail(base() + nth, m),
-                    None => {}
+                if let Some(Ok(Err(m)) | Err(m)) =
+                    parse_line(&piece[start..end], line_text, |e| part.count(e, tokens))
+                {
+                    part.fail(base() + nth, m);
                 }
             };
             for end in memchr::memchr_iter(b'\n', piece) {
