@@ -792,3 +792,39 @@ async fn a_second_log_adds_to_the_first_and_the_index_survives_both() {
         .expect("check");
     assert_eq!(check, "ok");
 }
+
+#[tokio::test]
+async fn a_failed_insert_of_aggregates_leaves_the_table_and_its_index_as_they_were() {
+    use steward::store::usage::{add_usage, UsageRow};
+    let env = Env::new();
+    let store = env.store().await;
+    let row = |calls: u64, day: &'static str| UsageRow {
+        client_id: "app-a",
+        day,
+        context: "user",
+        resource_type: "Observation",
+        interaction: "read",
+        outcome: "success",
+        identity_id: None,
+        calls,
+        first_seen: "2026-11-01T08:00:00Z",
+        last_seen: "2026-11-01T09:00:00Z",
+    };
+    // The table is empty, so the index is dropped for the load: the last row breaks the
+    // `calls > 0` check, and the transaction is rolled back.
+    let rows: Vec<UsageRow> = vec![row(3, "2026-11-01"), row(0, "2026-11-02")];
+    let mut tx = store.begin_write().await.expect("begin");
+    let e = add_usage(&mut tx, Environment::Production, &rows)
+        .await
+        .expect_err("a row breaks a check");
+    assert!(e.to_string().contains("CHECK"), "{e}");
+    drop(tx);
+    assert_eq!(total_calls(&store).await, 0);
+    let index: Option<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_schema WHERE type = 'index' AND name = 'usage_daily_identity'",
+    )
+    .fetch_optional(store.pool())
+    .await
+    .expect("schema");
+    assert_eq!(index.as_deref(), Some("usage_daily_identity"));
+}
