@@ -442,7 +442,7 @@ fn pieces(block: &[u8], n: usize) -> Vec<(usize, &[u8])> {
 /// Counts the lines of `block` on every core, each worker into its own part; returns the
 /// number of line ends in the block.
 fn scan_block(block: &[u8], first_line: u64, tokens: &Tokens<'_>, parts: &[Mutex<Part>]) -> u64 {
-    // Small pieces (a quarter MiB at 2 cores): the block's last piece keeps one core busy
+    // Small pieces (128 KiB at 2 cores): the block's last piece keeps one core busy
     // while the other waits for the next block, so the shorter it is the better.
     let n = rayon::current_num_threads() * 32;
     pieces(block, n)
