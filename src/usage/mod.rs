@@ -48,7 +48,7 @@ pub struct Key {
 }
 
 /// Calls of one key, with the first and last `recorded` seen.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Agg {
     pub calls: u64,
     pub first: String,

@@ -222,6 +222,8 @@ pub(crate) fn masks(text: &[u8], each: impl FnMut(Masks)) {
     blocks_with(text, each, classify_bytes);
 }
 
+/// [`index_with`] keeps its own copy of this loop: handing it its step for each block as a
+/// closure cost an import 6 % more instructions (the closure was not inlined).
 #[inline(always)]
 fn blocks_with(text: &[u8], mut each: impl FnMut(Masks), classify: impl Fn(&[u8; 64]) -> Masks) {
     let mut chunks = text.chunks_exact(64);
