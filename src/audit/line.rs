@@ -23,7 +23,7 @@ pub struct Pieces<'a> {
 
 /// The end of the canonical string that starts at `i` (a quote), if it is one. In a plain
 /// line (see [`Quotes`]) a string ends at the next quote.
-#[inline]
+#[inline(always)]
 fn string(b: &[u8], i: usize, quotes: Option<&Quotes>) -> Option<usize> {
     if b.get(i) != Some(&b'"') {
         return None;
@@ -89,13 +89,24 @@ fn integer(b: &[u8], i: usize) -> Option<usize> {
     (digits > 0 && !leading_zero && !matches!(b.get(end), Some(b'.' | b'e' | b'E'))).then_some(end)
 }
 
-/// The end of the canonical JSON value at `i` (`quotes` as for [`string`]).
+/// The end of the canonical JSON value at `i` (`quotes` as for [`string`]): a string or a
+/// number (nearly every value) here, anything else in [`other`].
+#[inline(always)]
 fn value(b: &[u8], i: usize, depth: u32, quotes: Option<&Quotes>) -> Option<usize> {
     if depth > MAX_DEPTH {
         return None;
     }
     match *b.get(i)? {
         b'"' => string(b, i, quotes),
+        b'-' | b'0'..=b'9' => integer(b, i),
+        _ => other(b, i, depth, quotes),
+    }
+}
+
+/// The end of the canonical literal, array or object at `i`.
+#[inline(never)]
+fn other(b: &[u8], i: usize, depth: u32, quotes: Option<&Quotes>) -> Option<usize> {
+    match *b.get(i)? {
         b'n' => b[i..].starts_with(b"null").then_some(i + 4),
         b't' => b[i..].starts_with(b"true").then_some(i + 4),
         b'f' => b[i..].starts_with(b"false").then_some(i + 5),
@@ -124,7 +135,9 @@ fn value(b: &[u8], i: usize, depth: u32, quotes: Option<&Quotes>) -> Option<usiz
                 let key = &b[j + 1..end - 1];
                 // Sorted and unique: raw bytes order as the keys do when they carry no escapes
                 // (a plain line has none).
-                if (quotes.is_none() && key.contains(&b'\\')) || last.is_some_and(|l| l >= key) {
+                if (quotes.is_none() && key.contains(&b'\\'))
+                    || last.is_some_and(|l| !before(l, key))
+                {
                     return None;
                 }
                 last = Some(key);
@@ -139,7 +152,6 @@ fn value(b: &[u8], i: usize, depth: u32, quotes: Option<&Quotes>) -> Option<usiz
                 }
             }
         }
-        b'-' | b'0'..=b'9' => integer(b, i),
         _ => None,
     }
 }
@@ -153,15 +165,16 @@ pub fn canonical<'a>(line: &'a str, content: &mut Vec<u8>) -> Option<Pieces<'a>>
     let quotes = quotes.as_ref();
     let string = |i| string(b, i, quotes);
     let mut i = 0;
-    // Each member in key order: its name (with the separator before it), then its value.
+    // Each member in key order: its name (with the separator before it), then its value,
+    // whose place in the line is kept (byte positions: nothing is sliced as text twice).
     macro_rules! member {
         ($name:literal, $value:expr) => {{
-            if !b.get(i..)?.starts_with($name) {
+            if b.get(i..i + $name.len()) != Some(&$name[..]) {
                 return None;
             }
             let start = i + $name.len();
             i = $value(start)?;
-            &line[start..i]
+            start..i
         }};
     }
     let action = member!(b"{\"action\":", string);
@@ -175,25 +188,38 @@ pub fn canonical<'a>(line: &'a str, content: &mut Vec<u8>) -> Option<Pieces<'a>>
     if i + 1 != b.len() || b[i] != b'}' {
         return None;
     }
-    let unquote = |s: &'a str| &s[1..s.len() - 1];
     // [seq, at, actor, action, subject, details, prev_hash], canonical, hashed in one call.
     content.clear();
-    for (k, part) in [seq, at, actor, action, subject, details, prev_hash]
+    for (k, part) in [&seq, &at, &actor, &action, &subject, &details, &prev_hash]
         .into_iter()
         .enumerate()
     {
         content.push(if k == 0 { b'[' } else { b',' });
-        content.extend_from_slice(part.as_bytes());
+        content.extend_from_slice(&b[part.clone()]);
     }
     content.push(b']');
     let digest = Sha256::digest(&content[..]);
-    let hash = unquote(hash);
+    // A string's text, inside its quotes (quotes are ASCII: these are character boundaries).
+    let unquote = |r: std::ops::Range<usize>| line.get(r.start + 1..r.end - 1);
+    let hash = unquote(hash)?;
     Some(Pieces {
-        seq: seq.parse().ok()?,
-        prev_hash: unquote(prev_hash),
+        seq: line.get(seq)?.parse().ok()?,
+        prev_hash: unquote(prev_hash)?,
         hash,
         hash_ok: is_lower_hex_of(hash, &digest.into()),
     })
+}
+
+/// Whether key `a` sorts before key `b` (bytes order), compared where they are: keys are
+/// short and nearly always differ in their first bytes.
+#[inline]
+fn before(a: &[u8], b: &[u8]) -> bool {
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x < y;
+        }
+    }
+    a.len() < b.len()
 }
 
 /// Lines longer than this take the escape-aware way through their strings.
@@ -205,25 +231,17 @@ const PLAIN_MAX: usize = 2048;
 struct Quotes([u64; PLAIN_MAX / 64]);
 
 impl Quotes {
-    /// The quotes of `b`, if it is plain and at most [`PLAIN_MAX`] bytes long. The blocks are
-    /// classified by the usage reader's vector classifier (DEL, which it does not look for, is
-    /// searched for apart).
+    /// The quotes of `b`, if it is plain and at most [`PLAIN_MAX`] bytes long.
     fn of(b: &[u8]) -> Option<Quotes> {
-        if b.len() > PLAIN_MAX || memchr::memchr(0x7f, b).is_some() {
+        if b.len() > PLAIN_MAX {
             return None;
         }
         let mut quotes = Quotes([0; PLAIN_MAX / 64]);
-        let (mut word, mut special) = (0, 0);
-        crate::usage::json::indexed::masks(b, |m| {
-            quotes.0[word] = m.quote;
-            special |= m.backslash | m.control;
-            word += 1;
-        });
-        (special == 0).then_some(quotes)
+        scan(b, &mut quotes.0).then_some(quotes)
     }
 
     /// The first quote at or after `i`.
-    #[inline]
+    #[inline(always)]
     fn next(&self, i: usize) -> Option<usize> {
         let mut w = i / 64;
         let mut bits = self.0.get(w)? & (u64::MAX << (i % 64));
@@ -232,6 +250,78 @@ impl Quotes {
             bits = *self.0.get(w)?;
         }
         Some(w * 64 + bits.trailing_zeros() as usize)
+    }
+}
+
+/// Sets a bit in `words` for each quote of `b` (at most 64 bytes a word) and says whether `b`
+/// is plain: no backslash, control character or DEL.
+fn scan(b: &[u8], words: &mut [u64]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        return x86::scan(b, words);
+    }
+    scan_bytes(b, words)
+}
+
+/// [`scan`] a byte at a time: where there is no vector code, and the reference the vector
+/// code is tested against.
+fn scan_bytes(b: &[u8], words: &mut [u64]) -> bool {
+    let mut special = false;
+    for (i, &c) in b.iter().enumerate() {
+        words[i / 64] |= u64::from(c == b'"') << (i % 64);
+        special |= (c < 0x20) | (c == b'\\') | (c == 0x7f);
+    }
+    !special
+}
+
+/// [`scan`] with AVX2: two 32-byte compares a word, and one test of the special bytes of
+/// the whole line at its end.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    pub(super) fn scan(b: &[u8], words: &mut [u64]) -> bool {
+        // SAFETY: called only where the CPU has AVX2 (checked by the caller).
+        unsafe { scan_avx2(b, words) }
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn scan_avx2(b: &[u8], words: &mut [u64]) -> bool {
+        let mut special = _mm256_setzero_si256();
+        let mut half = |p: &[u8; 32]| {
+            // SAFETY: `p` is 32 readable bytes; the load has no alignment requirement.
+            let v = unsafe { _mm256_loadu_si256(p.as_ptr().cast()) };
+            let eq = |c: u8| _mm256_cmpeq_epi8(v, _mm256_set1_epi8(c as i8));
+            // Unsigned `v <= 0x1f`.
+            let control = _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(0x1f)), v);
+            special = _mm256_or_si256(special, _mm256_or_si256(control, eq(b'\\')));
+            special = _mm256_or_si256(special, eq(0x7f));
+            u64::from(_mm256_movemask_epi8(eq(b'"')) as u32)
+        };
+        let mut word = |p: &[u8; 64]| {
+            let (lo, hi) = p.split_at(32);
+            let (Some(lo), Some(hi)) = (lo.first_chunk::<32>(), hi.first_chunk::<32>()) else {
+                unreachable!("halves of 64")
+            };
+            half(lo) | (half(hi) << 32)
+        };
+        let mut chunks = b.chunks_exact(64);
+        let mut w = 0;
+        for c in chunks.by_ref() {
+            let Some(c) = c.first_chunk::<64>() else {
+                unreachable!("chunks of 64")
+            };
+            words[w] = word(c);
+            w += 1;
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut tail = [b' '; 64];
+            tail[..rest.len()].copy_from_slice(rest);
+            words[w] = word(&tail);
+        }
+        _mm256_testz_si256(special, special) == 1
     }
 }
 
@@ -339,6 +429,51 @@ mod tests {
         }
     }
 
+    /// A line's bytes, from the ones [`scan`] looks for and any other.
+    fn line_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let byte = prop_oneof![
+            Just(b'"'),
+            Just(b'\\'),
+            Just(0x7f),
+            0u8..0x20,
+            0x20u8..0x80,
+            0x80u8..=0xff,
+        ];
+        proptest::collection::vec(byte, 0..=PLAIN_MAX)
+    }
+
+    proptest! {
+        /// The vector scan finds the quotes and the special bytes the byte loop finds.
+        #[test]
+        fn the_vector_scan_matches_the_bytes(b in line_bytes()) {
+            let (mut vector, mut bytes) = ([0u64; PLAIN_MAX / 64], [0u64; PLAIN_MAX / 64]);
+            let plain = scan(&b, &mut vector);
+            prop_assert_eq!(plain, scan_bytes(&b, &mut bytes));
+            prop_assert_eq!(vector, bytes);
+        }
+    }
+
+    #[test]
+    fn a_special_byte_anywhere_makes_a_line_not_plain() {
+        // In either half of a word, in the padded tail, first and last.
+        let base = vec![b'a'; 150];
+        let mut words = [0u64; PLAIN_MAX / 64];
+        assert!(scan(&base, &mut words));
+        for at in 0..base.len() {
+            for special in [b'\\', 0x7f, 0x00, 0x1f, b'\n'] {
+                let mut b = base.clone();
+                b[at] = special;
+                assert!(!scan(&b, &mut [0u64; PLAIN_MAX / 64]), "{special} at {at}");
+            }
+            let mut b = base.clone();
+            b[at] = b'"';
+            let mut words = [0u64; PLAIN_MAX / 64];
+            assert!(scan(&b, &mut words));
+            assert_eq!(Quotes(words).next(0), Some(at));
+        }
+        assert!(Quotes::of(&vec![b'a'; PLAIN_MAX + 1]).is_none());
+    }
+
     #[test]
     fn long_lines_are_checked_whatever_their_length() {
         // Content on the stack and in the heap; quotes found by mask and by the byte loop.
@@ -367,6 +502,8 @@ mod tests {
             text.replace("{\"k\":1}", "{\"k\":1.0}"),
             text.replace("{\"k\":1}", "{\"k\":01}"),
             text.replace("{\"k\":1}", "{\"k\":1,\"a\":2}"),
+            text.replace("{\"k\":1}", "{\"k\":1,\"k\":2}"),
+            text.replace("{\"k\":1}", "{\"kk\":1,\"k\":2}"),
             text.replace("\"a\"", "\"\\u0061\""),
             text.replacen("{\"action\"", "{\"aaa\":0,\"action\"", 1),
             text.replace("\"seq\":7", "\"seq\":-0"),

@@ -20,13 +20,13 @@ use super::{number_end, tag, tag_at, Json, Res, MAX_DEPTH};
 
 /// The masks of one 64-byte block, a bit a byte.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct Masks {
-    pub(crate) quote: u64,
-    pub(crate) backslash: u64,
+struct Masks {
+    quote: u64,
+    backslash: u64,
     structural: u64,
     space: u64,
     /// Bytes below 0x20.
-    pub(crate) control: u64,
+    control: u64,
 }
 
 /// The masks of a block, one byte at a time: the reference the vector code is tested against.
@@ -56,7 +56,7 @@ fn classify_bytes(block: &[u8; 64]) -> Masks {
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod x86 {
-    use super::{blocks_with, index_with, Masks};
+    use super::{index_with, Masks};
     use std::arch::x86_64::*;
 
     /// The bytes of `p` from `at` as a little-endian word.
@@ -138,27 +138,6 @@ mod x86 {
         }
     }
 
-    /// See [`masks`](super::masks).
-    pub(super) fn masks(text: &[u8], each: impl FnMut(Masks)) {
-        if avx2() {
-            // SAFETY: the CPU has AVX2, BMI1 and POPCNT, checked just above.
-            unsafe { masks_avx2(text, each) }
-        } else {
-            // SAFETY: SSE2 is enabled for the whole build (asserted in `index`).
-            unsafe { masks_sse2(text, each) }
-        }
-    }
-
-    #[target_feature(enable = "sse2")]
-    fn masks_sse2(text: &[u8], each: impl FnMut(Masks)) {
-        blocks_with(text, each, |b| classify_sse2(b))
-    }
-
-    #[target_feature(enable = "avx2,bmi1,popcnt")]
-    fn masks_avx2(text: &[u8], each: impl FnMut(Masks)) {
-        blocks_with(text, each, |b| classify_avx2(b))
-    }
-
     /// Each classifier this CPU runs, for the tests.
     #[cfg(test)]
     pub(super) fn classifiers(block: &[u8; 64]) -> Vec<Masks> {
@@ -211,34 +190,6 @@ fn index_with(
         state.block(text.len() - rest.len(), classify(&tail), out)?;
     }
     (state.in_string == 0).then_some(state.len)
-}
-
-/// The masks of each 64-byte block of `text`, in order, the last padded with spaces: for
-/// readers other than [`index`] (the audit log's canonical lines), classified as `index` does.
-pub(crate) fn masks(text: &[u8], each: impl FnMut(Masks)) {
-    #[cfg(target_arch = "x86_64")]
-    x86::masks(text, each);
-    #[cfg(not(target_arch = "x86_64"))]
-    blocks_with(text, each, classify_bytes);
-}
-
-/// [`index_with`] keeps its own copy of this loop: handing it its step for each block as a
-/// closure cost an import 6 % more instructions (the closure was not inlined).
-#[inline(always)]
-fn blocks_with(text: &[u8], mut each: impl FnMut(Masks), classify: impl Fn(&[u8; 64]) -> Masks) {
-    let mut chunks = text.chunks_exact(64);
-    for c in chunks.by_ref() {
-        let Some(c) = c.first_chunk::<64>() else {
-            unreachable!("chunks of 64")
-        };
-        each(classify(c));
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut tail = [b' '; 64];
-        tail[..rest.len()].copy_from_slice(rest);
-        each(classify(&tail));
-    }
 }
 
 /// What one block hands to the next.
