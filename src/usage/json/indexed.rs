@@ -1,7 +1,7 @@
 //! The fast path of the reader, for lines without backslashes.
 //!
-//! Stage one classifies a line 64 bytes at a time (AVX2 or SSE2 vectors on x86-64, byte by
-//! byte elsewhere): quotes, structural characters, whitespace and control characters become
+//! Stage one classifies a line 64 bytes at a time (AVX-512, AVX2 or SSE2 vectors on x86-64,
+//! byte by byte elsewhere): quotes, structural characters, whitespace and control characters become
 //! bit masks, the bytes inside strings are found with a prefix XOR of the quote mask, and the
 //! positions of the tokens are listed: every quote, every structural character outside a
 //! string, and the first byte of every other run of bytes outside strings (a number, a
@@ -52,11 +52,12 @@ fn classify_bytes(block: &[u8; 64]) -> Masks {
 }
 
 /// The vector classifiers. Each is compiled for its instruction set and called only where the
-/// CPU has it: SSE2 is part of every x86-64 target, AVX2 is detected at run time.
+/// CPU has it: SSE2 is part of every x86-64 target, AVX2 and AVX-512 are detected at run time.
+/// With AVX-512 the token places are listed with vector compresses too.
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod x86 {
-    use super::{index_with, Masks};
+    use super::{flatten, index_with, Masks};
     use std::arch::x86_64::*;
 
     /// The bytes of `p` from `at` as a little-endian word.
@@ -110,14 +111,76 @@ mod x86 {
         eq: _mm256_cmpeq_epi8, splat: _mm256_set1_epi8, or: _mm256_or_si256,
         min: _mm256_min_epu8, movemask: _mm256_movemask_epi8);
 
+    /// With AVX-512BW a block is one vector and each compare gives its mask directly (no
+    /// movemask, no halves to join), so the classifier is small enough to inline.
+    #[inline]
+    #[target_feature(enable = "avx512bw")]
+    fn classify_avx512(block: &[u8; 64]) -> Masks {
+        // SAFETY: `block` is 64 readable bytes; the load has no alignment requirement.
+        let v = unsafe { _mm512_loadu_si512(block.as_ptr().cast()) };
+        let eq = |c: u8| _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(c as i8));
+        // `[` and `{`, `]` and `}` differ only in bit 5.
+        let folded = _mm512_or_si512(v, _mm512_set1_epi8(0x20));
+        let fold = |c: u8| _mm512_cmpeq_epi8_mask(folded, _mm512_set1_epi8(c as i8));
+        Masks {
+            quote: eq(b'"'),
+            backslash: eq(b'\\'),
+            structural: fold(b'{') | fold(b'}') | eq(b':') | eq(b','),
+            space: eq(b' ') | eq(b'\t') | eq(b'\n') | eq(b'\r'),
+            control: _mm512_cmple_epu8_mask(v, _mm512_set1_epi8(0x1f)),
+        }
+    }
+
+    /// [`flatten`](super::flatten) with AVX-512: each 16 bits of `tokens` pick their places
+    /// out of a vector of 16 positions (one compress), stored whole; a block costs the same
+    /// whatever its number of tokens.
+    #[inline]
+    #[target_feature(enable = "avx512f,popcnt")]
+    fn flatten_avx512(tokens: u64, base: u32, to: &mut [u32; 64]) {
+        let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        let mut at = 0;
+        for quarter in 0..4 {
+            let bits = (tokens >> (16 * quarter)) as u16;
+            let places = _mm512_add_epi32(
+                lanes,
+                _mm512_set1_epi32(base.wrapping_add(16 * quarter) as i32),
+            );
+            let packed = _mm512_maskz_compress_epi32(bits, places);
+            // At most 48 places are taken before the last quarter: 16 more fit in `to`.
+            let Some(slots) = to.get_mut(at..at + 16) else {
+                unreachable!("at most 48 before the last 16")
+            };
+            // SAFETY: `slots` is 16 writable u32s; the store has no alignment requirement.
+            unsafe { _mm512_storeu_si512(slots.as_mut_ptr().cast(), packed) };
+            at += bits.count_ones() as usize;
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,bmi1,popcnt")]
+    fn index_avx512(text: &[u8], out: &mut Vec<u32>) -> Option<usize> {
+        index_with(
+            text,
+            out,
+            |b| classify_avx512(b),
+            |t, base, to| flatten_avx512(t, base, to),
+        )
+    }
+
+    fn avx512() -> bool {
+        is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("bmi1")
+            && is_x86_feature_detected!("popcnt")
+    }
+
     #[target_feature(enable = "sse2")]
     fn index_sse2(text: &[u8], out: &mut Vec<u32>) -> Option<usize> {
-        index_with(text, out, |b| classify_sse2(b))
+        index_with(text, out, |b| classify_sse2(b), flatten)
     }
 
     #[target_feature(enable = "avx2,bmi1,popcnt")]
     fn index_avx2(text: &[u8], out: &mut Vec<u32>) -> Option<usize> {
-        index_with(text, out, |b| classify_avx2(b))
+        index_with(text, out, |b| classify_avx2(b), flatten)
     }
 
     fn avx2() -> bool {
@@ -129,13 +192,25 @@ mod x86 {
     /// See [`index_with`].
     pub(super) fn index(text: &[u8], out: &mut Vec<u32>) -> Option<usize> {
         const { assert!(cfg!(target_feature = "sse2"), "x86-64 builds have SSE2") };
-        if avx2() {
+        if avx512() {
+            // SAFETY: the CPU has AVX-512BW, BMI1 and POPCNT, checked just above.
+            unsafe { index_avx512(text, out) }
+        } else if avx2() {
             // SAFETY: the CPU has AVX2, BMI1 and POPCNT, checked just above.
             unsafe { index_avx2(text, out) }
         } else {
             // SAFETY: SSE2 is enabled for the whole build (asserted above).
             unsafe { index_sse2(text, out) }
         }
+    }
+
+    /// The places [`flatten_avx512`] writes, where this CPU has it, for the tests.
+    #[cfg(test)]
+    pub(super) fn flattened_avx512(tokens: u64, base: u32) -> Option<Vec<u32>> {
+        let mut to = [0; 64];
+        // SAFETY: as in `index`.
+        avx512().then(|| unsafe { flatten_avx512(tokens, base, &mut to) })?;
+        Some(to[..tokens.count_ones() as usize].to_vec())
     }
 
     /// Each classifier this CPU runs, for the tests.
@@ -146,6 +221,10 @@ mod x86 {
         if avx2() {
             // SAFETY: as in `index`.
             all.push(unsafe { classify_avx2(block) });
+        }
+        if avx512() {
+            // SAFETY: as in `index`.
+            all.push(unsafe { classify_avx512(block) });
         }
         all
     }
@@ -173,6 +252,7 @@ fn index_with(
     text: &[u8],
     out: &mut Vec<u32>,
     classify: impl Fn(&[u8; 64]) -> Masks,
+    flatten: impl Fn(u64, u32, &mut [u32; 64]),
 ) -> Option<usize> {
     u32::try_from(text.len()).ok()?;
     let mut state = State::default();
@@ -181,13 +261,13 @@ fn index_with(
         let Some(c) = c.first_chunk::<64>() else {
             unreachable!("chunks of 64")
         };
-        state.block(i * 64, classify(c), out)?;
+        state.block(i * 64, classify(c), out, &flatten)?;
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
         let mut tail = [b' '; 64];
         tail[..rest.len()].copy_from_slice(rest);
-        state.block(text.len() - rest.len(), classify(&tail), out)?;
+        state.block(text.len() - rest.len(), classify(&tail), out, &flatten)?;
     }
     (state.in_string == 0).then_some(state.len)
 }
@@ -205,7 +285,13 @@ struct State {
 
 impl State {
     #[inline(always)]
-    fn block(&mut self, base: usize, m: Masks, out: &mut Vec<u32>) -> Option<()> {
+    fn block(
+        &mut self,
+        base: usize,
+        m: Masks,
+        out: &mut Vec<u32>,
+        flatten: impl Fn(u64, u32, &mut [u32; 64]),
+    ) -> Option<()> {
         if m.backslash != 0 {
             return None;
         }
@@ -218,27 +304,35 @@ impl State {
         let run = outside & !m.structural & !m.space;
         let starts = run & !(run << 1 | self.in_run);
         self.in_run = run >> 63;
-        let mut tokens = m.quote | (m.structural & outside) | starts;
+        let tokens = m.quote | (m.structural & outside) | starts;
         let len = self.len;
         if out.len() < len + 64 {
             out.resize(len + 64, 0);
         }
-        let Some(to) = out.get_mut(len..len + 64) else {
+        let Some(to) = out
+            .get_mut(len..len + 64)
+            .and_then(|t| t.first_chunk_mut::<64>())
+        else {
             unreachable!("resized above")
         };
-        // Four at a time, without a branch a token: the writes past the last one are
-        // overwritten by the next block or never read. No more than 64 are written.
-        let base = base as u32;
         self.len += tokens.count_ones() as usize;
-        let mut j = 0;
-        while tokens != 0 {
-            for slot in &mut to[j..j + 4] {
-                *slot = base.wrapping_add(tokens.trailing_zeros());
-                tokens &= tokens.wrapping_sub(1);
-            }
-            j += 4;
-        }
+        flatten(tokens, base as u32, to);
         Some(())
+    }
+}
+
+/// Writes `base` plus the place of each set bit of `tokens` to the front of `to`, four at a
+/// time without a branch a token: the writes past the last one are overwritten by the next
+/// block or never read.
+#[inline(always)]
+fn flatten(mut tokens: u64, base: u32, to: &mut [u32; 64]) {
+    let mut j = 0;
+    while tokens != 0 {
+        for slot in &mut to[j..j + 4] {
+            *slot = base.wrapping_add(tokens.trailing_zeros());
+            tokens &= tokens.wrapping_sub(1);
+        }
+        j += 4;
     }
 }
 
@@ -248,7 +342,7 @@ use x86::index;
 
 #[cfg(not(target_arch = "x86_64"))]
 fn index(text: &[u8], out: &mut Vec<u32>) -> Option<usize> {
-    index_with(text, out, classify_bytes)
+    index_with(text, out, classify_bytes, flatten)
 }
 
 thread_local! {
@@ -550,11 +644,29 @@ mod tests {
         }
     }
 
+    proptest! {
+        /// Every way of listing a block's tokens lists the places of its set bits, in order.
+        #[test]
+        fn token_places_are_the_set_bits(tokens in any::<u64>(), base in any::<u32>()) {
+            let expected: Vec<u32> = (0..64)
+                .filter(|i| tokens >> i & 1 == 1)
+                .map(|i| base.wrapping_add(i))
+                .collect();
+            let mut to = [0; 64];
+            flatten(tokens, base, &mut to);
+            prop_assert_eq!(&to[..expected.len()], &expected[..]);
+            #[cfg(target_arch = "x86_64")]
+            if let Some(vector) = x86::flattened_avx512(tokens, base) {
+                prop_assert_eq!(vector, expected);
+            }
+        }
+    }
+
     #[test]
     fn tokens_are_quotes_structure_and_the_starts_of_other_runs() {
         let text = r#"{"a": [true, -1.5e3, "x,y"], "b":null}"#;
         let mut p = Vec::new();
-        let n = index_with(text.as_bytes(), &mut p, classify_bytes).expect("taken");
+        let n = index_with(text.as_bytes(), &mut p, classify_bytes, flatten).expect("taken");
         let listed: String = p[..n]
             .iter()
             .map(|&i| text.as_bytes()[i as usize] as char)
@@ -562,7 +674,7 @@ mod tests {
         assert_eq!(listed, r#"{"":[t,-,""],"":n}"#);
         for refused in ["\"a\\\"b\"", "\"a\tb\"", "[\"open"] {
             assert_eq!(
-                index_with(refused.as_bytes(), &mut p, classify_bytes),
+                index_with(refused.as_bytes(), &mut p, classify_bytes, flatten),
                 None,
                 "{refused:?}"
             );
