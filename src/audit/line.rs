@@ -260,7 +260,7 @@ fn scan(b: &[u8], words: &mut [u64]) -> bool {
     if is_x86_feature_detected!("avx512bw") {
         return x86::scan512(b, words);
     } else if is_x86_feature_detected!("avx2") {
-        return x86::scan(b, words);
+        return x86::scan256(b, words);
     }
     scan_bytes(b, words)
 }
@@ -283,7 +283,7 @@ fn scan_bytes(b: &[u8], words: &mut [u64]) -> bool {
 mod x86 {
     use std::arch::x86_64::*;
 
-    pub(super) fn scan(b: &[u8], words: &mut [u64]) -> bool {
+    pub(super) fn scan256(b: &[u8], words: &mut [u64]) -> bool {
         // SAFETY: called only where the CPU has AVX2 (checked by the caller).
         unsafe { scan_avx2(b, words) }
     }
@@ -492,7 +492,7 @@ mod tests {
             #[cfg(target_arch = "x86_64")]
             {
                 if is_x86_feature_detected!("avx2") {
-                    scans.push(x86::scan);
+                    scans.push(x86::scan256);
                 }
                 if is_x86_feature_detected!("avx512bw") {
                     scans.push(x86::scan512);

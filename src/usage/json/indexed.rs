@@ -1,9 +1,9 @@
 //! The fast path of the reader, for lines without backslashes.
 //!
 //! Stage one classifies a line 64 bytes at a time (AVX-512, AVX2 or SSE2 vectors on x86-64,
-//! byte by byte elsewhere): quotes, structural characters, whitespace and control characters become
-//! bit masks, the bytes inside strings are found with a prefix XOR of the quote mask, and the
-//! positions of the tokens are listed: every quote, every structural character outside a
+//! byte by byte elsewhere): quotes, structural characters, whitespace and control characters
+//! become bit masks, the bytes inside strings are found with a prefix XOR of the quote mask,
+//! and the positions of the tokens are listed: every quote, every structural character outside a
 //! string, and the first byte of every other run of bytes outside strings (a number, a
 //! literal, or garbage). A control character inside a string, a backslash anywhere or an
 //! unterminated string sends the line to [`Reader`](super::Reader).
@@ -193,7 +193,7 @@ mod x86 {
     pub(super) fn index(text: &[u8], out: &mut Vec<u32>) -> Option<usize> {
         const { assert!(cfg!(target_feature = "sse2"), "x86-64 builds have SSE2") };
         if avx512() {
-            // SAFETY: the CPU has AVX-512BW, BMI1 and POPCNT, checked just above.
+            // SAFETY: the CPU has AVX-512F and BW, BMI1 and POPCNT, checked just above.
             unsafe { index_avx512(text, out) }
         } else if avx2() {
             // SAFETY: the CPU has AVX2, BMI1 and POPCNT, checked just above.
