@@ -293,17 +293,9 @@ mod x86 {
         unsafe { scan_avx512(b, words) }
     }
 
-    /// With AVX-512BW a word is one vector, and each compare gives its bits directly.
-    #[target_feature(enable = "avx512bw")]
-    fn scan_avx512(b: &[u8], words: &mut [u64]) -> bool {
-        let mut special = 0;
-        let mut word = |p: &[u8; 64]| {
-            // SAFETY: `p` is 64 readable bytes; the load has no alignment requirement.
-            let v = unsafe { _mm512_loadu_si512(p.as_ptr().cast()) };
-            let eq = |c: u8| _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(c as i8));
-            special |= _mm512_cmple_epu8_mask(v, _mm512_set1_epi8(0x1f)) | eq(b'\\') | eq(0x7f);
-            eq(b'"')
-        };
+    /// Sets each of `words` to `word` of the next 64 bytes of `b` (the last padded with spaces).
+    #[inline(always)]
+    fn each_word(b: &[u8], words: &mut [u64], mut word: impl FnMut(&[u8; 64]) -> u64) {
         let mut chunks = b.chunks_exact(64);
         let mut w = 0;
         for c in chunks.by_ref() {
@@ -319,6 +311,20 @@ mod x86 {
             tail[..rest.len()].copy_from_slice(rest);
             words[w] = word(&tail);
         }
+    }
+
+    /// With AVX-512BW a word is one vector, and each compare gives its bits directly.
+    #[target_feature(enable = "avx512bw")]
+    fn scan_avx512(b: &[u8], words: &mut [u64]) -> bool {
+        let mut special = 0;
+        let word = |p: &[u8; 64]| {
+            // SAFETY: `p` is 64 readable bytes; the load has no alignment requirement.
+            let v = unsafe { _mm512_loadu_si512(p.as_ptr().cast()) };
+            let eq = |c: u8| _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(c as i8));
+            special |= _mm512_cmple_epu8_mask(v, _mm512_set1_epi8(0x1f)) | eq(b'\\') | eq(0x7f);
+            eq(b'"')
+        };
+        each_word(b, words, word);
         special == 0
     }
 
@@ -335,28 +341,14 @@ mod x86 {
             special = _mm256_or_si256(special, eq(0x7f));
             u64::from(_mm256_movemask_epi8(eq(b'"')) as u32)
         };
-        let mut word = |p: &[u8; 64]| {
+        let word = |p: &[u8; 64]| {
             let (lo, hi) = p.split_at(32);
             let (Some(lo), Some(hi)) = (lo.first_chunk::<32>(), hi.first_chunk::<32>()) else {
                 unreachable!("halves of 64")
             };
             half(lo) | (half(hi) << 32)
         };
-        let mut chunks = b.chunks_exact(64);
-        let mut w = 0;
-        for c in chunks.by_ref() {
-            let Some(c) = c.first_chunk::<64>() else {
-                unreachable!("chunks of 64")
-            };
-            words[w] = word(c);
-            w += 1;
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut tail = [b' '; 64];
-            tail[..rest.len()].copy_from_slice(rest);
-            words[w] = word(&tail);
-        }
+        each_word(b, words, word);
         _mm256_testz_si256(special, special) == 1
     }
 }
