@@ -269,9 +269,12 @@ fn scan(b: &[u8], words: &mut [u64]) -> bool {
 /// code is tested against.
 fn scan_bytes(b: &[u8], words: &mut [u64]) -> bool {
     let mut special = false;
-    for (i, &c) in b.iter().enumerate() {
-        words[i / 64] |= u64::from(c == b'"') << (i % 64);
-        special |= (c < 0x20) | (c == b'\\') | (c == 0x7f);
+    for (word, chunk) in words.iter_mut().zip(b.chunks(64)) {
+        *word = 0;
+        for (i, &c) in chunk.iter().enumerate() {
+            *word |= u64::from(c == b'"') << i;
+            special |= (c < 0x20) | (c == b'\\') | (c == 0x7f);
+        }
     }
     !special
 }

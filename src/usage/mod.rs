@@ -247,7 +247,7 @@ fn day_text(n: u32) -> String {
     s
 }
 
-/// An aggregate of a worker's part, with its type's name.
+/// An aggregate of a worker's part: its slot and its calls.
 type Counted = (Slot, Seen);
 
 /// A type's place in a [`Slot`]: "" (no type) is 0, a type of the shipped list 1 + its place
@@ -347,7 +347,7 @@ fn into_scan(mut parts: Vec<Part>, scan: &mut Scan) {
     }
     cuts.push(order.len());
     let runs: Vec<&[(u128, usize)]> = cuts.windows(2).map(|w| &order[w[0]..w[1]]).collect();
-    let aggregates: Vec<Vec<(Key, Agg)>> = runs
+    let mut aggregates: Vec<Vec<(Key, Agg)>> = runs
         .into_par_iter()
         .map(|run| {
             let mut out: Vec<(Key, Agg)> = Vec::with_capacity(run.len());
@@ -381,7 +381,6 @@ fn into_scan(mut parts: Vec<Part>, scan: &mut Scan) {
             out
         })
         .collect();
-    let mut aggregates = aggregates;
     scan.aggregates
         .reserve(aggregates.iter().map(Vec::len).sum());
     for run in &mut aggregates {
