@@ -8,22 +8,24 @@ secs() {
   awk -v ns=$((end - start)) 'BEGIN { printf "%.3f", ns / 1e9 }'
 }
 
-# `best N CMD...`: the fastest of N runs of a command, in seconds (the machine's noise only
-# ever adds time, so the minimum is the steadiest figure).
-best() {
-  best_fresh "$1" "" "${@:2}"
-}
-
-# `best_fresh N DIR CMD...`: as `best`, with DIR removed (untimed) before each run.
-best_fresh() {
-  local n=$1 fresh=$2 t min=""
-  shift 2
+# `rounds N NAME...`: N rounds, each timing `run_NAME` once for every NAME in turn (after
+# `prep_NAME`, untimed, where there is one, and a `sync`: what an earlier run wrote is not
+# still being flushed meanwhile), and sets `best[NAME]` to the fastest time of each.
+# The machine's noise only ever adds time, so the minimum is the steadiest figure; and since
+# every round runs them all, a slow spell of the machine falls on all of them rather than on
+# one alone, and their ratios stay fair.
+declare -A best
+rounds() {
+  local n=$1 name t i
+  shift
   for ((i = 0; i < n; i++)); do
-    [[ -z $fresh ]] || rm -rf "$fresh"
-    t=$(secs "$@")
-    if [[ -z $min ]] || awk -v a="$t" -v b="$min" 'BEGIN { exit !(a < b) }'; then
-      min=$t
-    fi
+    for name in "$@"; do
+      if declare -F "prep_$name" >/dev/null; then "prep_$name"; fi
+      sync
+      t=$(secs "run_$name")
+      if [[ -z ${best[$name]:-} ]] || awk -v a="$t" -v b="${best[$name]}" 'BEGIN { exit !(a < b) }'; then
+        best[$name]=$t
+      fi
+    done
   done
-  echo "$min"
 }

@@ -19,8 +19,7 @@ cat "$dir/audit.ndjson" "$dir/calls.csv" >/dev/null # both files start warm in t
 # shellcheck source=scripts/bench-lib.sh
 source scripts/bench-lib.sh
 
-baseline() {
-  rm -f "$dir/b.db"
+run_baseline() {
   sqlite3 "$dir/b.db" <<SQL
 .mode csv
 .import $dir/calls.csv calls
@@ -30,24 +29,27 @@ CREATE TABLE usage_daily AS
   FROM calls GROUP BY client_id, day, context, resource_type, interaction, outcome;
 SQL
 }
+prep_baseline() { rm -f "$dir/b.db"; }
 
 # Each run imports into a fresh copy of an empty database; the last run's peak RSS is kept.
 "$bin" --db "$dir/empty.db" init >/dev/null
-steward_import() {
+prep_import() {
   rm -f "$dir"/steward.db*
   cp "$dir/empty.db" "$dir/steward.db"
+}
+run_import() {
   /usr/bin/time -f "%M" -o "$dir/rss" "$bin" --db "$dir/steward.db" import audit "$dir/audit.ndjson"
 }
+run_cat() { cat "$dir/audit.ndjson"; }
 
 runs=${RUNS:-3}
-a=$(best "$runs" steward_import)
-b=$(best "$runs" baseline)
-c=$(best "$runs" cat "$dir/audit.ndjson")
+rounds "$runs" import baseline cat
+a=${best[import]} b=${best[baseline]} c=${best[cat]}
 rss_kb=$(cat "$dir/rss")
 size=$(stat -c %s "$dir/audit.ndjson")
 rows=$(sqlite3 "$dir/steward.db" "SELECT count(*) || ' aggregates, ' || sum(calls) || ' calls' FROM usage_daily")
 check=$(sqlite3 "$dir/b.db" "SELECT count(*) || ' aggregates, ' || sum(calls) || ' calls' FROM usage_daily")
-echo "usage import benchmark: $events AuditEvents, $((size / 1048576)) MiB NDJSON (best of $runs runs)"
+echo "usage import benchmark: $events AuditEvents, $((size / 1048576)) MiB NDJSON (best of $runs interleaved rounds)"
 echo "  steward: $rows; sqlite3 baseline: $check"
 printf "  A steward import audit         %8.3f s   peak RSS %d MB\n" "$a" $((rss_kb / 1024))
 printf "  B sqlite3 .import + GROUP BY   %8.3f s\n" "$b"
