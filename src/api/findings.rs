@@ -257,7 +257,13 @@ pub(crate) fn judge(
         }
         out
     };
-    let mut out: Vec<Finding> = snap.subjects.par_iter().flat_map_iter(one).collect();
+    // Each identity's findings are gathered in place, then moved once into a list of their
+    // exact number: collected flat, the list would be grown (and copied) a doubling at a time.
+    let each: Vec<Vec<Finding>> = snap.subjects.par_iter().map(one).collect();
+    let mut out: Vec<Finding> = Vec::with_capacity(each.iter().map(Vec::len).sum());
+    for findings in each {
+        out.extend(findings);
+    }
     let order = |rule: &str| RULES.iter().position(|r| *r == rule).unwrap_or(usize::MAX);
     // Each finding's key is computed once, not at every comparison; sorted on every core.
     out.par_sort_by_cached_key(|f| (std::cmp::Reverse(f.severity), order(f.rule), f.identity_id));

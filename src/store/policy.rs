@@ -168,22 +168,31 @@ pub fn snapshot(db: &Bulk, identity_id: Option<i64>) -> Result<Snapshot> {
          LEFT JOIN person tech ON tech.id = i.technical_owner_id \
          WHERE ?1 IS NULL OR i.id = ?1",
     ))?;
-    let subjects = stmt
-        .query_map([identity_id], |r| {
-            let record = record(r)?;
-            let sc = scopes.remove(&record.id).unwrap_or_default();
-            Ok(SubjectRow {
-                record,
-                approved: sc.approved,
-                granted: sc.granted,
-                unjustified: sc.unjustified,
-                bo_name: r.get(24)?,
-                bo_active: r.get(25)?,
-                to_name: r.get(26)?,
-                to_active: r.get(27)?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    // Sized at once: grown a doubling at a time, the rows (a few hundred bytes each) would be
+    // copied over and over into memory the system must first zero.
+    let count: usize = match identity_id {
+        Some(_) => 1,
+        None => db
+            .conn()
+            .query_row("SELECT count(*) FROM identity", [], |r| r.get(0))?,
+    };
+    let mut subjects = Vec::with_capacity(count);
+    for row in stmt.query_map([identity_id], |r| {
+        let record = record(r)?;
+        let sc = scopes.remove(&record.id).unwrap_or_default();
+        Ok(SubjectRow {
+            record,
+            approved: sc.approved,
+            granted: sc.granted,
+            unjustified: sc.unjustified,
+            bo_name: r.get(24)?,
+            bo_active: r.get(25)?,
+            to_name: r.get(26)?,
+            to_active: r.get(27)?,
+        })
+    })? {
+        subjects.push(row?);
+    }
     // Reuse is judged across the whole inventory, so credentials are always read in full.
     let credentials = db
         .conn()
