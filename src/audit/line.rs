@@ -157,11 +157,19 @@ fn other(b: &[u8], i: usize, depth: u32, quotes: Option<&Quotes>) -> Option<usiz
 }
 
 /// Reads a line that is the canonical JSON of an entry and checks its hash; `None` when the
-/// line is not in canonical form (the caller then takes the general path). `content` is
-/// scratch space, reused from line to line.
-pub fn canonical<'a>(line: &'a str, content: &mut Vec<u8>) -> Option<Pieces<'a>> {
-    let b = line.as_bytes();
-    let quotes = Quotes::of(b);
+/// line is not in canonical form or not UTF-8 (the caller then takes the general path, which
+/// says which). `content` is scratch space, reused from line to line.
+pub fn canonical<'a>(line: &'a [u8], content: &mut Vec<u8>) -> Option<Pieces<'a>> {
+    let b = line;
+    let (quotes, ascii) = Quotes::of(b);
+    // A line of ASCII bytes only (nearly all) is UTF-8 as it is: the scan for its quotes said
+    // so. Any other is checked.
+    if !ascii && simdutf8::basic::from_utf8(b).is_err() {
+        return None;
+    }
+    // SAFETY: `b` is UTF-8: all of it was just found to be ASCII, or checked.
+    #[allow(unsafe_code)]
+    let line = unsafe { std::str::from_utf8_unchecked(b) };
     let quotes = quotes.as_ref();
     let string = |i| string(b, i, quotes);
     let mut i = 0;
@@ -231,13 +239,15 @@ const PLAIN_MAX: usize = 2048;
 struct Quotes([u64; PLAIN_MAX / 64]);
 
 impl Quotes {
-    /// The quotes of `b`, if it is plain and at most [`PLAIN_MAX`] bytes long.
-    fn of(b: &[u8]) -> Option<Quotes> {
+    /// The quotes of `b`, if it is plain and at most [`PLAIN_MAX`] bytes long; and whether it
+    /// is all ASCII, as far as it was scanned (a longer line is not).
+    fn of(b: &[u8]) -> (Option<Quotes>, bool) {
         if b.len() > PLAIN_MAX {
-            return None;
+            return (None, false);
         }
         let mut quotes = Quotes([0; PLAIN_MAX / 64]);
-        scan(b, &mut quotes.0).then_some(quotes)
+        let found = scan(b, &mut quotes.0);
+        (found.plain.then_some(quotes), found.ascii)
     }
 
     /// The first quote at or after `i`.
@@ -253,9 +263,18 @@ impl Quotes {
     }
 }
 
+/// What [`scan`] finds in a line besides its quotes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Found {
+    /// No backslash, control character or DEL.
+    plain: bool,
+    /// No byte above 0x7f.
+    ascii: bool,
+}
+
 /// Sets a bit in `words` for each quote of `b` (at most 64 bytes a word) and says whether `b`
-/// is plain: no backslash, control character or DEL.
-fn scan(b: &[u8], words: &mut [u64]) -> bool {
+/// is plain and whether it is ASCII.
+fn scan(b: &[u8], words: &mut [u64]) -> Found {
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx512bw") {
         return x86::scan512(b, words);
@@ -267,16 +286,20 @@ fn scan(b: &[u8], words: &mut [u64]) -> bool {
 
 /// [`scan`] a byte at a time: where there is no vector code, and the reference the vector
 /// code is tested against.
-fn scan_bytes(b: &[u8], words: &mut [u64]) -> bool {
-    let mut special = false;
+fn scan_bytes(b: &[u8], words: &mut [u64]) -> Found {
+    let (mut special, mut high) = (false, false);
     for (word, chunk) in words.iter_mut().zip(b.chunks(64)) {
         *word = 0;
         for (i, &c) in chunk.iter().enumerate() {
             *word |= u64::from(c == b'"') << i;
             special |= (c < 0x20) | (c == b'\\') | (c == 0x7f);
+            high |= c > 0x7f;
         }
     }
-    !special
+    Found {
+        plain: !special,
+        ascii: !high,
+    }
 }
 
 /// [`scan`] with AVX-512 (one compare a word and character) or AVX2 (two 32-byte compares a
@@ -284,14 +307,15 @@ fn scan_bytes(b: &[u8], words: &mut [u64]) -> bool {
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod x86 {
+    use super::Found;
     use std::arch::x86_64::*;
 
-    pub(super) fn scan256(b: &[u8], words: &mut [u64]) -> bool {
+    pub(super) fn scan256(b: &[u8], words: &mut [u64]) -> Found {
         // SAFETY: called only where the CPU has AVX2 (checked by the caller).
         unsafe { scan_avx2(b, words) }
     }
 
-    pub(super) fn scan512(b: &[u8], words: &mut [u64]) -> bool {
+    pub(super) fn scan512(b: &[u8], words: &mut [u64]) -> Found {
         // SAFETY: called only where the CPU has AVX-512BW (checked by the caller).
         unsafe { scan_avx512(b, words) }
     }
@@ -318,25 +342,31 @@ mod x86 {
 
     /// With AVX-512BW a word is one vector, and each compare gives its bits directly.
     #[target_feature(enable = "avx512bw")]
-    fn scan_avx512(b: &[u8], words: &mut [u64]) -> bool {
-        let mut special = 0;
+    fn scan_avx512(b: &[u8], words: &mut [u64]) -> Found {
+        let (mut special, mut high) = (0, 0);
         let word = |p: &[u8; 64]| {
             // SAFETY: `p` is 64 readable bytes; the load has no alignment requirement.
             let v = unsafe { _mm512_loadu_si512(p.as_ptr().cast()) };
             let eq = |c: u8| _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(c as i8));
             special |= _mm512_cmple_epu8_mask(v, _mm512_set1_epi8(0x1f)) | eq(b'\\') | eq(0x7f);
+            high |= _mm512_movepi8_mask(v);
             eq(b'"')
         };
         each_word(b, words, word);
-        special == 0
+        Found {
+            plain: special == 0,
+            ascii: high == 0,
+        }
     }
 
     #[target_feature(enable = "avx2")]
-    fn scan_avx2(b: &[u8], words: &mut [u64]) -> bool {
-        let mut special = _mm256_setzero_si256();
+    fn scan_avx2(b: &[u8], words: &mut [u64]) -> Found {
+        let (mut special, mut high) = (_mm256_setzero_si256(), _mm256_setzero_si256());
         let mut half = |p: &[u8; 32]| {
             // SAFETY: `p` is 32 readable bytes; the load has no alignment requirement.
             let v = unsafe { _mm256_loadu_si256(p.as_ptr().cast()) };
+            // A byte above 0x7f has its top bit set: the or of all keeps it.
+            high = _mm256_or_si256(high, v);
             let eq = |c: u8| _mm256_cmpeq_epi8(v, _mm256_set1_epi8(c as i8));
             // Unsigned `v <= 0x1f`.
             let control = _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(0x1f)), v);
@@ -352,7 +382,10 @@ mod x86 {
             half(lo) | (half(hi) << 32)
         };
         each_word(b, words, word);
-        _mm256_testz_si256(special, special) == 1
+        Found {
+            plain: _mm256_testz_si256(special, special) == 1,
+            ascii: _mm256_movemask_epi8(high) == 0,
+        }
     }
 }
 
@@ -439,7 +472,7 @@ mod tests {
         ) {
             let e = entry(actor, subject, d);
             let text = line(&e);
-            let p = canonical(&text, &mut Vec::new()).expect("canonical");
+            let p = canonical(text.as_bytes(), &mut Vec::new()).expect("canonical");
             prop_assert!(p.hash_ok);
             prop_assert_eq!((p.seq, p.prev_hash, p.hash), (7, GENESIS, e.hash.as_str()));
         }
@@ -454,14 +487,14 @@ mod tests {
             let changed: String = text.chars().enumerate()
                 .map(|(i, x)| if i == at { c } else { x }).collect();
             prop_assume!(changed != text);
-            if let Some(p) = canonical(&changed, &mut Vec::new()) {
+            if let Some(p) = canonical(changed.as_bytes(), &mut Vec::new()) {
                 prop_assert!(!p.hash_ok || p.hash != e.hash || p.seq != e.seq || p.prev_hash != e.prev_hash);
             }
         }
     }
 
     /// A way to [`scan`] a line.
-    type Scan = fn(&[u8], &mut [u64]) -> bool;
+    type Scan = fn(&[u8], &mut [u64]) -> Found;
 
     /// A line's bytes, from the ones [`scan`] looks for and any other.
     fn line_bytes() -> impl Strategy<Value = Vec<u8>> {
@@ -506,20 +539,35 @@ mod tests {
         // In either half of a word, in the padded tail, first and last.
         let base = vec![b'a'; 150];
         let mut words = [0u64; PLAIN_MAX / 64];
-        assert!(scan(&base, &mut words));
+        assert_eq!(
+            scan(&base, &mut words),
+            Found {
+                plain: true,
+                ascii: true
+            }
+        );
         for at in 0..base.len() {
             for special in [b'\\', 0x7f, 0x00, 0x1f, b'\n'] {
                 let mut b = base.clone();
                 b[at] = special;
-                assert!(!scan(&b, &mut [0u64; PLAIN_MAX / 64]), "{special} at {at}");
+                assert!(
+                    !scan(&b, &mut [0u64; PLAIN_MAX / 64]).plain,
+                    "{special} at {at}"
+                );
             }
             let mut b = base.clone();
             b[at] = b'"';
             let mut words = [0u64; PLAIN_MAX / 64];
-            assert!(scan(&b, &mut words));
+            assert!(scan(&b, &mut words).plain);
             assert_eq!(Quotes(words).next(0), Some(at));
+            for high in [0x80, 0xc3, 0xff] {
+                let mut b = base.clone();
+                b[at] = high;
+                let found = scan(&b, &mut [0u64; PLAIN_MAX / 64]);
+                assert!(found.plain && !found.ascii, "{high} at {at}");
+            }
         }
-        assert!(Quotes::of(&vec![b'a'; PLAIN_MAX + 1]).is_none());
+        assert!(Quotes::of(&vec![b'a'; PLAIN_MAX + 1]).0.is_none());
     }
 
     #[test]
@@ -528,11 +576,11 @@ mod tests {
         for n in [10, 900, 1500, PLAIN_MAX, 5000] {
             let e = entry("a".into(), "s".into(), json!({ "note": "x".repeat(n) }));
             let text = line(&e);
-            let p = canonical(&text, &mut Vec::new()).expect("canonical");
+            let p = canonical(text.as_bytes(), &mut Vec::new()).expect("canonical");
             assert!(p.hash_ok, "{n}");
             let changed = text.replacen("xxx", "xyx", 1);
             assert!(
-                !canonical(&changed, &mut Vec::new())
+                !canonical(changed.as_bytes(), &mut Vec::new())
                     .expect("canonical")
                     .hash_ok,
                 "{n}"
@@ -541,10 +589,23 @@ mod tests {
     }
 
     #[test]
+    fn a_line_that_is_not_utf8_takes_the_general_path() {
+        let e = entry("Zoë".into(), "s".into(), json!({"k": "é"}));
+        let text = line(&e);
+        assert!(canonical(text.as_bytes(), &mut Vec::new()).is_some_and(|p| p.hash_ok));
+        for bad in ["ë", "é"] {
+            let at = text.find(bad).expect("in the line");
+            let mut bytes = text.clone().into_bytes();
+            bytes[at + 1] = b'(';
+            assert!(canonical(&bytes, &mut Vec::new()).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
     fn other_spellings_take_the_general_path() {
         let e = entry("a".into(), "s".into(), json!({"k": 1}));
         let text = line(&e);
-        assert!(canonical(&text, &mut Vec::new()).is_some());
+        assert!(canonical(text.as_bytes(), &mut Vec::new()).is_some());
         for other in [
             text.replace("{\"k\":1}", "{ \"k\": 1 }"),
             text.replace("{\"k\":1}", "{\"k\":1.0}"),
@@ -558,7 +619,10 @@ mod tests {
             text.replace("{\"k\":1}", "{\"\\n\":1}"),
             format!("{text} "),
         ] {
-            assert!(canonical(&other, &mut Vec::new()).is_none(), "{other}");
+            assert!(
+                canonical(other.as_bytes(), &mut Vec::new()).is_none(),
+                "{other}"
+            );
         }
     }
 }

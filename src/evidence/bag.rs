@@ -469,7 +469,7 @@ struct Link<'a> {
 /// Reads one line: the canonical fast path when it can, else through `serde_json::Value`.
 fn read_link<'a>(
     n: usize,
-    line: &'a str,
+    line: &'a [u8],
     scratch: &mut Vec<u8>,
 ) -> std::result::Result<Link<'a>, String> {
     if let Some(p) = crate::audit::line::canonical(line, scratch) {
@@ -480,6 +480,7 @@ fn read_link<'a>(
             content_ok: p.hash_ok,
         });
     }
+    let line = std::str::from_utf8(line).map_err(|_| format!("line {n}: not UTF-8"))?;
     let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("line {n}: {e}"))?;
     let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
     let e = AuditEntry {
@@ -519,14 +520,14 @@ struct Span<'a> {
 
 /// The lines of `text` as [`str::lines`] splits them (at `\n` or `\r\n`; no empty line after
 /// a final line ending), found with memchr's vector search.
-fn lines(text: &str) -> impl Iterator<Item = &str> {
-    let mut ends = memchr::memchr_iter(b'\n', text.as_bytes());
+fn lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut ends = memchr::memchr_iter(b'\n', text);
     let mut start = 0;
     std::iter::from_fn(move || match ends.next() {
         Some(end) => {
             let line = &text[start..end];
             start = end + 1;
-            Some(line.strip_suffix('\r').unwrap_or(line))
+            Some(line.strip_suffix(b"\r").unwrap_or(line))
         }
         None if start < text.len() => {
             let line = &text[start..];
@@ -538,14 +539,15 @@ fn lines(text: &str) -> impl Iterator<Item = &str> {
 }
 
 /// Checks the lines of a block (`first_line` is the number of its first) against each
-/// other; the link of its first entry to the block before is checked by [`chain`].
-fn check_block(text: &str, first_line: usize) -> Span<'_> {
+/// other; the link of its first entry to the block before is checked by [`chain`]. Each line
+/// is checked to be UTF-8 on its way (see [`check_audit_log`]).
+fn check_block(text: &[u8], first_line: usize) -> Span<'_> {
     let mut span = Span::default();
     let mut scratch = Vec::new();
     for (i, line) in lines(text).enumerate() {
         span.lines = i + 1;
         // An entry starts with `{`; anything else may be a blank line.
-        if !line.starts_with('{') && line.trim().is_empty() {
+        if !line.starts_with(b"{") && std::str::from_utf8(line).is_ok_and(|l| l.trim().is_empty()) {
             continue;
         }
         let n = first_line + i;
@@ -642,32 +644,26 @@ fn check_audit_log(bytes: &[u8], block: usize) -> (String, std::result::Result<u
         || {
             blocks
                 .par_iter()
-                .map(|r| match simdutf8::basic::from_utf8(&bytes[r.clone()]) {
-                    Ok(text) => check_block(text, 1),
-                    // Where it stops being UTF-8 is looked for only when it does.
-                    Err(_) => Span {
-                        bad_utf8: Some(format!(
-                            "not UTF-8 at byte {}",
-                            r.start
-                                + std::str::from_utf8(&bytes[r.clone()])
-                                    .map_or_else(|e| e.valid_up_to(), str::len)
-                        )),
-                        ..Span::default()
-                    },
-                })
+                .map(|r| check_block(&bytes[r.clone()], 1))
                 .collect::<Vec<Span>>()
         },
     );
     // Blocks were checked with their lines counted from 1: number them in the file. A block
     // with a problem is checked again, from its place, to name its line (it is the last
-    // block `chain` reads).
+    // block `chain` reads), or where it stops being UTF-8 if it does. (A block without a
+    // problem is UTF-8: its lines were checked on their way.)
     let mut spans = spans;
     let mut before = 0;
     for (span, r) in spans.iter_mut().zip(&blocks) {
         if span.problem.is_some() {
-            if let Ok(text) = std::str::from_utf8(&bytes[r.clone()]) {
-                *span = check_block(text, before + 1);
-            }
+            let block = &bytes[r.clone()];
+            *span = match std::str::from_utf8(block) {
+                Ok(_) => check_block(block, before + 1),
+                Err(e) => Span {
+                    bad_utf8: Some(format!("not UTF-8 at byte {}", r.start + e.valid_up_to())),
+                    ..Span::default()
+                },
+            };
         } else if let Some(first) = span.first.as_mut() {
             first.0 += before;
         }
@@ -689,8 +685,8 @@ mod tests {
         /// The block reader splits lines exactly as `str::lines` does.
         #[test]
         fn lines_split_as_str_lines_does(text in "[a\\r\\n]{0,40}") {
-            let ours: Vec<&str> = lines(&text).collect();
-            let std: Vec<&str> = text.lines().collect();
+            let ours: Vec<&[u8]> = lines(text.as_bytes()).collect();
+            let std: Vec<&[u8]> = text.lines().map(str::as_bytes).collect();
             proptest::prop_assert_eq!(ours, std);
         }
     }
@@ -784,5 +780,17 @@ mod tests {
         assert!(verdict(&cases[3], 500).is_err_and(|e| e.starts_with("line 124 (seq 125)")));
         let (_, bad) = check_audit_log(&not_utf8[..], 700);
         assert_eq!(bad, Err("not UTF-8 at byte 20000".to_string()));
+        // Named before a broken link, wherever either is, in blocks of any size.
+        let mut both = cases[6].clone().into_bytes();
+        let at = both.len() - 100;
+        both[at] = 0xff;
+        for block in [64, 700, 4096, both.len() + 1] {
+            let (_, bad) = check_audit_log(&both[..], block);
+            assert_eq!(
+                bad,
+                Err(format!("not UTF-8 at byte {at}")),
+                "blocks of {block}"
+            );
+        }
     }
 }
