@@ -1070,8 +1070,11 @@ pub(super) fn review_rows<'a>(
     items: &'a [Item],
     decisions: &'a [DecisionRecord],
 ) -> impl Iterator<Item = Vec<String>> + 'a {
+    // Each item's latest decision (they come in order), found once for all the items.
+    let latest: std::collections::HashMap<i64, &DecisionRecord> =
+        decisions.iter().map(|d| (d.item_id, d)).collect();
     items.iter().map(move |it| {
-        let last = decisions.iter().rev().find(|d| d.item_id == it.id);
+        let last = latest.get(&it.id).copied();
         vec![
             it.id.to_string(),
             it.campaign_id.map_or(String::new(), |c| c.to_string()),

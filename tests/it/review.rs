@@ -412,14 +412,11 @@ async fn decisions_change_the_identity_and_are_in_the_audit_chain() {
         "the new owner never reviews their own identity"
     );
     let reviewer = moved.reviewer.expect("someone eligible").email;
-    api::review_decide(
-        &store,
-        now(),
-        &actor(),
-        decide(bulk.id, ReviewDecision::Revoke, &reviewer),
-    )
-    .await
-    .expect("revoke");
+    let mut revoke = decide(bulk.id, ReviewDecision::Revoke, &reviewer);
+    revoke.comment = "no longer used by the ward".into();
+    api::review_decide(&store, now(), &actor(), revoke)
+        .await
+        .expect("revoke");
     let b = api::identity_show(&store, &IdentityRef::id(bulk.identity_id))
         .await
         .expect("show");
@@ -457,6 +454,18 @@ async fn decisions_change_the_identity_and_are_in_the_audit_chain() {
     assert_eq!(report.lines().count(), 3, "header and one row per item");
     assert!(
         report.contains("reduce") && report.contains("revoke"),
+        "{report}"
+    );
+    // An item decided twice (reassigned, then revoked) shows its latest decision.
+    let mut csv = csv::Reader::from_reader(report.as_bytes());
+    let bulk_row = csv
+        .records()
+        .map(|r| r.expect("row"))
+        .find(|r| r[0] == bulk.id.to_string())
+        .expect("the bulk item's row");
+    assert_eq!(
+        (&bulk_row[13], &bulk_row[14]),
+        (reviewer.as_str(), "no longer used by the ward"),
         "{report}"
     );
     let closed = api::campaign_close(&store, now(), &actor(), id)
