@@ -3,8 +3,8 @@
 #   A  steward evidence export                 B  sqlite3 CSV dump + bagit.py SHA-256 bag
 #   C  openssl dgst -sha256 over the export    D  steward evidence verify
 #   E  bagit.py --validate of the same package
-# Each is the best of RUNS interleaved rounds (default 3). Prints A/B, A/C and D/E (targets: A/B <= 1,
-# D/E <= 1, A/C <= 4).
+# Each is the best of RUNS interleaved rounds (default 3). Prints A/B, A/C and D/E
+# (targets: A/B <= 1, D/E <= 1, A/C <= 4).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v sqlite3 >/dev/null || { echo "needs the sqlite3 command (apt-get install sqlite3)" >&2; exit 1; }

@@ -159,8 +159,7 @@ fn other(b: &[u8], i: usize, depth: u32, quotes: Option<&Quotes>) -> Option<usiz
 /// Reads a line that is the canonical JSON of an entry and checks its hash; `None` when the
 /// line is not in canonical form or not UTF-8 (the caller then takes the general path, which
 /// says which). `content` is scratch space, reused from line to line.
-pub fn canonical<'a>(line: &'a [u8], content: &mut Vec<u8>) -> Option<Pieces<'a>> {
-    let b = line;
+pub fn canonical<'a>(b: &'a [u8], content: &mut Vec<u8>) -> Option<Pieces<'a>> {
     let (quotes, ascii) = Quotes::of(b);
     // A line of ASCII bytes only (nearly all) is UTF-8 as it is: the scan for its quotes said
     // so. Any other is checked.
