@@ -40,6 +40,19 @@ fn keep_freed_memory() {
     };
 }
 
+/// The command's memory comes in the system's small pages, not transparent huge ones:
+/// mimalloc asks for huge pages, and the system zeroes each 2 MiB at its first touch, which
+/// cost an export a fifth of its CPU time (its system time halves without them). Where the
+/// system has no such setting, nothing changes.
+#[cfg(target_os = "linux")]
+fn small_pages() {
+    // SAFETY: PR_SET_THP_DISABLE takes one integer and touches no memory of ours.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 /// Prints a line to stdout; a closed pipe (`steward ... | head`) ends the program quietly.
 macro_rules! say {
     ($($arg:tt)*) => {{
@@ -444,6 +457,8 @@ fn parse_sort(s: &str) -> Result<IdentitySort, String> {
 
 fn main() -> ExitCode {
     keep_freed_memory();
+    #[cfg(target_os = "linux")]
+    small_pages();
     let cli = Cli::parse();
     // One thread drives the async work: the heavy work runs on SQLite's connection threads
     // and rayon's pool (a multi-thread runtime only slowed an audit import down).
@@ -1208,5 +1223,15 @@ mod tests {
         }
         keep_freed_memory();
         assert_eq!(get(), -1);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_command_asks_for_small_pages() {
+        // SAFETY: PR_GET_THP_DISABLE reads one flag of the process.
+        #[allow(unsafe_code)]
+        let disabled = || unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) };
+        small_pages();
+        assert_eq!(disabled(), 1);
     }
 }
