@@ -10,7 +10,7 @@ use crate::audit::{self, Actor};
 use crate::inventory::Kind;
 use crate::policy::rules::{evaluate, Inventory, Subject, RULES};
 use crate::policy::template::Template;
-use crate::policy::{Finding, FindingFilter, FindingStatus, Mapping};
+use crate::policy::{Finding, FindingFilter, FindingStatus, FindingView, Mapping};
 use crate::scope::{self, ScopeSet};
 use crate::store::policy as db;
 use crate::time::{self, Timestamp};
@@ -129,79 +129,155 @@ pub(crate) fn scope_sets(snap: &db::Snapshot) -> FxHashMap<&str, ScopeSet> {
         .collect()
 }
 
-/// Every rule over every identity of `snap` (spread over the cores), in severity, rule and
-/// identity order.
-pub(crate) fn judge(
-    snap: &db::Snapshot,
-    sets: &FxHashMap<&str, ScopeSet>,
-    inputs: &RuleInputs,
+/// The rules made ready over one snapshot: what they compare across the inventory is
+/// gathered once, then each identity is judged on its own (on any core).
+pub(crate) struct Judge<'a> {
+    templates: &'a FxHashMap<String, (Template, Option<ScopeSet>)>,
+    controls: &'a FxHashMap<String, [Controls; 2]>,
+    accepted: &'a FxHashMap<i64, Vec<(String, String)>>,
+    sets: &'a FxHashMap<&'a str, ScopeSet>,
+    inv: Inventory,
+    creds: FxHashMap<i64, Vec<&'a crate::policy::rules::CredentialFacts>>,
     now: Timestamp,
-    filter: &FindingFilter,
-) -> Vec<Finding> {
-    let RuleInputs {
-        templates,
-        controls,
-        accepted,
-        all,
-    } = inputs;
-    let mut inv = Inventory::default();
-    // The cross-inventory rules need every identity: a full snapshot has them already.
-    let from_snapshot;
-    let all = match all {
-        Some(all) => all,
-        None => {
-            from_snapshot = snap
-                .subjects
-                .iter()
-                .map(|s| {
-                    (
-                        s.record.id,
-                        s.record.client_id.clone(),
-                        s.record.environment,
-                    )
-                })
-                .collect::<Vec<_>>();
-            &from_snapshot
+    filter: &'a FindingFilter,
+}
+
+/// One finding the rules made, borrowing what it shares with its identity and its rule.
+pub(crate) struct Judged<'a> {
+    pub row: &'a db::SubjectRow,
+    pub hit: crate::policy::rules::Hit,
+    controls: Option<&'a Controls>,
+    pub status: FindingStatus,
+    pub accepted_until: Option<&'a str>,
+}
+
+impl<'a> Judged<'a> {
+    /// The finding with text of its own (its rule's controls still shared).
+    pub fn into_finding(self) -> Finding {
+        let rec = &self.row.record;
+        Finding {
+            id: finding_id(self.hit.rule, rec.id),
+            rule: self.hit.rule,
+            severity: self.hit.severity,
+            identity_id: rec.id,
+            client_id: rec.client_id.clone(),
+            environment: rec.environment,
+            name: rec.name.clone(),
+            evidence: self.hit.evidence,
+            remediation: self.hit.remediation,
+            frameworks: self.controls.cloned().unwrap_or_default(),
+            status: self.status,
+            accepted_until: self.accepted_until.map(str::to_string),
         }
-    };
-    let by_id: FxHashMap<i64, (&String, crate::inventory::Environment)> = all
-        .iter()
-        .map(|(id, cid, env)| (*id, (cid, *env)))
-        .collect();
-    for (_, cid, env) in all {
-        inv.client_envs.entry(cid.clone()).or_default().push(*env);
-    }
-    // Evidence names the other environments in one order, however the identities were read.
-    for envs in inv.client_envs.values_mut() {
-        envs.sort_unstable_by_key(|e| e.as_str());
-    }
-    for c in &snap.credentials {
-        if let Some((cid, env)) = by_id.get(&c.identity_id) {
-            inv.holders.entry(c.fingerprint.clone()).or_default().push((
-                c.identity_id,
-                (*cid).clone(),
-                *env,
-            ));
-        }
-    }
-    let mut creds: FxHashMap<i64, Vec<&crate::policy::rules::CredentialFacts>> =
-        FxHashMap::default();
-    for c in &snap.credentials {
-        creds.entry(c.identity_id).or_default().push(c);
     }
 
-    let set = |text: &Option<String>| &sets[text.as_deref().unwrap_or("")];
-    // Each identity is judged on its own: spread them over the cores.
-    let one = |row: &db::SubjectRow| -> Vec<Finding> {
-        let mut out = Vec::new();
+    pub fn view(&self) -> FindingView<'_> {
+        let rec = &self.row.record;
+        FindingView {
+            rule: self.hit.rule,
+            severity: self.hit.severity,
+            identity_id: rec.id,
+            client_id: &rec.client_id,
+            environment: rec.environment,
+            name: &rec.name,
+            evidence: &self.hit.evidence,
+            remediation: self.hit.remediation,
+            frameworks: self.controls.map_or(&[], |c| &c[..]),
+            status: self.status,
+            accepted_until: self.accepted_until,
+        }
+    }
+}
+
+/// Where a finding goes in a list: by severity (the most severe first), rule, then identity.
+pub(crate) fn finding_order(
+    severity: crate::policy::Severity,
+    rule: &str,
+    identity_id: i64,
+) -> (std::cmp::Reverse<crate::policy::Severity>, usize, i64) {
+    let place = RULES.iter().position(|r| *r == rule).unwrap_or(usize::MAX);
+    (std::cmp::Reverse(severity), place, identity_id)
+}
+
+impl<'a> Judge<'a> {
+    pub(crate) fn new(
+        snap: &'a db::Snapshot,
+        sets: &'a FxHashMap<&'a str, ScopeSet>,
+        inputs: &'a RuleInputs,
+        now: Timestamp,
+        filter: &'a FindingFilter,
+    ) -> Self {
+        let mut inv = Inventory::default();
+        // The cross-inventory rules need every identity: a full snapshot has them already.
+        let from_snapshot;
+        let all = match &inputs.all {
+            Some(all) => all,
+            None => {
+                from_snapshot = snap
+                    .subjects
+                    .iter()
+                    .map(|s| {
+                        (
+                            s.record.id,
+                            s.record.client_id.clone(),
+                            s.record.environment,
+                        )
+                    })
+                    .collect::<Vec<_>>();
+                &from_snapshot
+            }
+        };
+        let by_id: FxHashMap<i64, (&String, crate::inventory::Environment)> = all
+            .iter()
+            .map(|(id, cid, env)| (*id, (cid, *env)))
+            .collect();
+        for (_, cid, env) in all {
+            inv.client_envs.entry(cid.clone()).or_default().push(*env);
+        }
+        // Evidence names the other environments in one order, however the identities were read.
+        for envs in inv.client_envs.values_mut() {
+            envs.sort_unstable_by_key(|e| e.as_str());
+        }
+        for c in &snap.credentials {
+            if let Some((cid, env)) = by_id.get(&c.identity_id) {
+                inv.holders.entry(c.fingerprint.clone()).or_default().push((
+                    c.identity_id,
+                    (*cid).clone(),
+                    *env,
+                ));
+            }
+        }
+        let mut creds: FxHashMap<i64, Vec<&crate::policy::rules::CredentialFacts>> =
+            FxHashMap::default();
+        for c in &snap.credentials {
+            creds.entry(c.identity_id).or_default().push(c);
+        }
+        Judge {
+            templates: &inputs.templates,
+            controls: &inputs.controls,
+            accepted: &inputs.accepted,
+            sets,
+            inv,
+            creds,
+            now,
+            filter,
+        }
+    }
+
+    /// Hands each finding of one identity that the filter keeps to `found`, in the rules'
+    /// order.
+    pub(crate) fn each(&self, row: &'a db::SubjectRow, mut found: impl FnMut(Judged<'a>)) {
         let rec = &row.record;
-        let words = |s: &Option<String>| s.as_deref().unwrap_or("").to_string();
-        let mut unjustified: Vec<String> = words(&row.unjustified)
+        let set = |text: &Option<String>| &self.sets[text.as_deref().unwrap_or("")];
+        let mut unjustified: Vec<String> = row
+            .unjustified
+            .as_deref()
+            .unwrap_or("")
             .split_whitespace()
             .map(String::from)
             .collect();
         unjustified.sort();
-        let template = rec.use_case.as_ref().and_then(|k| templates.get(k));
+        let template = rec.use_case.as_ref().and_then(|k| self.templates.get(k));
         let subject = Subject {
             record: rec,
             business_owner: row
@@ -215,58 +291,71 @@ pub(crate) fn judge(
             approved: set(&row.approved),
             unjustified,
             granted: set(&row.granted),
-            credentials: creds.get(&rec.id).cloned().unwrap_or_default(),
+            credentials: self.creds.get(&rec.id).cloned().unwrap_or_default(),
             template: template.map(|(t, _)| t),
             limit: template.and_then(|(_, limit)| limit.as_ref()),
         };
-        for h in evaluate(&subject, &inv, now) {
-            let until = accepted
+        let filter = self.filter;
+        for hit in evaluate(&subject, &self.inv, self.now) {
+            let accepted_until = self
+                .accepted
                 .get(&rec.id)
-                .and_then(|a| a.iter().find(|(rule, _)| rule == h.rule))
-                .map(|(_, until)| until)
-                .filter(|u| time::parse(u).is_ok_and(|u| u > now))
-                .cloned();
-            let status = if until.is_some() {
+                .and_then(|a| a.iter().find(|(rule, _)| rule == hit.rule))
+                .map(|(_, until)| until.as_str())
+                .filter(|u| time::parse(u).is_ok_and(|u| u > self.now));
+            let status = if accepted_until.is_some() {
                 FindingStatus::Accepted
             } else {
                 FindingStatus::Open
             };
-            let f = Finding {
-                id: finding_id(h.rule, rec.id),
-                rule: h.rule,
-                severity: h.severity,
-                identity_id: rec.id,
-                client_id: rec.client_id.clone(),
-                environment: rec.environment,
-                name: rec.name.clone(),
-                evidence: h.evidence,
-                remediation: h.remediation,
-                frameworks: controls
-                    .get(h.rule)
-                    .map(|[all, not_ai]| if rec.ai_agent { all } else { not_ai }.clone())
-                    .unwrap_or_default(),
-                status,
-                accepted_until: until,
-            };
-            let keep = filter.rule.as_deref().is_none_or(|r| r == f.rule)
-                && filter.severity.is_none_or(|s| s == f.severity)
-                && (filter.include_accepted || f.status == FindingStatus::Open);
-            if keep {
-                out.push(f);
+            let keep = filter.rule.as_deref().is_none_or(|r| r == hit.rule)
+                && filter.severity.is_none_or(|s| s == hit.severity)
+                && (filter.include_accepted || status == FindingStatus::Open);
+            if !keep {
+                continue;
             }
+            let controls = self
+                .controls
+                .get(hit.rule)
+                .map(|[all, not_ai]| if rec.ai_agent { all } else { not_ai });
+            found(Judged {
+                row,
+                controls,
+                hit,
+                status,
+                accepted_until,
+            });
         }
-        out
-    };
+    }
+}
+
+/// Every rule over every identity of `snap` (spread over the cores), in severity, rule and
+/// identity order.
+pub(crate) fn judge(
+    snap: &db::Snapshot,
+    sets: &FxHashMap<&str, ScopeSet>,
+    inputs: &RuleInputs,
+    now: Timestamp,
+    filter: &FindingFilter,
+) -> Vec<Finding> {
+    let judge = Judge::new(snap, sets, inputs, now, filter);
     // Each identity's findings are gathered in place, then moved once into a list of their
     // exact number: collected flat, the list would be grown (and copied) a doubling at a time.
-    let each: Vec<Vec<Finding>> = snap.subjects.par_iter().map(one).collect();
+    let each: Vec<Vec<Finding>> = snap
+        .subjects
+        .par_iter()
+        .map(|row| {
+            let mut out = Vec::new();
+            judge.each(row, |j| out.push(j.into_finding()));
+            out
+        })
+        .collect();
     let mut out: Vec<Finding> = Vec::with_capacity(each.iter().map(Vec::len).sum());
     for findings in each {
         out.extend(findings);
     }
-    let order = |rule: &str| RULES.iter().position(|r| *r == rule).unwrap_or(usize::MAX);
     // Each finding's key is computed once, not at every comparison; sorted on every core.
-    out.par_sort_by_cached_key(|f| (std::cmp::Reverse(f.severity), order(f.rule), f.identity_id));
+    out.par_sort_by_cached_key(|f| finding_order(f.severity, f.rule, f.identity_id));
     out
 }
 

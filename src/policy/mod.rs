@@ -58,6 +58,65 @@ pub struct Finding {
     pub accepted_until: Option<String>,
 }
 
+/// A finding whose text is borrowed (from the identity it is about, its rule's controls):
+/// what an export writes, without a copy of its own.
+#[derive(Debug, Clone, Copy)]
+pub struct FindingView<'a> {
+    pub rule: &'static str,
+    pub severity: Severity,
+    pub identity_id: i64,
+    pub client_id: &'a str,
+    pub environment: Environment,
+    pub name: &'a str,
+    pub evidence: &'a str,
+    pub remediation: &'static str,
+    pub frameworks: &'a [String],
+    pub status: FindingStatus,
+    pub accepted_until: Option<&'a str>,
+}
+
+impl Finding {
+    pub fn view(&self) -> FindingView<'_> {
+        FindingView {
+            rule: self.rule,
+            severity: self.severity,
+            identity_id: self.identity_id,
+            client_id: &self.client_id,
+            environment: self.environment,
+            name: &self.name,
+            evidence: &self.evidence,
+            remediation: self.remediation,
+            frameworks: &self.frameworks,
+            status: self.status,
+            accepted_until: self.accepted_until.as_deref(),
+        }
+    }
+}
+
+impl FindingView<'_> {
+    /// `<rule>:<identity_id>`.
+    pub fn id(&self) -> String {
+        format!("{}:{}", self.rule, self.identity_id)
+    }
+
+    pub fn to_finding(&self) -> Finding {
+        Finding {
+            id: self.id(),
+            rule: self.rule,
+            severity: self.severity,
+            identity_id: self.identity_id,
+            client_id: self.client_id.to_string(),
+            environment: self.environment,
+            name: self.name.to_string(),
+            evidence: self.evidence.to_string(),
+            remediation: self.remediation,
+            frameworks: self.frameworks.into(),
+            status: self.status,
+            accepted_until: self.accepted_until.map(str::to_string),
+        }
+    }
+}
+
 /// One rule-to-control row of the framework mapping.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, sqlx::FromRow)]
 pub struct Mapping {

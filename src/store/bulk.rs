@@ -251,6 +251,14 @@ impl<W: Write> Csv<W> {
         self.0.write_record(None::<&[u8]>).map_err(csv_error)
     }
 
+    /// The writer, with every row so far passed on to it.
+    pub fn flushed(&mut self) -> Result<&W> {
+        self.0
+            .flush()
+            .map_err(|e| Error::invalid("export", e.to_string()))?;
+        Ok(self.0.get_ref())
+    }
+
     pub fn finish(self) -> Result<W> {
         self.0
             .into_inner()

@@ -552,6 +552,51 @@ async fn the_report_stands_alone_and_says_what_it_leaves_out() {
     assert!(html.contains("<th>environment</th>"));
 }
 
+/// The id column of a package's `findings.csv`, in its order.
+fn finding_ids(out: &Path) -> Vec<String> {
+    let mut r = csv::Reader::from_path(out.join("data/findings.csv")).expect("findings.csv");
+    r.records()
+        .map(|rec| rec.expect("a row")[0].to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn findings_csv_lists_what_the_findings_list_does_in_its_order() {
+    let env = Env::new();
+    let store = seeded(&env, 400, 11).await;
+    let all = steward::policy::FindingFilter {
+        include_accepted: true,
+        ..Default::default()
+    };
+    let listed = api::findings_list(&store, now(), &all)
+        .await
+        .expect("findings");
+    assert!(listed.len() > 400, "the demo has findings of every kind");
+    let out = env.dir.path().join("all");
+    api::evidence_export(&store, now(), &actor(), &out, &EvidenceFilter::default())
+        .await
+        .expect("export");
+    let ids: Vec<String> = listed.iter().map(|f| f.id.clone()).collect();
+    assert_eq!(finding_ids(&out), ids);
+    // One environment: its identities' findings only, in the same order.
+    let staging = steward::inventory::Environment::Staging;
+    let out = env.dir.path().join("staging");
+    let f = EvidenceFilter {
+        environment: Some(staging),
+        ..Default::default()
+    };
+    api::evidence_export(&store, now(), &actor(), &out, &f)
+        .await
+        .expect("export");
+    let ids: Vec<String> = listed
+        .iter()
+        .filter(|f| f.environment == staging)
+        .map(|f| f.id.clone())
+        .collect();
+    assert!(!ids.is_empty());
+    assert_eq!(finding_ids(&out), ids);
+}
+
 /// Each count of a bar chart fits inside its chart (13 px digits are under 8 px wide).
 #[tokio::test]
 async fn chart_counts_fit_inside_their_charts() {
