@@ -7,7 +7,7 @@
 //! that is anything else (whitespace, other key order, other escapes, a float) is not
 //! refused here: it goes the general way, through `serde_json::Value`.
 
-use sha2::{Digest, Sha256};
+use super::sha4::Messages;
 
 /// Nesting allowed inside `details` on the fast path.
 const MAX_DEPTH: u32 = 64;
@@ -17,8 +17,8 @@ pub struct Pieces<'a> {
     pub seq: i64,
     pub prev_hash: &'a str,
     pub hash: &'a str,
-    /// Whether `hash` is the SHA-256 of the entry's content.
-    pub hash_ok: bool,
+    /// The entry's content, among the messages to hash.
+    pub content: usize,
 }
 
 /// The end of the canonical string that starts at `i` (a quote), if it is one. In a plain
@@ -156,10 +156,10 @@ fn other(b: &[u8], i: usize, depth: u32, quotes: Option<&Quotes>) -> Option<usiz
     }
 }
 
-/// Reads a line that is the canonical JSON of an entry and checks its hash; `None` when the
-/// line is not in canonical form or not UTF-8 (the caller then takes the general path, which
-/// says which). `content` is scratch space, reused from line to line.
-pub fn canonical<'a>(b: &'a [u8], content: &mut Vec<u8>) -> Option<Pieces<'a>> {
+/// Reads a line that is the canonical JSON of an entry, and adds its content (what its hash
+/// is of) to `contents`, to be hashed with others; `None` when the line is not in canonical
+/// form or not UTF-8 (the caller then takes the general path, which says which).
+pub fn canonical<'a>(b: &'a [u8], contents: &mut Messages) -> Option<Pieces<'a>> {
     let (quotes, ascii) = Quotes::of(b);
     // A line of ASCII bytes only (nearly all) is UTF-8 as it is: the scan for its quotes said
     // so. Any other is checked.
@@ -195,25 +195,26 @@ pub fn canonical<'a>(b: &'a [u8], content: &mut Vec<u8>) -> Option<Pieces<'a>> {
     if i + 1 != b.len() || b[i] != b'}' {
         return None;
     }
-    // [seq, at, actor, action, subject, details, prev_hash], canonical, hashed in one call.
-    content.clear();
-    for (k, part) in [&seq, &at, &actor, &action, &subject, &details, &prev_hash]
-        .into_iter()
-        .enumerate()
-    {
-        content.push(if k == 0 { b'[' } else { b',' });
-        content.extend_from_slice(&b[part.clone()]);
-    }
-    content.push(b']');
-    let digest = Sha256::digest(&content[..]);
     // A string's text, inside its quotes (quotes are ASCII: these are character boundaries).
     let unquote = |r: std::ops::Range<usize>| line.get(r.start + 1..r.end - 1);
-    let hash = unquote(hash)?;
+    let (hash, prev) = (unquote(hash)?, unquote(prev_hash.clone())?);
+    let seq_value = line.get(seq.clone())?.parse().ok()?;
+    // [seq, at, actor, action, subject, details, prev_hash], canonical.
+    let content = contents.push(|content| {
+        for (k, part) in [&seq, &at, &actor, &action, &subject, &details, &prev_hash]
+            .into_iter()
+            .enumerate()
+        {
+            content.push(if k == 0 { b'[' } else { b',' });
+            content.extend_from_slice(&b[part.clone()]);
+        }
+        content.push(b']');
+    });
     Some(Pieces {
-        seq: line.get(seq)?.parse().ok()?,
-        prev_hash: unquote(prev_hash)?,
+        seq: seq_value,
+        prev_hash: prev,
         hash,
-        hash_ok: is_lower_hex_of(hash, &digest.into()),
+        content,
     })
 }
 
@@ -390,7 +391,7 @@ mod x86 {
 
 /// Whether `hex` spells `digest` in lowercase hex, as Steward writes hashes (any other
 /// spelling cannot match): the digest is spelled and compared, nothing is decoded.
-fn is_lower_hex_of(hex: &str, digest: &[u8; 32]) -> bool {
+pub fn is_lower_hex_of(hex: &str, digest: &[u8; 32]) -> bool {
     let mut spelled = [0u8; 64];
     for (pair, &d) in spelled.chunks_exact_mut(2).zip(digest) {
         pair.copy_from_slice(&HEX_PAIRS[usize::from(d)]);
@@ -416,10 +417,11 @@ mod tests {
     use crate::audit::{canonical_json, entry_hash, AuditEntry, GENESIS};
     use proptest::prelude::*;
     use serde_json::{json, Value};
+    use sha2::Digest;
 
     #[test]
     fn hashes_match_only_in_lowercase_hex() {
-        let digest: [u8; 32] = Sha256::digest(b"steward").into();
+        let digest: [u8; 32] = sha2::Sha256::digest(b"steward").into();
         let lower = hex::encode(digest);
         assert!(is_lower_hex_of(&lower, &digest));
         assert!(!is_lower_hex_of(&lower.to_uppercase(), &digest));
@@ -463,6 +465,25 @@ mod tests {
         crate::test_json::values(any::<String>().boxed(), "[^\"\\\\\\x00-\\x1f\\x7f]*", false)
     }
 
+    /// A line read by [`super::canonical`], its content hashed.
+    struct Checked<'a> {
+        seq: i64,
+        prev_hash: &'a str,
+        hash: &'a str,
+        hash_ok: bool,
+    }
+
+    fn canonical<'a>(b: &'a [u8], contents: &mut Messages) -> Option<Checked<'a>> {
+        let p = super::canonical(b, contents)?;
+        let digests = contents.digests();
+        Some(Checked {
+            seq: p.seq,
+            prev_hash: p.prev_hash,
+            hash: p.hash,
+            hash_ok: is_lower_hex_of(p.hash, &digests[p.content]),
+        })
+    }
+
     proptest! {
         /// Every line Steward writes takes the fast path, and agrees with the general one.
         #[test]
@@ -471,7 +492,7 @@ mod tests {
         ) {
             let e = entry(actor, subject, d);
             let text = line(&e);
-            let p = canonical(text.as_bytes(), &mut Vec::new()).expect("canonical");
+            let p = canonical(text.as_bytes(), &mut Messages::default()).expect("canonical");
             prop_assert!(p.hash_ok);
             prop_assert_eq!((p.seq, p.prev_hash, p.hash), (7, GENESIS, e.hash.as_str()));
         }
@@ -486,7 +507,7 @@ mod tests {
             let changed: String = text.chars().enumerate()
                 .map(|(i, x)| if i == at { c } else { x }).collect();
             prop_assume!(changed != text);
-            if let Some(p) = canonical(changed.as_bytes(), &mut Vec::new()) {
+            if let Some(p) = canonical(changed.as_bytes(), &mut Messages::default()) {
                 prop_assert!(!p.hash_ok || p.hash != e.hash || p.seq != e.seq || p.prev_hash != e.prev_hash);
             }
         }
@@ -575,11 +596,11 @@ mod tests {
         for n in [10, 900, 1500, PLAIN_MAX, 5000] {
             let e = entry("a".into(), "s".into(), json!({ "note": "x".repeat(n) }));
             let text = line(&e);
-            let p = canonical(text.as_bytes(), &mut Vec::new()).expect("canonical");
+            let p = canonical(text.as_bytes(), &mut Messages::default()).expect("canonical");
             assert!(p.hash_ok, "{n}");
             let changed = text.replacen("xxx", "xyx", 1);
             assert!(
-                !canonical(changed.as_bytes(), &mut Vec::new())
+                !canonical(changed.as_bytes(), &mut Messages::default())
                     .expect("canonical")
                     .hash_ok,
                 "{n}"
@@ -591,12 +612,15 @@ mod tests {
     fn a_line_that_is_not_utf8_takes_the_general_path() {
         let e = entry("Zoë".into(), "s".into(), json!({"k": "é"}));
         let text = line(&e);
-        assert!(canonical(text.as_bytes(), &mut Vec::new()).is_some_and(|p| p.hash_ok));
+        assert!(canonical(text.as_bytes(), &mut Messages::default()).is_some_and(|p| p.hash_ok));
         for bad in ["ë", "é"] {
             let at = text.find(bad).expect("in the line");
             let mut bytes = text.clone().into_bytes();
             bytes[at + 1] = b'(';
-            assert!(canonical(&bytes, &mut Vec::new()).is_none(), "{bad}");
+            assert!(
+                canonical(&bytes, &mut Messages::default()).is_none(),
+                "{bad}"
+            );
         }
     }
 
@@ -604,7 +628,7 @@ mod tests {
     fn other_spellings_take_the_general_path() {
         let e = entry("a".into(), "s".into(), json!({"k": 1}));
         let text = line(&e);
-        assert!(canonical(text.as_bytes(), &mut Vec::new()).is_some());
+        assert!(canonical(text.as_bytes(), &mut Messages::default()).is_some());
         for other in [
             text.replace("{\"k\":1}", "{ \"k\": 1 }"),
             text.replace("{\"k\":1}", "{\"k\":1.0}"),
@@ -619,7 +643,7 @@ mod tests {
             format!("{text} "),
         ] {
             assert!(
-                canonical(other.as_bytes(), &mut Vec::new()).is_none(),
+                canonical(other.as_bytes(), &mut Messages::default()).is_none(),
                 "{other}"
             );
         }

@@ -8,6 +8,7 @@
 //! written in the same transaction as the change they record.
 
 pub mod line;
+pub mod sha4;
 
 use serde::Serialize;
 use serde_json::Value;

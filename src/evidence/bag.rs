@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::key::{self, Signer25519};
+use crate::audit::sha4::Messages;
 use crate::audit::{content_matches, link_problem, AuditEntry, GENESIS};
 use crate::{Error, Result};
 
@@ -463,21 +464,29 @@ struct Link<'a> {
     seq: i64,
     prev_hash: Cow<'a, str>,
     hash: Cow<'a, str>,
-    content_ok: bool,
+    content: Content,
 }
 
-/// Reads one line: the canonical fast path when it can, else through `serde_json::Value`.
+/// Whether an entry's content matches its hash: known, or to be seen once the contents of
+/// its block are hashed together (the content numbered so).
+enum Content {
+    Known(bool),
+    Hashed(usize),
+}
+
+/// Reads one line: the canonical fast path when it can (its content added to `contents`),
+/// else through `serde_json::Value`.
 fn read_link<'a>(
     n: usize,
     line: &'a [u8],
-    scratch: &mut Vec<u8>,
+    contents: &mut Messages,
 ) -> std::result::Result<Link<'a>, String> {
-    if let Some(p) = crate::audit::line::canonical(line, scratch) {
+    if let Some(p) = crate::audit::line::canonical(line, contents) {
         return Ok(Link {
             seq: p.seq,
             prev_hash: Cow::Borrowed(p.prev_hash),
             hash: Cow::Borrowed(p.hash),
-            content_ok: p.hash_ok,
+            content: Content::Hashed(p.content),
         });
     }
     let line = std::str::from_utf8(line).map_err(|_| format!("line {n}: not UTF-8"))?;
@@ -493,12 +502,12 @@ fn read_link<'a>(
         prev_hash: text("prev_hash"),
         hash: text("hash"),
     };
-    let content_ok = content_matches(&e);
+    let content = Content::Known(content_matches(&e));
     Ok(Link {
         seq: e.seq,
         prev_hash: Cow::Owned(e.prev_hash),
         hash: Cow::Owned(e.hash),
-        content_ok,
+        content,
     })
 }
 
@@ -538,41 +547,70 @@ fn lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// Lines read before their contents are hashed together: enough for four lanes to run full
+/// most of the time, few enough for the contents to be still in the core's cache.
+const LINES_HASHED_TOGETHER: usize = 64;
+
 /// Checks the lines of a block (`first_line` is the number of its first) against each
 /// other; the link of its first entry to the block before is checked by [`chain`]. Each line
-/// is checked to be UTF-8 on its way (see [`check_audit_log`]).
+/// is checked to be UTF-8 on its way (see [`check_audit_log`]). Lines are read a few dozen at
+/// a time, their contents hashed together ([`Messages::digests`]), then their links followed.
 fn check_block(text: &[u8], first_line: usize) -> Span<'_> {
     let mut span = Span::default();
-    let mut scratch = Vec::new();
-    for (i, line) in lines(text).enumerate() {
-        span.lines = i + 1;
-        // An entry starts with `{`; anything else may be a blank line.
-        if !line.starts_with(b"{") && std::str::from_utf8(line).is_ok_and(|l| l.trim().is_empty()) {
-            continue;
-        }
-        let n = first_line + i;
-        let link = match read_link(n, line, &mut scratch) {
-            Ok(link) => link,
-            Err(why) => {
-                span.problem = Some(why);
-                return span;
+    let mut contents = Messages::default();
+    let mut links = Vec::with_capacity(LINES_HASHED_TOGETHER);
+    let mut all = lines(text).enumerate().peekable();
+    while all.peek().is_some() {
+        contents.clear();
+        links.clear();
+        let mut unreadable = None;
+        for (i, line) in all.by_ref() {
+            span.lines = i + 1;
+            // An entry starts with `{`; anything else may be a blank line.
+            if !line.starts_with(b"{")
+                && std::str::from_utf8(line).is_ok_and(|l| l.trim().is_empty())
+            {
+                continue;
             }
-        };
-        span.entries += 1;
-        match &span.last {
-            None => {
-                span.first = Some((n, link.seq, link.prev_hash, link.content_ok));
-            }
-            Some((seq, hash)) => {
-                if let Some(why) =
-                    link_problem(seq + 1, hash, link.seq, &link.prev_hash, || link.content_ok)
-                {
-                    span.problem = Some(format!("line {n} (seq {}): {why}", link.seq));
-                    return span;
+            match read_link(first_line + i, line, &mut contents) {
+                Ok(link) => links.push((i, link)),
+                Err(why) => {
+                    unreadable = Some(why);
+                    break;
                 }
             }
+            if links.len() == LINES_HASHED_TOGETHER {
+                break;
+            }
         }
-        span.last = Some((link.seq, link.hash));
+        let digests = contents.digests();
+        for (i, link) in links.drain(..) {
+            let n = first_line + i;
+            let content_ok = match link.content {
+                Content::Known(ok) => ok,
+                Content::Hashed(k) => crate::audit::line::is_lower_hex_of(&link.hash, &digests[k]),
+            };
+            span.entries += 1;
+            match &span.last {
+                None => {
+                    span.first = Some((n, link.seq, link.prev_hash, content_ok));
+                }
+                Some((seq, hash)) => {
+                    if let Some(why) =
+                        link_problem(seq + 1, hash, link.seq, &link.prev_hash, || content_ok)
+                    {
+                        span.problem = Some(format!("line {n} (seq {}): {why}", link.seq));
+                        span.lines = i + 1;
+                        return span;
+                    }
+                }
+            }
+            span.last = Some((link.seq, link.hash));
+        }
+        if unreadable.is_some() {
+            span.problem = unreadable;
+            return span;
+        }
     }
     span
 }
