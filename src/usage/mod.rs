@@ -438,9 +438,17 @@ fn pieces(block: &[u8], n: usize) -> Vec<(usize, &[u8])> {
     out
 }
 
-/// Counts the lines of `block` on every core, each worker into its own part; returns the
-/// number of line ends in the block.
-fn scan_block(block: &[u8], first_line: u64, tokens: &Tokens<'_>, parts: &[Mutex<Part>]) -> u64 {
+/// Counts the lines of `block` on every core, each worker into its own part, and hashes
+/// the subtrees of the file (`tree`, with `at`, the block's place in the file) that end in
+/// each piece once the piece is counted, while its bytes are still in the core's cache;
+/// returns the number of line ends in the block.
+fn scan_block(
+    block: &[u8],
+    first_line: u64,
+    tokens: &Tokens<'_>,
+    parts: &[Mutex<Part>],
+    tree: Option<(&Subtrees<'_>, usize)>,
+) -> u64 {
     // Small pieces (128 KiB at 2 cores): the block's last piece keeps one core busy
     // while the other waits for the next block, so the shorter it is the better.
     let n = rayon::current_num_threads() * 32;
@@ -471,9 +479,93 @@ fn scan_block(block: &[u8], first_line: u64, tokens: &Tokens<'_>, parts: &[Mutex
             if start < piece.len() {
                 one(&mut part, start, piece.len(), nth);
             }
+            drop(part);
+            if let Some((tree, at)) = tree {
+                tree.hash_ending_in(at + offset..at + offset + piece.len());
+            }
             nth
         })
         .sum()
+}
+
+/// Bytes a subtree of [`Subtrees`] covers: 64 BLAKE3 chunks, as many as AVX-512 hashes four
+/// times over at once.
+const SUBTREE: usize = 64 << 10;
+
+/// The BLAKE3 hash of bytes in memory, hashed a subtree of [`SUBTREE`] bytes at a time (each
+/// by whichever core just read its bytes, in any order), and joined in the shape of BLAKE3's
+/// tree at the end (section 2.1 of its specification): the same hash as of the bytes in one
+/// pass, without a pass of its own over them.
+struct Subtrees<'a> {
+    bytes: &'a [u8],
+    unit: usize,
+    /// The chaining value of each subtree, once hashed; none when the bytes fit one subtree
+    /// (hashed whole at the end).
+    cvs: Vec<std::sync::OnceLock<blake3::hazmat::ChainingValue>>,
+}
+
+impl<'a> Subtrees<'a> {
+    /// `unit` is a power of two, at least BLAKE3's chunk.
+    fn new(bytes: &'a [u8], unit: usize) -> Self {
+        debug_assert!(unit.is_power_of_two() && unit >= blake3::CHUNK_LEN);
+        let n = if bytes.len() > unit {
+            bytes.len().div_ceil(unit)
+        } else {
+            0
+        };
+        Subtrees {
+            bytes,
+            unit,
+            cvs: (0..n).map(|_| std::sync::OnceLock::new()).collect(),
+        }
+    }
+
+    /// Hashes each subtree whose last byte lies in `range`.
+    fn hash_ending_in(&self, range: Range<usize>) {
+        use blake3::hazmat::HasherExt;
+        if self.cvs.is_empty() || range.is_empty() {
+            return;
+        }
+        for u in range.start / self.unit..=(range.end - 1) / self.unit {
+            let (start, end) = (u * self.unit, ((u + 1) * self.unit).min(self.bytes.len()));
+            if range.contains(&(end - 1)) {
+                let cv = blake3::Hasher::new()
+                    .set_input_offset(start as u64)
+                    .update(&self.bytes[start..end])
+                    .finalize_non_root();
+                let _ = self.cvs[u].set(cv);
+            }
+        }
+    }
+
+    /// The subtree over `lo..hi` (`lo` a multiple of the unit), if all of it was hashed.
+    fn subtree(&self, lo: usize, hi: usize) -> Option<blake3::hazmat::ChainingValue> {
+        use blake3::hazmat::{left_subtree_len, merge_subtrees_non_root, Mode};
+        if hi - lo <= self.unit {
+            return self.cvs[lo / self.unit].get().copied();
+        }
+        let left = usize::try_from(left_subtree_len((hi - lo) as u64)).ok()?;
+        Some(merge_subtrees_non_root(
+            &self.subtree(lo, lo + left)?,
+            &self.subtree(lo + left, hi)?,
+            Mode::Hash,
+        ))
+    }
+
+    /// The hash of all the bytes; `None` if a subtree was not hashed.
+    fn finish(&self) -> Option<blake3::Hash> {
+        use blake3::hazmat::{left_subtree_len, merge_subtrees_root, Mode};
+        if self.cvs.is_empty() {
+            return Some(blake3::hash(self.bytes));
+        }
+        let len = self.bytes.len();
+        let left = usize::try_from(left_subtree_len(len as u64)).ok()?;
+        Some(merge_subtrees_root(
+            &self.subtree(0, left)?,
+            &self.subtree(left, len)?,
+            Mode::Hash,
+        ))
+    }
 }
 
 /// What the reader thread hands over, in file order: whole lines (read into a buffer, or a
@@ -580,18 +672,14 @@ fn read_lines(
 
 /// Passes the line that starts at `start`, hashing it and letting its pages go a block at a
 /// time; returns where the next line starts.
-fn skip_line(
-    map: Option<&memmap2::Mmap>,
-    bytes: &[u8],
-    start: usize,
-    hasher: &mut blake3::Hasher,
-) -> usize {
+fn skip_line(map: Option<&memmap2::Mmap>, tree: &Subtrees<'_>, start: usize) -> usize {
+    let bytes = tree.bytes;
     let mut at = start;
     while at < bytes.len() {
         let piece = &bytes[at..bytes.len().min(at + BLOCK)];
         let found = memchr::memchr(b'\n', piece);
         let len = found.map_or(piece.len(), |i| i + 1);
-        hasher.update(&piece[..len]);
+        tree.hash_ending_in(at..at + len);
         release(map, at..at + len);
         at += len;
         if found.is_some() {
@@ -601,15 +689,15 @@ fn skip_line(
     at
 }
 
-/// Splits `bytes` into blocks of whole lines, as [`read_lines`] does a stream, hashing each
-/// before it is handed over (which also brings a mapped file's pages in ahead of the
-/// workers). A line longer than [`MAX_LINE`] is skipped, its pages let go as it is passed.
+/// Splits the bytes of `tree` into blocks of whole lines, as [`read_lines`] does a stream,
+/// bringing a mapped file's pages in ahead of the workers (who hash what they count). A line
+/// longer than [`MAX_LINE`] is skipped (hashed here), its pages let go as it is passed.
 fn split_lines(
     map: Option<&memmap2::Mmap>,
-    bytes: &[u8],
+    tree: &Subtrees<'_>,
     tx: std::sync::mpsc::SyncSender<Chunk>,
-) -> blake3::Hash {
-    let mut hasher = blake3::Hasher::new();
+) {
+    let bytes = tree.bytes;
     let mut start = 0;
     while start < bytes.len() {
         let window = &bytes[start..bytes.len().min(start + BLOCK)];
@@ -628,7 +716,7 @@ fn split_lines(
                     Some(i) => start + window.len() + i + 1,
                     None if bytes.len() - start <= MAX_LINE => bytes.len(),
                     None => {
-                        start = skip_line(map, bytes, start, &mut hasher);
+                        start = skip_line(map, tree, start);
                         if tx.send(Chunk::Oversize).is_err() {
                             break;
                         }
@@ -637,13 +725,11 @@ fn split_lines(
                 }
             }
         };
-        hasher.update(&bytes[start..end]);
         if tx.send(Chunk::Range(start..end)).is_err() {
             break; // the consumer stopped (cancel or error)
         }
         start = end;
     }
-    hasher.finalize()
 }
 
 /// Reads an NDJSON log of AuditEvents (one resource a line). `total` is the size for
@@ -665,10 +751,17 @@ pub fn scan_ndjson(
         Input::Mapped(m) => (m, Some(m), None),
         Input::Stream(r) => (&[], None, Some(r)),
     };
-    let (hash, size) = std::thread::scope(|scope| {
+    // Bytes in memory are hashed subtree by subtree by the cores that count them; a stream,
+    // by the reader, in order.
+    let tree = Subtrees::new(bytes, SUBTREE);
+    let tree = &tree;
+    let (streamed, size) = std::thread::scope(|scope| {
         let reader = scope.spawn(move || match stream {
-            Some(r) => read_lines(r, tx),
-            None => Ok((split_lines(map, bytes, tx), bytes.len() as u64)),
+            Some(r) => read_lines(r, tx).map(|(hash, size)| (Some(hash), size)),
+            None => {
+                split_lines(map, tree, tx);
+                Ok((None, bytes.len() as u64))
+            }
         });
         let (mut done, mut line) = (0u64, 1u64);
         for chunk in rx.iter() {
@@ -690,7 +783,11 @@ pub fn scan_ndjson(
                     continue;
                 }
             };
-            line += scan_block(block, line, tokens, &parts);
+            let at = match &chunk {
+                Chunk::Range(r) => Some((tree, r.start)),
+                _ => None,
+            };
+            line += scan_block(block, line, tokens, &parts, at);
             done += block.len() as u64;
             if let Chunk::Range(r) = chunk {
                 release(map, r);
@@ -708,6 +805,12 @@ pub fn scan_ndjson(
         .collect();
     into_scan(parts, &mut scan);
     scan.bytes = size;
+    let hash = match streamed {
+        Some(hash) => hash,
+        None => tree
+            .finish()
+            .ok_or_else(|| Error::Integrity("a part of the file was not hashed".into()))?,
+    };
     scan.content_hash = format!("blake3:{}", hash.to_hex());
     Ok(scan)
 }
@@ -926,6 +1029,58 @@ mod tests {
                 assert_eq!(first, format!("l{line}").as_bytes());
             }
         }
+    }
+
+    proptest::proptest! {
+        /// Subtrees hashed in any order, over any cut of the bytes into ranges, join into the
+        /// hash of the bytes in one pass; one missing, and there is no hash.
+        #[test]
+        fn subtrees_hashed_in_any_order_join_into_the_hash_of_the_whole(
+            len in 0usize..40_000,
+            unit_log in 10u32..14,
+            cuts in proptest::collection::vec(0usize..40_000, 0..12),
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            let bytes: Vec<u8> = (0..len).map(|i| (i as u64).wrapping_mul(seed | 1).to_le_bytes()[3]).collect();
+            let tree = Subtrees::new(&bytes, 1 << unit_log);
+            let mut at: Vec<usize> = cuts.into_iter().map(|c| c % (len + 1)).collect();
+            at.extend([0, len]);
+            at.sort_unstable();
+            at.dedup();
+            let mut ranges: Vec<Range<usize>> = at.windows(2).map(|w| w[0]..w[1]).collect();
+            // Any order: the last range first, then the rest.
+            ranges.rotate_right(1);
+            let (last, rest) = ranges.split_first().map_or((None, &[][..]), |(l, r)| (Some(l), r));
+            for r in rest {
+                tree.hash_ending_in(r.clone());
+            }
+            let unit = 1usize << unit_log;
+            let ends_a_subtree = |r: &Range<usize>| {
+                (0..len.div_ceil(unit)).any(|u| r.contains(&(((u + 1) * unit).min(len) - 1)))
+            };
+            if len > unit && last.is_some_and(ends_a_subtree) {
+                proptest::prop_assert_eq!(tree.finish(), None);
+            }
+            if let Some(l) = last {
+                tree.hash_ending_in(l.clone());
+            }
+            proptest::prop_assert_eq!(tree.finish(), Some(blake3::hash(&bytes)));
+        }
+    }
+
+    #[test]
+    fn a_log_of_many_subtrees_hashes_as_a_whole() {
+        let text: Vec<String> = (0..2_000)
+            .map(|i| event(&format!("c{}", i % 7), "2026-11-01", "read", "0"))
+            .collect();
+        let text = text.join("\n");
+        assert!(text.len() > 4 * SUBTREE);
+        let s = run(&text);
+        assert_eq!(s.calls, 2_000);
+        assert_eq!(
+            s.content_hash,
+            format!("blake3:{}", blake3::hash(text.as_bytes()).to_hex())
+        );
     }
 
     #[test]
