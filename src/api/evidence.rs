@@ -350,6 +350,21 @@ struct FindingsDigest {
     serious: Vec<crate::policy::Finding>,
 }
 
+/// The columns of `findings.csv`.
+const FINDINGS_COLUMNS: [&str; 11] = [
+    "id",
+    "rule",
+    "severity",
+    "status",
+    "accepted_until",
+    "client_id",
+    "environment",
+    "name",
+    "evidence",
+    "remediation",
+    "frameworks",
+];
+
 /// Where a severity is counted in [`FindingsDigest::by_severity`].
 fn severity_slot(s: crate::policy::Severity) -> usize {
     use crate::policy::Severity;
@@ -380,23 +395,7 @@ fn findings_csv<R: Sync, W: std::io::Write>(
     chunk: usize,
 ) -> Result<(W, FindingsDigest)> {
     let chunk = chunk.max(1);
-    let header = store::bulk::Csv::new(
-        Vec::new(),
-        &[
-            "id",
-            "rule",
-            "severity",
-            "status",
-            "accepted_until",
-            "client_id",
-            "environment",
-            "name",
-            "evidence",
-            "remediation",
-            "frameworks",
-        ],
-    )?
-    .finish()?;
+    let header = store::bulk::Csv::new(Vec::new(), &FINDINGS_COLUMNS)?.finish()?;
     let encode = |(c, part): (usize, &[R])| -> Result<(Vec<u8>, Vec<Placed>, FindingsDigest)> {
         let mut w = store::bulk::Csv::rows(Vec::new());
         let mut placed = Vec::new();
@@ -1100,21 +1099,8 @@ mod tests {
         all.sort_by_key(|f| {
             super::super::findings::finding_order(f.severity, f.rule, f.identity_id)
         });
-        let header = [
-            "id",
-            "rule",
-            "severity",
-            "status",
-            "accepted_until",
-            "client_id",
-            "environment",
-            "name",
-            "evidence",
-            "remediation",
-            "frameworks",
-        ];
         let expected = csv(
-            &header,
+            &FINDINGS_COLUMNS,
             all.iter().map(|f| {
                 vec![
                     f.id.clone(),
@@ -1153,6 +1139,7 @@ mod tests {
             assert_eq!(digest.serious.iter().collect::<Vec<_>>(), serious);
         }
         let text = String::from_utf8(expected).expect("utf-8");
+        assert_eq!(text.lines().next(), Some("id,rule,severity,status,accepted_until,client_id,environment,name,evidence,remediation,frameworks"));
         assert!(text.contains(",'=cmd|"), "formulas are neutralized");
         assert!(text.contains("\"App, \"\"1\"\"\""), "quotes are doubled");
     }

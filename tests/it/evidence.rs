@@ -623,19 +623,10 @@ async fn scopes_csv_lists_every_scope_by_client_environment_set_and_scope() {
     };
     let exported = |out: &Path| -> Vec<Row> {
         let mut r = csv::Reader::from_path(out.join("data/scopes.csv")).expect("scopes.csv");
+        let header: Vec<&str> = r.headers().expect("header").iter().collect();
         assert_eq!(
-            r.headers().expect("header").iter().collect::<Vec<_>>(),
-            [
-                "client_id",
-                "environment",
-                "set",
-                "scope",
-                "canonical",
-                "valid",
-                "justification",
-                "explanation",
-                "traits"
-            ]
+            header.join(","),
+            "client_id,environment,set,scope,canonical,valid,justification,explanation,traits"
         );
         r.records()
             .map(|rec| {
