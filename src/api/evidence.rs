@@ -378,11 +378,7 @@ fn severity_slot(s: crate::policy::Severity) -> usize {
 
 /// A finding encoded by [`findings_csv`]: its place in the list, the row it came from, and
 /// where its line lies in its chunk's bytes.
-type Placed = (
-    (std::cmp::Reverse<crate::policy::Severity>, usize, i64),
-    u32,
-    std::ops::Range<u32>,
-);
+type Placed = (super::findings::Place, usize, std::ops::Range<u32>);
 
 /// Writes `findings.csv`: the findings `each` hands over for each of `rows`, in list order
 /// (severity, rule, identity). Each chunk of rows is judged and encoded on the pool into bytes
@@ -400,7 +396,7 @@ fn findings_csv<R: Sync, W: std::io::Write>(
         let mut w = store::bulk::Csv::rows(Vec::new());
         let mut placed = Vec::new();
         let mut digest = FindingsDigest::default();
-        let (mut start, mut controls) = (0u32, String::new());
+        let (mut start, mut id, mut controls) = (0u32, Vec::new(), String::new());
         let mut failed = None;
         for (i, row) in part.iter().enumerate() {
             each(row, &mut |x| {
@@ -418,8 +414,10 @@ fn findings_csv<R: Sync, W: std::io::Write>(
                     }
                     controls.push_str(f);
                 }
-                let mut id = itoa::Buffer::new();
-                let id = [x.rule.as_bytes(), b":", id.format(x.identity_id).as_bytes()].concat();
+                id.clear();
+                id.extend_from_slice(x.rule.as_bytes());
+                id.push(b':');
+                id.extend_from_slice(itoa::Buffer::new().format(x.identity_id).as_bytes());
                 let line = (|| {
                     for cell in [
                         &id[..],
@@ -442,10 +440,9 @@ fn findings_csv<R: Sync, W: std::io::Write>(
                 })();
                 match line {
                     Ok(end) => {
-                        let at = u32::try_from(c * chunk + i).unwrap_or(u32::MAX);
                         let place =
                             super::findings::finding_order(x.severity, x.rule, x.identity_id);
-                        placed.push((place, at, start..end));
+                        placed.push((place, c * chunk + i, start..end));
                         start = end;
                         digest.total += 1;
                         digest.open += usize::from(x.status == FindingStatus::Open);
@@ -480,7 +477,7 @@ fn findings_csv<R: Sync, W: std::io::Write>(
     let io = |e| Error::invalid("export", format!("cannot write findings.csv: {e}"));
     out.write_all(&header).map_err(io)?;
     for (_, at, range) in &order {
-        let bytes = &parts[*at as usize / chunk].0;
+        let bytes = &parts[at / chunk].0;
         out.write_all(&bytes[range.start as usize..range.end as usize])
             .map_err(io)?;
     }
@@ -490,7 +487,7 @@ fn findings_csv<R: Sync, W: std::io::Write>(
         if severity_slot(severity.0) > 1 {
             break;
         }
-        each(&rows[*at as usize], &mut |x| {
+        each(&rows[*at], &mut |x| {
             if RULES.get(*rule_at) == Some(&x.rule) {
                 digest.serious.push(x.to_finding());
             }

@@ -190,11 +190,14 @@ impl<'a> Judged<'a> {
 }
 
 /// Where a finding goes in a list: by severity (the most severe first), rule, then identity.
+pub(crate) type Place = (std::cmp::Reverse<crate::policy::Severity>, usize, i64);
+
+/// A finding's [`Place`].
 pub(crate) fn finding_order(
     severity: crate::policy::Severity,
     rule: &str,
     identity_id: i64,
-) -> (std::cmp::Reverse<crate::policy::Severity>, usize, i64) {
+) -> Place {
     let place = RULES.iter().position(|r| *r == rule).unwrap_or(usize::MAX);
     (std::cmp::Reverse(severity), place, identity_id)
 }
