@@ -733,8 +733,9 @@ fn split_lines(
 }
 
 /// Reads an NDJSON log of AuditEvents (one resource a line). `total` is the size for
-/// progress (0 when unknown). One thread reads (or brings a mapped file's pages in) and
-/// hashes while the others parse; a cancel returns [`Error::Cancelled`].
+/// progress (0 when unknown). One thread reads a stream and hashes it, or brings a mapped
+/// file's pages in, while the others parse (and hash what they parsed of bytes in memory); a
+/// cancel returns [`Error::Cancelled`].
 pub fn scan_ndjson(
     input: Input<'_>,
     total: u64,
