@@ -468,7 +468,7 @@ struct Link<'a> {
 }
 
 /// Whether an entry's content matches its hash: known, or to be seen once the contents of
-/// its block are hashed together (the content numbered so).
+/// the lines read with it are hashed together (its content numbered so among them).
 enum Content {
     Known(bool),
     Hashed(usize),
