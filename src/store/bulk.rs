@@ -135,6 +135,7 @@ pub fn audit_log(
     )?;
     let mut rows = stmt.query((since, until))?;
     let mut line = Vec::with_capacity(1024);
+    let mut seq = itoa::Buffer::new();
     let mut n = 0;
     while let Some(r) = rows.next()? {
         // Stored text is written as it is (no UTF-8 check here: verification makes one).
@@ -143,7 +144,7 @@ pub fn audit_log(
         for (key, column) in LINE_FIELDS {
             line.extend_from_slice(key);
             match column {
-                0 => line.extend_from_slice(r.get::<_, i64>(0)?.to_string().as_bytes()),
+                0 => line.extend_from_slice(seq.format(r.get::<_, i64>(0)?).as_bytes()),
                 5 => push_details(&mut line, text(5)?),
                 _ => push_json_string(&mut line, text(column)?),
             }
@@ -298,20 +299,20 @@ pub fn scopes_csv<W: Write>(db: &Bulk, environment: Option<Environment>, out: W)
     while let Some(r) = rows.next()? {
         let text = |i: usize| r.get_ref(i).and_then(|v| Ok(v.as_bytes()?));
         let sc = r.get_ref(3).and_then(|v| Ok(v.as_str()?))?;
-        if !explained.contains_key(sc) {
-            let info = scope::report::scope_info(sc);
-            let traits: Vec<String> = info.traits.iter().map(|t| format!("{t:?}")).collect();
-            explained.insert(
-                sc.to_string(),
-                [
+        let [canonical, valid, explanation, traits] = match explained.get(sc) {
+            Some(e) => e,
+            None => {
+                let info = scope::report::scope_info(sc);
+                let traits: Vec<String> =
+                    info.traits.iter().map(|t| format!("{t:?}")).collect();
+                explained.entry(sc.to_string()).or_insert([
                     info.canonical.unwrap_or_default(),
                     info.valid.to_string(),
                     info.explanation,
                     traits.join(" "),
-                ],
-            );
-        }
-        let [canonical, valid, explanation, traits] = &explained[sc];
+                ])
+            }
+        };
         for c in [
             text(0)?,
             text(1)?,
