@@ -520,9 +520,6 @@ pub async fn evidence_export(
     // The large tables are read on connections of their own and written straight into the
     // package on blocking threads, while the rest is read here.
     let environment = f.environment;
-    let scopes = bulk(store, bag.file("scopes.csv")?, move |db, file| {
-        store::bulk::scopes_csv(db, environment, file)?.finish()
-    });
     let log = bulk(store, bag.file("audit-log.jsonl")?, {
         let (since, until) = (since.clone(), until.clone());
         move |db, mut file| {
@@ -536,14 +533,37 @@ pub async fn evidence_export(
     let people_by_id: rustc_hash::FxHashMap<i64, crate::inventory::Person> =
         people.iter().map(|p| (p.id, p.clone())).collect();
     let identities = spawn(store, {
-        let (inventory_file, findings_file) =
-            (bag.file("inventory.csv")?, bag.file("findings.csv")?);
+        let (inventory_file, findings_file, scopes_file) = (
+            bag.file("inventory.csv")?,
+            bag.file("findings.csv")?,
+            bag.file("scopes.csv")?,
+        );
         move |store| async move {
-            let (snap, inputs) = tokio::join!(
-                store::bulk::read(store.path(), |db| store::policy::snapshot(db, None)),
+            // scopes.csv is written on a connection of its own while the identities are read
+            // on another; it comes by identity, so it gathers the rules' scope texts on its
+            // way (they need no pass of their own over the scopes).
+            let path = store.path().to_path_buf();
+            let (read, inputs) = tokio::join!(
+                store::bulk::read(store.path(), move |db| {
+                    std::thread::scope(|scope| {
+                        let scopes = scope.spawn(|| {
+                            let db = store::bulk::Bulk::open(&path)?;
+                            let (file, texts) =
+                                store::bulk::scopes_csv(&db, environment, scopes_file)?;
+                            Ok::<_, Error>((file.finish()?, texts))
+                        });
+                        let snap = store::policy::snapshot_without_scopes(db, None);
+                        let scopes = scopes.join().unwrap_or_else(|_| {
+                            Err(Error::Integrity("writing scopes.csv failed".into()))
+                        });
+                        let (mut snap, (scopes, texts)) = (snap?, scopes?);
+                        store::policy::attach_scopes(&mut snap, texts);
+                        Ok((snap, scopes))
+                    })
+                }),
                 super::findings::rule_inputs(&store, false)
             );
-            let (snap, inputs) = (snap?, inputs?);
+            let ((snap, scopes), inputs) = (read?, inputs?);
             let filter = FindingFilter {
                 include_accepted: true,
                 ..Default::default()
@@ -585,7 +605,7 @@ pub async fn evidence_export(
                 // package's signature.
                 drop(sets);
                 rayon::spawn(move || drop((snap, inputs)));
-                Ok::<_, Error>((inventory?, written?))
+                Ok::<_, Error>((inventory?, written?, scopes))
             }))
             .await
         }
@@ -736,7 +756,7 @@ pub async fn evidence_export(
     )?;
     // What the blocking threads and the findings task wrote is awaited last, once the
     // smaller reads above have been done alongside them.
-    let ((inventory, counts), (findings_csv, findings)) = joined(identities).await?;
+    let ((inventory, counts), (findings_csv, findings), scopes) = joined(identities).await?;
     let owners = csv(
         &[
             "id",
@@ -760,7 +780,6 @@ pub async fn evidence_export(
             ]
         }),
     )?;
-    let scopes = joined(scopes).await?;
     let trace = joined(trace).await?;
     let trace_json = canonical_json(
         &serde_json::to_value(&trace)

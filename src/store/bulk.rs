@@ -165,6 +165,52 @@ pub struct ScopeTexts {
     pub unjustified: Option<String>,
 }
 
+/// The scope texts of identities whose scopes come an identity's together, each set's in
+/// scope order.
+#[derive(Default)]
+struct TextsBuilder {
+    out: HashMap<i64, ScopeTexts>,
+    current: Option<(i64, ScopeTexts)>,
+}
+
+impl TextsBuilder {
+    fn add(&mut self, id: i64, granted: bool, scope: &str, unjustified: bool) {
+        fn push(text: &mut Option<String>, scope: &str) {
+            match text {
+                Some(t) => {
+                    t.push(' ');
+                    t.push_str(scope);
+                }
+                None => *text = Some(scope.to_string()),
+            }
+        }
+        // One identity's texts are built, then stored once.
+        if self.current.as_ref().is_none_or(|(c, _)| *c != id) {
+            if let Some((c, t)) = self.current.replace((id, ScopeTexts::default())) {
+                self.out.insert(c, t);
+            }
+        }
+        let Some((_, t)) = self.current.as_mut() else {
+            return;
+        };
+        if granted {
+            push(&mut t.granted, scope);
+        } else {
+            push(&mut t.approved, scope);
+            if unjustified {
+                push(&mut t.unjustified, scope);
+            }
+        }
+    }
+
+    fn finish(mut self) -> HashMap<i64, ScopeTexts> {
+        if let Some((c, t)) = self.current.take() {
+            self.out.insert(c, t);
+        }
+        self.out
+    }
+}
+
 /// The scope sets of every identity (or of one), by identity id: one pass over
 /// `identity_scope` in key order rather than a lookup per identity and set.
 pub fn scope_texts(db: &Bulk, identity_id: Option<i64>) -> Result<HashMap<i64, ScopeTexts>> {
@@ -175,40 +221,12 @@ pub fn scope_texts(db: &Bulk, identity_id: Option<i64>) -> Result<HashMap<i64, S
          ORDER BY identity_id, scope_set, scope",
     )?;
     let mut rows = stmt.query([identity_id])?;
-    // Rows come by identity: one identity's texts are built, then stored once.
-    let mut out: HashMap<i64, ScopeTexts> = HashMap::default();
-    let mut current: Option<(i64, ScopeTexts)> = None;
-    let push = |text: &mut Option<String>, scope: &str| match text {
-        Some(t) => {
-            t.push(' ');
-            t.push_str(scope);
-        }
-        None => *text = Some(scope.to_string()),
-    };
+    let mut texts = TextsBuilder::default();
     while let Some(r) = rows.next()? {
-        let id: i64 = r.get(0)?;
-        if current.as_ref().is_none_or(|(c, _)| *c != id) {
-            if let Some((c, t)) = current.replace((id, ScopeTexts::default())) {
-                out.insert(c, t);
-            }
-        }
-        let Some((_, t)) = current.as_mut() else {
-            continue;
-        };
         let scope = r.get_ref(2).and_then(|v| Ok(v.as_str()?))?;
-        if r.get(1)? {
-            push(&mut t.granted, scope);
-        } else {
-            push(&mut t.approved, scope);
-            if r.get(3)? {
-                push(&mut t.unjustified, scope);
-            }
-        }
+        texts.add(r.get(0)?, r.get(1)?, scope, r.get(3)?);
     }
-    if let Some((c, t)) = current {
-        out.insert(c, t);
-    }
-    Ok(out)
+    Ok(texts.finish())
 }
 
 /// Whether a spreadsheet would read a cell as a formula: it starts with `=`, `+`, `-`,
@@ -272,8 +290,14 @@ fn csv_error(e: csv::Error) -> Error {
 }
 
 /// Writes `scopes.csv`: every approved and granted scope with its justification, and what
-/// the scope means (each distinct scope explained once).
-pub fn scopes_csv<W: Write>(db: &Bulk, environment: Option<Environment>, out: W) -> Result<W> {
+/// the scope means (each distinct scope explained once). On the way, as an identity's scopes
+/// come together, it gathers their texts as [`scope_texts`] does (of the identities written):
+/// the rules need no pass of their own over the scopes.
+pub fn scopes_csv<W: Write>(
+    db: &Bulk,
+    environment: Option<Environment>,
+    out: W,
+) -> Result<(W, HashMap<i64, ScopeTexts>)> {
     let mut w = Csv::new(
         out,
         &[
@@ -289,22 +313,24 @@ pub fn scopes_csv<W: Write>(db: &Bulk, environment: Option<Environment>, out: W)
         ],
     )?;
     let mut stmt = db.0.prepare(
-        "SELECT i.client_id, i.environment, s.scope_set, s.scope, s.justification \
+        "SELECT i.client_id, i.environment, s.scope_set, s.scope, s.justification, \
+           s.identity_id, trim(coalesce(s.justification, '')) = '' \
          FROM identity_scope s JOIN identity i ON i.id = s.identity_id \
          WHERE ?1 IS NULL OR i.environment = ?1 \
          ORDER BY i.client_id, i.environment, s.scope_set, s.scope",
     )?;
     let mut rows = stmt.query([environment.map(|e| e.as_str())])?;
     let mut explained: HashMap<String, [String; 4]> = HashMap::default();
+    let mut texts = TextsBuilder::default();
     while let Some(r) = rows.next()? {
         let text = |i: usize| r.get_ref(i).and_then(|v| Ok(v.as_bytes()?));
         let sc = r.get_ref(3).and_then(|v| Ok(v.as_str()?))?;
+        texts.add(r.get(5)?, text(2)? == b"granted", sc, r.get(6)?);
         let [canonical, valid, explanation, traits] = match explained.get(sc) {
             Some(e) => e,
             None => {
                 let info = scope::report::scope_info(sc);
-                let traits: Vec<String> =
-                    info.traits.iter().map(|t| format!("{t:?}")).collect();
+                let traits: Vec<String> = info.traits.iter().map(|t| format!("{t:?}")).collect();
                 explained.entry(sc.to_string()).or_insert([
                     info.canonical.unwrap_or_default(),
                     info.valid.to_string(),
@@ -329,7 +355,7 @@ pub fn scopes_csv<W: Write>(db: &Bulk, environment: Option<Environment>, out: W)
         w.cell(traits)?;
         w.end_row()?;
     }
-    w.finish()
+    Ok((w.finish()?, texts.finish()))
 }
 
 #[cfg(test)]

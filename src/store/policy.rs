@@ -160,7 +160,15 @@ pub struct Snapshot {
 /// Reads the inventory the rules evaluate, optionally one identity only, on a bulk
 /// connection (100,000 identities of 31 columns each).
 pub fn snapshot(db: &Bulk, identity_id: Option<i64>) -> Result<Snapshot> {
-    let mut scopes = super::bulk::scope_texts(db, identity_id)?;
+    let scopes = super::bulk::scope_texts(db, identity_id)?;
+    let mut snap = snapshot_without_scopes(db, identity_id)?;
+    attach_scopes(&mut snap, scopes);
+    Ok(snap)
+}
+
+/// A [`snapshot`] whose scope texts are still to be attached ([`attach_scopes`]): they may
+/// be gathered meanwhile on another connection (as [`super::bulk::scopes_csv`] does).
+pub fn snapshot_without_scopes(db: &Bulk, identity_id: Option<i64>) -> Result<Snapshot> {
     let mut stmt = db.conn().prepare(&format!(
         "SELECT {RECORD_COLUMNS}, bo.name, bo.active, tech.name, tech.active \
          FROM identity i \
@@ -178,13 +186,11 @@ pub fn snapshot(db: &Bulk, identity_id: Option<i64>) -> Result<Snapshot> {
     };
     let mut subjects = Vec::with_capacity(count);
     for row in stmt.query_map([identity_id], |r| {
-        let record = record(r)?;
-        let sc = scopes.remove(&record.id).unwrap_or_default();
         Ok(SubjectRow {
-            record,
-            approved: sc.approved,
-            granted: sc.granted,
-            unjustified: sc.unjustified,
+            record: record(r)?,
+            approved: None,
+            granted: None,
+            unjustified: None,
             bo_name: r.get(24)?,
             bo_active: r.get(25)?,
             to_name: r.get(26)?,
@@ -215,6 +221,19 @@ pub fn snapshot(db: &Bulk, identity_id: Option<i64>) -> Result<Snapshot> {
         subjects,
         credentials,
     })
+}
+
+/// Gives each identity of `snap` its scope texts.
+pub fn attach_scopes(
+    snap: &mut Snapshot,
+    mut scopes: rustc_hash::FxHashMap<i64, super::bulk::ScopeTexts>,
+) {
+    for row in &mut snap.subjects {
+        let sc = scopes.remove(&row.record.id).unwrap_or_default();
+        row.approved = sc.approved;
+        row.granted = sc.granted;
+        row.unjustified = sc.unjustified;
+    }
 }
 
 /// The columns [`record`] reads, in its order.
