@@ -396,7 +396,7 @@ fn findings_csv<R: Sync, W: std::io::Write>(
         let mut w = store::bulk::Csv::rows(Vec::new());
         let mut placed = Vec::new();
         let mut digest = FindingsDigest::default();
-        let (mut start, mut id, mut controls) = (0u32, Vec::new(), String::new());
+        let (mut start, mut id, mut controls) = (0u32, String::new(), String::new());
         let mut failed = None;
         for (i, row) in part.iter().enumerate() {
             each(row, &mut |x| {
@@ -408,19 +408,17 @@ fn findings_csv<R: Sync, W: std::io::Write>(
                     FindingStatus::Accepted => "accepted",
                 };
                 controls.clear();
-                for (k, f) in x.frameworks.iter().enumerate() {
+                for (k, f) in x.frameworks.iter().flat_map(|c| c.iter()).enumerate() {
                     if k > 0 {
                         controls.push(' ');
                     }
                     controls.push_str(f);
                 }
                 id.clear();
-                id.extend_from_slice(x.rule.as_bytes());
-                id.push(b':');
-                id.extend_from_slice(itoa::Buffer::new().format(x.identity_id).as_bytes());
+                crate::policy::push_finding_id(&mut id, x.rule, x.identity_id);
                 let line = (|| {
                     for cell in [
-                        &id[..],
+                        id.as_bytes(),
                         x.rule.as_bytes(),
                         x.severity.as_str().as_bytes(),
                         status.as_bytes(),

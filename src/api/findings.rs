@@ -152,23 +152,10 @@ pub(crate) struct Judged<'a> {
 }
 
 impl<'a> Judged<'a> {
-    /// The finding with text of its own (its rule's controls still shared).
-    pub fn into_finding(self) -> Finding {
-        let rec = &self.row.record;
-        Finding {
-            id: finding_id(self.hit.rule, rec.id),
-            rule: self.hit.rule,
-            severity: self.hit.severity,
-            identity_id: rec.id,
-            client_id: rec.client_id.clone(),
-            environment: rec.environment,
-            name: rec.name.clone(),
-            evidence: self.hit.evidence,
-            remediation: self.hit.remediation,
-            frameworks: self.controls.cloned().unwrap_or_default(),
-            status: self.status,
-            accepted_until: self.accepted_until.map(str::to_string),
-        }
+    /// The finding with text of its own (its evidence moved, its rule's controls shared).
+    pub fn into_finding(mut self) -> Finding {
+        let evidence = std::mem::take(&mut self.hit.evidence);
+        self.view().with_evidence(evidence)
     }
 
     pub fn view(&self) -> FindingView<'_> {
@@ -182,7 +169,7 @@ impl<'a> Judged<'a> {
             name: &rec.name,
             evidence: &self.hit.evidence,
             remediation: self.hit.remediation,
-            frameworks: self.controls.map_or(&[], |c| &c[..]),
+            frameworks: self.controls,
             status: self.status,
             accepted_until: self.accepted_until,
         }
@@ -360,17 +347,6 @@ pub(crate) fn judge(
     // Each finding's key is computed once, not at every comparison; sorted on every core.
     out.par_sort_by_cached_key(|f| finding_order(f.severity, f.rule, f.identity_id));
     out
-}
-
-/// `<rule>:<identity_id>`, built without the formatting machinery (once per finding).
-fn finding_id(rule: &str, identity_id: i64) -> String {
-    let mut digits = itoa::Buffer::new();
-    let digits = digits.format(identity_id);
-    let mut id = String::with_capacity(rule.len() + 1 + digits.len());
-    id.push_str(rule);
-    id.push(':');
-    id.push_str(digits);
-    id
 }
 
 /// Accepts a finding as a risk until a date. The approver must be a current person who owns

@@ -58,6 +58,13 @@ pub struct Finding {
     pub accepted_until: Option<String>,
 }
 
+/// Appends a finding's id, `<rule>:<identity_id>`, to `out`.
+pub fn push_finding_id(out: &mut String, rule: &str, identity_id: i64) {
+    out.push_str(rule);
+    out.push(':');
+    out.push_str(itoa::Buffer::new().format(identity_id));
+}
+
 /// A finding whose text is borrowed (from the identity it is about, its rule's controls):
 /// what an export writes, without a copy of its own.
 #[derive(Debug, Clone, Copy)]
@@ -70,7 +77,8 @@ pub struct FindingView<'a> {
     pub name: &'a str,
     pub evidence: &'a str,
     pub remediation: &'static str,
-    pub frameworks: &'a [String],
+    /// The rule's controls, shared by its findings.
+    pub frameworks: Option<&'a Arc<[String]>>,
     pub status: FindingStatus,
     pub accepted_until: Option<&'a str>,
 }
@@ -86,7 +94,7 @@ impl Finding {
             name: &self.name,
             evidence: &self.evidence,
             remediation: self.remediation,
-            frameworks: &self.frameworks,
+            frameworks: Some(&self.frameworks),
             status: self.status,
             accepted_until: self.accepted_until.as_deref(),
         }
@@ -94,23 +102,26 @@ impl Finding {
 }
 
 impl FindingView<'_> {
-    /// `<rule>:<identity_id>`.
-    pub fn id(&self) -> String {
-        format!("{}:{}", self.rule, self.identity_id)
+    /// The finding with text of its own (its rule's controls still shared).
+    pub fn to_finding(&self) -> Finding {
+        self.with_evidence(self.evidence.to_string())
     }
 
-    pub fn to_finding(&self) -> Finding {
+    /// [`FindingView::to_finding`], given its evidence already owned.
+    pub fn with_evidence(&self, evidence: String) -> Finding {
+        let mut id = String::with_capacity(self.rule.len() + 21);
+        push_finding_id(&mut id, self.rule, self.identity_id);
         Finding {
-            id: self.id(),
+            id,
             rule: self.rule,
             severity: self.severity,
             identity_id: self.identity_id,
             client_id: self.client_id.to_string(),
             environment: self.environment,
             name: self.name.to_string(),
-            evidence: self.evidence.to_string(),
+            evidence,
             remediation: self.remediation,
-            frameworks: self.frameworks.into(),
+            frameworks: self.frameworks.cloned().unwrap_or_default(),
             status: self.status,
             accepted_until: self.accepted_until.map(str::to_string),
         }
