@@ -433,7 +433,7 @@ fn findings_csv<R: Sync, W: std::io::Write>(
                         w.cell(cell)?;
                     }
                     w.end_row()?;
-                    u32::try_from(w.flushed()?.len())
+                    u32::try_from(w.position())
                         .map_err(|_| Error::Integrity("findings.csv: a chunk over 4 GiB".into()))
                 })();
                 match line {

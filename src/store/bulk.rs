@@ -215,8 +215,7 @@ impl TextsBuilder {
 /// `identity_scope` in key order rather than a lookup per identity and set.
 pub fn scope_texts(db: &Bulk, identity_id: Option<i64>) -> Result<HashMap<i64, ScopeTexts>> {
     let mut stmt = db.0.prepare(
-        "SELECT identity_id, scope_set = 'granted', scope, \
-           trim(coalesce(justification, '')) = '' \
+        "SELECT identity_id, scope_set = 'granted', scope, justification \
          FROM identity_scope WHERE ?1 IS NULL OR identity_id = ?1 \
          ORDER BY identity_id, scope_set, scope",
     )?;
@@ -224,9 +223,16 @@ pub fn scope_texts(db: &Bulk, identity_id: Option<i64>) -> Result<HashMap<i64, S
     let mut texts = TextsBuilder::default();
     while let Some(r) = rows.next()? {
         let scope = r.get_ref(2).and_then(|v| Ok(v.as_str()?))?;
-        texts.add(r.get(0)?, r.get(1)?, scope, r.get(3)?);
+        let why = r.get_ref(3).and_then(|v| Ok(v.as_bytes_or_null()?))?;
+        texts.add(r.get(0)?, r.get(1)?, scope, unjustified(why));
     }
     Ok(texts.finish())
+}
+
+/// Whether a scope's justification is missing: none, or only spaces (what SQLite's `trim`
+/// removes).
+fn unjustified(justification: Option<&[u8]>) -> bool {
+    justification.is_none_or(|j| j.iter().all(|&b| b == b' '))
 }
 
 /// Whether a spreadsheet would read a cell as a formula: it starts with `=`, `+`, `-`,
@@ -238,55 +244,133 @@ pub fn starts_formula(cell: &[u8]) -> bool {
     )
 }
 
-/// A CSV row writer whose every cell is neutralized against spreadsheet formulas.
-pub struct Csv<W: Write>(csv::Writer<W>);
+/// Appends one CSV cell as the `csv` crate writes it by default (a test holds the two to the
+/// same bytes): quoted, with its quotes doubled, if it holds a comma, a quote, CR or LF. A
+/// cell starting with `=`, `+`, `-`, `@`, tab or CR gets a leading apostrophe first (OWASP
+/// CSV injection).
+fn push_cell(out: &mut Vec<u8>, cell: &[u8]) {
+    let apostrophe: &[u8] = if starts_formula(cell) { b"'" } else { b"" };
+    // Most cells need no quotes: one branch-free pass, which the compiler vectorizes, decides.
+    let quoted = cell.iter().fold(false, |any, &b| {
+        any | (b == b',') | (b == b'"') | (b == b'\n') | (b == b'\r')
+    });
+    if !quoted {
+        out.extend_from_slice(apostrophe);
+        out.extend_from_slice(cell);
+        return;
+    }
+    out.push(b'"');
+    out.extend_from_slice(apostrophe);
+    let mut parts = cell.split(|&b| b == b'"');
+    out.extend_from_slice(parts.next().unwrap_or_default());
+    for p in parts {
+        out.extend_from_slice(b"\"\"");
+        out.extend_from_slice(p);
+    }
+    out.push(b'"');
+}
+
+/// Cells encoded once for rows that repeat them (see [`Csv::cells`]).
+#[derive(Debug, Clone)]
+pub struct Cells(Vec<u8>);
+
+impl Cells {
+    /// At least one cell, each neutralized as [`Csv::cell`] does.
+    pub fn of<'a>(cells: impl IntoIterator<Item = &'a [u8]>) -> Cells {
+        let mut out = Vec::new();
+        for (i, c) in cells.into_iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            push_cell(&mut out, c);
+        }
+        Cells(out)
+    }
+}
+
+/// Bytes gathered before a [`Csv`] hands them on.
+const CSV_BUF: usize = 64 * 1024;
+
+/// A CSV row writer whose every cell is neutralized against spreadsheet formulas; rows end
+/// with LF.
+pub struct Csv<W: Write> {
+    out: W,
+    buf: Vec<u8>,
+    /// Bytes handed on to `out`.
+    passed: u64,
+    /// Whether the row has a cell already.
+    in_row: bool,
+}
 
 impl<W: Write> Csv<W> {
     pub fn new(out: W, header: &[&str]) -> Result<Self> {
         let mut w = Self::rows(out);
-        w.0.write_record(header).map_err(csv_error)?;
+        for h in header {
+            w.separate();
+            push_cell(&mut w.buf, h.as_bytes());
+        }
+        w.end_row()?;
         Ok(w)
     }
 
     /// A writer of rows only: a part of a file whose header is written elsewhere.
     pub fn rows(out: W) -> Self {
-        Csv(csv::WriterBuilder::new()
-            .buffer_capacity(64 * 1024)
-            .from_writer(out))
+        Csv {
+            out,
+            buf: Vec::with_capacity(CSV_BUF + CSV_BUF / 4),
+            passed: 0,
+            in_row: false,
+        }
+    }
+
+    fn separate(&mut self) {
+        if self.in_row {
+            self.buf.push(b',');
+        }
+        self.in_row = true;
     }
 
     /// One cell; a value starting with `=`, `+`, `-`, `@`, tab or CR gets a leading
     /// apostrophe (OWASP CSV injection).
     pub fn cell(&mut self, s: impl AsRef<[u8]>) -> Result<()> {
-        let s = s.as_ref();
-        if starts_formula(s) {
-            self.0.write_field([b"'", s].concat()).map_err(csv_error)
-        } else {
-            self.0.write_field(s).map_err(csv_error)
-        }
+        self.separate();
+        push_cell(&mut self.buf, s.as_ref());
+        Ok(())
+    }
+
+    /// Cells encoded beforehand.
+    pub fn cells(&mut self, c: &Cells) {
+        self.separate();
+        self.buf.extend_from_slice(&c.0);
     }
 
     pub fn end_row(&mut self) -> Result<()> {
-        self.0.write_record(None::<&[u8]>).map_err(csv_error)
+        self.buf.push(b'\n');
+        self.in_row = false;
+        if self.buf.len() >= CSV_BUF {
+            self.pass_on()?;
+        }
+        Ok(())
     }
 
-    /// The writer, with every row so far passed on to it.
-    pub fn flushed(&mut self) -> Result<&W> {
-        self.0
-            .flush()
+    fn pass_on(&mut self) -> Result<()> {
+        self.out
+            .write_all(&self.buf)
             .map_err(|e| Error::invalid("export", e.to_string()))?;
-        Ok(self.0.get_ref())
+        self.passed += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
     }
 
-    pub fn finish(self) -> Result<W> {
-        self.0
-            .into_inner()
-            .map_err(|e| Error::invalid("export", e.to_string()))
+    /// How many bytes the rows so far take.
+    pub fn position(&self) -> u64 {
+        self.passed + self.buf.len() as u64
     }
-}
 
-fn csv_error(e: csv::Error) -> Error {
-    Error::invalid("export", e.to_string())
+    pub fn finish(mut self) -> Result<W> {
+        self.pass_on()?;
+        Ok(self.out)
+    }
 }
 
 /// Writes `scopes.csv`: every approved and granted scope with its justification, and what
@@ -313,46 +397,51 @@ pub fn scopes_csv<W: Write>(
         ],
     )?;
     let mut stmt = db.0.prepare(
-        "SELECT i.client_id, i.environment, s.scope_set, s.scope, s.justification, \
-           s.identity_id, trim(coalesce(s.justification, '')) = '' \
+        "SELECT s.identity_id, s.scope_set, s.scope, s.justification, i.client_id, i.environment \
          FROM identity_scope s JOIN identity i ON i.id = s.identity_id \
          WHERE ?1 IS NULL OR i.environment = ?1 \
          ORDER BY i.client_id, i.environment, s.scope_set, s.scope",
     )?;
     let mut rows = stmt.query([environment.map(|e| e.as_str())])?;
-    let mut explained: HashMap<String, [String; 4]> = HashMap::default();
+    // What repeats is encoded once: an identity's client id and environment, and each
+    // distinct scope's canonical form, validity, explanation and traits.
+    let mut explained: HashMap<String, [Cells; 2]> = HashMap::default();
+    let sets = [b"approved".as_slice(), b"granted"].map(|set| Cells::of([set]));
+    let mut identity: Option<(i64, Cells)> = None;
     let mut texts = TextsBuilder::default();
     while let Some(r) = rows.next()? {
-        let text = |i: usize| r.get_ref(i).and_then(|v| Ok(v.as_bytes()?));
-        let sc = r.get_ref(3).and_then(|v| Ok(v.as_str()?))?;
-        texts.add(r.get(5)?, text(2)? == b"granted", sc, r.get(6)?);
-        let [canonical, valid, explanation, traits] = match explained.get(sc) {
+        let id: i64 = r.get(0)?;
+        let granted = r.get_ref(1).and_then(|v| Ok(v.as_bytes()?))? == b"granted";
+        let sc = r.get_ref(2).and_then(|v| Ok(v.as_str()?))?;
+        let why = r.get_ref(3).and_then(|v| Ok(v.as_bytes_or_null()?))?;
+        texts.add(id, granted, sc, unjustified(why));
+        if identity.as_ref().is_none_or(|(i, _)| *i != id) {
+            let text = |i: usize| r.get_ref(i).and_then(|v| Ok(v.as_bytes()?));
+            identity = Some((id, Cells::of([text(4)?, text(5)?])));
+        }
+        let [scope, meaning] = match explained.get(sc) {
             Some(e) => e,
             None => {
                 let info = scope::report::scope_info(sc);
                 let traits: Vec<String> = info.traits.iter().map(|t| format!("{t:?}")).collect();
+                let canonical = info.canonical.unwrap_or_default();
                 explained.entry(sc.to_string()).or_insert([
-                    info.canonical.unwrap_or_default(),
-                    info.valid.to_string(),
-                    info.explanation,
-                    traits.join(" "),
+                    Cells::of([
+                        sc.as_bytes(),
+                        canonical.as_bytes(),
+                        info.valid.to_string().as_bytes(),
+                    ]),
+                    Cells::of([info.explanation.as_bytes(), traits.join(" ").as_bytes()]),
                 ])
             }
         };
-        for c in [
-            text(0)?,
-            text(1)?,
-            text(2)?,
-            sc.as_bytes(),
-            canonical.as_bytes(),
-            valid.as_bytes(),
-        ] {
-            w.cell(c)?;
+        if let Some((_, client)) = &identity {
+            w.cells(client);
         }
-        let why = r.get_ref(4).and_then(|v| Ok(v.as_bytes_or_null()?))?;
+        w.cells(&sets[usize::from(granted)]);
+        w.cells(scope);
         w.cell(why.unwrap_or_default())?;
-        w.cell(explanation)?;
-        w.cell(traits)?;
+        w.cells(meaning);
         w.end_row()?;
     }
     Ok((w.finish()?, texts.finish()))
@@ -397,7 +486,69 @@ mod tests {
         assert_eq!(text, "a,b,c\n'=1+1,'-2,plain\n");
     }
 
+    #[test]
+    fn a_justification_is_missing_where_sqlites_trim_leaves_nothing() {
+        let db = Connection::open_in_memory().expect("sqlite");
+        for j in [
+            None,
+            Some(""),
+            Some("   "),
+            Some(" why "),
+            Some("\t"),
+            Some("\n "),
+        ] {
+            let sql: bool = db
+                .query_row("SELECT trim(coalesce(?1, '')) = ''", [j], |r| r.get(0))
+                .expect("query");
+            assert_eq!(unjustified(j.map(str::as_bytes)), sql, "{j:?}");
+        }
+    }
+
+    /// What the `csv` crate writes for `rows`, each cell neutralized first.
+    fn csv_crate(header: &[&str], rows: &[Vec<String>]) -> Vec<u8> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(header).expect("header");
+        for row in rows {
+            let cells = row.iter().map(|c| {
+                if starts_formula(c.as_bytes()) {
+                    format!("'{c}")
+                } else {
+                    c.clone()
+                }
+            });
+            w.write_record(cells).expect("row");
+        }
+        w.into_inner().expect("bytes")
+    }
+
     proptest! {
+        #[test]
+        fn rows_are_the_bytes_the_csv_crate_writes(
+            rows in prop::collection::vec(
+                prop::collection::vec("[a,\"\r\n=+@\t' -]{0,6}|.{0,4}", 3),
+                0..8,
+            ),
+            encoded in 0..3usize,
+        ) {
+            let header = ["a,b", "c\"", "d"];
+            let mut w = Csv::new(Vec::new(), &header).expect("header");
+            for row in &rows {
+                // Some cells come encoded beforehand, the rest one at a time.
+                let (before, after) = row.split_at(encoded);
+                if !before.is_empty() {
+                    w.cells(&Cells::of(before.iter().map(|c| c.as_bytes())));
+                }
+                for c in after {
+                    w.cell(c).expect("cell");
+                }
+                w.end_row().expect("row");
+            }
+            let position = w.position();
+            let (ours, theirs) = (w.finish().expect("finish"), csv_crate(&header, &rows));
+            prop_assert_eq!(position, ours.len() as u64);
+            prop_assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&theirs));
+        }
+
         #[test]
         fn strings_are_spelled_as_canonical_json_spells_them(s in ".*") {
             prop_assert_eq!(
