@@ -1,4 +1,5 @@
 use std::path::Path;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -12,6 +13,7 @@ use crate::evidence::Checkpoint;
 use crate::inventory::Environment;
 use crate::policy::rules::RULES;
 use crate::policy::{FindingFilter, FindingStatus, FindingView};
+use crate::store::bulk::Cells;
 use crate::store::{self, evidence as db};
 use crate::time::{self, Timestamp};
 use crate::{Error, Result, Store};
@@ -376,122 +378,140 @@ fn severity_slot(s: crate::policy::Severity) -> usize {
     }
 }
 
-/// A finding encoded by [`findings_csv`]: its place in the list, the row it came from, and
-/// where its line lies in its chunk's bytes.
-type Placed = (super::findings::Place, usize, std::ops::Range<u32>);
+/// The groups `findings.csv`'s lines fall in, in list order: one per severity (the most
+/// severe first) and rule (in [`RULES`] order, then any other).
+const GROUPS: usize = 4 * (RULES.len() + 1);
+
+/// Groups of critical and high findings: the first [`SERIOUS`] groups.
+const SERIOUS: usize = 2 * (RULES.len() + 1);
+
+fn group(severity: crate::policy::Severity, rule: &str) -> usize {
+    let place = RULES.iter().position(|r| *r == rule).unwrap_or(RULES.len());
+    severity_slot(severity) * (RULES.len() + 1) + place
+}
+
+/// The findings of a run of identities (in identity order), encoded by [`findings_csv`].
+struct Encoded {
+    /// Each group's lines, in identity order.
+    groups: Vec<Vec<u8>>,
+    /// The rows of each serious group's first findings (at most [`REPORT_ROWS`]).
+    serious: Vec<Vec<usize>>,
+    digest: FindingsDigest,
+}
 
 /// Writes `findings.csv`: the findings `each` hands over for each of `rows`, in list order
-/// (severity, rule, identity). Each chunk of rows is judged and encoded on the pool into bytes
-/// of its own, the lines are put in order by their places alone, then written (and hashed)
-/// in that order: no finding is copied into a list of its own.
+/// (severity, rule, identity; `id` tells a row's identity). Each run of identities is judged
+/// and encoded on the pool, each finding's line onto the end of its group's bytes; then the
+/// groups are written (and hashed) in order, each run's in turn. No finding is copied into a
+/// list of its own and nothing is sorted but the rows.
 fn findings_csv<R: Sync, W: std::io::Write>(
     rows: &[R],
+    id: impl Fn(&R) -> i64,
     each: impl Fn(&R, &mut dyn FnMut(FindingView<'_>)) + Sync,
     mut out: W,
     chunk: usize,
 ) -> Result<(W, FindingsDigest)> {
     let chunk = chunk.max(1);
-    let header = store::bulk::Csv::new(Vec::new(), &FINDINGS_COLUMNS)?.finish()?;
-    let encode = |(c, part): (usize, &[R])| -> Result<(Vec<u8>, Vec<Placed>, FindingsDigest)> {
-        let mut w = store::bulk::Csv::rows(Vec::new());
-        let mut placed = Vec::new();
-        let mut digest = FindingsDigest::default();
-        let (mut start, mut id, mut controls) = (0u32, String::new(), String::new());
-        let mut failed = None;
+    // Rows usually come in identity order already; a stable sort then only checks it.
+    let mut rows: Vec<&R> = rows.iter().collect();
+    rows.sort_by_key(|r| id(r));
+    let encode = |(c, part): (usize, &[&R])| -> Encoded {
+        let mut e = Encoded {
+            groups: vec![Vec::new(); GROUPS],
+            serious: vec![Vec::new(); SERIOUS],
+            digest: FindingsDigest::default(),
+        };
+        // What findings share is encoded once: their rule, severity and status; their
+        // identity's client id, environment and name; their remediation and controls.
+        type Heads = rustc_hash::FxHashMap<(&'static str, usize, bool), Cells>;
+        type Tails = rustc_hash::FxHashMap<&'static str, Vec<(Option<Arc<[String]>>, Cells)>>;
+        let (mut heads, mut tails) = (Heads::default(), Tails::default());
+        let mut identity: Option<(i64, Cells)> = None;
+        let (mut finding_id, mut controls) = (String::new(), Vec::new());
         for (i, row) in part.iter().enumerate() {
             each(row, &mut |x| {
-                if failed.is_some() {
-                    return;
+                let (slot, open) = (severity_slot(x.severity), x.status == FindingStatus::Open);
+                let g = group(x.severity, x.rule);
+                let head = heads.entry((x.rule, slot, open)).or_insert_with(|| {
+                    let status = if open { "open" } else { "accepted" };
+                    Cells::of([x.rule, x.severity.as_str(), status].map(str::as_bytes))
+                });
+                if identity.as_ref().is_none_or(|(i, _)| *i != x.identity_id) {
+                    let cells = [x.client_id, x.environment.as_str(), x.name];
+                    identity = Some((x.identity_id, Cells::of(cells.map(str::as_bytes))));
                 }
-                let status = match x.status {
-                    FindingStatus::Open => "open",
-                    FindingStatus::Accepted => "accepted",
+                let frameworks = x.frameworks.map(|f| &f[..]);
+                let tails = tails.entry(x.remediation).or_default();
+                let k = match tails.iter().position(|(f, _)| f.as_deref() == frameworks) {
+                    Some(k) => k,
+                    None => {
+                        controls.clear();
+                        for (k, f) in frameworks.into_iter().flatten().enumerate() {
+                            if k > 0 {
+                                controls.push(b' ');
+                            }
+                            controls.extend_from_slice(f.as_bytes());
+                        }
+                        let cells = Cells::of([x.remediation.as_bytes(), &controls]);
+                        tails.push((x.frameworks.cloned(), cells));
+                        tails.len() - 1
+                    }
                 };
-                controls.clear();
-                for (k, f) in x.frameworks.iter().flat_map(|c| c.iter()).enumerate() {
-                    if k > 0 {
-                        controls.push(' ');
-                    }
-                    controls.push_str(f);
+                let tail = &tails[k].1;
+                finding_id.clear();
+                crate::policy::push_finding_id(&mut finding_id, x.rule, x.identity_id);
+                let mut line = store::bulk::Row::new(&mut e.groups[g]);
+                line.cell(&finding_id);
+                line.cells(head);
+                line.cell(x.accepted_until.unwrap_or_default());
+                if let Some((_, cells)) = &identity {
+                    line.cells(cells);
                 }
-                id.clear();
-                crate::policy::push_finding_id(&mut id, x.rule, x.identity_id);
-                let line = (|| {
-                    for cell in [
-                        id.as_bytes(),
-                        x.rule.as_bytes(),
-                        x.severity.as_str().as_bytes(),
-                        status.as_bytes(),
-                        x.accepted_until.unwrap_or_default().as_bytes(),
-                        x.client_id.as_bytes(),
-                        x.environment.as_str().as_bytes(),
-                        x.name.as_bytes(),
-                        x.evidence.as_bytes(),
-                        x.remediation.as_bytes(),
-                        controls.as_bytes(),
-                    ] {
-                        w.cell(cell)?;
-                    }
-                    w.end_row()?;
-                    u32::try_from(w.position())
-                        .map_err(|_| Error::Integrity("findings.csv: a chunk over 4 GiB".into()))
-                })();
-                match line {
-                    Ok(end) => {
-                        let place =
-                            super::findings::finding_order(x.severity, x.rule, x.identity_id);
-                        placed.push((place, c * chunk + i, start..end));
-                        start = end;
-                        digest.total += 1;
-                        digest.open += usize::from(x.status == FindingStatus::Open);
-                        digest.by_severity[severity_slot(x.severity)] += 1;
-                    }
-                    Err(e) => failed = Some(e),
+                line.cell(x.evidence);
+                line.cells(tail);
+                line.end();
+                if let Some(rows) = e.serious.get_mut(g).filter(|r| r.len() < REPORT_ROWS) {
+                    rows.push(c * chunk + i);
                 }
+                e.digest.total += 1;
+                e.digest.open += usize::from(open);
+                e.digest.by_severity[slot] += 1;
             });
         }
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        Ok((w.finish()?, placed, digest))
+        e
     };
-    let parts = rows
-        .par_chunks(chunk)
-        .enumerate()
-        .map(encode)
-        .collect::<Result<Vec<_>>>()?;
+    let parts: Vec<Encoded> = rows.par_chunks(chunk).enumerate().map(encode).collect();
+    let io = |e| Error::invalid("export", format!("cannot write findings.csv: {e}"));
+    out.write_all(&store::bulk::Csv::new(Vec::new(), &FINDINGS_COLUMNS)?.finish()?)
+        .map_err(io)?;
+    for g in 0..GROUPS {
+        for p in &parts {
+            out.write_all(&p.groups[g]).map_err(io)?;
+        }
+    }
     let mut digest = FindingsDigest::default();
-    let mut order = Vec::with_capacity(parts.iter().map(|p| p.1.len()).sum());
-    for (_, placed, d) in &parts {
-        order.extend_from_slice(placed);
-        digest.total += d.total;
-        digest.open += d.open;
-        for (all, n) in digest.by_severity.iter_mut().zip(d.by_severity) {
+    for p in &parts {
+        digest.total += p.digest.total;
+        digest.open += p.digest.open;
+        for (all, n) in digest.by_severity.iter_mut().zip(p.digest.by_severity) {
             *all += n;
         }
     }
-    // A finding's place is unique (one per rule and identity).
-    order.par_sort_unstable_by_key(|p| p.0);
-    let io = |e| Error::invalid("export", format!("cannot write findings.csv: {e}"));
-    out.write_all(&header).map_err(io)?;
-    for (_, at, range) in &order {
-        let bytes = &parts[at / chunk].0;
-        out.write_all(&bytes[range.start as usize..range.end as usize])
-            .map_err(io)?;
-    }
     // The report's serious findings come first in the list: the few it shows are judged
     // again, in full.
-    for ((severity, rule_at, _), at, _) in order.iter().take(REPORT_ROWS) {
-        if severity_slot(severity.0) > 1 {
-            break;
-        }
-        each(&rows[*at], &mut |x| {
-            if RULES.get(*rule_at) == Some(&x.rule) {
-                digest.serious.push(x.to_finding());
+    'serious: for g in 0..SERIOUS {
+        for at in parts.iter().flat_map(|p| &p.serious[g]) {
+            if digest.serious.len() == REPORT_ROWS {
+                break 'serious;
             }
-        });
+            each(rows[*at], &mut |x| {
+                if group(x.severity, x.rule) == g {
+                    digest.serious.push(x.to_finding());
+                }
+            });
+        }
     }
-    rayon::spawn(move || drop((parts, order)));
+    rayon::spawn(move || drop(parts));
     Ok((out, digest))
 }
 
@@ -585,6 +605,7 @@ pub async fn evidence_export(
                     let judge = super::findings::Judge::new(&snap, &sets, &inputs, now, &filter);
                     let written = findings_csv(
                         &snap.subjects,
+                        |row| row.record.id,
                         |row, found| {
                             if environment.is_none_or(|e| e == row.record.environment) {
                                 judge.each(row, |x| found(x.view()));
@@ -1094,22 +1115,23 @@ mod tests {
             ("dormant", Severity::Medium),
             ("beyond-template", Severity::Critical),
         ];
-        let rows: Vec<Vec<Finding>> = (0..300i64)
+        let rows: Vec<(i64, Vec<Finding>)> = (0..300i64)
             .map(|k| (k * 7919) % 300)
             .map(|i| {
-                rules
+                let found = rules
                     .iter()
                     .take((i % 4) as usize)
                     .map(|&(rule, severity)| finding(i, rule, severity))
-                    .collect()
+                    .collect();
+                (i, found)
             })
             .collect();
-        let each = |row: &Vec<Finding>, found: &mut dyn FnMut(FindingView<'_>)| {
-            for f in row {
+        let each = |row: &(i64, Vec<Finding>), found: &mut dyn FnMut(FindingView<'_>)| {
+            for f in &row.1 {
                 found(f.view());
             }
         };
-        let mut all: Vec<&Finding> = rows.iter().flatten().collect();
+        let mut all: Vec<&Finding> = rows.iter().flat_map(|r| &r.1).collect();
         all.sort_by_key(|f| {
             super::super::findings::finding_order(f.severity, f.rule, f.identity_id)
         });
@@ -1138,7 +1160,8 @@ mod tests {
         )
         .expect("csv");
         for chunk in [0, 1, 7, 64, 299, 1000] {
-            let (bytes, digest) = findings_csv(&rows, each, Vec::new(), chunk).expect("csv");
+            let (bytes, digest) =
+                findings_csv(&rows, |r| r.0, each, Vec::new(), chunk).expect("csv");
             assert_eq!(bytes, expected, "chunks of {chunk}");
             assert_eq!(digest.total, all.len());
             assert_eq!(

@@ -288,6 +288,44 @@ impl Cells {
     }
 }
 
+/// One row encoded straight onto the end of a byte buffer, as [`Csv`] writes it.
+pub struct Row<'a> {
+    out: &'a mut Vec<u8>,
+    started: bool,
+}
+
+impl<'a> Row<'a> {
+    pub fn new(out: &'a mut Vec<u8>) -> Row<'a> {
+        Row {
+            out,
+            started: false,
+        }
+    }
+
+    fn separate(&mut self) {
+        if self.started {
+            self.out.push(b',');
+        }
+        self.started = true;
+    }
+
+    /// One cell, neutralized as [`Csv::cell`] does.
+    pub fn cell(&mut self, s: impl AsRef<[u8]>) {
+        self.separate();
+        push_cell(self.out, s.as_ref());
+    }
+
+    /// Cells encoded beforehand.
+    pub fn cells(&mut self, c: &Cells) {
+        self.separate();
+        self.out.extend_from_slice(&c.0);
+    }
+
+    pub fn end(self) {
+        self.out.push(b'\n');
+    }
+}
+
 /// Bytes gathered before a [`Csv`] hands them on.
 const CSV_BUF: usize = 64 * 1024;
 
@@ -306,8 +344,7 @@ impl<W: Write> Csv<W> {
     pub fn new(out: W, header: &[&str]) -> Result<Self> {
         let mut w = Self::rows(out);
         for h in header {
-            w.separate();
-            push_cell(&mut w.buf, h.as_bytes());
+            w.cell(h)?;
         }
         w.end_row()?;
         Ok(w)
@@ -323,25 +360,24 @@ impl<W: Write> Csv<W> {
         }
     }
 
-    fn separate(&mut self) {
-        if self.in_row {
-            self.buf.push(b',');
+    /// The row being written.
+    fn row(&mut self) -> Row<'_> {
+        Row {
+            started: std::mem::replace(&mut self.in_row, true),
+            out: &mut self.buf,
         }
-        self.in_row = true;
     }
 
     /// One cell; a value starting with `=`, `+`, `-`, `@`, tab or CR gets a leading
     /// apostrophe (OWASP CSV injection).
     pub fn cell(&mut self, s: impl AsRef<[u8]>) -> Result<()> {
-        self.separate();
-        push_cell(&mut self.buf, s.as_ref());
+        self.row().cell(s);
         Ok(())
     }
 
     /// Cells encoded beforehand.
     pub fn cells(&mut self, c: &Cells) {
-        self.separate();
-        self.buf.extend_from_slice(&c.0);
+        self.row().cells(c);
     }
 
     pub fn end_row(&mut self) -> Result<()> {
