@@ -98,12 +98,13 @@ pub fn push_json_string(out: &mut Vec<u8>, bytes: &[u8]) {
 
 /// Appends a stored `details` value: canonical JSON already, DEL escaped as `jq` spells it.
 fn push_details(out: &mut Vec<u8>, details: &[u8]) {
-    let mut parts = details.split(|&b| b == 0x7f);
-    out.extend_from_slice(parts.next().unwrap_or_default());
-    for p in parts {
+    let mut start = 0;
+    for at in memchr::memchr_iter(0x7f, details) {
+        out.extend_from_slice(&details[start..at]);
         out.extend_from_slice(b"\\u007f");
-        out.extend_from_slice(p);
+        start = at + 1;
     }
+    out.extend_from_slice(&details[start..]);
 }
 
 /// An exported line's keys in sorted order, each with the column of the query in
