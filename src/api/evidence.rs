@@ -632,11 +632,11 @@ pub async fn evidence_export(
                     });
                     (inventory, written)
                 });
-                // The snapshot of every identity is freed on the pool, not on the way to the
-                // package's signature.
+                // What the rules used is freed on the pool, not on the way to the package's
+                // signature; the snapshot still tiers the review items.
                 drop(sets);
-                rayon::spawn(move || drop((snap, inputs)));
-                Ok::<_, Error>((inventory?, written?, scopes))
+                rayon::spawn(move || drop(inputs));
+                Ok::<_, Error>((inventory?, written?, scopes, snap))
             }))
             .await
         }
@@ -655,61 +655,23 @@ pub async fn evidence_export(
     if let Some(id) = f.campaign {
         super::campaign_show(store, now, id).await?;
     }
-    let items: Vec<_> = super::review_items(
-        store,
-        &crate::store::review::ItemQuery {
+    // The review items are tiered by the granted scopes the snapshot has: not looked up again
+    // for each item.
+    let untiered = {
+        let q = crate::store::review::ItemQuery {
             campaign: f.campaign,
             ..Default::default()
-        },
-    )
-    .await?
-    .into_iter()
-    .filter(|i| f.environment.is_none_or(|e| e == i.environment))
-    .collect();
+        };
+        spawn(store, move |store| async move {
+            store::bulk::read(store.path(), move |db| {
+                crate::store::review::items_bulk_untiered(db, &q)
+            })
+            .await
+        })
+    };
     let mut conn = store.pool().acquire().await?;
     let decided = crate::store::review::decisions(&mut conn, None, f.campaign).await?;
     drop(conn);
-    let reviews = csv(
-        &super::review::REVIEW_COLUMNS,
-        super::review::review_rows(&items, &decided),
-    )?;
-    let by_item: std::collections::HashMap<i64, &crate::review::Item> =
-        items.iter().map(|i| (i.id, i)).collect();
-    let decisions = csv(
-        &[
-            "decision_id",
-            "item",
-            "client_id",
-            "environment",
-            "decision",
-            "reviewer",
-            "comment",
-            "removed_scopes",
-            "new_owner",
-            "at",
-        ],
-        decided
-            .iter()
-            .filter_map(|d| Some((d, *by_item.get(&d.item_id)?)))
-            .map(|(d, i)| {
-                vec![
-                    d.id.to_string(),
-                    d.item_id.to_string(),
-                    i.client_id.clone(),
-                    i.environment.to_string(),
-                    d.decision.to_string(),
-                    d.reviewer
-                        .as_ref()
-                        .map_or("deadline default".to_string(), |p| p.email.clone()),
-                    d.comment.clone(),
-                    d.removed_scopes.join(" "),
-                    d.new_owner
-                        .as_ref()
-                        .map_or(String::new(), |p| p.email.clone()),
-                    d.at.clone(),
-                ]
-            }),
-    )?;
     let day = |t: &Option<String>| t.as_ref().map(|t| t[..10].to_string());
     let mut conn = store.pool().acquire().await?;
     let daily = crate::store::usage::daily(
@@ -787,7 +749,61 @@ pub async fn evidence_export(
     )?;
     // What the blocking threads and the findings task wrote is awaited last, once the
     // smaller reads above have been done alongside them.
-    let ((inventory, counts), (findings_csv, findings), scopes) = joined(identities).await?;
+    let ((inventory, counts), (findings_csv, findings), scopes, snap) = joined(identities).await?;
+    let granted: rustc_hash::FxHashMap<i64, &str> = snap
+        .subjects
+        .iter()
+        .filter_map(|s| Some((s.record.id, s.granted.as_deref()?)))
+        .collect();
+    let items: Vec<_> = joined(untiered)
+        .await?
+        .tiered(|id| granted.get(&id).copied())
+        .into_iter()
+        .filter(|i| f.environment.is_none_or(|e| e == i.environment))
+        .collect();
+    drop(granted);
+    rayon::spawn(move || drop(snap));
+    let reviews = csv(
+        &super::review::REVIEW_COLUMNS,
+        super::review::review_rows(&items, &decided),
+    )?;
+    let by_item: std::collections::HashMap<i64, &crate::review::Item> =
+        items.iter().map(|i| (i.id, i)).collect();
+    let decisions = csv(
+        &[
+            "decision_id",
+            "item",
+            "client_id",
+            "environment",
+            "decision",
+            "reviewer",
+            "comment",
+            "removed_scopes",
+            "new_owner",
+            "at",
+        ],
+        decided
+            .iter()
+            .filter_map(|d| Some((d, *by_item.get(&d.item_id)?)))
+            .map(|(d, i)| {
+                vec![
+                    d.id.to_string(),
+                    d.item_id.to_string(),
+                    i.client_id.clone(),
+                    i.environment.to_string(),
+                    d.decision.to_string(),
+                    d.reviewer
+                        .as_ref()
+                        .map_or("deadline default".to_string(), |p| p.email.clone()),
+                    d.comment.clone(),
+                    d.removed_scopes.join(" "),
+                    d.new_owner
+                        .as_ref()
+                        .map_or(String::new(), |p| p.email.clone()),
+                    d.at.clone(),
+                ]
+            }),
+    )?;
     let owners = csv(
         &[
             "id",

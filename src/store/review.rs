@@ -489,26 +489,32 @@ struct ItemListRow {
 }
 
 /// The columns [`ItemListRow`] reads, in its order, and the tables they come from.
-const ITEM_SELECT: &str =
-    "SELECT it.id, it.campaign_id, c.name AS campaign, it.identity_id, i.client_id, i.name, \
-     i.environment, i.kind, \
-     (SELECT group_concat(s.scope, ' ') FROM identity_scope s \
-        WHERE s.identity_id = i.id AND s.scope_set = 'granted') AS granted, \
-     it.reason, r.id AS r_id, r.name AS r_name, r.email AS r_email, r.active AS r_active, \
-     it.state, it.due, it.created_at, it.reminded_at, it.escalated_at, it.decision, \
-     it.decided_at, \
-     EXISTS (SELECT 1 FROM attestation a WHERE a.identity_id = it.identity_id \
-       AND a.at >= it.created_at) AS attested \
-     FROM review_item it JOIN identity i ON i.id = it.identity_id \
-     LEFT JOIN review_campaign c ON c.id = it.campaign_id \
-     LEFT JOIN person r ON r.id = it.reviewer_id";
+/// An item's identity's granted scopes, space-joined.
+const GRANTED: &str = "(SELECT group_concat(s.scope, ' ') FROM identity_scope s \
+        WHERE s.identity_id = i.id AND s.scope_set = 'granted')";
+
+/// The select of the items, with `granted` as the column of their granted scopes.
+fn item_select(granted: &str) -> String {
+    format!(
+        "SELECT it.id, it.campaign_id, c.name AS campaign, it.identity_id, i.client_id, i.name, \
+         i.environment, i.kind, {granted} AS granted, \
+         it.reason, r.id AS r_id, r.name AS r_name, r.email AS r_email, r.active AS r_active, \
+         it.state, it.due, it.created_at, it.reminded_at, it.escalated_at, it.decision, \
+         it.decided_at, \
+         EXISTS (SELECT 1 FROM attestation a WHERE a.identity_id = it.identity_id \
+           AND a.at >= it.created_at) AS attested \
+         FROM review_item it JOIN identity i ON i.id = it.identity_id \
+         LEFT JOIN review_campaign c ON c.id = it.campaign_id \
+         LEFT JOIN person r ON r.id = it.reviewer_id"
+    )
+}
 
 /// The order a queue shows items in: undecided first by due date, then decided.
 const ITEM_ORDER: &str = " ORDER BY it.state = 'decided', it.due, it.id";
 
 /// Items as a queue shows them, on the caller's connection (inside its transaction).
 pub async fn items(conn: &mut SqliteConnection, f: &ItemQuery) -> Result<Vec<Item>> {
-    let mut q = QueryBuilder::<Sqlite>::new(ITEM_SELECT);
+    let mut q = QueryBuilder::<Sqlite>::new(item_select(GRANTED));
     q.push(" WHERE 1 = 1");
     if let Some(c) = f.campaign {
         q.push(" AND it.campaign_id = ").push_bind(c);
@@ -527,16 +533,39 @@ pub async fn items(conn: &mut SqliteConnection, f: &ItemQuery) -> Result<Vec<Ite
     }
     q.push(ITEM_ORDER);
     let rows: Vec<ItemListRow> = q.build_query_as().fetch_all(conn).await?;
-    Ok(to_items(rows))
+    Ok(to_items(rows, |r| r.granted.take()))
 }
 
 /// Items as a queue shows them, read on a bulk connection (a campaign can hold tens of
 /// thousands).
 pub fn items_bulk(db: &super::bulk::Bulk, f: &ItemQuery) -> Result<Vec<Item>> {
+    let rows = item_rows(db, f, GRANTED)?;
+    Ok(to_items(rows, |r| r.granted.take()))
+}
+
+/// Items read without their identities' granted scopes, to be tiered by scopes the reader
+/// has read already.
+pub struct Untiered(Vec<ItemListRow>);
+
+impl Untiered {
+    /// The items, tiered by the granted scopes (space-joined) `granted` gives an identity.
+    pub fn tiered<'a>(self, granted: impl Fn(i64) -> Option<&'a str>) -> Vec<Item> {
+        to_items(self.0, |r| granted(r.identity_id).map(String::from))
+    }
+}
+
+/// [`items_bulk`] but for the tiers, which the caller gives ([`Untiered::tiered`]): no
+/// lookup of each item's scopes.
+pub fn items_bulk_untiered(db: &super::bulk::Bulk, f: &ItemQuery) -> Result<Untiered> {
+    Ok(Untiered(item_rows(db, f, "NULL")?))
+}
+
+fn item_rows(db: &super::bulk::Bulk, f: &ItemQuery, granted: &str) -> Result<Vec<ItemListRow>> {
     let mut stmt = db.conn().prepare(&format!(
-        "{ITEM_SELECT} WHERE (?1 IS NULL OR it.campaign_id = ?1) \
+        "{} WHERE (?1 IS NULL OR it.campaign_id = ?1) \
            AND (?2 IS NULL OR it.reviewer_id = ?2) AND (?3 IS NULL OR it.state = ?3) \
-           AND (?4 IS NULL OR it.identity_id = ?4) AND (?5 IS NULL OR it.id = ?5){ITEM_ORDER}"
+           AND (?4 IS NULL OR it.identity_id = ?4) AND (?5 IS NULL OR it.id = ?5){ITEM_ORDER}",
+        item_select(granted)
     ))?;
     let rows = stmt
         .query_map(
@@ -575,17 +604,20 @@ pub fn items_bulk(db: &super::bulk::Bulk, f: &ItemQuery) -> Result<Vec<Item>> {
             },
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(to_items(rows))
+    Ok(rows)
 }
 
-fn to_items(rows: Vec<ItemListRow>) -> Vec<Item> {
+/// Items of `rows`, each tiered by the granted scopes `granted` gives it.
+fn to_items(
+    rows: Vec<ItemListRow>,
+    mut granted: impl FnMut(&mut ItemListRow) -> Option<String>,
+) -> Vec<Item> {
     // Tens of thousands of items, far fewer distinct granted sets: each tiered once.
-    let mut tiers: std::collections::HashMap<(Environment, Option<String>), Tier> =
-        std::collections::HashMap::new();
+    let mut tiers: rustc_hash::FxHashMap<(Environment, Option<String>), Tier> = Default::default();
     rows.into_iter()
-        .map(|r| Item {
+        .map(|mut r| Item {
             tier: *tiers
-                .entry((r.environment, r.granted))
+                .entry((r.environment, granted(&mut r)))
                 .or_insert_with_key(|(env, granted)| {
                     crate::review::tier(
                         *env,

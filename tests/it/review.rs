@@ -806,6 +806,18 @@ async fn the_evidence_package_carries_one_campaigns_reviews_and_decisions() {
             .all(|l| l.split(',').nth(1) == Some(first.to_string().as_str())),
         "only campaign {first}, not {second}: {reviews}"
     );
+    // The package tiers the items by the scopes it read once; the campaign report looks up
+    // each item's: the two agree, tier by tier.
+    let report = api::campaign_report(&store, now(), first)
+        .await
+        .expect("report");
+    assert_eq!(reviews, report);
+    let tiers: std::collections::BTreeSet<&str> = reviews
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(6))
+        .collect();
+    assert!(tiers.len() > 1, "items of different tiers: {reviews}");
     let decisions = std::fs::read_to_string(out.join("data/decisions.csv")).expect("decisions");
     assert_eq!(decisions.lines().count(), 2, "{decisions}");
     assert!(
