@@ -136,7 +136,7 @@ pub(crate) struct Judge<'a> {
     controls: &'a FxHashMap<String, [Controls; 2]>,
     accepted: &'a FxHashMap<i64, Vec<(String, String)>>,
     sets: &'a FxHashMap<&'a str, ScopeSet>,
-    inv: Inventory,
+    inv: Inventory<'a>,
     creds: FxHashMap<i64, Vec<&'a crate::policy::rules::CredentialFacts>>,
     now: Timestamp,
     filter: &'a FindingFilter,
@@ -199,30 +199,27 @@ impl<'a> Judge<'a> {
     ) -> Self {
         let mut inv = Inventory::default();
         // The cross-inventory rules need every identity: a full snapshot has them already.
-        let from_snapshot;
-        let all = match &inputs.all {
-            Some(all) => all,
-            None => {
-                from_snapshot = snap
-                    .subjects
-                    .iter()
-                    .map(|s| {
-                        (
-                            s.record.id,
-                            s.record.client_id.clone(),
-                            s.record.environment,
-                        )
-                    })
-                    .collect::<Vec<_>>();
-                &from_snapshot
-            }
+        let all: Vec<(i64, &str, crate::inventory::Environment)> = match &inputs.all {
+            Some(all) => all.iter().map(|(id, c, e)| (*id, c.as_str(), *e)).collect(),
+            None => snap
+                .subjects
+                .iter()
+                .map(|s| {
+                    (
+                        s.record.id,
+                        s.record.client_id.as_str(),
+                        s.record.environment,
+                    )
+                })
+                .collect(),
         };
-        let by_id: FxHashMap<i64, (&String, crate::inventory::Environment)> = all
+        let by_id: FxHashMap<i64, (&str, crate::inventory::Environment)> = all
             .iter()
-            .map(|(id, cid, env)| (*id, (cid, *env)))
+            .map(|(id, cid, env)| (*id, (*cid, *env)))
             .collect();
-        for (_, cid, env) in all {
-            inv.client_envs.entry(cid.clone()).or_default().push(*env);
+        inv.client_envs.reserve(all.len());
+        for (_, cid, env) in &all {
+            inv.client_envs.entry(cid).or_default().push(*env);
         }
         // Evidence names the other environments in one order, however the identities were read.
         for envs in inv.client_envs.values_mut() {
@@ -230,15 +227,15 @@ impl<'a> Judge<'a> {
         }
         for c in &snap.credentials {
             if let Some((cid, env)) = by_id.get(&c.identity_id) {
-                inv.holders.entry(c.fingerprint.clone()).or_default().push((
-                    c.identity_id,
-                    (*cid).clone(),
-                    *env,
-                ));
+                inv.holders
+                    .entry(&c.fingerprint)
+                    .or_default()
+                    .push((c.identity_id, cid, *env));
             }
         }
         let mut creds: FxHashMap<i64, Vec<&crate::policy::rules::CredentialFacts>> =
             FxHashMap::default();
+        creds.reserve(snap.credentials.len());
         for c in &snap.credentials {
             creds.entry(c.identity_id).or_default().push(c);
         }

@@ -69,11 +69,11 @@ pub struct Subject<'a> {
 
 /// What the whole inventory says, for the rules that compare identities.
 #[derive(Default)]
-pub struct Inventory {
+pub struct Inventory<'a> {
     /// fingerprint -> (identity id, client_id, environment) of every holder.
-    pub holders: FxHashMap<String, Vec<(i64, String, Environment)>>,
+    pub holders: FxHashMap<&'a str, Vec<(i64, &'a str, Environment)>>,
     /// client_id -> environments it is registered in.
-    pub client_envs: FxHashMap<String, Vec<Environment>>,
+    pub client_envs: FxHashMap<&'a str, Vec<Environment>>,
 }
 
 /// One rule's verdict on one identity.
@@ -100,7 +100,7 @@ fn older_than(t: Option<&str>, now: Timestamp, days: i64) -> bool {
 }
 
 /// Runs every rule on one identity.
-pub fn evaluate(s: &Subject<'_>, inv: &Inventory, now: Timestamp) -> Vec<Hit> {
+pub fn evaluate(s: &Subject<'_>, inv: &Inventory<'_>, now: Timestamp) -> Vec<Hit> {
     let r = s.record;
     let mut out = Vec::new();
     if matches!(r.status, Status::Retired | Status::Revoked) {
@@ -335,9 +335,9 @@ pub fn evaluate(s: &Subject<'_>, inv: &Inventory, now: Timestamp) -> Vec<Hit> {
     }
 
     for c in &s.credentials {
-        let others: Vec<&(i64, String, Environment)> = inv
+        let others: Vec<&(i64, &str, Environment)> = inv
             .holders
-            .get(&c.fingerprint)
+            .get(c.fingerprint.as_str())
             .map(|h| {
                 h.iter()
                     .filter(|(id, _, env)| *id != r.id && *env != r.environment)
@@ -370,7 +370,7 @@ pub fn evaluate(s: &Subject<'_>, inv: &Inventory, now: Timestamp) -> Vec<Hit> {
         }
     }
 
-    if let Some(envs) = inv.client_envs.get(&r.client_id) {
+    if let Some(envs) = inv.client_envs.get(r.client_id.as_str()) {
         let others: Vec<&Environment> = envs.iter().filter(|e| **e != r.environment).collect();
         let crosses_prod =
             r.environment == Environment::Production || others.contains(&&Environment::Production);

@@ -439,13 +439,21 @@ pub fn scopes_csv<W: Write>(
          WHERE ?1 IS NULL OR i.environment = ?1 \
          ORDER BY i.client_id, i.environment, s.scope_set, s.scope",
     )?;
-    let mut rows = stmt.query([environment.map(|e| e.as_str())])?;
+    let environment = environment.map(|e| e.as_str());
+    // The texts' map is sized at once: grown a doubling at a time, it would be moved often.
+    let identities: usize = db.0.query_row(
+        "SELECT count(*) FROM identity WHERE ?1 IS NULL OR environment = ?1",
+        [environment],
+        |r| r.get(0),
+    )?;
+    let mut rows = stmt.query([environment])?;
     // What repeats is encoded once: an identity's client id and environment, and each
     // distinct scope's canonical form, validity, explanation and traits.
     let mut explained: HashMap<String, [Cells; 2]> = HashMap::default();
     let sets = [b"approved".as_slice(), b"granted"].map(|set| Cells::of([set]));
     let mut identity: Option<(i64, Cells)> = None;
     let mut texts = TextsBuilder::default();
+    texts.out.reserve(identities);
     while let Some(r) = rows.next()? {
         let id: i64 = r.get(0)?;
         let granted = r.get_ref(1).and_then(|v| Ok(v.as_bytes()?))? == b"granted";
