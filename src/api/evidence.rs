@@ -398,8 +398,7 @@ const GROUPS: usize = 4 * (RULES.len() + 1);
 const SERIOUS: usize = 2 * (RULES.len() + 1);
 
 fn group(severity: crate::policy::Severity, rule: &str) -> usize {
-    let place = RULES.iter().position(|r| *r == rule).unwrap_or(RULES.len());
-    severity_slot(severity) * (RULES.len() + 1) + place
+    severity_slot(severity) * (RULES.len() + 1) + super::findings::rule_place(rule)
 }
 
 /// The findings of a run of identities (in identity order), encoded by [`findings_csv`].

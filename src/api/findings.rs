@@ -185,8 +185,13 @@ pub(crate) fn finding_order(
     rule: &str,
     identity_id: i64,
 ) -> Place {
-    let place = RULES.iter().position(|r| *r == rule).unwrap_or(usize::MAX);
-    (std::cmp::Reverse(severity), place, identity_id)
+    (std::cmp::Reverse(severity), rule_place(rule), identity_id)
+}
+
+/// Where a rule's findings come among those of one severity: in [`RULES`] order, then any
+/// other rule's.
+pub(crate) fn rule_place(rule: &str) -> usize {
+    RULES.iter().position(|r| *r == rule).unwrap_or(RULES.len())
 }
 
 impl<'a> Judge<'a> {
