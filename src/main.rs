@@ -79,15 +79,13 @@ use usage_cli::{TraceArgs, UsageArgs, UsageImportArgs};
 #[derive(Parser)]
 #[command(name = "steward", version, about)]
 struct Cli {
-    /// SQLite database (default: $STEWARD_DB, else steward.db in the OS data directory).
-    #[arg(long, global = true, value_name = "PATH")]
-    db: Option<PathBuf>,
+    /// SQLite database file, or a team database as postgres://LOGIN@HOST:PORT/DB (default:
+    /// $STEWARD_DB, else steward.db in the OS data directory).
+    #[arg(long, global = true, value_name = "PATH|URL")]
+    db: Option<String>,
     /// Print machine-readable JSON (an array for lists, an object for one item).
     #[arg(long, global = true)]
     json: bool,
-    /// Who is making the change, for the audit log (default: the OS user).
-    #[arg(long, global = true, value_name = "NAME")]
-    actor: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -96,6 +94,11 @@ struct Cli {
 enum Command {
     /// Create the database or bring its schema up to date.
     Init,
+    /// Who is signed in: the bound person, the OS user or database login, roles and engine.
+    Whoami,
+    /// A team database: its members.
+    #[command(subcommand)]
+    Team(TeamCommand),
     /// Seed an empty database with a realistic synthetic inventory.
     Demo {
         #[arg(long, default_value_t = 60)]
@@ -172,9 +175,10 @@ enum FindingsCommand {
         until: time::Timestamp,
         #[arg(long)]
         reason: String,
-        /// Who accepts the risk (email or person id); never the identity's owner.
+        /// Refused unless it names the signed-in person, who accepts the risk (never the
+        /// identity's owner).
         #[arg(long)]
-        approver: String,
+        approver: Option<String>,
     },
     /// The rule-to-control mapping (OWASP NHI Top 10 2025, NIST CSF 2.0).
     Mapping,
@@ -371,6 +375,24 @@ enum PersonCommand {
     List,
     /// Add a person ("Name <email>" or an email), e.g. a reviewer who owns nothing.
     Add { person: String },
+    /// Bind this OS account to a person (once): every change made here is then theirs.
+    Bind { person: String },
+}
+
+#[derive(Subcommand)]
+enum TeamCommand {
+    /// Add a member to the team database: a login of their own bound to a person, in one
+    /// role. The password is read from standard input. Run by an admin.
+    AddMember {
+        /// The person ("Name <email>", an email or an id).
+        person: String,
+        /// The database login to create.
+        #[arg(long)]
+        login: String,
+        /// reviewer, owner, auditor or admin.
+        #[arg(long)]
+        role: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -487,16 +509,35 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
         return scope(c, &out);
     }
     let key_store = store::key_store(cli.db.is_some() || store::db_env_set())?;
-    let path = match cli.db {
-        Some(p) => p,
-        None => store::default_db_path()?,
+    let location = match &cli.db {
+        Some(p) => store::Location::parse(p)?,
+        None => store::default_location()?,
     };
-    let store = Store::open(&path).await?.with_key_store(key_store);
-    let actor = cli.actor.map(Actor).unwrap_or_else(Actor::os_user);
+    let store = Store::open_at(&location).await?.with_key_store(key_store);
+    // Who acts is established here, from the OS account or the database login.
+    let actor = api::session_actor(&store).await?;
     let now = time::now();
-    let result = dispatch(cli.command, &store, now, &actor, &out, &path).await;
+    let result = dispatch(cli.command, &store, now, &actor, &out, &location).await;
     store.close().await;
     result.map(|()| ExitCode::SUCCESS)
+}
+
+/// `whoami`'s line for a person.
+fn whoami_text(w: &api::Whoami) -> String {
+    match &w.person {
+        Some(p) => format!(
+            "signed in as {} <{}> ({} on {}, {})",
+            p.name,
+            p.email,
+            w.os_user,
+            w.engine,
+            w.roles.join(", ")
+        ),
+        None => format!(
+            "{} is not bound to a person ({}): run `steward person bind EMAIL`",
+            w.os_user, w.engine
+        ),
+    }
 }
 
 async fn findings(
@@ -513,8 +554,16 @@ async fn findings(
             reason,
             approver,
         }) => {
-            let done =
-                api::finding_accept(store, now, actor, &finding, until, &reason, &approver).await?;
+            let done = api::finding_accept(
+                store,
+                now,
+                actor,
+                &finding,
+                until,
+                &reason,
+                approver.as_deref(),
+            )
+            .await?;
             out.one(&done, || {
                 format!(
                     "{} accepted until {}",
@@ -839,12 +888,12 @@ async fn dispatch(
     now: time::Timestamp,
     actor: &Actor,
     out: &Output,
-    path: &std::path::Path,
+    location: &store::Location,
 ) -> Result<(), Error> {
     match command {
         Command::Init => out.one(
-            &serde_json::json!({ "db": path.display().to_string(), "ready": true }),
-            || format!("database ready at {}", path.display()),
+            &serde_json::json!({ "db": location.display(), "ready": true }),
+            || format!("database ready at {}", location.display()),
         ),
         Command::Demo { identities, seed } => {
             let s = api::demo_seed(store, now, actor, DemoOptions { identities, seed }).await?;
@@ -870,6 +919,29 @@ async fn dispatch(
                     ]
                 }),
             )
+        }
+        Command::Person(PersonCommand::Bind { person }) => {
+            let w = api::person_bind(store, now, actor, &person).await?;
+            out.one(&w, || whoami_text(&w))
+        }
+        Command::Whoami => {
+            let w = api::whoami(store, actor).await?;
+            out.one(&w, || whoami_text(&w))
+        }
+        Command::Team(TeamCommand::AddMember {
+            person,
+            login,
+            role,
+        }) => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .map_err(|e| Error::io("standard input", e))?;
+            let password =
+                zeroize::Zeroizing::new(password.trim_end_matches(['\r', '\n']).to_string());
+            let w =
+                api::team_add_member(store, now, actor, &person, &login, &role, &password).await?;
+            out.one(&w, || format!("added {} as {}", w.os_user, role))
         }
         Command::Person(PersonCommand::Add { person }) => {
             let p = api::person_add(store, now, actor, &person).await?;

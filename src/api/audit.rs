@@ -18,10 +18,15 @@ pub struct AuditQuery {
 
 /// Audit entries, newest first.
 pub async fn audit_log(store: &Store, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
-    store::audit::list(store.pool(), q.subject.as_deref(), q.limit.unwrap_or(-1)).await
+    store::audit::list(
+        &mut store.read().await?,
+        q.subject.as_deref(),
+        q.limit.unwrap_or(-1),
+    )
+    .await
 }
 
 /// Recomputes the hash chain; fails with [`crate::Code::Integrity`] naming the first bad seq.
 pub async fn audit_verify(store: &Store) -> Result<ChainStatus> {
-    audit::verify(store.pool()).await
+    audit::verify(&mut store.read().await?).await
 }

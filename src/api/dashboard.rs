@@ -61,7 +61,7 @@ const LEAST_PRIVILEGE_RULES: [&str; 2] = ["granted-beyond-approved", "beyond-tem
 /// Computes the dashboard as of `now` and records today's point of the posture series.
 pub async fn dashboard(store: &Store, now: Timestamp) -> Result<Dashboard> {
     let findings = super::findings_list(store, now, &FindingFilter::default()).await?;
-    let rows = db::kinds_by_environment(store.pool()).await?;
+    let rows = db::kinds_by_environment(&mut store.read().await?).await?;
     let mut by_env: BTreeMap<Environment, Vec<Count>> = BTreeMap::new();
     let mut identities = 0;
     let mut evaluated = 0;
@@ -103,7 +103,7 @@ pub async fn dashboard(store: &Store, now: Timestamp) -> Result<Dashboard> {
         100.0 * (evaluated - over_privileged.len() as i64) as f64 / evaluated as f64
     };
     let (overdue, due_soon) = db::reviews_due(
-        store.pool(),
+        &mut store.read().await?,
         &time::format(now),
         &time::format(now + chrono::Duration::days(30)),
     )
@@ -114,7 +114,7 @@ pub async fn dashboard(store: &Store, now: Timestamp) -> Result<Dashboard> {
         open_findings: findings.len() as i64,
         identities,
     };
-    db::record_posture(store.pool(), &today).await?;
+    db::record_posture(&mut store.read().await?, &today).await?;
     Ok(Dashboard {
         identities,
         open_findings: findings.len() as i64,
@@ -134,6 +134,6 @@ pub async fn dashboard(store: &Store, now: Timestamp) -> Result<Dashboard> {
         reviews_overdue: overdue,
         reviews_due_30_days: due_soon,
         least_privilege_pct: today.least_privilege_pct,
-        history: db::posture_history(store.pool()).await?,
+        history: db::posture_history(&mut store.read().await?).await?,
     })
 }

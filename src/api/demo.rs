@@ -195,21 +195,30 @@ async fn demo_campaign(store: &Store, now: Timestamp, actor: &Actor) -> Result<O
         ..ItemQuery::default()
     };
     let items = super::review_items(store, &query).await?;
-    for item in items.iter().filter(|i| i.reviewer.is_some()).take(3) {
-        let reviewer = item
-            .reviewer
-            .as_ref()
-            .map(|r| r.email.clone())
-            .unwrap_or_default();
+    for item in items.iter().take(3) {
+        let Some(reviewer) = &item.reviewer else {
+            continue;
+        };
+        // The demo's history is each reviewer's own: a demo account of theirs decides.
+        let login = format!("demo:{}", reviewer.email);
+        let mut tx = store.begin_write().await?;
+        if crate::store::team::account(&mut tx, &login)
+            .await?
+            .is_none()
+        {
+            let at = crate::time::format(now);
+            crate::store::team::bind(&mut tx, &login, reviewer.id, "reviewer", &at).await?;
+        }
+        tx.commit().await?;
         let req = DecideRequest {
             item: item.id,
             decision: ReviewDecision::Certify,
             remove_scopes: Vec::new(),
             new_owner: None,
             comment: "Purpose and scopes confirmed with the owners.".into(),
-            reviewer,
+            reviewer: None,
         };
-        super::review_decide(store, now, actor, req).await?;
+        super::review_decide(store, now, &Actor(login), req).await?;
     }
     Ok(Some(campaign.id))
 }
@@ -221,7 +230,7 @@ pub async fn demo_seed_if_empty(
     now: Timestamp,
     actor: &Actor,
 ) -> Result<Option<DemoSummary>> {
-    let mut conn = store.pool().acquire().await?;
+    let mut conn = store.read().await?;
     let empty =
         db::count(&mut conn).await? == 0 && crate::store::audit::head(&mut conn).await?.is_none();
     drop(conn);

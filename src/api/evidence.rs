@@ -53,7 +53,7 @@ pub async fn evidence_key_show(store: &Store) -> Result<KeyInfo> {
         keychain_unavailable: s.fallback().map(str::to_string),
         fingerprint: s.fingerprint(),
         public_pem: key::public_pem(&s.verifying_key()),
-        known: db::keys(store.pool())
+        known: db::keys(&mut store.read().await?)
             .await?
             .into_iter()
             .map(|(f, _)| f)
@@ -127,7 +127,7 @@ pub async fn audit_checkpoint(store: &Store, now: Timestamp, actor: &Actor) -> R
 /// Verifies the chain and that it still holds what a checkpoint saw: not truncated below it,
 /// not re-hashed up to it, and the checkpoint signed by a key of this installation.
 pub async fn audit_verify_checkpoint(store: &Store, cp: &Checkpoint) -> Result<ChainStatus> {
-    let keys = db::keys(store.pool()).await?;
+    let keys = db::keys(&mut store.read().await?).await?;
     let pem = keys
         .iter()
         .find(|(f, _)| *f == cp.key_fingerprint)
@@ -146,7 +146,7 @@ pub async fn audit_verify_checkpoint(store: &Store, cp: &Checkpoint) -> Result<C
             "the checkpoint's signature does not match its content".into(),
         ));
     }
-    let status = audit::verify(store.pool()).await?;
+    let status = audit::verify(&mut store.read().await?).await?;
     if status.entries < cp.seq {
         return Err(Error::Integrity(format!(
             "audit log truncated: it ends at seq {} but the checkpoint saw seq {}",
@@ -154,7 +154,7 @@ pub async fn audit_verify_checkpoint(store: &Store, cp: &Checkpoint) -> Result<C
         )));
     }
     if cp.seq > 0 {
-        let mut conn = store.pool().acquire().await?;
+        let mut conn = store.read().await?;
         let hash: Option<String> = store::audit::hash_at(&mut conn, cp.seq).await?;
         if hash.as_deref() != Some(cp.head_hash.as_str()) {
             return Err(Error::Integrity(format!(
@@ -668,11 +668,11 @@ pub async fn evidence_export(
             .await
         })
     };
-    let mut conn = store.pool().acquire().await?;
+    let mut conn = store.read().await?;
     let decided = crate::store::review::decisions(&mut conn, None, f.campaign).await?;
     drop(conn);
     let day = |t: &Option<String>| t.as_ref().map(|t| t[..10].to_string());
-    let mut conn = store.pool().acquire().await?;
+    let mut conn = store.read().await?;
     let daily = crate::store::usage::daily(
         &mut conn,
         day(&since).as_deref(),
@@ -833,7 +833,7 @@ pub async fn evidence_export(
     );
     let (log, entries) = joined(log).await?;
     let mut checkpoints = String::new();
-    for c in db::checkpoints(store.pool()).await? {
+    for c in db::checkpoints(&mut store.read().await?).await? {
         checkpoints.push_str(&canonical_json(
             &serde_json::to_value(&c).unwrap_or_default(),
         ));
@@ -922,7 +922,7 @@ pub async fn evidence_verify(
     let trusted = match (key_pem, store) {
         (Some(pem), _) => vec![key::parse_public_pem(pem)
             .ok_or_else(|| Error::invalid("--key", "not an Ed25519 public key PEM"))?],
-        (None, Some(store)) => db::keys(store.pool())
+        (None, Some(store)) => db::keys(&mut store.read().await?)
             .await?
             .iter()
             .filter_map(|(_, p)| key::parse_public_pem(p))

@@ -37,8 +37,12 @@ pub async fn findings_list(
         }
     }
     let identity_id = filter.identity_id;
-    let snap =
-        crate::store::bulk::read(store.path(), move |b| db::snapshot(b, identity_id)).await?;
+    // SQLite's file is read on a bulk connection of its own; a team database through sqlx.
+    let snap = if store.sqlite_pool().is_some() {
+        crate::store::bulk::read(store.path(), move |b| db::snapshot(b, identity_id)).await?
+    } else {
+        db::snapshot_db(&mut store.read().await?, identity_id).await?
+    };
     findings_of(store, &snap, now, filter).await
 }
 
@@ -68,7 +72,7 @@ pub(crate) struct RuleInputs {
 /// Reads the templates, the framework mapping and the acceptances (and every client id when
 /// the snapshot is of `one_identity`).
 pub(crate) async fn rule_inputs(store: &Store, one_identity: bool) -> Result<RuleInputs> {
-    let mut conn = store.pool().acquire().await?;
+    let mut conn = store.read().await?;
     let templates = db::templates(&mut conn)
         .await?
         .into_iter()
@@ -79,7 +83,7 @@ pub(crate) async fn rule_inputs(store: &Store, one_identity: bool) -> Result<Rul
         .collect();
     drop(conn);
     let mut by_rule: FxHashMap<String, Vec<Mapping>> = FxHashMap::default();
-    for m in db::mappings(store.pool()).await? {
+    for m in db::mappings(&mut store.read().await?).await? {
         by_rule.entry(m.rule.clone()).or_default().push(m);
     }
     let controls = by_rule
@@ -95,14 +99,14 @@ pub(crate) async fn rule_inputs(store: &Store, one_identity: bool) -> Result<Rul
         })
         .collect();
     let mut accepted: FxHashMap<i64, Vec<(String, String)>> = FxHashMap::default();
-    for a in db::acceptances(store.pool()).await? {
+    for a in db::acceptances(&mut store.read().await?).await? {
         accepted
             .entry(a.identity_id)
             .or_default()
             .push((a.rule, a.until));
     }
     let all = if one_identity {
-        Some(db::client_ids(store.pool()).await?)
+        Some(db::client_ids(&mut store.read().await?).await?)
     } else {
         None
     };
@@ -351,8 +355,8 @@ pub(crate) fn judge(
     out
 }
 
-/// Accepts a finding as a risk until a date. The approver must be a current person who owns
-/// neither side of the identity.
+/// Accepts a finding as a risk until a date. The approver is the signed-in person (naming
+/// anyone else is refused), who must own neither side of the identity.
 pub async fn finding_accept(
     store: &Store,
     now: Timestamp,
@@ -360,7 +364,7 @@ pub async fn finding_accept(
     finding_id: &str,
     until: Timestamp,
     reason: &str,
-    approver: &str,
+    approver: Option<&str>,
 ) -> Result<Finding> {
     let (rule, id) = finding_id
         .rsplit_once(':')
@@ -391,7 +395,7 @@ pub async fn finding_accept(
         .ok_or_else(|| Error::NotFound(format!("open finding {finding_id}")))?;
 
     let mut tx = store.begin_write().await?;
-    let person = super::identity::active_person(&mut tx, "approver", approver).await?;
+    let person = super::who::act_as(&mut tx, actor, approver, "approver").await?;
     let rec = crate::store::identity::get(&mut tx, id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("identity {id}")))?;
@@ -434,18 +438,18 @@ pub async fn finding_accept(
 
 /// The rule-to-control mapping, as data.
 pub async fn framework_mapping(store: &Store) -> Result<Vec<Mapping>> {
-    db::mappings(store.pool()).await
+    db::mappings(&mut store.read().await?).await
 }
 
 /// Every use-case template.
 pub async fn template_list(store: &Store) -> Result<Vec<Template>> {
-    let mut conn = store.pool().acquire().await?;
+    let mut conn = store.read().await?;
     db::templates(&mut conn).await
 }
 
 /// One template.
 pub async fn template_show(store: &Store, key: &str) -> Result<Template> {
-    let mut conn = store.pool().acquire().await?;
+    let mut conn = store.read().await?;
     db::template(&mut conn, key)
         .await?
         .ok_or_else(|| Error::NotFound(format!("template '{key}'")))
@@ -560,7 +564,9 @@ pub struct AcceptRequest {
     pub finding: String,
     pub until: String,
     pub reason: String,
-    pub approver: String,
+    /// The signed-in person accepts; naming anyone else is refused.
+    #[serde(default)]
+    pub approver: Option<String>,
 }
 
 /// [`finding_accept`] from a form.
@@ -577,5 +583,14 @@ pub async fn finding_accept_request(
         text.to_string()
     };
     let until = time::parse(&full).map_err(|m| Error::invalid("until", m))?;
-    finding_accept(store, now, actor, &r.finding, until, &r.reason, &r.approver).await
+    finding_accept(
+        store,
+        now,
+        actor,
+        &r.finding,
+        until,
+        &r.reason,
+        r.approver.as_deref(),
+    )
+    .await
 }

@@ -1,6 +1,6 @@
+use crate::store::Db;
 use serde::Deserialize;
 use serde_json::json;
-use sqlx::SqliteConnection;
 use ts_rs::TS;
 
 use crate::audit::{self, Actor};
@@ -61,10 +61,7 @@ pub struct NewIdentity {
     pub ai_agent: Option<bool>,
 }
 
-pub(crate) async fn resolve(
-    conn: &mut SqliteConnection,
-    r: &IdentityRef,
-) -> Result<IdentityRecord> {
+pub(crate) async fn resolve(conn: &mut Db, r: &IdentityRef) -> Result<IdentityRecord> {
     let key = r.key.trim();
     if r.environment.is_none() {
         if let Ok(id) = key.parse::<i64>() {
@@ -92,12 +89,12 @@ pub(crate) async fn resolve(
 
 /// One page of the inventory.
 pub async fn identity_list(store: &Store, filter: &IdentityFilter) -> Result<IdentityPage> {
-    db::list(store.pool(), filter).await
+    db::list(&mut store.read().await?, filter).await
 }
 
 /// Everything about one identity: owners, scopes with justifications, credentials, history.
 pub async fn identity_show(store: &Store, r: &IdentityRef) -> Result<IdentityDetail> {
-    let mut conn = store.pool().acquire().await?;
+    let mut conn = store.read().await?;
     let rec = resolve(&mut conn, r).await?;
     let identity = db::view(&mut conn, rec.id)
         .await?
@@ -139,8 +136,12 @@ pub async fn identity_show(store: &Store, r: &IdentityRef) -> Result<IdentityDet
     );
     let credentials = db::credentials(&mut conn, rec.id).await?;
     drop(conn);
-    let history =
-        crate::store::audit::list(store.pool(), Some(&format!("identity:{}", rec.id)), 200).await?;
+    let history = crate::store::audit::list(
+        &mut store.read().await?,
+        Some(&format!("identity:{}", rec.id)),
+        200,
+    )
+    .await?;
     Ok(IdentityDetail {
         identity,
         approvals,
@@ -252,7 +253,7 @@ pub async fn identity_set_owner(
     role: OwnerRole,
     person_ref: &str,
 ) -> Result<IdentityDetail> {
-    let mut conn = store.pool().acquire().await?;
+    let mut conn = store.read().await?;
     let rec = resolve(&mut conn, r).await?;
     let owner = match person_ref.trim().parse::<i64>() {
         Ok(id) => {
@@ -296,7 +297,7 @@ pub async fn identity_set_purpose(
     if purpose.is_empty() {
         return Err(Error::invalid("purpose", "must not be empty"));
     }
-    let mut conn = store.pool().acquire().await?;
+    let mut conn = store.read().await?;
     let rec = resolve(&mut conn, r).await?;
     drop(conn);
     let input = IdentityInput {
@@ -346,11 +347,7 @@ pub async fn identity_retire(
 
 /// A known person named by id or email (or `Name <email>`); `field` names the input in errors.
 /// Someone who has left the organization is refused.
-pub(crate) async fn active_person(
-    conn: &mut SqliteConnection,
-    field: &str,
-    spec: &str,
-) -> Result<Person> {
+pub(crate) async fn active_person(conn: &mut Db, field: &str, spec: &str) -> Result<Person> {
     let found = match spec.trim().parse::<i64>() {
         Ok(id) => person::get(conn, id).await?,
         Err(_) => {
@@ -399,6 +396,6 @@ pub async fn person_add(
 
 /// Everyone who owns or reviews something.
 pub async fn person_list(store: &Store) -> Result<Vec<Person>> {
-    let mut conn = store.pool().acquire().await?;
+    let mut conn = store.read().await?;
     person::list(&mut conn).await
 }

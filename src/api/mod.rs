@@ -11,6 +11,7 @@ mod identity;
 mod import;
 mod review;
 mod usage;
+mod who;
 
 pub use crate::scope::report::{scope_diff, scope_info, ScopeDiff, ScopeInfo};
 pub use audit::{audit_log, audit_verify, AuditQuery};
@@ -40,3 +41,4 @@ pub use usage::{
     ClassCounts, IdentityTrace, IdentityUsage, Offender, TokenImportSummary, TraceClass,
     TraceReport, UsageCell,
 };
+pub use who::{person_bind, session_actor, team_add_member, whoami, Whoami, ROLES};

@@ -4,9 +4,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::store::Db;
 use serde::Serialize;
 use serde_json::json;
-use sqlx::SqliteConnection;
 use ts_rs::TS;
 
 use super::identity::{active_person, resolve, IdentityRef};
@@ -25,7 +25,7 @@ use crate::{Error, Result, Store};
 
 /// The recertification policy.
 pub async fn review_policy(store: &Store) -> Result<ReviewPolicy> {
-    let mut conn = store.pool().acquire().await?;
+    let mut conn = store.read().await?;
     db::policy(&mut conn).await
 }
 
@@ -96,7 +96,7 @@ pub async fn review_policy_edit(
 }
 
 /// Recomputes next_review_due of every identity; returns how many changed.
-async fn reschedule(conn: &mut SqliteConnection, intervals: &review::Intervals) -> Result<usize> {
+async fn reschedule(conn: &mut Db, intervals: &review::Intervals) -> Result<usize> {
     let mut changed = Vec::new();
     for c in db::schedule_inputs(conn).await? {
         let r = &c.record;
@@ -158,11 +158,7 @@ fn filter_json(c: &CampaignRow) -> Result<review::CampaignFilter> {
         .map_err(|e| Error::Integrity(format!("campaign {}: filter: {e}", c.id)))
 }
 
-async fn campaign_view(
-    conn: &mut SqliteConnection,
-    now: Timestamp,
-    c: CampaignRow,
-) -> Result<Campaign> {
+async fn campaign_view(conn: &mut Db, now: Timestamp, c: CampaignRow) -> Result<Campaign> {
     let fallback = match c.fallback_reviewer_id {
         Some(id) => crate::store::person::get(conn, id).await?,
         None => None,
@@ -303,7 +299,7 @@ pub async fn campaign_create(
 
 /// Every campaign, newest first, with progress as of `now`.
 pub async fn campaign_list(store: &Store, now: Timestamp) -> Result<Vec<Campaign>> {
-    let mut conn = store.pool().acquire().await?;
+    let mut conn = store.read().await?;
     let mut out = Vec::new();
     for c in db::campaigns(&mut conn).await? {
         out.push(campaign_view(&mut conn, now, c).await?);
@@ -313,7 +309,7 @@ pub async fn campaign_list(store: &Store, now: Timestamp) -> Result<Vec<Campaign
 
 /// One campaign with progress as of `now`.
 pub async fn campaign_show(store: &Store, now: Timestamp, id: i64) -> Result<Campaign> {
-    let mut conn = store.pool().acquire().await?;
+    let mut conn = store.read().await?;
     let c = db::campaign(&mut conn, id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("campaign {id}")))?;
@@ -358,13 +354,17 @@ pub async fn campaign_close(
 
 /// Review items, undecided first by due date.
 pub async fn review_items(store: &Store, q: &ItemQuery) -> Result<Vec<Item>> {
+    // On SQLite a campaign's tens of thousands of items are read on a bulk connection.
+    if store.sqlite_pool().is_none() {
+        return db::items(&mut store.read().await?, q).await;
+    }
     let q = q.clone();
     crate::store::bulk::read(store.path(), move |b| db::items_bulk(b, &q)).await
 }
 
 /// Resolves `--reviewer PERSON` for a queue.
 pub async fn person_id(store: &Store, spec: &str) -> Result<i64> {
-    let mut conn = store.pool().acquire().await?;
+    let mut conn = store.read().await?;
     Ok(active_person(&mut conn, "reviewer", spec).await?.id)
 }
 
@@ -387,7 +387,7 @@ pub struct ItemDetail {
     pub granted_at_start: Vec<String>,
 }
 
-async fn item(conn: &mut SqliteConnection, id: i64) -> Result<Item> {
+async fn item(conn: &mut Db, id: i64) -> Result<Item> {
     db::items(
         conn,
         &ItemQuery {
@@ -403,7 +403,7 @@ async fn item(conn: &mut SqliteConnection, id: i64) -> Result<Item> {
 
 /// One item with the identity, its findings, the recommendation and the attestation.
 pub async fn review_item_show(store: &Store, now: Timestamp, id: i64) -> Result<ItemDetail> {
-    let mut conn = store.pool().acquire().await?;
+    let mut conn = store.read().await?;
     let row = db::item_row(&mut conn, id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("review item {id}")))?;
@@ -460,7 +460,7 @@ async fn assessment(
         },
     )
     .await?;
-    let mut conn = store.pool().acquire().await?;
+    let mut conn = store.read().await?;
     let c = db::candidate(&mut conn, identity_id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("identity {identity_id}")))?;
@@ -490,7 +490,7 @@ const USAGE_DAYS: i64 = 90;
 /// The identity's use-case template and the granted scopes to remove: beyond approval or
 /// beyond the template.
 async fn recommendation(
-    conn: &mut SqliteConnection,
+    conn: &mut Db,
     use_case: Option<&str>,
     approved: &[String],
     granted: &[String],
@@ -536,7 +536,7 @@ pub async fn review_decide(
             "no_change is applied only by a campaign's deadline default",
         ));
     }
-    let mut conn = store.pool().acquire().await?;
+    let mut conn = store.read().await?;
     let row = db::item_row(&mut conn, req.item)
         .await?
         .ok_or_else(|| Error::NotFound(format!("review item {}", req.item)))?;
@@ -561,7 +561,7 @@ pub async fn review_decide(
             row.id
         )));
     }
-    let reviewer = active_person(&mut tx, "reviewer", &req.reviewer).await?;
+    let reviewer = super::who::act_as(&mut tx, actor, req.reviewer.as_deref(), "reviewer").await?;
     let current = db::candidate(&mut tx, row.identity_id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("identity {}", row.identity_id)))?;
@@ -699,7 +699,7 @@ pub async fn review_decide(
     );
     audit::append(&mut tx, now, actor, drafts).await?;
     tx.commit().await?;
-    let mut conn = store.pool().acquire().await?;
+    let mut conn = store.read().await?;
     item(&mut conn, row.id).await
 }
 
@@ -708,7 +708,7 @@ pub async fn review_decide(
 /// counts as a certification.
 #[allow(clippy::too_many_arguments)]
 async fn apply_decision(
-    tx: &mut SqliteConnection,
+    tx: &mut Db,
     store: &Store,
     now: Timestamp,
     row: &ItemRow,
@@ -969,7 +969,7 @@ pub async fn identity_attest(
     }
     let mut tx = store.begin_write().await?;
     let rec = resolve(&mut tx, r).await?;
-    let person = active_person(&mut tx, "person", &req.person).await?;
+    let person = super::who::act_as(&mut tx, actor, req.person.as_deref(), "person").await?;
     let role = if rec.business_owner_id == Some(person.id) {
         OwnerRole::Business
     } else if rec.technical_owner_id == Some(person.id) {
@@ -1114,7 +1114,7 @@ pub async fn campaign_report(store: &Store, now: Timestamp, id: i64) -> Result<S
         },
     )
     .await?;
-    let mut conn = store.pool().acquire().await?;
+    let mut conn = store.read().await?;
     let decisions = db::decisions(&mut conn, None, Some(id)).await?;
     drop(conn);
     let bytes = super::evidence::csv(&REVIEW_COLUMNS, review_rows(&items, &decisions))?;

@@ -162,7 +162,7 @@ async fn lookups(
     store: &Store,
     environment: Environment,
 ) -> Result<(Tokens<'_>, HashMap<(String, Environment), i64>)> {
-    let mut conn = store.pool().acquire().await?;
+    let mut conn = store.read().await?;
     let tokens = Tokens {
         key: store.fingerprint_key(),
         clients: db::token_clients(&mut conn, environment).await?,
@@ -630,7 +630,7 @@ pub async fn trace(
 ) -> Result<TraceReport> {
     let day = |t: Timestamp| time::format(t)[..10].to_string();
     let (since, until) = (since.map(day), until.map(day));
-    let mut conn = store.pool().acquire().await?;
+    let mut conn = store.read().await?;
     let rows = db::calls(&mut conn, since.as_deref(), until.as_deref(), None).await?;
     // Only the identities that called in the window are read (one of a hundred thousand,
     // perhaps), each distinct scope text parsed once.
@@ -757,7 +757,7 @@ pub async fn usage_show(
     if days < 1 {
         return Err(Error::invalid("days", "must be at least 1"));
     }
-    let mut conn = store.pool().acquire().await?;
+    let mut conn = store.read().await?;
     let rec = resolve(&mut conn, r).await?;
     let since = time::format(now - chrono::Duration::days(days))[..10].to_string();
     let rows = db::calls(&mut conn, Some(&since), None, Some(rec.id)).await?;

@@ -10,10 +10,10 @@
 pub mod line;
 pub mod sha4;
 
+use crate::store::Db;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use sqlx::SqliteConnection;
 use ts_rs::TS;
 
 use crate::store;
@@ -54,7 +54,8 @@ pub struct ChainStatus {
     pub head_hash: String,
 }
 
-/// Who made a change: `--actor`, else the OS user.
+/// Who made a change: the OS user on a workstation, the session's login on a team database.
+/// Established by the system (see `api::whoami`), never taken from an argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor(pub String);
 
@@ -133,15 +134,24 @@ pub fn entry_hash(
 
 /// Appends entries in order inside the caller's transaction and returns them.
 pub async fn append(
-    conn: &mut SqliteConnection,
+    conn: &mut Db,
     now: Timestamp,
     actor: &Actor,
     drafts: Vec<Draft>,
 ) -> Result<Vec<AuditEntry>> {
+    let at = time::format(now);
+    if conn.is_pg() {
+        // A team database stamps the session's login and extends the chain itself: a client
+        // can neither choose the actor nor break the chain.
+        let rows: Vec<(&str, &str, String)> = drafts
+            .iter()
+            .map(|d| (d.action, d.subject.as_str(), canonical_json(&d.details)))
+            .collect();
+        return store::audit::append_pg(conn, &at, &rows).await;
+    }
     let (mut seq, mut prev) = store::audit::head(conn)
         .await?
         .unwrap_or_else(|| (0, GENESIS.to_string()));
-    let at = time::format(now);
     let mut entries = Vec::with_capacity(drafts.len());
     for d in drafts {
         seq += 1;
@@ -164,7 +174,7 @@ pub async fn append(
 
 /// Appends one entry inside the caller's transaction.
 pub async fn record(
-    conn: &mut SqliteConnection,
+    conn: &mut Db,
     now: Timestamp,
     actor: &Actor,
     action: &'static str,
@@ -230,11 +240,11 @@ pub fn check_link(expected_seq: i64, prev_hash: &str, e: &AuditEntry) -> Option<
 }
 
 /// Recomputes the whole chain; fails naming the first bad seq.
-pub async fn verify(pool: &sqlx::SqlitePool) -> Result<ChainStatus> {
+pub async fn verify(db: &mut crate::store::Db) -> Result<ChainStatus> {
     let mut prev = GENESIS.to_string();
     let mut count = 0i64;
     let mut bad: Option<(i64, String)> = None;
-    store::audit::scan(pool, |e| {
+    store::audit::scan(db, |e| {
         if let Some(why) = check_link(count + 1, &prev, &e) {
             // Name the position in the chain that broke: the stored seq when it is plausible,
             // else the seq that was expected there.

@@ -45,9 +45,9 @@ pub enum ReviewCommand {
         new_owner: Option<String>,
         #[arg(long)]
         comment: String,
-        /// Who decides: email or person id.
+        /// Refused unless it names the signed-in person: who decides is who is signed in.
         #[arg(long)]
-        reviewer: String,
+        reviewer: Option<String>,
     },
     /// Apply reminders, escalation and deadline defaults as of a time (for schedulers).
     Escalate {
@@ -140,9 +140,9 @@ pub enum CampaignCommand {
 pub struct AttestArgs {
     #[command(flatten)]
     target: super::Target,
-    /// The owner attesting: email or person id.
+    /// Refused unless it names the signed-in person: who attests is who is signed in.
     #[arg(long)]
-    person: String,
+    person: Option<String>,
     /// The purpose statement, confirmed or edited.
     #[arg(long)]
     purpose: String,

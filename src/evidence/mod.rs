@@ -9,7 +9,7 @@ use ts_rs::TS;
 use crate::audit::canonical_json;
 
 /// A signed statement that the audit chain had `head_hash` at `seq` at time `at`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Checkpoint {
     #[ts(type = "number")]
     pub seq: i64,

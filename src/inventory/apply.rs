@@ -1,8 +1,8 @@
 //! Applying what a source says about an identity: create or update, owners, scopes and
 //! credential fingerprints, and the audit draft that records exactly what changed.
 
+use crate::store::Db;
 use serde_json::{json, Map, Value};
-use sqlx::SqliteConnection;
 
 use super::fingerprint::FingerprintKey;
 use super::{CredentialKind, IdentityInput, ScopeSet, Status};
@@ -41,7 +41,7 @@ impl Applied {
 /// input sets. `update_action` names the audit action of an update (`identity.update`,
 /// `identity.set_owner`, ...). Fails with [`Error::Invalid`] naming the field.
 pub async fn apply(
-    conn: &mut SqliteConnection,
+    conn: &mut Db,
     now: Timestamp,
     key: &FingerprintKey,
     input: IdentityInput,
@@ -114,6 +114,8 @@ pub async fn apply(
             ai_agent: false,
             reauth_reason: None,
             reauth_since: None,
+            version: 1,
+            reviewed_elsewhere_at: None,
         },
     };
     set(&mut rec.name, input.name);
@@ -138,6 +140,12 @@ pub async fn apply(
     set_opt(
         &mut rec.last_reviewed_at,
         input.last_reviewed_at.map(time::format),
+    );
+    // A review date from a file is history ("reviewed elsewhere on DATE"), never a
+    // certification: only a decision in Steward sets last_reviewed_at.
+    set_opt(
+        &mut rec.reviewed_elsewhere_at,
+        input.reviewed_elsewhere_at.map(time::format),
     );
     rec.business_owner_id = business_owner_id;
     rec.technical_owner_id = technical_owner_id;
@@ -174,8 +182,9 @@ pub async fn apply(
         .clone()
         .unwrap_or_else(|| old_granted.clone());
 
-    // A review clears a pending re-authorization; a change to a certified identity's purpose,
-    // use case or scopes (upwards) needs one.
+    // A decision clears a pending re-authorization (a file never does: its review date is
+    // history); a change to a certified identity's purpose, use case or scopes (upwards)
+    // needs one.
     let mut reopen: Option<String> = None;
     if input.last_reviewed_at.is_some() {
         rec.reauth_reason = None;
@@ -323,7 +332,7 @@ pub async fn apply(
 
 /// Opens a re-authorization item for a certified identity that changed, unless one is open.
 async fn open_reauthorization(
-    conn: &mut SqliteConnection,
+    conn: &mut Db,
     now: Timestamp,
     rec: &IdentityRecord,
     id: i64,
@@ -386,8 +395,9 @@ fn set_opt<T>(slot: &mut Option<T>, value: Option<T>) {
 
 /// Field-by-field changes as `{field: {from, to}}`; every field of a new identity.
 fn diff(old: Option<&IdentityRecord>, new: &IdentityRecord) -> Map<String, Value> {
-    const IGNORED: [&str; 6] = [
+    const IGNORED: [&str; 7] = [
         "id",
+        "version",
         "created_at",
         "updated_at",
         "next_review_due",

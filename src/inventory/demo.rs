@@ -462,6 +462,8 @@ pub fn generate(count: usize, seed: u64, now: Timestamp, key: &FingerprintKey) -
                 ai_agent: arch.ai_agent,
                 reauth_reason: None,
                 reauth_since: None,
+                version: 1,
+                reviewed_elsewhere_at: None,
             };
             identities.push(DemoIdentity {
                 record,

@@ -11,15 +11,14 @@ use ts_rs::TS;
 use crate::scope::report::{ScopeDiff, ScopeInfo};
 use crate::time::Timestamp;
 
-/// Declares a closed string enum stored as TEXT, with `as_str`, `ALL`, `FromStr` and `Display`.
+/// Declares a closed string enum stored as TEXT, with `as_str`, `ALL`, `FromStr` and `Display`
+/// (the store maps each one to a TEXT column in `store::types`).
 macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, TS,
-            sqlx::Type,
         )]
-        #[sqlx(rename_all = "snake_case")]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($variant),+ }
 
@@ -52,15 +51,6 @@ macro_rules! text_enum {
             }
         }
 
-        impl rusqlite::types::FromSql for $name {
-            fn column_result(
-                v: rusqlite::types::ValueRef<'_>,
-            ) -> rusqlite::types::FromSqlResult<Self> {
-                v.as_str()?
-                    .parse()
-                    .map_err(|e: String| rusqlite::types::FromSqlError::Other(e.into()))
-            }
-        }
     };
 }
 
@@ -199,7 +189,11 @@ pub struct IdentityInput {
     pub jwks_uri: Option<String>,
     pub revocation_endpoint: Option<String>,
     pub last_used_at: Option<Timestamp>,
+    /// A certification: set only by a review decision in Steward.
     pub last_reviewed_at: Option<Timestamp>,
+    /// A review date a registration file reports: history ("reviewed elsewhere on DATE"),
+    /// never a certification.
+    pub reviewed_elsewhere_at: Option<Timestamp>,
     pub ai_agent: Option<bool>,
 }
 
@@ -283,6 +277,8 @@ pub struct Identity {
     /// Why its certification expired on a change; cleared by the next review decision.
     pub reauth_reason: Option<String>,
     pub reauth_since: Option<String>,
+    /// A review date a registration file reported: history, never a certification.
+    pub reviewed_elsewhere_at: Option<String>,
 }
 
 /// An approved scope with why it is needed and who approved it.

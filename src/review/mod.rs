@@ -315,15 +315,17 @@ pub struct DecideRequest {
     #[serde(default)]
     pub new_owner: Option<String>,
     pub comment: String,
-    /// Email or id of who decides.
-    pub reviewer: String,
+    /// Who decides is the signed-in person; naming anyone else here is refused.
+    #[serde(default)]
+    pub reviewer: Option<String>,
 }
 
 /// An owner confirming (or editing) the purpose and justifying approved scopes.
 #[derive(Debug, Clone, Deserialize, TS)]
 pub struct AttestRequest {
-    /// Email or id.
-    pub person: String,
+    /// Who attests is the signed-in person; naming anyone else here is refused.
+    #[serde(default)]
+    pub person: Option<String>,
     pub purpose: String,
     /// (approved scope, why).
     #[serde(default)]
@@ -352,7 +354,7 @@ pub fn choose_reviewer<'a>(
 /// [`choose_reviewer`] reading the designated reviewer and the fallbacks (person ids) from
 /// the store; `None` when nobody qualifies.
 pub async fn assign_reviewer(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut crate::store::Db,
     business_owner: Option<i64>,
     technical_owner: Option<i64>,
     fallbacks: &[Option<i64>],

@@ -1,88 +1,172 @@
-//! SQL for the audit log. Rows are only ever inserted; triggers refuse UPDATE and DELETE.
+//! SQL for the audit log. Rows are only ever inserted: on SQLite triggers refuse UPDATE and
+//! DELETE; on a team database only the schema owner may change rows, and members append
+//! through `steward_audit_append`, which stamps the session's login and extends the chain.
 
 use futures_util::TryStreamExt;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{QueryBuilder, Row};
 
+use super::{on, Db};
 use crate::audit::canonical_json;
 use crate::audit::AuditEntry;
 use crate::Result;
 
 /// The last entry's seq and hash.
-pub async fn head(conn: &mut SqliteConnection) -> Result<Option<(i64, String)>> {
-    Ok(
-        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(conn)
-            .await?,
+pub async fn head(db: &mut Db) -> Result<Option<(i64, String)>> {
+    Ok(on!(db, |c| sqlx::query_as(
+        "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
     )
+    .fetch_optional(c)
+    .await)?)
 }
 
 /// Inserts entries, many rows a statement.
-pub async fn insert(conn: &mut SqliteConnection, entries: &[AuditEntry]) -> Result<()> {
+pub async fn insert(db: &mut Db, entries: &[AuditEntry]) -> Result<()> {
     // 8 bound values a row; stay well under SQLite's 32766 variables a statement.
     for chunk in entries.chunks(1000) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash) ",
-        );
-        q.push_values(chunk, |mut b, e| {
-            b.push_bind(e.seq)
-                .push_bind(&e.at)
-                .push_bind(&e.actor)
-                .push_bind(&e.action)
-                .push_bind(&e.subject)
-                .push_bind(canonical_json(&e.details))
-                .push_bind(&e.prev_hash)
-                .push_bind(&e.hash);
-        });
-        q.build().execute(&mut *conn).await?;
+        on!(db, |c| {
+            let mut q = QueryBuilder::new(
+                "INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash) ",
+            );
+            q.push_values(chunk, |mut b, e| {
+                b.push_bind(e.seq)
+                    .push_bind(&e.at)
+                    .push_bind(&e.actor)
+                    .push_bind(&e.action)
+                    .push_bind(&e.subject)
+                    .push_bind(canonical_json(&e.details))
+                    .push_bind(&e.prev_hash)
+                    .push_bind(&e.hash);
+            });
+            q.build().execute(c).await.map(|r| r.rows_affected())
+        })?;
     }
     Ok(())
 }
 
-fn entry(row: &sqlx::sqlite::SqliteRow) -> Result<AuditEntry> {
-    let details: String = row.try_get("details")?;
-    Ok(AuditEntry {
+/// Appends entries on a team database through `steward_audit_append`, which takes the chain's
+/// lock, stamps the session's login as the actor and computes each hash; returns the entries
+/// as stored.
+pub async fn append_pg(
+    db: &mut Db,
+    at: &str,
+    drafts: &[(&str, &str, String)],
+) -> Result<Vec<AuditEntry>> {
+    let mut out = Vec::with_capacity(drafts.len());
+    for (action, subject, details) in drafts {
+        let row: Option<AuditRow> = on!(db, |c| sqlx::query_as(
+            "SELECT seq, at, actor, action, subject, details, prev_hash, hash \
+             FROM steward_audit_append($1, $2, $3, $4)"
+        )
+        .bind(at)
+        .bind(*action)
+        .bind(*subject)
+        .bind(details)
+        .fetch_optional(c)
+        .await)?;
+        if let Some(r) = row {
+            out.push(r.into());
+        }
+    }
+    Ok(out)
+}
+
+#[derive(sqlx::FromRow)]
+struct AuditRow {
+    seq: i64,
+    at: String,
+    actor: String,
+    action: String,
+    subject: String,
+    details: String,
+    prev_hash: String,
+    hash: String,
+}
+
+impl From<AuditRow> for AuditEntry {
+    fn from(r: AuditRow) -> Self {
+        AuditEntry {
+            seq: r.seq,
+            at: r.at,
+            actor: r.actor,
+            action: r.action,
+            subject: r.subject,
+            // A details text that is not JSON cannot match its hash; keep it as a string so
+            // verification reports the entry instead of failing to read it.
+            details: serde_json::from_str(&r.details)
+                .unwrap_or(serde_json::Value::String(r.details)),
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+        }
+    }
+}
+
+fn entry<R: Row>(row: &R) -> Result<AuditEntry>
+where
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(AuditRow {
         seq: row.try_get("seq")?,
         at: row.try_get("at")?,
         actor: row.try_get("actor")?,
         action: row.try_get("action")?,
         subject: row.try_get("subject")?,
-        // A details text that is not JSON cannot match its hash; keep it as a string so
-        // verification reports the entry instead of failing to read it.
-        details: serde_json::from_str(&details).unwrap_or(serde_json::Value::String(details)),
+        details: row.try_get("details")?,
         prev_hash: row.try_get("prev_hash")?,
         hash: row.try_get("hash")?,
-    })
+    }
+    .into())
 }
 
 /// Streams every entry in storage order (by seq) until `visit` returns false.
-pub async fn scan(pool: &SqlitePool, mut visit: impl FnMut(AuditEntry) -> bool) -> Result<()> {
-    let mut rows = sqlx::query("SELECT * FROM audit_log ORDER BY seq").fetch(pool);
-    while let Some(row) = rows.try_next().await? {
-        if !visit(entry(&row)?) {
-            break;
+pub async fn scan(db: &mut Db, mut visit: impl FnMut(AuditEntry) -> bool) -> Result<()> {
+    on!(db, |c| {
+        let mut rows = sqlx::query(
+            "SELECT seq, at, actor, action, subject, details, prev_hash, hash \
+             FROM audit_log ORDER BY seq",
+        )
+        .fetch(c);
+        while let Some(row) = rows.try_next().await? {
+            if !visit(entry(&row)?) {
+                break;
+            }
         }
-    }
-    Ok(())
+        Ok::<(), crate::Error>(())
+    })
 }
 
-/// Entries, newest first, optionally for one subject.
-pub async fn list(pool: &SqlitePool, subject: Option<&str>, limit: i64) -> Result<Vec<AuditEntry>> {
-    let rows = sqlx::query(
-        "SELECT * FROM audit_log WHERE (?1 IS NULL OR subject = ?1) ORDER BY seq DESC LIMIT ?2",
-    )
-    .bind(subject)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(entry).collect()
+/// Entries, newest first, optionally for one subject; a negative `limit` is no limit.
+pub async fn list(db: &mut Db, subject: Option<&str>, limit: i64) -> Result<Vec<AuditEntry>> {
+    let limit = (limit >= 0).then_some(limit);
+    macro_rules! select {
+        () => {
+            "SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log \
+             WHERE ($1 IS NULL OR subject = $1) ORDER BY seq DESC"
+        };
+    }
+    // SQLite reads a negative limit as none, PostgreSQL a NULL one.
+    let rows: Vec<AuditRow> = on!(
+        db,
+        sql = (
+            concat!(select!(), " LIMIT coalesce($2, -1)"),
+            concat!(select!(), " LIMIT $2")
+        ),
+        |c| sqlx::query_as(sql)
+            .bind(subject)
+            .bind(limit)
+            .fetch_all(c)
+            .await
+    )?;
+    Ok(rows.into_iter().map(Into::into).collect())
 }
 
 /// The hash of the entry at `seq`, if there is one.
-pub async fn hash_at(conn: &mut SqliteConnection, seq: i64) -> Result<Option<String>> {
-    Ok(
-        sqlx::query_scalar("SELECT hash FROM audit_log WHERE seq = ?1")
-            .bind(seq)
-            .fetch_optional(conn)
-            .await?,
+pub async fn hash_at(db: &mut Db, seq: i64) -> Result<Option<String>> {
+    Ok(on!(db, |c| sqlx::query_scalar(
+        "SELECT hash FROM audit_log WHERE seq = $1"
     )
+    .bind(seq)
+    .fetch_optional(c)
+    .await)?)
 }

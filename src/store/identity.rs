@@ -1,7 +1,9 @@
 //! SQL for identities, their scope sets and credentials. Scope storage lives here and only
 //! here, so the scope engine's canonical form is one change away.
 
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::QueryBuilder;
+
+use super::{on, Db};
 
 use crate::inventory::{
     Credential, CredentialKind, Environment, Identity, IdentityFilter, IdentityPage, IdentitySort,
@@ -39,6 +41,17 @@ pub struct IdentityRecord {
     /// Why the certification expired on a change, until the next decision.
     pub reauth_reason: Option<String>,
     pub reauth_since: Option<String>,
+    /// Raised by every update: an update that names an older version is a conflict.
+    #[serde(default = "first_version")]
+    pub version: i64,
+    /// When a registration file said the identity was last reviewed elsewhere (history,
+    /// never a certification).
+    #[serde(default)]
+    pub reviewed_elsewhere_at: Option<String>,
+}
+
+fn first_version() -> i64 {
+    1
 }
 
 /// A stored scope of either set.
@@ -63,66 +76,99 @@ pub struct NewCredential {
 const RECORD_COLUMNS: &str = "client_id, environment, name, kind, vendor, status, \
     business_owner_id, technical_owner_id, purpose, use_case, auth_method, \
     access_token_lifetime_s, refresh_token_lifetime_s, jwks_uri, revocation_endpoint, \
-    last_used_at, last_reviewed_at, next_review_due, created_at, updated_at, ai_agent, reauth_reason, reauth_since";
+    last_used_at, last_reviewed_at, next_review_due, created_at, updated_at, ai_agent, reauth_reason, \
+    reauth_since, reviewed_elsewhere_at";
 
-fn push_record_values(
-    b: &mut sqlx::query_builder::Separated<'_, '_, Sqlite, &'static str>,
-    r: &IdentityRecord,
-) {
-    b.push_bind(r.client_id.clone())
-        .push_bind(r.environment)
-        .push_bind(r.name.clone())
-        .push_bind(r.kind)
-        .push_bind(r.vendor.clone())
-        .push_bind(r.status)
-        .push_bind(r.business_owner_id)
-        .push_bind(r.technical_owner_id)
-        .push_bind(r.purpose.clone())
-        .push_bind(r.use_case.clone())
-        .push_bind(r.auth_method.clone())
-        .push_bind(r.access_token_lifetime_s)
-        .push_bind(r.refresh_token_lifetime_s)
-        .push_bind(r.jwks_uri.clone())
-        .push_bind(r.revocation_endpoint.clone())
-        .push_bind(r.last_used_at.clone())
-        .push_bind(r.last_reviewed_at.clone())
-        .push_bind(r.next_review_due.clone())
-        .push_bind(r.created_at.clone())
-        .push_bind(r.updated_at.clone())
-        .push_bind(r.ai_agent)
-        .push_bind(r.reauth_reason.clone())
-        .push_bind(r.reauth_since.clone());
+/// Pushes a record's values (every column of [`RECORD_COLUMNS`]) onto a `push_values` row.
+macro_rules! push_record_values {
+    ($b:expr, $r:expr) => {
+        $b.push_bind($r.client_id.clone())
+            .push_bind($r.environment)
+            .push_bind($r.name.clone())
+            .push_bind($r.kind)
+            .push_bind($r.vendor.clone())
+            .push_bind($r.status)
+            .push_bind($r.business_owner_id)
+            .push_bind($r.technical_owner_id)
+            .push_bind($r.purpose.clone())
+            .push_bind($r.use_case.clone())
+            .push_bind($r.auth_method.clone())
+            .push_bind($r.access_token_lifetime_s)
+            .push_bind($r.refresh_token_lifetime_s)
+            .push_bind($r.jwks_uri.clone())
+            .push_bind($r.revocation_endpoint.clone())
+            .push_bind($r.last_used_at.clone())
+            .push_bind($r.last_reviewed_at.clone())
+            .push_bind($r.next_review_due.clone())
+            .push_bind($r.created_at.clone())
+            .push_bind($r.updated_at.clone())
+            .push_bind($r.ai_agent)
+            .push_bind($r.reauth_reason.clone())
+            .push_bind($r.reauth_since.clone())
+            .push_bind($r.reviewed_elsewhere_at.clone())
+    };
 }
 
-/// Inserts identities; a record's `id` is used when positive, else SQLite assigns one.
+/// Inserts identities; a record's `id` is used when positive, else the database assigns one.
 /// Returns the ids in input order.
-pub async fn insert(conn: &mut SqliteConnection, records: &[IdentityRecord]) -> Result<Vec<i64>> {
+pub async fn insert(db: &mut Db, records: &[IdentityRecord]) -> Result<Vec<i64>> {
     let mut ids = Vec::with_capacity(records.len());
-    // 24 values a row keeps a 1000-row statement under SQLite's variable limit.
-    for chunk in records.chunks(1000) {
-        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO identity (id, ");
-        q.push(RECORD_COLUMNS).push(") ");
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind((r.id > 0).then_some(r.id));
-            push_record_values(&mut b, r);
-        });
-        q.push(" RETURNING id");
-        let rows: Vec<(i64,)> = q.build_query_as().fetch_all(&mut *conn).await?;
+    // PostgreSQL's identity column takes no NULL: the ids a record leaves open are drawn from
+    // its sequence first, and the sequence is moved past any id given.
+    let drawn: Vec<i64> = if db.is_pg() {
+        let open = records.iter().filter(|r| r.id <= 0).count() as i64;
+        on!(db, |c| sqlx::query_scalar(
+            "SELECT nextval(pg_get_serial_sequence('identity', 'id')) FROM generate_series(1, $1)"
+        )
+        .bind(open)
+        .fetch_all(c)
+        .await)?
+    } else {
+        Vec::new()
+    };
+    let mut drawn = drawn.into_iter();
+    let given: Vec<Option<i64>> = records
+        .iter()
+        .map(|r| if r.id > 0 { Some(r.id) } else { drawn.next() })
+        .collect();
+    // 25 values a row keeps a 1000-row statement under SQLite's variable limit.
+    for (chunk, chunk_ids) in records.chunks(1000).zip(given.chunks(1000)) {
+        let rows: Vec<(i64,)> = on!(db, |c| {
+            let mut q = QueryBuilder::new("INSERT INTO identity (id, ");
+            q.push(RECORD_COLUMNS).push(") ");
+            q.push_values(chunk.iter().zip(chunk_ids), |mut b, (r, id)| {
+                b.push_bind(*id);
+                push_record_values!(b, r);
+            });
+            q.push(" RETURNING id");
+            q.build_query_as().fetch_all(c).await
+        })?;
         ids.extend(rows.into_iter().map(|(id,)| id));
     }
-    super::usage::claim_usage(&mut *conn, &ids).await?;
+    if db.is_pg() && records.iter().any(|r| r.id > 0) {
+        on!(db, |c| sqlx::query(
+            "SELECT setval(pg_get_serial_sequence('identity', 'id'), \
+             greatest((SELECT max(id) FROM identity), 1))"
+        )
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    }
+    super::usage::claim_usage(&mut *db, &ids).await?;
     Ok(ids)
 }
 
-/// Writes every column of an existing identity.
-pub async fn update(conn: &mut SqliteConnection, r: &IdentityRecord) -> Result<()> {
-    sqlx::query(
-        "UPDATE identity SET client_id = ?2, environment = ?3, name = ?4, kind = ?5, \
-         vendor = ?6, status = ?7, business_owner_id = ?8, technical_owner_id = ?9, \
-         purpose = ?10, use_case = ?11, auth_method = ?12, access_token_lifetime_s = ?13, \
-         refresh_token_lifetime_s = ?14, jwks_uri = ?15, revocation_endpoint = ?16, \
-         last_used_at = ?17, last_reviewed_at = ?18, next_review_due = ?19, updated_at = ?20, \
-         ai_agent = ?21, reauth_reason = ?22, reauth_since = ?23 WHERE id = ?1",
+/// Writes every column of an existing identity, if it is still at `r.version`; raises the
+/// version. An identity changed by someone else since it was read is a conflict.
+pub async fn update(db: &mut Db, r: &IdentityRecord) -> Result<()> {
+    let done = on!(db, |c| sqlx::query(
+        "UPDATE identity SET client_id = $2, environment = $3, name = $4, kind = $5, \
+         vendor = $6, status = $7, business_owner_id = $8, technical_owner_id = $9, \
+         purpose = $10, use_case = $11, auth_method = $12, access_token_lifetime_s = $13, \
+         refresh_token_lifetime_s = $14, jwks_uri = $15, revocation_endpoint = $16, \
+         last_used_at = $17, last_reviewed_at = $18, next_review_due = $19, updated_at = $20, \
+         ai_agent = $21, reauth_reason = $22, reauth_since = $23, reviewed_elsewhere_at = $24, \
+         version = version + 1 WHERE id = $1 AND version = $25",
     )
     .bind(r.id)
     .bind(&r.client_id)
@@ -147,49 +193,63 @@ pub async fn update(conn: &mut SqliteConnection, r: &IdentityRecord) -> Result<(
     .bind(r.ai_agent)
     .bind(&r.reauth_reason)
     .bind(&r.reauth_since)
-    .execute(conn)
-    .await?;
+    .bind(&r.reviewed_elsewhere_at)
+    .bind(r.version)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    if done == 0 {
+        return Err(crate::Error::Conflict(format!(
+            "identity {} ({}) was changed by someone else since it was read; reload and try \
+             again",
+            r.id, r.client_id
+        )));
+    }
     Ok(())
 }
 
 /// One identity by id.
-pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Option<IdentityRecord>> {
-    Ok(sqlx::query_as("SELECT * FROM identity WHERE id = ?1")
-        .bind(id)
-        .fetch_optional(conn)
-        .await?)
+pub async fn get(db: &mut Db, id: i64) -> Result<Option<IdentityRecord>> {
+    Ok(on!(db, |c| sqlx::query_as(
+        "SELECT * FROM identity WHERE id = $1"
+    )
+    .bind(id)
+    .fetch_optional(c)
+    .await)?)
 }
 
 /// Identities with this client_id, in one environment or in all of them.
 pub async fn by_client_id(
-    conn: &mut SqliteConnection,
+    db: &mut Db,
     client_id: &str,
     environment: Option<Environment>,
 ) -> Result<Vec<IdentityRecord>> {
-    Ok(sqlx::query_as(
-        "SELECT * FROM identity WHERE client_id = ?1 AND (?2 IS NULL OR environment = ?2) \
+    Ok(on!(db, |c| sqlx::query_as(
+        "SELECT * FROM identity WHERE client_id = $1 AND ($2 IS NULL OR environment = $2) \
          ORDER BY id",
     )
     .bind(client_id)
     .bind(environment)
-    .fetch_all(conn)
-    .await?)
+    .fetch_all(c)
+    .await)?)
 }
 
 /// How many identities there are.
-pub async fn count(conn: &mut SqliteConnection) -> Result<i64> {
-    Ok(sqlx::query_scalar("SELECT count(*) FROM identity")
-        .fetch_one(conn)
-        .await?)
+pub async fn count(db: &mut Db) -> Result<i64> {
+    Ok(on!(db, |c| sqlx::query_scalar(
+        "SELECT count(*) FROM identity"
+    )
+    .fetch_one(c)
+    .await)?)
 }
 
 /// The largest id in use (0 when empty).
-pub async fn max_id(conn: &mut SqliteConnection) -> Result<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM identity")
-            .fetch_one(conn)
-            .await?,
+pub async fn max_id(db: &mut Db) -> Result<i64> {
+    Ok(on!(db, |c| sqlx::query_scalar(
+        "SELECT coalesce(max(id), 0) FROM identity"
     )
+    .fetch_one(c)
+    .await)?)
 }
 
 /// An identity with its owners' columns and both scope sets joined; read row by row (one
@@ -224,7 +284,7 @@ pub(super) fn person(
     })
 }
 
-/// Scopes from a `group_concat(scope, ' ')`, sorted.
+/// Scopes from a `string_agg(scope, ' ')`, sorted.
 pub(super) fn scope_list(joined: Option<String>) -> Vec<String> {
     let mut v: Vec<String> = joined
         .as_deref()
@@ -283,6 +343,7 @@ impl From<ListRow> for Identity {
             ai_agent: r.ai_agent,
             reauth_reason: r.reauth_reason,
             reauth_since: r.reauth_since,
+            reviewed_elsewhere_at: r.reviewed_elsewhere_at,
         }
     }
 }
@@ -290,9 +351,9 @@ impl From<ListRow> for Identity {
 /// The approved and granted scopes of identity `i`, as two space-joined columns.
 macro_rules! scope_columns {
     () => {
-        "(SELECT group_concat(s.scope, ' ') FROM identity_scope s \
+        "(SELECT string_agg(s.scope, ' ') FROM identity_scope s \
            WHERE s.identity_id = i.id AND s.scope_set = 'approved') AS approved, \
-         (SELECT group_concat(s.scope, ' ') FROM identity_scope s \
+         (SELECT string_agg(s.scope, ' ') FROM identity_scope s \
            WHERE s.identity_id = i.id AND s.scope_set = 'granted') AS granted"
     };
 }
@@ -308,7 +369,7 @@ const LIST_SELECT: &str = concat!(
      LEFT JOIN person tech ON tech.id = i.technical_owner_id"
 );
 
-/// [`LIST_SELECT`]'s columns for the identities whose ids are the JSON array `?1`, as one
+/// [`LIST_SELECT`]'s columns for the identities whose ids are the JSON array `$1`, as one
 /// JSON array of objects (the names [`ListRow`] reads).
 const PACKED_LIST_SELECT: &str = concat!(
     "SELECT json_group_array(json_object(\
@@ -323,67 +384,104 @@ const PACKED_LIST_SELECT: &str = concat!(
        'created_at', i.created_at, 'updated_at', i.updated_at, 'ai_agent', ",
     super::json_bool!("i.ai_agent"),
     ", 'reauth_reason', i.reauth_reason, 'reauth_since', i.reauth_since, \
+       'version', i.version, 'reviewed_elsewhere_at', i.reviewed_elsewhere_at, \
        'bo_name', bo.name, 'bo_email', bo.email, 'bo_active', ",
     super::json_bool!("bo.active"),
     ", 'to_name', tech.name, 'to_email', tech.email, 'to_active', ",
     super::json_bool!("tech.active"),
     ", 'approved', approved, 'granted', granted)) FROM (SELECT i.*, ",
     scope_columns!(),
-    " FROM identity i WHERE i.id IN (SELECT value FROM json_each(?1))) i \
+    " FROM identity i WHERE i.id IN (SELECT value FROM json_each($1))) i \
      LEFT JOIN person bo ON bo.id = i.business_owner_id \
      LEFT JOIN person tech ON tech.id = i.technical_owner_id"
 );
 
-fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, f: &IdentityFilter) {
-    q.push(" WHERE 1 = 1");
-    if let Some(env) = f.environment {
-        q.push(" AND i.environment = ").push_bind(env);
-    }
-    if let Some(kind) = f.kind {
-        q.push(" AND i.kind = ").push_bind(kind);
-    }
-    if let Some(status) = f.status {
-        q.push(" AND i.status = ").push_bind(status);
-    }
-    if let Some(term) = f.search.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        let escaped = term
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        let pattern = format!("%{escaped}%");
-        q.push(" AND (");
-        for (i, col) in [
-            "i.name",
-            "i.client_id",
-            "i.vendor",
-            "i.purpose",
-            "bo.name",
-            "tech.name",
-        ]
-        .iter()
-        .enumerate()
-        {
-            if i > 0 {
-                q.push(" OR ");
-            }
-            q.push(*col)
-                .push(" LIKE ")
-                .push_bind(pattern.clone())
-                .push(" ESCAPE '\\'");
+/// [`PACKED_LIST_SELECT`] in PostgreSQL's spelling (its booleans are JSON booleans as they
+/// are; `json_build_object` takes at most 100 arguments, so the row is two objects merged).
+const PACKED_LIST_SELECT_PG: &str = concat!(
+    "SELECT json_agg((jsonb_build_object(\
+       'id', i.id, 'client_id', i.client_id, 'environment', i.environment, 'name', i.name, \
+       'kind', i.kind, 'vendor', i.vendor, 'status', i.status, \
+       'business_owner_id', i.business_owner_id, 'technical_owner_id', i.technical_owner_id, \
+       'purpose', i.purpose, 'use_case', i.use_case, 'auth_method', i.auth_method, \
+       'access_token_lifetime_s', i.access_token_lifetime_s, \
+       'refresh_token_lifetime_s', i.refresh_token_lifetime_s, 'jwks_uri', i.jwks_uri, \
+       'revocation_endpoint', i.revocation_endpoint, 'last_used_at', i.last_used_at, \
+       'last_reviewed_at', i.last_reviewed_at, 'next_review_due', i.next_review_due) || \
+       jsonb_build_object('created_at', i.created_at, 'updated_at', i.updated_at, \
+       'ai_agent', i.ai_agent, 'reauth_reason', i.reauth_reason, \
+       'reauth_since', i.reauth_since, 'version', i.version, \
+       'reviewed_elsewhere_at', i.reviewed_elsewhere_at, \
+       'bo_name', bo.name, 'bo_email', bo.email, 'bo_active', bo.active, \
+       'to_name', tech.name, 'to_email', tech.email, 'to_active', tech.active, \
+       'approved', approved, 'granted', granted))::json)::text FROM (SELECT i.*, ",
+    scope_columns!(),
+    " FROM identity i WHERE i.id IN \
+       (SELECT value::bigint FROM json_array_elements_text($1::json))) i \
+     LEFT JOIN person bo ON bo.id = i.business_owner_id \
+     LEFT JOIN person tech ON tech.id = i.technical_owner_id"
+);
+
+/// Pushes the WHERE clause of an identity filter onto a query builder. Search is
+/// case-insensitive on both engines (`like` is `LIKE` on SQLite, `ILIKE` on PostgreSQL).
+macro_rules! push_filter {
+    ($q:expr, $f:expr, $like:expr) => {{
+        let q = &mut $q;
+        let f: &IdentityFilter = $f;
+        q.push(" WHERE 1 = 1");
+        if let Some(env) = f.environment {
+            q.push(" AND i.environment = ").push_bind(env);
         }
-        q.push(")");
-    }
+        if let Some(kind) = f.kind {
+            q.push(" AND i.kind = ").push_bind(kind);
+        }
+        if let Some(status) = f.status {
+            q.push(" AND i.status = ").push_bind(status);
+        }
+        if let Some(term) = f.search.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            let escaped = term
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            let pattern = format!("%{escaped}%");
+            q.push(" AND (");
+            for (i, col) in [
+                "i.name",
+                "i.client_id",
+                "i.vendor",
+                "i.purpose",
+                "bo.name",
+                "tech.name",
+            ]
+            .iter()
+            .enumerate()
+            {
+                if i > 0 {
+                    q.push(" OR ");
+                }
+                q.push(*col)
+                    .push($like)
+                    .push_bind(pattern.clone())
+                    .push(" ESCAPE '\\'");
+            }
+            q.push(")");
+        }
+    }};
 }
 
-/// The SQL expression a sort orders by, and whether it can be null.
-fn sort_expression(sort: IdentitySort) -> (&'static str, bool) {
+/// The SQL expression a sort orders by, and whether it can be null. Names sort without case:
+/// `COLLATE NOCASE` on SQLite (its index serves the order), `lower()` on PostgreSQL.
+fn sort_expression(sort: IdentitySort, pg: bool) -> (&'static str, bool) {
+    let nocase = |lite: &'static str, postgres: &'static str| if pg { postgres } else { lite };
     match sort {
-        IdentitySort::Name => ("i.name COLLATE NOCASE", false),
+        IdentitySort::Name => (nocase("i.name COLLATE NOCASE", "lower(i.name)"), false),
         IdentitySort::Kind => ("i.kind", false),
         IdentitySort::Environment => ("i.environment", false),
-        IdentitySort::BusinessOwner => ("bo.name COLLATE NOCASE", true),
-        IdentitySort::TechnicalOwner => ("tech.name COLLATE NOCASE", true),
-        IdentitySort::Purpose => ("i.purpose COLLATE NOCASE", true),
+        IdentitySort::BusinessOwner => (nocase("bo.name COLLATE NOCASE", "lower(bo.name)"), true),
+        IdentitySort::TechnicalOwner => {
+            (nocase("tech.name COLLATE NOCASE", "lower(tech.name)"), true)
+        }
+        IdentitySort::Purpose => (nocase("i.purpose COLLATE NOCASE", "lower(i.purpose)"), true),
         IdentitySort::GrantedScopes => (
             "(SELECT count(*) FROM identity_scope s \
               WHERE s.identity_id = i.id AND s.scope_set = 'granted')",
@@ -398,7 +496,7 @@ fn sort_expression(sort: IdentitySort) -> (&'static str, bool) {
 ///
 /// The page's ids are found first and the rows (with their scope sets) are read for those
 /// ids only, so a page costs the same on 100 identities as on 100,000.
-pub async fn list(pool: &SqlitePool, f: &IdentityFilter) -> Result<IdentityPage> {
+pub async fn list(db: &mut Db, f: &IdentityFilter) -> Result<IdentityPage> {
     // People are joined only when the search or the sort needs them.
     let from = |people: bool| {
         if people {
@@ -409,38 +507,46 @@ pub async fn list(pool: &SqlitePool, f: &IdentityFilter) -> Result<IdentityPage>
             "FROM identity i"
         }
     };
+    let pg = db.is_pg();
+    let like = if pg { " ILIKE " } else { " LIKE " };
     let searching = f.search.as_deref().is_some_and(|t| !t.trim().is_empty());
-    let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) ");
-    count.push(from(searching));
-    push_filter(&mut count, f);
-    let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
+    let total: i64 = on!(db, |c| {
+        let mut count = QueryBuilder::new("SELECT count(*) ");
+        count.push(from(searching));
+        push_filter!(count, f, like);
+        count.build_query_scalar().fetch_one(c).await
+    })?;
 
     let by_owner = matches!(
         f.sort,
         IdentitySort::BusinessOwner | IdentitySort::TechnicalOwner
     );
-    let mut q = QueryBuilder::<Sqlite>::new("SELECT i.id ");
-    q.push(from(searching || by_owner));
-    push_filter(&mut q, f);
     let dir = if f.descending { " DESC" } else { " ASC" };
     // Nulls sort last either way; id breaks ties so paging is stable. Columns that are never
     // null skip the null test so an index can serve the order.
-    let (expr, nullable) = sort_expression(f.sort);
-    q.push(" ORDER BY ");
-    if nullable {
-        q.push("(").push(expr).push(") IS NULL, ");
-    }
-    q.push(expr).push(dir).push(", i.id").push(dir);
-    q.push(" LIMIT ").push_bind(f.limit.unwrap_or(-1));
-    q.push(" OFFSET ").push_bind(f.offset.unwrap_or(0));
-    let ids: Vec<i64> = q.build_query_scalar().fetch_all(pool).await?;
+    let (expr, nullable) = sort_expression(f.sort, pg);
+    // No limit: -1 on SQLite, NULL on PostgreSQL.
+    let limit = f.limit.or((!pg).then_some(-1));
+    let ids: Vec<i64> = on!(db, |c| {
+        let mut q = QueryBuilder::new("SELECT i.id ");
+        q.push(from(searching || by_owner));
+        push_filter!(q, f, like);
+        q.push(" ORDER BY ");
+        if nullable {
+            q.push("(").push(expr).push(") IS NULL, ");
+        }
+        q.push(expr).push(dir).push(", i.id").push(dir);
+        q.push(" LIMIT ").push_bind(limit);
+        q.push(" OFFSET ").push_bind(f.offset.unwrap_or(0));
+        q.build_query_scalar().fetch_all(c).await
+    })?;
 
-    // A page can be every identity: SQLite packs the rows into one JSON value, read in one go
-    // rather than handed over a row at a time.
-    let packed: Option<String> = sqlx::query_scalar(PACKED_LIST_SELECT)
-        .bind(serde_json::to_string(&ids).unwrap_or_default())
-        .fetch_one(pool)
-        .await?;
+    // A page can be every identity: the database packs the rows into one JSON value, read in
+    // one go rather than handed over a row at a time.
+    let id_list = serde_json::to_string(&ids).unwrap_or_default();
+    let packed: Option<String> = on!(db, sql = (PACKED_LIST_SELECT, PACKED_LIST_SELECT_PG), |c| {
+        sqlx::query_scalar(sql).bind(&id_list).fetch_one(c).await
+    })?;
     let rows: Vec<ListRow> = super::unpack(packed.as_deref(), "identities")?;
     let mut found: std::collections::HashMap<i64, Identity> = rows
         .into_iter()
@@ -451,97 +557,132 @@ pub async fn list(pool: &SqlitePool, f: &IdentityFilter) -> Result<IdentityPage>
 }
 
 /// One identity with owners and scope sets resolved.
-pub async fn view(conn: &mut SqliteConnection, id: i64) -> Result<Option<Identity>> {
-    let mut q = QueryBuilder::<Sqlite>::new(LIST_SELECT);
-    q.push(" WHERE i.id = ").push_bind(id);
-    let row: Option<ListRow> = q.build_query_as().fetch_optional(conn).await?;
+pub async fn view(db: &mut Db, id: i64) -> Result<Option<Identity>> {
+    let row: Option<ListRow> = on!(db, |c| {
+        let mut q = QueryBuilder::new(LIST_SELECT);
+        q.push(" WHERE i.id = ").push_bind(id);
+        q.build_query_as().fetch_optional(c).await
+    })?;
     Ok(row.map(Identity::from))
 }
 
 /// Both scope sets of an identity.
-pub async fn scopes(conn: &mut SqliteConnection, identity_id: i64) -> Result<Vec<StoredScope>> {
-    Ok(sqlx::query_as(
+pub async fn scopes(db: &mut Db, identity_id: i64) -> Result<Vec<StoredScope>> {
+    Ok(on!(db, |c| sqlx::query_as(
         "SELECT scope_set, scope, justification, approved_by FROM identity_scope \
-         WHERE identity_id = ?1 ORDER BY scope_set, scope",
+         WHERE identity_id = $1 ORDER BY scope_set, scope",
     )
     .bind(identity_id)
-    .fetch_all(conn)
-    .await?)
+    .fetch_all(c)
+    .await)?)
 }
 
 /// Inserts scopes, many rows a statement. Rows: (identity, set, scope, justification).
 pub async fn insert_scopes(
-    conn: &mut SqliteConnection,
+    db: &mut Db,
     rows: &[(i64, ScopeSet, String, Option<String>)],
 ) -> Result<()> {
     for chunk in rows.chunks(5000) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO identity_scope (identity_id, scope_set, scope, justification) ",
-        );
-        q.push_values(chunk, |mut b, (id, set, scope, why)| {
-            b.push_bind(*id)
-                .push_bind(*set)
-                .push_bind(scope.clone())
-                .push_bind(why.clone());
-        });
-        q.build().execute(&mut *conn).await?;
+        on!(db, |c| {
+            let mut q = QueryBuilder::new(
+                "INSERT INTO identity_scope (identity_id, scope_set, scope, justification) ",
+            );
+            q.push_values(chunk, |mut b, (id, set, scope, why)| {
+                b.push_bind(*id)
+                    .push_bind(*set)
+                    .push_bind(scope.clone())
+                    .push_bind(why.clone());
+            });
+            q.build().execute(c).await.map(|r| r.rows_affected())
+        })?;
     }
     Ok(())
 }
 
 /// Removes scopes from one set of an identity.
 pub async fn delete_scopes(
-    conn: &mut SqliteConnection,
+    db: &mut Db,
     identity_id: i64,
     set: ScopeSet,
     scopes: &[String],
 ) -> Result<()> {
     for s in scopes {
-        sqlx::query(
-            "DELETE FROM identity_scope WHERE identity_id = ?1 AND scope_set = ?2 AND scope = ?3",
+        on!(db, |c| sqlx::query(
+            "DELETE FROM identity_scope WHERE identity_id = $1 AND scope_set = $2 AND scope = $3",
         )
         .bind(identity_id)
         .bind(set)
         .bind(s)
-        .execute(&mut *conn)
-        .await?;
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
     }
     Ok(())
 }
 
 /// An identity's credentials, each with how many other identities share its fingerprint.
-pub async fn credentials(conn: &mut SqliteConnection, identity_id: i64) -> Result<Vec<Credential>> {
-    Ok(sqlx::query_as(
+pub async fn credentials(db: &mut Db, identity_id: i64) -> Result<Vec<Credential>> {
+    let rows: Vec<CredentialRow> = on!(db, |c| sqlx::query_as(
         "SELECT c.id, c.kind, c.fingerprint, c.issued_at, c.expires_at, c.last_used_at, \
          c.rotated_at, c.revoked_at, \
          (SELECT count(DISTINCT o.identity_id) FROM credential o \
             WHERE o.fingerprint = c.fingerprint AND o.identity_id <> c.identity_id) AS reused_by \
-         FROM credential c WHERE c.identity_id = ?1 ORDER BY c.kind, c.id",
+         FROM credential c WHERE c.identity_id = $1 ORDER BY c.kind, c.id",
     )
     .bind(identity_id)
-    .fetch_all(conn)
-    .await?)
+    .fetch_all(c)
+    .await)?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct CredentialRow {
+    id: i64,
+    kind: CredentialKind,
+    fingerprint: String,
+    issued_at: Option<String>,
+    expires_at: Option<String>,
+    last_used_at: Option<String>,
+    rotated_at: Option<String>,
+    revoked_at: Option<String>,
+    reused_by: i64,
+}
+
+impl From<CredentialRow> for Credential {
+    fn from(r: CredentialRow) -> Self {
+        Credential {
+            id: r.id,
+            kind: r.kind,
+            fingerprint: r.fingerprint,
+            issued_at: r.issued_at,
+            expires_at: r.expires_at,
+            last_used_at: r.last_used_at,
+            rotated_at: r.rotated_at,
+            revoked_at: r.revoked_at,
+            reused_by: r.reused_by,
+        }
+    }
 }
 
 /// Stores credential fingerprints, skipping ones the identity already has. Returns how many
 /// were new.
-pub async fn insert_credentials(
-    conn: &mut SqliteConnection,
-    creds: &[NewCredential],
-) -> Result<u64> {
+pub async fn insert_credentials(db: &mut Db, creds: &[NewCredential]) -> Result<u64> {
     let mut added = 0;
     for chunk in creds.chunks(5000) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT OR IGNORE INTO credential (identity_id, kind, fingerprint, issued_at, expires_at) ",
-        );
-        q.push_values(chunk, |mut b, c| {
-            b.push_bind(c.identity_id)
-                .push_bind(c.kind)
-                .push_bind(c.fingerprint.clone())
-                .push_bind(c.issued_at.clone())
-                .push_bind(c.expires_at.clone());
-        });
-        added += q.build().execute(&mut *conn).await?.rows_affected();
+        added += on!(db, |c| {
+            let mut q = QueryBuilder::new(
+                "INSERT INTO credential (identity_id, kind, fingerprint, issued_at, expires_at) ",
+            );
+            q.push_values(chunk, |mut b, cr| {
+                b.push_bind(cr.identity_id)
+                    .push_bind(cr.kind)
+                    .push_bind(cr.fingerprint.clone())
+                    .push_bind(cr.issued_at.clone())
+                    .push_bind(cr.expires_at.clone());
+            });
+            q.push(" ON CONFLICT DO NOTHING");
+            q.build().execute(c).await.map(|r| r.rows_affected())
+        })?;
     }
     Ok(added)
 }

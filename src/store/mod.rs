@@ -2,11 +2,14 @@
 
 pub mod audit;
 pub mod bulk;
+mod db;
 pub mod evidence;
 pub mod identity;
 pub mod person;
 pub mod policy;
 pub mod review;
+pub mod team;
+mod types;
 pub mod usage;
 
 use std::path::{Path, PathBuf};
@@ -14,16 +17,20 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::SqlitePool;
+
+pub(crate) use db::on;
+pub use db::{Db, Engine, Link, Split};
 
 use crate::evidence::key::KeyStore;
 use crate::inventory::fingerprint::FingerprintKey;
 use crate::{Error, Result};
 
-/// A write transaction. SQLite takes the write lock at `BEGIN IMMEDIATE`, so two writers queue
-/// on the busy timeout instead of failing when a read turns into a write.
-pub type WriteTx = Transaction<'static, Sqlite>;
+/// A write transaction: on SQLite it takes the write lock at `BEGIN IMMEDIATE`, so two
+/// writers queue on the busy timeout instead of failing when a read turns into a write.
+pub type WriteTx = Db;
 
 /// The environment variable that overrides the default database path.
 pub const DB_ENV: &str = "STEWARD_DB";
@@ -31,22 +38,152 @@ pub const DB_ENV: &str = "STEWARD_DB";
 /// The environment variable that says where a new signing key goes: `keychain` or `file`.
 pub const KEY_STORE_ENV: &str = "STEWARD_KEY_STORE";
 
-/// An open Steward database (SQLite, WAL) and the installation's fingerprint key.
+/// The environment variable naming the directory where a team database's keys are kept on
+/// this workstation (default: `teams/<host>-<port>-<db>` in the OS data directory).
+pub const TEAM_DIR_ENV: &str = "STEWARD_TEAM_DIR";
+
+/// Where a store lives, as `--db` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite file on this workstation.
+    Sqlite(PathBuf),
+    /// A team database on PostgreSQL (the URL as given; its password is never printed).
+    Postgres(String),
+}
+
+impl Location {
+    /// Reads a `--db` value: a `postgres://` or `postgresql://` URL is a team database, any
+    /// other URL (`mysql://`, `postgres:db`, ...) is an error, and the rest is a file path.
+    pub fn parse(value: &str) -> Result<Location> {
+        let lower = value.to_ascii_lowercase();
+        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+            PgConnectOptions::from_str(value).map_err(|e| {
+                Error::invalid(
+                    "--db",
+                    format!("'{}' is not a PostgreSQL URL: {e}", redact(value)),
+                )
+            })?;
+            return Ok(Location::Postgres(value.to_string()));
+        }
+        if let Some(path) = value.strip_prefix("sqlite://") {
+            return Ok(Location::Sqlite(PathBuf::from(path)));
+        }
+        // Anything shaped like `scheme:` or `scheme://` is a URL Steward cannot use, never a
+        // file name (a file called `postgres:` in a directory is never what was meant).
+        if let Some((scheme, _)) = value.split_once(':') {
+            let looks_like_scheme = scheme.len() > 1
+                && scheme
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+            if looks_like_scheme {
+                return Err(Error::invalid(
+                    "--db",
+                    format!(
+                        "'{}' is not a database Steward can use: give a file path (SQLite) or a \
+                         postgres://USER@HOST:PORT/DB URL (a team database)",
+                        redact(value)
+                    ),
+                ));
+            }
+        }
+        Ok(Location::Sqlite(PathBuf::from(value)))
+    }
+
+    /// The engine this location runs on.
+    pub fn engine(&self) -> Engine {
+        match self {
+            Location::Sqlite(_) => Engine::Sqlite,
+            Location::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// How the location is shown: the path, or the URL without its password.
+    pub fn display(&self) -> String {
+        match self {
+            Location::Sqlite(p) => p.display().to_string(),
+            Location::Postgres(url) => redact(url),
+        }
+    }
+}
+
+/// A URL with any password replaced by `***`.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[derive(Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Pg(PgPool),
+}
+
+/// An open Steward database (a SQLite file in WAL mode, or a team database on PostgreSQL) and
+/// the fingerprint key that goes with it.
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: Pool,
+    location: Location,
+    /// Where the keys that go with this database are kept on this workstation: the SQLite
+    /// file itself (keys beside it), or a directory of the team's for PostgreSQL.
     path: PathBuf,
     fingerprint_key: Arc<FingerprintKey>,
     key_store: KeyStore,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the SQLite database at `path` and brings its schema up to
+    /// date.
     ///
     /// The per-installation fingerprint key lives beside the database (`<path>.key`, mode
     /// 0600), never inside it, so a copied database alone cannot be used to guess secrets.
     pub async fn open(path: impl AsRef<Path>) -> Result<Store> {
-        let path = path.as_ref().to_path_buf();
+        Store::open_at(&Location::Sqlite(path.as_ref().to_path_buf())).await
+    }
+
+    /// Opens a store at a [`Location`]: a SQLite file (created if needed) or a team database
+    /// on PostgreSQL, whose schema is brought up to date by the first member who opens it with
+    /// the right to (the schema owner); members only check that it is current.
+    pub async fn open_at(location: &Location) -> Result<Store> {
+        match location {
+            Location::Sqlite(path) => Store::open_sqlite(path).await,
+            Location::Postgres(url) => Store::open_pg(url, team_dir(url)?).await,
+        }
+    }
+
+    /// Opens a team database whose keys are kept in `keys` on this workstation.
+    pub async fn open_pg(url: &str, keys: PathBuf) -> Result<Store> {
+        let options = pg_options(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await
+            .map_err(|e| Error::invalid("--db", format!("cannot reach {}: {e}", redact(url))))?;
+        team::migrate(&pool).await?;
+        std::fs::create_dir_all(&keys).map_err(|e| Error::io(&keys, e))?;
+        let path = keys.join("team");
+        let fingerprint_key = Arc::new(FingerprintKey::load_or_create(&key_path(&path))?);
+        Ok(Store {
+            pool: Pool::Pg(pool),
+            location: Location::Postgres(url.to_string()),
+            path,
+            fingerprint_key,
+            key_store: KeyStore::File,
+        })
+    }
+
+    async fn open_sqlite(path: &Path) -> Result<Store> {
+        let path = path.to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
@@ -67,10 +204,11 @@ impl Store {
             .max_connections(4)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         let fingerprint_key = Arc::new(FingerprintKey::load_or_create(&key_path(&path))?);
         Ok(Store {
-            pool,
+            pool: Pool::Sqlite(pool),
+            location: Location::Sqlite(path.clone()),
             path,
             fingerprint_key,
             key_store: KeyStore::File,
@@ -88,30 +226,140 @@ impl Store {
         self.key_store
     }
 
-    /// The connection pool, for reads.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// The engine this store runs on.
+    pub fn engine(&self) -> Engine {
+        self.location.engine()
     }
 
-    /// Where the database file is.
+    /// Where the store lives.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// The SQLite pool (the fenced bulk path and tests use it); `None` for a team database.
+    pub fn sqlite_pool(&self) -> Option<&SqlitePool> {
+        match &self.pool {
+            Pool::Sqlite(p) => Some(p),
+            Pool::Pg(_) => None,
+        }
+    }
+
+    /// The PostgreSQL pool; `None` on SQLite.
+    pub fn pg_pool(&self) -> Option<&PgPool> {
+        match &self.pool {
+            Pool::Pg(p) => Some(p),
+            Pool::Sqlite(_) => None,
+        }
+    }
+
+    /// Where the keys that go with the database are anchored: the SQLite file (keys beside
+    /// it), or `<team dir>/team` for a team database.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// The installation's key for fingerprinting secrets.
+    /// The installation's (or the team's) key for fingerprinting secrets.
     pub fn fingerprint_key(&self) -> &FingerprintKey {
         &self.fingerprint_key
     }
 
-    /// Starts a write transaction; dropping it without commit rolls everything back.
-    pub async fn begin_write(&self) -> Result<WriteTx> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    /// A connection for reads.
+    pub async fn read(&self) -> Result<Db> {
+        Ok(match &self.pool {
+            Pool::Sqlite(p) => Db::Sqlite(Link::Pooled(p.acquire().await?)),
+            Pool::Pg(p) => Db::Pg(Link::Pooled(p.acquire().await?)),
+        })
     }
 
-    /// Closes the pool, checkpointing the WAL.
-    pub async fn close(&self) {
-        self.pool.close().await;
+    /// Starts a write transaction; dropping it without commit rolls everything back.
+    pub async fn begin_write(&self) -> Result<WriteTx> {
+        Ok(match &self.pool {
+            Pool::Sqlite(p) => Db::Sqlite(Link::Tx(p.begin_with("BEGIN IMMEDIATE").await?)),
+            Pool::Pg(p) => Db::Pg(Link::Tx(p.begin().await?)),
+        })
     }
+
+    /// Closes the pool (on SQLite, checkpointing the WAL).
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Sqlite(p) => p.close().await,
+            Pool::Pg(p) => p.close().await,
+        }
+    }
+}
+
+/// Connection options for a team database. The password comes from the URL, `PGPASSWORD`, a
+/// `.pgpass` file or the OS keychain (service `steward`, the URL without password as the
+/// account); peer and certificate authentication need none. A host other than loopback is
+/// reached over TLS with its certificate and name verified, unless the URL (or `PGSSLMODE`)
+/// says otherwise.
+pub fn pg_options(url: &str) -> Result<PgConnectOptions> {
+    let mut options = PgConnectOptions::from_str(url).map_err(|e| {
+        Error::invalid(
+            "--db",
+            format!("'{}' is not a PostgreSQL URL: {e}", redact(url)),
+        )
+    })?;
+    let parsed = url::Url::parse(url).ok();
+    let says_sslmode = parsed.as_ref().is_some_and(|u| {
+        u.query_pairs()
+            .any(|(k, _)| k == "sslmode" || k == "ssl-mode")
+    }) || std::env::var_os("PGSSLMODE").is_some();
+    let host = options.get_host().to_string();
+    let loopback = host == "localhost"
+        || host.starts_with('/')
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !says_sslmode && !loopback {
+        options = options.ssl_mode(PgSslMode::VerifyFull);
+    }
+    let has_password = parsed.as_ref().is_some_and(|u| u.password().is_some())
+        || std::env::var_os("PGPASSWORD").is_some();
+    if !has_password {
+        if let Some(pw) = keychain_password(url) {
+            options = options.password(&pw);
+        }
+    }
+    Ok(options.application_name("steward"))
+}
+
+/// A team login's password from the OS keychain, when one is filed there.
+fn keychain_password(url: &str) -> Option<String> {
+    if std::env::var(KEY_STORE_ENV).ok().as_deref() == Some("file") {
+        return None;
+    }
+    keyring::Entry::new(crate::evidence::key::KEYCHAIN_SERVICE, &redact(url))
+        .ok()?
+        .get_password()
+        .ok()
+}
+
+/// Where a team database's keys are kept on this workstation.
+fn team_dir(url: &str) -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os(TEAM_DIR_ENV).filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    let options = pg_options(url)?;
+    let name: String = format!(
+        "{}-{}-{}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or("steward")
+    )
+    .chars()
+    .map(|c| {
+        if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+            c
+        } else {
+            '_'
+        }
+    })
+    .collect();
+    directories::ProjectDirs::from("org", "Steward", "steward")
+        .map(|d| d.data_dir().join("teams").join(name))
+        .ok_or_else(|| Error::invalid("--db", "no home directory for the team's keys"))
 }
 
 /// Rows that SQLite packed into one JSON array (`json_group_array`): large reads come over in
@@ -168,10 +416,15 @@ pub fn db_env_set() -> bool {
 }
 
 /// The default database: `$STEWARD_DB`, else `steward.db` in the OS data directory.
-pub fn default_db_path() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os(DB_ENV).filter(|p| !p.is_empty()) {
-        return Ok(PathBuf::from(p));
+pub fn default_location() -> Result<Location> {
+    if let Some(p) = std::env::var(DB_ENV).ok().filter(|p| !p.is_empty()) {
+        return Location::parse(&p);
     }
+    default_db_path().map(Location::Sqlite)
+}
+
+/// `steward.db` in the OS data directory.
+pub fn default_db_path() -> Result<PathBuf> {
     directories::ProjectDirs::from("org", "Steward", "steward")
         .map(|d| d.data_dir().join("steward.db"))
         .ok_or_else(|| {

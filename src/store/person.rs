@@ -1,7 +1,6 @@
-//! SQL for people (owners and reviewers), keyed by email.
+//! SQL for people (owners and reviewers), keyed by email (case folded).
 
-use sqlx::SqliteConnection;
-
+use super::{on, Db};
 use crate::inventory::{Person, PersonInput};
 use crate::Result;
 
@@ -31,52 +30,74 @@ impl From<PersonRow> for Person {
 }
 
 /// Returns the person with this email, creating them when new. An existing name is kept.
-pub async fn ensure(conn: &mut SqliteConnection, p: &PersonInput) -> Result<Person> {
-    let row: PersonRow = sqlx::query_as(
-        "INSERT INTO person (name, email) VALUES (?1, ?2) \
+pub async fn ensure(db: &mut Db, p: &PersonInput) -> Result<Person> {
+    let row: PersonRow = on!(
+        db,
+        sql = (
+            "INSERT INTO person (name, email) VALUES ($1, $2) \
          ON CONFLICT (email) DO UPDATE SET email = person.email \
          RETURNING id, name, email, active",
-    )
-    .bind(&p.name)
-    .bind(&p.email)
-    .fetch_one(conn)
-    .await?;
+            "INSERT INTO person (name, email) VALUES ($1, $2) \
+         ON CONFLICT (lower(email)) DO UPDATE SET email = person.email \
+         RETURNING id, name, email, active"
+        ),
+        |c| sqlx::query_as(sql)
+            .bind(&p.name)
+            .bind(&p.email)
+            .fetch_one(c)
+            .await
+    )?;
     Ok(row.into())
 }
 
 /// One person by id.
-pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Option<Person>> {
-    let sql = concat!(select_person!(), " WHERE id = ?1");
-    let row: Option<PersonRow> = sqlx::query_as(sql).bind(id).fetch_optional(conn).await?;
+pub async fn get(db: &mut Db, id: i64) -> Result<Option<Person>> {
+    let sql = concat!(select_person!(), " WHERE id = $1");
+    let row: Option<PersonRow> = on!(db, |c| sqlx::query_as(sql).bind(id).fetch_optional(c).await)?;
     Ok(row.map(Into::into))
 }
 
 /// One person by email (case-insensitive).
-pub async fn by_email(conn: &mut SqliteConnection, email: &str) -> Result<Option<Person>> {
-    let sql = concat!(select_person!(), " WHERE email = ?1");
-    let row: Option<PersonRow> = sqlx::query_as(sql).bind(email).fetch_optional(conn).await?;
+pub async fn by_email(db: &mut Db, email: &str) -> Result<Option<Person>> {
+    let row: Option<PersonRow> = on!(
+        db,
+        sql = (
+            concat!(select_person!(), " WHERE email = $1"),
+            concat!(select_person!(), " WHERE lower(email) = lower($1)")
+        ),
+        |c| sqlx::query_as(sql).bind(email).fetch_optional(c).await
+    )?;
     Ok(row.map(Into::into))
 }
 
 /// Everyone, by name.
-pub async fn list(conn: &mut SqliteConnection) -> Result<Vec<Person>> {
-    let sql = concat!(select_person!(), " ORDER BY name COLLATE NOCASE, id");
-    let rows: Vec<PersonRow> = sqlx::query_as(sql).fetch_all(conn).await?;
+pub async fn list(db: &mut Db) -> Result<Vec<Person>> {
+    let rows: Vec<PersonRow> = on!(
+        db,
+        sql = (
+            concat!(select_person!(), " ORDER BY name COLLATE NOCASE, id"),
+            concat!(select_person!(), " ORDER BY lower(name), id")
+        ),
+        |c| sqlx::query_as(sql).fetch_all(c).await
+    )?;
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
 /// Marks a person as departed (or back).
 pub async fn set_active(
-    conn: &mut SqliteConnection,
+    db: &mut Db,
     id: i64,
     active: bool,
     departed_at: Option<&str>,
 ) -> Result<()> {
-    sqlx::query("UPDATE person SET active = ?2, departed_at = ?3 WHERE id = ?1")
-        .bind(id)
-        .bind(active)
-        .bind(departed_at)
-        .execute(conn)
-        .await?;
+    on!(db, |c| sqlx::query(
+        "UPDATE person SET active = $2, departed_at = $3 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(active)
+    .bind(departed_at)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }

@@ -1,8 +1,7 @@
 //! SQL for templates, the framework mapping, accepted findings, and the inventory snapshot
 //! the rules evaluate.
 
-use sqlx::{SqliteConnection, SqlitePool};
-
+use super::{on, Db};
 use crate::inventory::Kind;
 use crate::policy::rules::CredentialFacts;
 use crate::policy::template::Template;
@@ -48,53 +47,65 @@ impl From<TemplateRow> for Template {
     }
 }
 
+/// The columns [`TemplateRow`] reads.
+macro_rules! select_template {
+    () => {
+        "SELECT key, name, description, kinds, max_scopes, allow_offline_access, \
+         allow_bulk_export, max_access_token_lifetime_s, expected_auth_method, updated_at \
+         FROM use_case_template"
+    };
+}
+
 /// Every template, by key.
-pub async fn templates(conn: &mut SqliteConnection) -> Result<Vec<Template>> {
-    let rows: Vec<TemplateRow> = sqlx::query_as("SELECT * FROM use_case_template ORDER BY key")
-        .fetch_all(conn)
-        .await?;
+pub async fn templates(db: &mut Db) -> Result<Vec<Template>> {
+    let sql = concat!(select_template!(), " ORDER BY key");
+    let rows: Vec<TemplateRow> = on!(db, |c| sqlx::query_as(sql).fetch_all(c).await)?;
     Ok(rows.into_iter().map(Template::from).collect())
 }
 
 /// One template.
-pub async fn template(conn: &mut SqliteConnection, key: &str) -> Result<Option<Template>> {
-    let row: Option<TemplateRow> = sqlx::query_as("SELECT * FROM use_case_template WHERE key = ?1")
+pub async fn template(db: &mut Db, key: &str) -> Result<Option<Template>> {
+    let sql = concat!(select_template!(), " WHERE key = $1");
+    let row: Option<TemplateRow> = on!(db, |c| sqlx::query_as(sql)
         .bind(key)
-        .fetch_optional(conn)
-        .await?;
+        .fetch_optional(c)
+        .await)?;
     Ok(row.map(Template::from))
 }
 
 /// Writes every field of a template.
-pub async fn update_template(conn: &mut SqliteConnection, t: &Template) -> Result<()> {
+pub async fn update_template(db: &mut Db, t: &Template) -> Result<()> {
     let kinds: Vec<&str> = t.kinds.iter().map(|k| k.as_str()).collect();
-    sqlx::query(
-        "UPDATE use_case_template SET name = ?2, description = ?3, kinds = ?4, max_scopes = ?5, \
-         allow_offline_access = ?6, allow_bulk_export = ?7, max_access_token_lifetime_s = ?8, \
-         expected_auth_method = ?9, updated_at = ?10 WHERE key = ?1",
+    let kinds = kinds.join(" ");
+    let max_scopes = t.max_scopes.as_ref().map(|s| s.join(" "));
+    on!(db, |c| sqlx::query(
+        "UPDATE use_case_template SET name = $2, description = $3, kinds = $4, max_scopes = $5, \
+         allow_offline_access = $6, allow_bulk_export = $7, max_access_token_lifetime_s = $8, \
+         expected_auth_method = $9, updated_at = $10 WHERE key = $1",
     )
     .bind(&t.key)
     .bind(&t.name)
     .bind(&t.description)
-    .bind(kinds.join(" "))
-    .bind(t.max_scopes.as_ref().map(|s| s.join(" ")))
+    .bind(&kinds)
+    .bind(&max_scopes)
     .bind(t.allow_offline_access)
     .bind(t.allow_bulk_export)
     .bind(t.max_access_token_lifetime_s)
     .bind(&t.expected_auth_method)
     .bind(&t.updated_at)
-    .execute(conn)
-    .await?;
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// The rule-to-control mapping.
-pub async fn mappings(pool: &SqlitePool) -> Result<Vec<Mapping>> {
-    Ok(sqlx::query_as(
+pub async fn mappings(db: &mut Db) -> Result<Vec<Mapping>> {
+    Ok(on!(db, |c| sqlx::query_as(
         "SELECT rule, framework, control FROM framework_mapping ORDER BY rule, framework, control",
     )
-    .fetch_all(pool)
-    .await?)
+    .fetch_all(c)
+    .await)?)
 }
 
 /// An acceptance in force or expired: (rule, identity, until).
@@ -106,17 +117,18 @@ pub struct Acceptance {
 }
 
 /// The latest acceptance of each (rule, identity).
-pub async fn acceptances(pool: &SqlitePool) -> Result<Vec<Acceptance>> {
-    Ok(sqlx::query_as(
-        "SELECT rule, identity_id, max(until) AS until FROM finding_acceptance GROUP BY rule, identity_id",
+pub async fn acceptances(db: &mut Db) -> Result<Vec<Acceptance>> {
+    Ok(on!(db, |c| sqlx::query_as(
+        "SELECT rule, identity_id, max(until) AS until FROM finding_acceptance \
+         GROUP BY rule, identity_id",
     )
-    .fetch_all(pool)
-    .await?)
+    .fetch_all(c)
+    .await)?)
 }
 
 /// Records an acceptance.
 pub async fn insert_acceptance(
-    conn: &mut SqliteConnection,
+    db: &mut Db,
     rule: &str,
     identity_id: i64,
     until: &str,
@@ -124,9 +136,9 @@ pub async fn insert_acceptance(
     approver_id: i64,
     created_at: &str,
 ) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO finding_acceptance (rule, identity_id, until, reason, approver_id, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+    Ok(on!(db, |c| sqlx::query_scalar(
+        "INSERT INTO finding_acceptance (rule, identity_id, until, reason, approver_id, \
+         created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
     .bind(rule)
     .bind(identity_id)
@@ -134,12 +146,14 @@ pub async fn insert_acceptance(
     .bind(reason)
     .bind(approver_id)
     .bind(created_at)
-    .fetch_one(conn)
-    .await?)
+    .fetch_one(c)
+    .await)?)
 }
 
 /// One identity as the rules read it: the row, its scope sets (space-joined) and its owners.
+#[derive(sqlx::FromRow)]
 pub struct SubjectRow {
+    #[sqlx(flatten)]
     pub record: IdentityRecord,
     pub approved: Option<String>,
     pub granted: Option<String>,
@@ -191,10 +205,10 @@ pub fn snapshot_without_scopes(db: &Bulk, identity_id: Option<i64>) -> Result<Sn
             approved: None,
             granted: None,
             unjustified: None,
-            bo_name: r.get(24)?,
-            bo_active: r.get(25)?,
-            to_name: r.get(26)?,
-            to_active: r.get(27)?,
+            bo_name: r.get(26)?,
+            bo_active: r.get(27)?,
+            to_name: r.get(28)?,
+            to_active: r.get(29)?,
         })
     })? {
         subjects.push(row?);
@@ -223,6 +237,49 @@ pub fn snapshot_without_scopes(db: &Bulk, identity_id: Option<i64>) -> Result<Sn
     })
 }
 
+/// A [`snapshot`] read through sqlx, for a team database (where no bulk connection opens):
+/// the same rows in the same order (identities and credentials by id, each set's scopes in
+/// scope order, an approved scope unjustified when its justification is none or only
+/// spaces).
+pub async fn snapshot_db(db: &mut Db, identity_id: Option<i64>) -> Result<Snapshot> {
+    // Each set's scopes are gathered in one pass over the scopes, grouped by identity.
+    let sql = format!(
+        "SELECT {RECORD_COLUMNS}, bo.name AS bo_name, bo.active AS bo_active, \
+           tech.name AS to_name, tech.active AS to_active, \
+           sc.approved, sc.granted, sc.unjustified \
+         FROM identity i \
+         LEFT JOIN person bo ON bo.id = i.business_owner_id \
+         LEFT JOIN person tech ON tech.id = i.technical_owner_id \
+         LEFT JOIN (SELECT identity_id, \
+             string_agg(scope, ' ' ORDER BY scope) \
+               FILTER (WHERE scope_set = 'approved') AS approved, \
+             string_agg(scope, ' ' ORDER BY scope) \
+               FILTER (WHERE scope_set = 'granted') AS granted, \
+             string_agg(scope, ' ' ORDER BY scope) \
+               FILTER (WHERE scope_set = 'approved' \
+                 AND trim(coalesce(justification, '')) = '') AS unjustified \
+           FROM identity_scope WHERE $1 IS NULL OR identity_id = $1 \
+           GROUP BY identity_id) sc ON sc.identity_id = i.id \
+         WHERE $1 IS NULL OR i.id = $1 \
+         ORDER BY i.id"
+    );
+    let subjects: Vec<SubjectRow> = on!(db, |c| sqlx::query_as(&sql)
+        .bind(identity_id)
+        .fetch_all(c)
+        .await)?;
+    // Reuse is judged across the whole inventory, so credentials are always read in full.
+    let credentials: Vec<CredentialFacts> = on!(db, |c| sqlx::query_as(
+        "SELECT identity_id, kind, fingerprint, issued_at, rotated_at, expires_at \
+         FROM credential ORDER BY id",
+    )
+    .fetch_all(c)
+    .await)?;
+    Ok(Snapshot {
+        subjects,
+        credentials,
+    })
+}
+
 /// Gives each identity of `snap` its scope texts.
 pub fn attach_scopes(
     snap: &mut Snapshot,
@@ -241,7 +298,8 @@ const RECORD_COLUMNS: &str = "i.id, i.client_id, i.environment, i.name, i.kind, 
     i.status, i.business_owner_id, i.technical_owner_id, i.purpose, i.use_case, \
     i.auth_method, i.access_token_lifetime_s, i.refresh_token_lifetime_s, i.jwks_uri, \
     i.revocation_endpoint, i.last_used_at, i.last_reviewed_at, i.next_review_due, \
-    i.created_at, i.updated_at, i.ai_agent, i.reauth_reason, i.reauth_since";
+    i.created_at, i.updated_at, i.ai_agent, i.reauth_reason, i.reauth_since, i.version, \
+    i.reviewed_elsewhere_at";
 
 /// An identity row from the first columns of a bulk read of [`RECORD_COLUMNS`].
 fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<IdentityRecord> {
@@ -270,49 +328,50 @@ fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<IdentityRecord> {
         ai_agent: r.get(21)?,
         reauth_reason: r.get(22)?,
         reauth_since: r.get(23)?,
+        version: r.get(24)?,
+        reviewed_elsewhere_at: r.get(25)?,
     })
 }
 
 /// (id, client_id, environment) of every identity, for the cross-inventory rules.
-pub async fn client_ids(
-    pool: &SqlitePool,
-) -> Result<Vec<(i64, String, crate::inventory::Environment)>> {
-    Ok(
-        sqlx::query_as("SELECT id, client_id, environment FROM identity")
-            .fetch_all(pool)
-            .await?,
+pub async fn client_ids(db: &mut Db) -> Result<Vec<(i64, String, crate::inventory::Environment)>> {
+    Ok(on!(db, |c| sqlx::query_as(
+        "SELECT id, client_id, environment FROM identity"
     )
+    .fetch_all(c)
+    .await)?)
 }
 
 /// (environment, kind, status, count) over the inventory.
 pub async fn kinds_by_environment(
-    pool: &SqlitePool,
+    db: &mut Db,
 ) -> Result<Vec<(crate::inventory::Environment, Kind, String, i64)>> {
-    Ok(sqlx::query_as(
-        "SELECT environment, kind, status, count(*) FROM identity GROUP BY environment, kind, status",
+    Ok(on!(db, |c| sqlx::query_as(
+        "SELECT environment, kind, status, count(*) FROM identity \
+         GROUP BY environment, kind, status",
     )
-    .fetch_all(pool)
-    .await?)
+    .fetch_all(c)
+    .await)?)
 }
 
 /// (overdue, due before `soon`) reviews of identities still in use.
-pub async fn reviews_due(pool: &SqlitePool, now: &str, soon: &str) -> Result<(i64, i64)> {
-    Ok(sqlx::query_as(
-        "SELECT coalesce(sum(next_review_due < ?1), 0), \
-                coalesce(sum(next_review_due >= ?1 AND next_review_due < ?2), 0) \
+pub async fn reviews_due(db: &mut Db, now: &str, soon: &str) -> Result<(i64, i64)> {
+    Ok(on!(db, |c| sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE next_review_due < $1), \
+                count(*) FILTER (WHERE next_review_due >= $1 AND next_review_due < $2) \
          FROM identity WHERE status NOT IN ('retired', 'revoked')",
     )
     .bind(now)
     .bind(soon)
-    .fetch_one(pool)
-    .await?)
+    .fetch_one(c)
+    .await)?)
 }
 
 /// Records (or replaces) one day of the posture series.
-pub async fn record_posture(pool: &SqlitePool, p: &crate::api::PosturePoint) -> Result<()> {
-    sqlx::query(
+pub async fn record_posture(db: &mut Db, p: &crate::api::PosturePoint) -> Result<()> {
+    on!(db, |c| sqlx::query(
         "INSERT INTO posture_history (day, least_privilege_pct, open_findings, identities) \
-         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (day) DO UPDATE SET \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (day) DO UPDATE SET \
          least_privilege_pct = excluded.least_privilege_pct, \
          open_findings = excluded.open_findings, identities = excluded.identities",
     )
@@ -320,16 +379,18 @@ pub async fn record_posture(pool: &SqlitePool, p: &crate::api::PosturePoint) -> 
     .bind(p.least_privilege_pct)
     .bind(p.open_findings)
     .bind(p.identities)
-    .execute(pool)
-    .await?;
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// The last year of the posture series, oldest first.
-pub async fn posture_history(pool: &SqlitePool) -> Result<Vec<crate::api::PosturePoint>> {
-    Ok(sqlx::query_as(
-        "SELECT * FROM (SELECT * FROM posture_history ORDER BY day DESC LIMIT 366) ORDER BY day",
+pub async fn posture_history(db: &mut Db) -> Result<Vec<crate::api::PosturePoint>> {
+    Ok(on!(db, |c| sqlx::query_as(
+        "SELECT day, least_privilege_pct, open_findings, identities FROM \
+         (SELECT * FROM posture_history ORDER BY day DESC LIMIT 366) AS recent ORDER BY day",
     )
-    .fetch_all(pool)
-    .await?)
+    .fetch_all(c)
+    .await)?)
 }

@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::QueryBuilder;
 
 use super::identity::{person, scope_columns, scope_list, IdentityRecord};
+use super::{on, Db};
 use crate::inventory::{Environment, Kind, OwnerRole, Person, Status};
 use crate::review::{
     Attestation, CampaignFilter, CampaignState, DeadlineDefault, DecisionRecord, Intervals, Item,
@@ -30,15 +31,12 @@ struct PolicyRow {
 }
 
 /// The recertification policy (one row, seeded by the migration).
-pub async fn policy(conn: &mut SqliteConnection) -> Result<ReviewPolicy> {
-    let r: PolicyRow = sqlx::query_as(
-        "SELECT p.high_days, p.medium_days, p.low_days, p.remind_days, p.escalate_days, \
+pub async fn policy(db: &mut Db) -> Result<ReviewPolicy> {
+    let sql = "SELECT p.high_days, p.medium_days, p.low_days, p.remind_days, p.escalate_days, \
          p.reauth_days, p.deadline_default, p.updated_at, f.id AS fb_id, f.name AS fb_name, \
          f.email AS fb_email, f.active AS fb_active \
-         FROM review_policy p LEFT JOIN person f ON f.id = p.fallback_reviewer_id WHERE p.id = 1",
-    )
-    .fetch_one(conn)
-    .await?;
+         FROM review_policy p LEFT JOIN person f ON f.id = p.fallback_reviewer_id WHERE p.id = 1";
+    let r: PolicyRow = on!(db, |c| sqlx::query_as(sql).fetch_one(c).await)?;
     Ok(ReviewPolicy {
         intervals: Intervals {
             high_days: r.high_days,
@@ -55,11 +53,10 @@ pub async fn policy(conn: &mut SqliteConnection) -> Result<ReviewPolicy> {
 }
 
 /// Just the intervals, for scheduling.
-pub async fn intervals(conn: &mut SqliteConnection) -> Result<Intervals> {
+pub async fn intervals(db: &mut Db) -> Result<Intervals> {
+    let sql = "SELECT high_days, medium_days, low_days FROM review_policy WHERE id = 1";
     let (high_days, medium_days, low_days): (i64, i64, i64) =
-        sqlx::query_as("SELECT high_days, medium_days, low_days FROM review_policy WHERE id = 1")
-            .fetch_one(conn)
-            .await?;
+        on!(db, |c| sqlx::query_as(sql).fetch_one(c).await)?;
     Ok(Intervals {
         high_days,
         medium_days,
@@ -68,56 +65,51 @@ pub async fn intervals(conn: &mut SqliteConnection) -> Result<Intervals> {
 }
 
 /// Writes every policy value.
-pub async fn update_policy(
-    conn: &mut SqliteConnection,
-    p: &ReviewPolicy,
-    updated_at: &str,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE review_policy SET high_days = ?1, medium_days = ?2, low_days = ?3, \
-         remind_days = ?4, escalate_days = ?5, reauth_days = ?6, deadline_default = ?7, \
-         fallback_reviewer_id = ?8, updated_at = ?9 WHERE id = 1",
-    )
-    .bind(p.intervals.high_days)
-    .bind(p.intervals.medium_days)
-    .bind(p.intervals.low_days)
-    .bind(p.remind_days)
-    .bind(p.escalate_days)
-    .bind(p.reauth_days)
-    .bind(p.deadline_default)
-    .bind(p.fallback_reviewer.as_ref().map(|f| f.id))
-    .bind(updated_at)
-    .execute(conn)
-    .await?;
+pub async fn update_policy(db: &mut Db, p: &ReviewPolicy, updated_at: &str) -> Result<()> {
+    let sql = "UPDATE review_policy SET high_days = $1, medium_days = $2, low_days = $3, \
+         remind_days = $4, escalate_days = $5, reauth_days = $6, deadline_default = $7, \
+         fallback_reviewer_id = $8, updated_at = $9 WHERE id = 1";
+    on!(db, |c| sqlx::query(sql)
+        .bind(p.intervals.high_days)
+        .bind(p.intervals.medium_days)
+        .bind(p.intervals.low_days)
+        .bind(p.remind_days)
+        .bind(p.escalate_days)
+        .bind(p.reauth_days)
+        .bind(p.deadline_default)
+        .bind(p.fallback_reviewer.as_ref().map(|f| f.id))
+        .bind(updated_at)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Sets (or clears) the person who reviews what `person` owns.
 pub async fn set_designated_reviewer(
-    conn: &mut SqliteConnection,
+    db: &mut Db,
     person: i64,
     reviewer: Option<i64>,
 ) -> Result<()> {
-    sqlx::query("UPDATE person SET reviewer_id = ?2 WHERE id = ?1")
-        .bind(person)
-        .bind(reviewer)
-        .execute(conn)
-        .await?;
+    on!(db, |c| sqlx::query(
+        "UPDATE person SET reviewer_id = $2 WHERE id = $1"
+    )
+    .bind(person)
+    .bind(reviewer)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// The designated reviewer of what `person` owns.
-pub async fn designated_reviewer(
-    conn: &mut SqliteConnection,
-    person_id: i64,
-) -> Result<Option<Person>> {
-    let row: Option<(i64, String, String, bool)> = sqlx::query_as(
-        "SELECT r.id, r.name, r.email, r.active FROM person p JOIN person r ON r.id = p.reviewer_id \
-         WHERE p.id = ?1",
-    )
-    .bind(person_id)
-    .fetch_optional(conn)
-    .await?;
+pub async fn designated_reviewer(db: &mut Db, person_id: i64) -> Result<Option<Person>> {
+    let sql = "SELECT r.id, r.name, r.email, r.active FROM person p \
+         JOIN person r ON r.id = p.reviewer_id WHERE p.id = $1";
+    let row: Option<(i64, String, String, bool)> = on!(db, |c| sqlx::query_as(sql)
+        .bind(person_id)
+        .fetch_optional(c)
+        .await)?;
     Ok(row.map(|(id, name, email, active)| Person {
         id,
         name,
@@ -127,12 +119,9 @@ pub async fn designated_reviewer(
 }
 
 /// Every (person, designated reviewer) pair.
-pub async fn designated_reviewers(conn: &mut SqliteConnection) -> Result<Vec<(i64, i64)>> {
-    Ok(
-        sqlx::query_as("SELECT id, reviewer_id FROM person WHERE reviewer_id IS NOT NULL")
-            .fetch_all(conn)
-            .await?,
-    )
+pub async fn designated_reviewers(db: &mut Db) -> Result<Vec<(i64, i64)>> {
+    let sql = "SELECT id, reviewer_id FROM person WHERE reviewer_id IS NOT NULL";
+    Ok(on!(db, |c| sqlx::query_as(sql).fetch_all(c).await)?)
 }
 
 /// An identity a campaign may include, with its scope sets.
@@ -153,58 +142,74 @@ impl Candidate {
     }
 }
 
-const CANDIDATE_SELECT: &str = concat!("SELECT i.*, ", scope_columns!(), " FROM identity i");
+/// The select of [`Candidate`]s: an identity and its scope sets.
+macro_rules! candidate_select {
+    () => {
+        concat!("SELECT i.*, ", scope_columns!(), " FROM identity i")
+    };
+}
 
 /// Live identities matching a campaign filter (all but the tier, which needs the scope
 /// engine). `owner` is a person id; `due_before` a stored timestamp.
 pub async fn candidates(
-    conn: &mut SqliteConnection,
+    db: &mut Db,
     f: &CampaignFilter,
     owner: Option<i64>,
     due_before: Option<&str>,
 ) -> Result<Vec<Candidate>> {
-    let mut q = QueryBuilder::<Sqlite>::new(CANDIDATE_SELECT);
-    q.push(" WHERE i.status NOT IN (")
-        .push_bind(Status::Retired)
-        .push(", ")
-        .push_bind(Status::Revoked)
-        .push(")");
-    if let Some(env) = f.environment {
-        q.push(" AND i.environment = ").push_bind(env);
-    }
-    if let Some(kind) = f.kind {
-        q.push(" AND i.kind = ").push_bind(kind);
-    }
-    if let Some(vendor) = f.vendor.as_deref() {
-        q.push(" AND i.vendor = ")
-            .push_bind(vendor.to_string())
-            .push(" COLLATE NOCASE");
-    }
-    if let Some(owner) = owner {
-        q.push(" AND (i.business_owner_id = ")
-            .push_bind(owner)
-            .push(" OR i.technical_owner_id = ")
-            .push_bind(owner)
-            .push(")");
-    }
-    if let Some(due) = due_before {
-        q.push(" AND i.next_review_due < ")
-            .push_bind(due.to_string());
-    }
-    q.push(" ORDER BY i.id");
-    Ok(q.build_query_as().fetch_all(conn).await?)
+    // The vendor matches without regard to case: NOCASE on SQLite, lower() on PostgreSQL.
+    let rows: Vec<Candidate> = on!(
+        db,
+        vendor = (
+            (" AND i.vendor = ", " COLLATE NOCASE"),
+            (" AND lower(i.vendor) = lower(", ")")
+        ),
+        |c| {
+            let mut q = QueryBuilder::new(candidate_select!());
+            q.push(" WHERE i.status NOT IN (")
+                .push_bind(Status::Retired)
+                .push(", ")
+                .push_bind(Status::Revoked)
+                .push(")");
+            if let Some(env) = f.environment {
+                q.push(" AND i.environment = ").push_bind(env);
+            }
+            if let Some(kind) = f.kind {
+                q.push(" AND i.kind = ").push_bind(kind);
+            }
+            if let Some(v) = f.vendor.as_deref() {
+                q.push(vendor.0).push_bind(v.to_string()).push(vendor.1);
+            }
+            if let Some(owner) = owner {
+                q.push(" AND (i.business_owner_id = ")
+                    .push_bind(owner)
+                    .push(" OR i.technical_owner_id = ")
+                    .push_bind(owner)
+                    .push(")");
+            }
+            if let Some(due) = due_before {
+                q.push(" AND i.next_review_due < ")
+                    .push_bind(due.to_string());
+            }
+            q.push(" ORDER BY i.id");
+            q.build_query_as().fetch_all(c).await
+        }
+    )?;
+    Ok(rows)
 }
 
 /// One identity with its scope sets.
-pub async fn candidate(conn: &mut SqliteConnection, id: i64) -> Result<Option<Candidate>> {
-    let mut q = QueryBuilder::<Sqlite>::new(CANDIDATE_SELECT);
-    q.push(" WHERE i.id = ").push_bind(id);
-    Ok(q.build_query_as().fetch_optional(conn).await?)
+pub async fn candidate(db: &mut Db, id: i64) -> Result<Option<Candidate>> {
+    let sql = concat!(candidate_select!(), " WHERE i.id = $1");
+    Ok(on!(db, |c| sqlx::query_as(sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?)
 }
 
 /// The JSON an item keeps of what its identity looked like when the item opened.
-pub async fn snapshot(conn: &mut SqliteConnection, id: i64) -> Result<String> {
-    let c = candidate(conn, id)
+pub async fn snapshot(db: &mut Db, id: i64) -> Result<String> {
+    let c = candidate(db, id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("identity {id}")))?;
     Ok(snapshot_of(&c))
@@ -236,68 +241,66 @@ pub struct CampaignRow {
 }
 
 /// Inserts a campaign; returns its id.
-pub async fn insert_campaign(conn: &mut SqliteConnection, c: &CampaignRow) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO review_campaign (name, filter, deadline, default_decision, \
+pub async fn insert_campaign(db: &mut Db, c: &CampaignRow) -> Result<i64> {
+    let sql = "INSERT INTO review_campaign (name, filter, deadline, default_decision, \
          fallback_reviewer_id, state, created_at, created_by) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
-    )
-    .bind(&c.name)
-    .bind(&c.filter)
-    .bind(&c.deadline)
-    .bind(c.default_decision)
-    .bind(c.fallback_reviewer_id)
-    .bind(c.state)
-    .bind(&c.created_at)
-    .bind(&c.created_by)
-    .fetch_one(conn)
-    .await?)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
+    Ok(on!(db, |conn| sqlx::query_scalar(sql)
+        .bind(&c.name)
+        .bind(&c.filter)
+        .bind(&c.deadline)
+        .bind(c.default_decision)
+        .bind(c.fallback_reviewer_id)
+        .bind(c.state)
+        .bind(&c.created_at)
+        .bind(&c.created_by)
+        .fetch_one(conn)
+        .await)?)
 }
 
 /// One campaign.
-pub async fn campaign(conn: &mut SqliteConnection, id: i64) -> Result<Option<CampaignRow>> {
-    Ok(
-        sqlx::query_as("SELECT * FROM review_campaign WHERE id = ?1")
-            .bind(id)
-            .fetch_optional(conn)
-            .await?,
-    )
+pub async fn campaign(db: &mut Db, id: i64) -> Result<Option<CampaignRow>> {
+    let sql = "SELECT * FROM review_campaign WHERE id = $1";
+    Ok(on!(db, |c| sqlx::query_as(sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?)
 }
 
 /// Every campaign, newest first.
-pub async fn campaigns(conn: &mut SqliteConnection) -> Result<Vec<CampaignRow>> {
-    Ok(
-        sqlx::query_as("SELECT * FROM review_campaign ORDER BY id DESC")
-            .fetch_all(conn)
-            .await?,
-    )
+pub async fn campaigns(db: &mut Db) -> Result<Vec<CampaignRow>> {
+    let sql = "SELECT * FROM review_campaign ORDER BY id DESC";
+    Ok(on!(db, |c| sqlx::query_as(sql).fetch_all(c).await)?)
 }
 
 /// Closes a campaign.
-pub async fn close_campaign(conn: &mut SqliteConnection, id: i64, at: &str) -> Result<()> {
-    sqlx::query("UPDATE review_campaign SET state = 'closed', closed_at = ?2 WHERE id = ?1")
+pub async fn close_campaign(db: &mut Db, id: i64, at: &str) -> Result<()> {
+    let sql = "UPDATE review_campaign SET state = 'closed', closed_at = $2 WHERE id = $1";
+    on!(db, |c| sqlx::query(sql)
         .bind(id)
         .bind(at)
-        .execute(conn)
-        .await?;
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Item counts of a campaign as of `now`.
-pub async fn progress(conn: &mut SqliteConnection, campaign: i64, now: &str) -> Result<Progress> {
-    let row: (i64, i64, i64, i64, i64, i64, i64, i64, i64) = sqlx::query_as(
-        "SELECT count(*), \
-           coalesce(sum(state = 'open'), 0), coalesce(sum(state = 'escalated'), 0), \
-           coalesce(sum(state = 'decided'), 0), \
-           coalesce(sum(state <> 'decided' AND due < ?2), 0), \
-           coalesce(sum(decision = 'certify'), 0), coalesce(sum(decision = 'reduce'), 0), \
-           coalesce(sum(decision = 'revoke'), 0), coalesce(sum(decision = 'no_change'), 0) \
-         FROM review_item WHERE campaign_id = ?1",
-    )
-    .bind(campaign)
-    .bind(now)
-    .fetch_one(conn)
-    .await?;
+pub async fn progress(db: &mut Db, campaign: i64, now: &str) -> Result<Progress> {
+    let sql = "SELECT count(*), \
+           count(*) FILTER (WHERE state = 'open'), count(*) FILTER (WHERE state = 'escalated'), \
+           count(*) FILTER (WHERE state = 'decided'), \
+           count(*) FILTER (WHERE state <> 'decided' AND due < $2), \
+           count(*) FILTER (WHERE decision = 'certify'), \
+           count(*) FILTER (WHERE decision = 'reduce'), \
+           count(*) FILTER (WHERE decision = 'revoke'), \
+           count(*) FILTER (WHERE decision = 'no_change') \
+         FROM review_item WHERE campaign_id = $1";
+    let row: (i64, i64, i64, i64, i64, i64, i64, i64, i64) = on!(db, |c| sqlx::query_as(sql)
+        .bind(campaign)
+        .bind(now)
+        .fetch_one(c)
+        .await)?;
     Ok(Progress {
         total: row.0,
         open: row.1,
@@ -311,11 +314,9 @@ pub async fn progress(conn: &mut SqliteConnection, campaign: i64, now: &str) -> 
     })
 }
 
-/// Open and decided counts per reviewer of a campaign.
-pub async fn reviewer_progress(
-    conn: &mut SqliteConnection,
-    campaign: i64,
-) -> Result<Vec<ReviewerProgress>> {
+/// Open and decided counts per reviewer of a campaign, by reviewer name (items without a
+/// reviewer first).
+pub async fn reviewer_progress(db: &mut Db, campaign: i64) -> Result<Vec<ReviewerProgress>> {
     type Row = (
         Option<i64>,
         Option<String>,
@@ -324,15 +325,26 @@ pub async fn reviewer_progress(
         i64,
         i64,
     );
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT p.id, p.name, p.email, p.active, \
-           coalesce(sum(it.state <> 'decided'), 0), coalesce(sum(it.state = 'decided'), 0) \
-         FROM review_item it LEFT JOIN person p ON p.id = it.reviewer_id \
-         WHERE it.campaign_id = ?1 GROUP BY it.reviewer_id ORDER BY p.name COLLATE NOCASE",
-    )
-    .bind(campaign)
-    .fetch_all(conn)
-    .await?;
+    macro_rules! by_reviewer {
+        ($order:literal) => {
+            concat!(
+                "SELECT p.id, p.name, p.email, p.active, \
+                   count(*) FILTER (WHERE it.state <> 'decided'), \
+                   count(*) FILTER (WHERE it.state = 'decided') \
+                 FROM review_item it LEFT JOIN person p ON p.id = it.reviewer_id \
+                 WHERE it.campaign_id = $1 GROUP BY it.reviewer_id, p.id ORDER BY ",
+                $order
+            )
+        };
+    }
+    let rows: Vec<Row> = on!(
+        db,
+        sql = (
+            by_reviewer!("p.name COLLATE NOCASE"),
+            by_reviewer!("lower(p.name) NULLS FIRST")
+        ),
+        |c| sqlx::query_as(sql).bind(campaign).fetch_all(c).await
+    )?;
     Ok(rows
         .into_iter()
         .map(
@@ -357,41 +369,39 @@ pub struct NewItem<'a> {
 }
 
 /// Inserts items; returns their ids in order.
-pub async fn insert_items(conn: &mut SqliteConnection, items: &[NewItem<'_>]) -> Result<Vec<i64>> {
+pub async fn insert_items(db: &mut Db, items: &[NewItem<'_>]) -> Result<Vec<i64>> {
     let mut ids = Vec::with_capacity(items.len());
     for chunk in items.chunks(4000) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO review_item (campaign_id, identity_id, reason, snapshot, reviewer_id, \
-             due, created_at) ",
-        );
-        q.push_values(chunk, |mut b, it| {
-            b.push_bind(it.campaign_id)
-                .push_bind(it.identity_id)
-                .push_bind(it.reason.to_string())
-                .push_bind(it.snapshot.clone())
-                .push_bind(it.reviewer_id)
-                .push_bind(it.due.to_string())
-                .push_bind(it.created_at.to_string());
-        });
-        q.push(" RETURNING id");
-        let rows: Vec<(i64,)> = q.build_query_as().fetch_all(&mut *conn).await?;
+        let rows: Vec<(i64,)> = on!(db, |c| {
+            let mut q = QueryBuilder::new(
+                "INSERT INTO review_item (campaign_id, identity_id, reason, snapshot, \
+                 reviewer_id, due, created_at) ",
+            );
+            q.push_values(chunk, |mut b, it| {
+                b.push_bind(it.campaign_id)
+                    .push_bind(it.identity_id)
+                    .push_bind(it.reason.to_string())
+                    .push_bind(it.snapshot.clone())
+                    .push_bind(it.reviewer_id)
+                    .push_bind(it.due.to_string())
+                    .push_bind(it.created_at.to_string());
+            });
+            q.push(" RETURNING id");
+            q.build_query_as().fetch_all(c).await
+        })?;
         ids.extend(rows.into_iter().map(|(id,)| id));
     }
     Ok(ids)
 }
 
 /// An open re-authorization item of this identity, if one exists.
-pub async fn open_reauth_item(
-    conn: &mut SqliteConnection,
-    identity_id: i64,
-) -> Result<Option<i64>> {
-    Ok(sqlx::query_scalar(
-        "SELECT id FROM review_item WHERE identity_id = ?1 AND campaign_id IS NULL \
-         AND state <> 'decided' ORDER BY id LIMIT 1",
-    )
-    .bind(identity_id)
-    .fetch_optional(conn)
-    .await?)
+pub async fn open_reauth_item(db: &mut Db, identity_id: i64) -> Result<Option<i64>> {
+    let sql = "SELECT id FROM review_item WHERE identity_id = $1 AND campaign_id IS NULL \
+         AND state <> 'decided' ORDER BY id LIMIT 1";
+    Ok(on!(db, |c| sqlx::query_scalar(sql)
+        .bind(identity_id)
+        .fetch_optional(c)
+        .await)?)
 }
 
 /// An item row as stored, with what deciding needs.
@@ -416,37 +426,46 @@ pub struct ItemRow {
     pub campaign_default: Option<DeadlineDefault>,
 }
 
-const ITEM_ROW_SELECT: &str = "SELECT it.*, c.state AS campaign_state, \
-    c.fallback_reviewer_id AS campaign_fallback_id, c.default_decision AS campaign_default \
-    FROM review_item it LEFT JOIN review_campaign c ON c.id = it.campaign_id";
+/// The select of [`ItemRow`]s.
+macro_rules! item_row_select {
+    () => {
+        "SELECT it.*, c.state AS campaign_state, \
+         c.fallback_reviewer_id AS campaign_fallback_id, c.default_decision AS campaign_default \
+         FROM review_item it LEFT JOIN review_campaign c ON c.id = it.campaign_id"
+    };
+}
 
 /// One item.
-pub async fn item_row(conn: &mut SqliteConnection, id: i64) -> Result<Option<ItemRow>> {
-    let mut q = QueryBuilder::<Sqlite>::new(ITEM_ROW_SELECT);
-    q.push(" WHERE it.id = ").push_bind(id);
-    Ok(q.build_query_as().fetch_optional(conn).await?)
+pub async fn item_row(db: &mut Db, id: i64) -> Result<Option<ItemRow>> {
+    let sql = concat!(item_row_select!(), " WHERE it.id = $1");
+    Ok(on!(db, |c| sqlx::query_as(sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?)
 }
 
 /// Undecided items whose due date is at or before `horizon`, in open campaigns or outside
 /// any campaign: the ones reminders, escalation and defaults look at.
-pub async fn undecided_due_by(conn: &mut SqliteConnection, horizon: &str) -> Result<Vec<ItemRow>> {
-    let mut q = QueryBuilder::<Sqlite>::new(ITEM_ROW_SELECT);
-    q.push(" WHERE it.state <> 'decided' AND (c.id IS NULL OR c.state = 'open') AND it.due <= ")
-        .push_bind(horizon.to_string())
-        .push(" ORDER BY it.due, it.id");
-    Ok(q.build_query_as().fetch_all(conn).await?)
+pub async fn undecided_due_by(db: &mut Db, horizon: &str) -> Result<Vec<ItemRow>> {
+    let sql = concat!(
+        item_row_select!(),
+        " WHERE it.state <> 'decided' AND (c.id IS NULL OR c.state = 'open') AND it.due <= $1 \
+         ORDER BY it.due, it.id"
+    );
+    Ok(on!(db, |c| sqlx::query_as(sql)
+        .bind(horizon)
+        .fetch_all(c)
+        .await)?)
 }
 
 /// Undecided items of a campaign.
-pub async fn undecided_in(conn: &mut SqliteConnection, campaign: i64) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "SELECT count(*) FROM review_item WHERE campaign_id = ?1 AND state <> 'decided'",
-    )
-    .bind(campaign)
-    .fetch_one(conn)
-    .await?)
+pub async fn undecided_in(db: &mut Db, campaign: i64) -> Result<i64> {
+    let sql = "SELECT count(*) FROM review_item WHERE campaign_id = $1 AND state <> 'decided'";
+    Ok(on!(db, |c| sqlx::query_scalar(sql)
+        .bind(campaign)
+        .fetch_one(c)
+        .await)?)
 }
-
 /// Filters for listing items.
 #[derive(Debug, Clone, Default, serde::Deserialize, ts_rs::TS)]
 #[serde(default)]
@@ -488,12 +507,12 @@ struct ItemListRow {
     attested: bool,
 }
 
-/// The columns [`ItemListRow`] reads, in its order, and the tables they come from.
 /// An item's identity's granted scopes, space-joined.
-const GRANTED: &str = "(SELECT group_concat(s.scope, ' ') FROM identity_scope s \
+const GRANTED: &str = "(SELECT string_agg(s.scope, ' ') FROM identity_scope s \
         WHERE s.identity_id = i.id AND s.scope_set = 'granted')";
 
-/// The select of the items, with `granted` as the column of their granted scopes.
+/// The select of the items: the columns [`ItemListRow`] reads, in its order, with `granted`
+/// as the column of their granted scopes.
 fn item_select(granted: &str) -> String {
     format!(
         "SELECT it.id, it.campaign_id, c.name AS campaign, it.identity_id, i.client_id, i.name, \
@@ -512,32 +531,48 @@ fn item_select(granted: &str) -> String {
 /// The order a queue shows items in: undecided first by due date, then decided.
 const ITEM_ORDER: &str = " ORDER BY it.state = 'decided', it.due, it.id";
 
-/// Items as a queue shows them, on the caller's connection (inside its transaction).
-pub async fn items(conn: &mut SqliteConnection, f: &ItemQuery) -> Result<Vec<Item>> {
-    let mut q = QueryBuilder::<Sqlite>::new(item_select(GRANTED));
-    q.push(" WHERE 1 = 1");
-    if let Some(c) = f.campaign {
-        q.push(" AND it.campaign_id = ").push_bind(c);
-    }
-    if let Some(r) = f.reviewer {
-        q.push(" AND it.reviewer_id = ").push_bind(r);
-    }
-    if let Some(s) = f.state {
-        q.push(" AND it.state = ").push_bind(s);
-    }
-    if let Some(i) = f.identity {
-        q.push(" AND it.identity_id = ").push_bind(i);
-    }
-    if let Some(i) = f.item {
-        q.push(" AND it.id = ").push_bind(i);
-    }
-    q.push(ITEM_ORDER);
-    let rows: Vec<ItemListRow> = q.build_query_as().fetch_all(conn).await?;
+/// Items as a queue shows them, on the caller's connection (inside its transaction), on
+/// either engine: what [`items_bulk`] reads on SQLite.
+pub async fn items(db: &mut Db, f: &ItemQuery) -> Result<Vec<Item>> {
+    let rows = item_list_rows(db, f, GRANTED).await?;
     Ok(to_items(rows, |r| r.granted.take()))
 }
 
-/// Items as a queue shows them, read on a bulk connection (a campaign can hold tens of
-/// thousands).
+/// [`items`] but for the tiers, which the caller gives ([`Untiered::tiered`]), on either
+/// engine: what [`items_bulk_untiered`] reads on SQLite.
+pub async fn items_untiered(db: &mut Db, f: &ItemQuery) -> Result<Untiered> {
+    Ok(Untiered(item_list_rows(db, f, "NULL").await?))
+}
+
+/// The rows of [`items`], with `granted` as the column of their granted scopes.
+async fn item_list_rows(db: &mut Db, f: &ItemQuery, granted: &str) -> Result<Vec<ItemListRow>> {
+    let select = item_select(granted);
+    let rows: Vec<ItemListRow> = on!(db, |c| {
+        let mut q = QueryBuilder::new(select.as_str());
+        q.push(" WHERE 1 = 1");
+        if let Some(campaign) = f.campaign {
+            q.push(" AND it.campaign_id = ").push_bind(campaign);
+        }
+        if let Some(r) = f.reviewer {
+            q.push(" AND it.reviewer_id = ").push_bind(r);
+        }
+        if let Some(s) = f.state {
+            q.push(" AND it.state = ").push_bind(s);
+        }
+        if let Some(i) = f.identity {
+            q.push(" AND it.identity_id = ").push_bind(i);
+        }
+        if let Some(i) = f.item {
+            q.push(" AND it.id = ").push_bind(i);
+        }
+        q.push(ITEM_ORDER);
+        q.build_query_as().fetch_all(c).await
+    })?;
+    Ok(rows)
+}
+
+/// Items as a queue shows them, read on a bulk connection to a SQLite store (a campaign can
+/// hold tens of thousands); [`items`] reads the same on either engine.
 pub fn items_bulk(db: &super::bulk::Bulk, f: &ItemQuery) -> Result<Vec<Item>> {
     let rows = item_rows(db, f, GRANTED)?;
     Ok(to_items(rows, |r| r.granted.take()))
@@ -555,7 +590,7 @@ impl Untiered {
 }
 
 /// [`items_bulk`] but for the tiers, which the caller gives ([`Untiered::tiered`]): no
-/// lookup of each item's scopes.
+/// lookup of each item's scopes. [`items_untiered`] reads the same on either engine.
 pub fn items_bulk_untiered(db: &super::bulk::Bulk, f: &ItemQuery) -> Result<Untiered> {
     Ok(Untiered(item_rows(db, f, "NULL")?))
 }
@@ -648,63 +683,61 @@ fn to_items(
 
 /// Moves an item to another reviewer (and state).
 pub async fn reassign_item(
-    conn: &mut SqliteConnection,
+    db: &mut Db,
     id: i64,
     reviewer: Option<i64>,
     state: ItemState,
     escalated_at: Option<&str>,
 ) -> Result<()> {
-    sqlx::query(
-        "UPDATE review_item SET reviewer_id = ?2, state = ?3, \
-         escalated_at = coalesce(?4, escalated_at) WHERE id = ?1",
-    )
-    .bind(id)
-    .bind(reviewer)
-    .bind(state)
-    .bind(escalated_at)
-    .execute(conn)
-    .await?;
+    let sql = "UPDATE review_item SET reviewer_id = $2, state = $3, \
+         escalated_at = coalesce($4, escalated_at) WHERE id = $1";
+    on!(db, |c| sqlx::query(sql)
+        .bind(id)
+        .bind(reviewer)
+        .bind(state)
+        .bind(escalated_at)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Records that a reminder went out.
-pub async fn mark_reminded(conn: &mut SqliteConnection, id: i64, at: &str) -> Result<()> {
-    sqlx::query("UPDATE review_item SET reminded_at = ?2 WHERE id = ?1")
+pub async fn mark_reminded(db: &mut Db, id: i64, at: &str) -> Result<()> {
+    let sql = "UPDATE review_item SET reminded_at = $2 WHERE id = $1";
+    on!(db, |c| sqlx::query(sql)
         .bind(id)
         .bind(at)
-        .execute(conn)
-        .await?;
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Closes an item with its final decision.
-pub async fn close_item(
-    conn: &mut SqliteConnection,
-    id: i64,
-    decision: ReviewDecision,
-    at: &str,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE review_item SET state = 'decided', decision = ?2, decided_at = ?3, draft = NULL \
-         WHERE id = ?1",
-    )
-    .bind(id)
-    .bind(decision)
-    .bind(at)
-    .execute(conn)
-    .await?;
+pub async fn close_item(db: &mut Db, id: i64, decision: ReviewDecision, at: &str) -> Result<()> {
+    let sql = "UPDATE review_item SET state = 'decided', decision = $2, decided_at = $3, \
+         draft = NULL WHERE id = $1";
+    on!(db, |c| sqlx::query(sql)
+        .bind(id)
+        .bind(decision)
+        .bind(at)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Saves (or clears) the wizard's draft of an undecided item.
-pub async fn save_draft(conn: &mut SqliteConnection, id: i64, draft: Option<&str>) -> Result<bool> {
-    let done =
-        sqlx::query("UPDATE review_item SET draft = ?2 WHERE id = ?1 AND state <> 'decided'")
-            .bind(id)
-            .bind(draft)
-            .execute(conn)
-            .await?;
-    Ok(done.rows_affected() == 1)
+pub async fn save_draft(db: &mut Db, id: i64, draft: Option<&str>) -> Result<bool> {
+    let sql = "UPDATE review_item SET draft = $2 WHERE id = $1 AND state <> 'decided'";
+    let done = on!(db, |c| sqlx::query(sql)
+        .bind(id)
+        .bind(draft)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done == 1)
 }
 
 /// A decision to record.
@@ -720,23 +753,23 @@ pub struct NewDecision<'a> {
 }
 
 /// Records a decision; returns its id.
-pub async fn insert_decision(conn: &mut SqliteConnection, d: &NewDecision<'_>) -> Result<i64> {
+pub async fn insert_decision(db: &mut Db, d: &NewDecision<'_>) -> Result<i64> {
     let removed = serde_json::to_string(d.removed_scopes)
         .map_err(|e| Error::Integrity(format!("cannot encode scopes: {e}")))?;
-    Ok(sqlx::query_scalar(
-        "INSERT INTO review_decision (item_id, decision, reviewer_id, comment, removed_scopes, \
-         new_owner_id, evidence, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
-    )
-    .bind(d.item_id)
-    .bind(d.decision)
-    .bind(d.reviewer_id)
-    .bind(d.comment)
-    .bind(removed)
-    .bind(d.new_owner_id)
-    .bind(&d.evidence)
-    .bind(d.at)
-    .fetch_one(conn)
-    .await?)
+    let sql = "INSERT INTO review_decision (item_id, decision, reviewer_id, comment, \
+         removed_scopes, new_owner_id, evidence, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         RETURNING id";
+    Ok(on!(db, |c| sqlx::query_scalar(sql)
+        .bind(d.item_id)
+        .bind(d.decision)
+        .bind(d.reviewer_id)
+        .bind(d.comment)
+        .bind(&removed)
+        .bind(d.new_owner_id)
+        .bind(&d.evidence)
+        .bind(d.at)
+        .fetch_one(c)
+        .await)?)
 }
 
 #[derive(sqlx::FromRow)]
@@ -759,23 +792,22 @@ struct DecisionRow {
 
 /// Decisions, oldest first: of one item, one campaign, or all.
 pub async fn decisions(
-    conn: &mut SqliteConnection,
+    db: &mut Db,
     item: Option<i64>,
     campaign: Option<i64>,
 ) -> Result<Vec<DecisionRecord>> {
-    let rows: Vec<DecisionRow> = sqlx::query_as(
-        "SELECT d.id, d.item_id, d.decision, d.comment, d.removed_scopes, d.at, \
+    let sql = "SELECT d.id, d.item_id, d.decision, d.comment, d.removed_scopes, d.at, \
          r.id AS r_id, r.name AS r_name, r.email AS r_email, r.active AS r_active, \
          o.id AS o_id, o.name AS o_name, o.email AS o_email, o.active AS o_active \
          FROM review_decision d JOIN review_item it ON it.id = d.item_id \
          LEFT JOIN person r ON r.id = d.reviewer_id LEFT JOIN person o ON o.id = d.new_owner_id \
-         WHERE (?1 IS NULL OR d.item_id = ?1) AND (?2 IS NULL OR it.campaign_id = ?2) \
-         ORDER BY d.id",
-    )
-    .bind(item)
-    .bind(campaign)
-    .fetch_all(conn)
-    .await?;
+         WHERE ($1 IS NULL OR d.item_id = $1) AND ($2 IS NULL OR it.campaign_id = $2) \
+         ORDER BY d.id";
+    let rows: Vec<DecisionRow> = on!(db, |c| sqlx::query_as(sql)
+        .bind(item)
+        .bind(campaign)
+        .fetch_all(c)
+        .await)?;
     rows.into_iter()
         .map(|r| {
             Ok(DecisionRecord {
@@ -796,27 +828,26 @@ pub async fn decisions(
 
 /// Records a revocation task for the identity's revocation path.
 pub async fn insert_revocation_task(
-    conn: &mut SqliteConnection,
+    db: &mut Db,
     identity_id: i64,
     decision_id: i64,
     endpoint: Option<&str>,
     at: &str,
 ) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO revocation_task (identity_id, decision_id, endpoint, created_at) \
-         VALUES (?1, ?2, ?3, ?4) RETURNING id",
-    )
-    .bind(identity_id)
-    .bind(decision_id)
-    .bind(endpoint)
-    .bind(at)
-    .fetch_one(conn)
-    .await?)
+    let sql = "INSERT INTO revocation_task (identity_id, decision_id, endpoint, created_at) \
+         VALUES ($1, $2, $3, $4) RETURNING id";
+    Ok(on!(db, |c| sqlx::query_scalar(sql)
+        .bind(identity_id)
+        .bind(decision_id)
+        .bind(endpoint)
+        .bind(at)
+        .fetch_one(c)
+        .await)?)
 }
 
 /// Records an owner's attestation.
 pub async fn insert_attestation(
-    conn: &mut SqliteConnection,
+    db: &mut Db,
     identity_id: i64,
     person_id: i64,
     role: OwnerRole,
@@ -826,35 +857,31 @@ pub async fn insert_attestation(
 ) -> Result<()> {
     let j = serde_json::to_string(justifications)
         .map_err(|e| Error::Integrity(format!("cannot encode justifications: {e}")))?;
-    sqlx::query(
-        "INSERT INTO attestation (identity_id, person_id, role, purpose, justifications, at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )
-    .bind(identity_id)
-    .bind(person_id)
-    .bind(role)
-    .bind(purpose)
-    .bind(j)
-    .bind(at)
-    .execute(conn)
-    .await?;
+    let sql = "INSERT INTO attestation (identity_id, person_id, role, purpose, justifications, \
+         at) VALUES ($1, $2, $3, $4, $5, $6)";
+    on!(db, |c| sqlx::query(sql)
+        .bind(identity_id)
+        .bind(person_id)
+        .bind(role)
+        .bind(purpose)
+        .bind(&j)
+        .bind(at)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// The latest attestation of an identity.
-pub async fn latest_attestation(
-    conn: &mut SqliteConnection,
-    identity_id: i64,
-) -> Result<Option<Attestation>> {
+pub async fn latest_attestation(db: &mut Db, identity_id: i64) -> Result<Option<Attestation>> {
     type Row = (i64, String, String, bool, OwnerRole, String, String, String);
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT p.id, p.name, p.email, p.active, a.role, a.purpose, a.justifications, a.at \
-             FROM attestation a JOIN person p ON p.id = a.person_id \
-             WHERE a.identity_id = ?1 ORDER BY a.at DESC, a.id DESC LIMIT 1",
-    )
-    .bind(identity_id)
-    .fetch_optional(conn)
-    .await?;
+    let sql = "SELECT p.id, p.name, p.email, p.active, a.role, a.purpose, a.justifications, a.at \
+         FROM attestation a JOIN person p ON p.id = a.person_id \
+         WHERE a.identity_id = $1 ORDER BY a.at DESC, a.id DESC LIMIT 1";
+    let row: Option<Row> = on!(db, |c| sqlx::query_as(sql)
+        .bind(identity_id)
+        .fetch_optional(c)
+        .await)?;
     row.map(|(id, name, email, active, role, purpose, j, at)| {
         Ok(Attestation {
             person: Person {
@@ -874,44 +901,46 @@ pub async fn latest_attestation(
 }
 
 /// Sets an approved scope's justification.
-pub async fn justify(
-    conn: &mut SqliteConnection,
-    identity_id: i64,
-    scope: &str,
-    why: &str,
-) -> Result<bool> {
-    let done = sqlx::query(
-        "UPDATE identity_scope SET justification = ?3 \
-         WHERE identity_id = ?1 AND scope_set = 'approved' AND scope = ?2",
-    )
-    .bind(identity_id)
-    .bind(scope)
-    .bind(why)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+pub async fn justify(db: &mut Db, identity_id: i64, scope: &str, why: &str) -> Result<bool> {
+    let sql = "UPDATE identity_scope SET justification = $3 \
+         WHERE identity_id = $1 AND scope_set = 'approved' AND scope = $2";
+    let done = on!(db, |c| sqlx::query(sql)
+        .bind(identity_id)
+        .bind(scope)
+        .bind(why)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done == 1)
 }
 
 /// Every identity with its scope sets, for rescheduling after the intervals change.
-pub async fn schedule_inputs(conn: &mut SqliteConnection) -> Result<Vec<Candidate>> {
-    let mut q = QueryBuilder::<Sqlite>::new(CANDIDATE_SELECT);
-    q.push(" ORDER BY i.id");
-    Ok(q.build_query_as().fetch_all(conn).await?)
+pub async fn schedule_inputs(db: &mut Db) -> Result<Vec<Candidate>> {
+    let sql = concat!(candidate_select!(), " ORDER BY i.id");
+    Ok(on!(db, |c| sqlx::query_as(sql).fetch_all(c).await)?)
 }
 
 /// Sets next_review_due of many identities.
-pub async fn set_next_due(conn: &mut SqliteConnection, due: &[(i64, String)]) -> Result<()> {
+pub async fn set_next_due(db: &mut Db, due: &[(i64, String)]) -> Result<()> {
     for chunk in due.chunks(10_000) {
+        // A JSON array of [id, due] pairs.
         let payload = serde_json::to_string(chunk)
             .map_err(|e| Error::Integrity(format!("cannot encode schedule: {e}")))?;
-        sqlx::query(
-            "UPDATE identity SET next_review_due = (SELECT j.value ->> 1 FROM json_each(?1) j \
+        on!(
+            db,
+            sql = (
+                "UPDATE identity SET next_review_due = (SELECT j.value ->> 1 FROM json_each($1) j \
                WHERE j.value ->> 0 = identity.id) \
-             WHERE id IN (SELECT j.value ->> 0 FROM json_each(?1) j)",
-        )
-        .bind(payload)
-        .execute(&mut *conn)
-        .await?;
+             WHERE id IN (SELECT j.value ->> 0 FROM json_each($1) j)",
+                "UPDATE identity SET next_review_due = j.value ->> 1 \
+             FROM json_array_elements($1::json) j WHERE identity.id = (j.value ->> 0)::bigint"
+            ),
+            |c| sqlx::query(sql)
+                .bind(&payload)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected())
+        )?;
     }
     Ok(())
 }

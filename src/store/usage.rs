@@ -3,34 +3,35 @@
 use std::collections::HashMap;
 
 use serde::Serialize;
-use sqlx::SqliteConnection;
+use sqlx::{PgConnection, SqliteConnection};
 
 use super::identity::scope_columns;
+use super::{on, Db, Split};
 use crate::inventory::Environment;
 use crate::{Error, Result};
 
 /// A previous import of the same content, if any: (id, imported_at).
 pub async fn previous_import(
-    conn: &mut SqliteConnection,
+    db: &mut Db,
     kind: &str,
     content_hash: &str,
     environment: Environment,
 ) -> Result<Option<(i64, String)>> {
-    Ok(sqlx::query_as(
-        "SELECT id, imported_at FROM usage_import WHERE kind = ?1 AND content_hash = ?2 \
-         AND environment = ?3",
+    Ok(on!(db, |c| sqlx::query_as(
+        "SELECT id, imported_at FROM usage_import WHERE kind = $1 AND content_hash = $2 \
+         AND environment = $3",
     )
     .bind(kind)
     .bind(content_hash)
     .bind(environment)
-    .fetch_optional(conn)
-    .await?)
+    .fetch_optional(c)
+    .await)?)
 }
 
 /// Records an import; returns its id.
 #[allow(clippy::too_many_arguments)]
 pub async fn insert_import(
-    conn: &mut SqliteConnection,
+    db: &mut Db,
     kind: &str,
     file: &str,
     content_hash: &str,
@@ -39,9 +40,9 @@ pub async fn insert_import(
     malformed: i64,
     at: &str,
 ) -> Result<i64> {
-    Ok(sqlx::query_scalar(
+    Ok(on!(db, |c| sqlx::query_scalar(
         "INSERT INTO usage_import (kind, file, content_hash, environment, records, malformed, \
-         imported_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+         imported_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
     .bind(kind)
     .bind(file)
@@ -50,33 +51,32 @@ pub async fn insert_import(
     .bind(records)
     .bind(malformed)
     .bind(at)
-    .fetch_one(conn)
-    .await?)
+    .fetch_one(c)
+    .await)?)
 }
 
 /// (client_id, environment) -> identity id of every identity.
-pub async fn identities_by_client(
-    conn: &mut SqliteConnection,
-) -> Result<HashMap<(String, Environment), i64>> {
-    let rows: Vec<(String, Environment, i64)> =
-        sqlx::query_as("SELECT client_id, environment, id FROM identity")
-            .fetch_all(conn)
-            .await?;
+pub async fn identities_by_client(db: &mut Db) -> Result<HashMap<(String, Environment), i64>> {
+    let rows: Vec<(String, Environment, i64)> = on!(db, |c| sqlx::query_as(
+        "SELECT client_id, environment, id FROM identity"
+    )
+    .fetch_all(c)
+    .await)?;
     Ok(rows.into_iter().map(|(c, e, id)| ((c, e), id)).collect())
 }
 
 /// token fingerprint -> client_id from the token events of one environment.
 pub async fn token_clients(
-    conn: &mut SqliteConnection,
+    db: &mut Db,
     environment: Environment,
 ) -> Result<HashMap<String, String>> {
-    let rows: Vec<(String, String)> = sqlx::query_as(
+    let rows: Vec<(String, String)> = on!(db, |c| sqlx::query_as(
         "SELECT token_fingerprint, client_id FROM token_event \
-         WHERE environment = ?1 AND token_fingerprint IS NOT NULL AND client_id <> ''",
+         WHERE environment = $1 AND token_fingerprint IS NOT NULL AND client_id <> ''",
     )
     .bind(environment)
-    .fetch_all(conn)
-    .await?;
+    .fetch_all(c)
+    .await)?;
     Ok(rows.into_iter().collect())
 }
 
@@ -95,11 +95,11 @@ pub struct UsageRow<'a> {
     pub last_seen: &'a str,
 }
 
-/// Rows a statement of [`add_usage`]: 11 values a row stay well under SQLite's limit of bound
-/// values.
+/// Rows a statement of [`add_usage`]: 11 values a row stay well under the engines' limits of
+/// bound values (SQLite's 32766, PostgreSQL's 65535).
 const ROWS_A_STATEMENT: usize = 500;
 
-/// An upsert of `n` usage rows.
+/// An upsert of `n` usage rows, on SQLite.
 fn insert_usage(n: usize) -> String {
     let mut sql = String::from(
         "INSERT INTO usage_daily (client_id, environment, day, context, resource_type, \
@@ -121,7 +121,53 @@ fn insert_usage(n: usize) -> String {
 }
 
 /// Adds aggregates: counts add up, first and last seen widen.
-pub async fn add_usage(
+pub async fn add_usage(db: &mut Db, environment: Environment, rows: &[UsageRow<'_>]) -> Result<()> {
+    match db.split() {
+        Split::Sqlite(conn) => add_usage_sqlite(conn, environment, rows).await,
+        Split::Pg(conn) => add_usage_pg(conn, environment, rows).await,
+    }
+}
+
+/// [`add_usage`] on PostgreSQL: [`ROWS_A_STATEMENT`] rows to an upsert, every value bound.
+async fn add_usage_pg(
+    conn: &mut PgConnection,
+    environment: Environment,
+    rows: &[UsageRow<'_>],
+) -> Result<()> {
+    for chunk in rows.chunks(ROWS_A_STATEMENT) {
+        let mut q = sqlx::QueryBuilder::new(
+            "INSERT INTO usage_daily (client_id, environment, day, context, resource_type, \
+             interaction, outcome, identity_id, calls, first_seen, last_seen) ",
+        );
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(r.client_id)
+                .push_bind(environment)
+                .push_bind(r.day)
+                .push_bind(r.context)
+                .push_bind(r.resource_type)
+                .push_bind(r.interaction)
+                .push_bind(r.outcome)
+                .push_bind(r.identity_id)
+                .push_bind(i64::try_from(r.calls).unwrap_or(i64::MAX))
+                .push_bind(r.first_seen)
+                .push_bind(r.last_seen);
+        });
+        // The rows given (an import's aggregates) are distinct keys: PostgreSQL refuses a
+        // statement that updates one row twice.
+        q.push(
+            " ON CONFLICT (client_id, environment, day, context, resource_type, interaction, \
+             outcome) DO UPDATE SET calls = usage_daily.calls + excluded.calls, \
+             identity_id = coalesce(excluded.identity_id, usage_daily.identity_id), \
+             first_seen = least(usage_daily.first_seen, excluded.first_seen), \
+             last_seen = greatest(usage_daily.last_seen, excluded.last_seen)",
+        );
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// [`add_usage`] on SQLite, through the connection's own handle.
+async fn add_usage_sqlite(
     conn: &mut SqliteConnection,
     environment: Environment,
     rows: &[UsageRow<'_>],
@@ -198,34 +244,40 @@ pub async fn add_usage(
 /// rows of its (client_id, environment) that no identity claimed are tied to the new
 /// identities `ids`, and their last successful call moves `last_used_at` forward, as an import
 /// would have.
-pub async fn claim_usage(conn: &mut SqliteConnection, ids: &[i64]) -> Result<()> {
+pub async fn claim_usage(db: &mut Db, ids: &[i64]) -> Result<()> {
     let ids = serde_json::to_string(ids)
         .map_err(|e| Error::Integrity(format!("cannot encode ids: {e}")))?;
+    // The ids, one row each as `value`: JSON numbers on SQLite, BIGINT on PostgreSQL.
+    let listed = if db.is_pg() {
+        "(SELECT value::bigint AS value FROM json_array_elements_text($1::json))"
+    } else {
+        "json_each($1)"
+    };
     // The new identities' keys are listed once; each unclaimed row is looked up in that list.
     for table in ["usage_daily", "token_event"] {
-        sqlx::query(&format!(
+        let sql = format!(
             "UPDATE {table} SET identity_id = (SELECT i.id FROM identity i \
                WHERE i.client_id = {table}.client_id AND i.environment = {table}.environment) \
              WHERE identity_id IS NULL AND (client_id, environment) IN \
-               (SELECT i.client_id, i.environment FROM json_each(?1) j \
+               (SELECT i.client_id, i.environment FROM {listed} j \
                 JOIN identity i ON i.id = j.value)"
-        ))
-        .bind(&ids)
-        .execute(&mut *conn)
-        .await?;
+        );
+        on!(db, |c| sqlx::query(&sql)
+            .bind(&ids)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
     }
     // Last use, as the imports count it: a successful call, an issued or refreshed token.
-    let last: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT u.identity_id, u.last_seen FROM json_each(?1) j \
+    let sql = format!(
+        "SELECT u.identity_id, u.last_seen FROM {listed} j \
            JOIN usage_daily u ON u.identity_id = j.value AND u.outcome = 'success' \
          UNION ALL \
-         SELECT t.identity_id, t.at FROM json_each(?1) j \
+         SELECT t.identity_id, t.at FROM {listed} j \
            JOIN token_event t ON t.identity_id = j.value \
-           AND t.event IN ('issued', 'refreshed')",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?;
+           AND t.event IN ('issued', 'refreshed')"
+    );
+    let last: Vec<(i64, String)> = on!(db, |c| sqlx::query_as(&sql).bind(&ids).fetch_all(c).await)?;
     let mut latest: HashMap<i64, crate::time::Timestamp> = HashMap::new();
     for (id, t) in last {
         if let Ok(t) = crate::time::parse(&t) {
@@ -238,23 +290,23 @@ pub async fn claim_usage(conn: &mut SqliteConnection, ids: &[i64]) -> Result<()>
         .map(|(id, t)| (id, crate::time::format(t)))
         .collect();
     if !touched.is_empty() {
-        touch_last_used(conn, &touched).await?;
+        touch_last_used(db, &touched).await?;
     }
     Ok(())
 }
 
 /// Moves `last_used_at` forward where the data shows later use.
-pub async fn touch_last_used(conn: &mut SqliteConnection, last: &[(i64, String)]) -> Result<()> {
+pub async fn touch_last_used(db: &mut Db, last: &[(i64, String)]) -> Result<()> {
     let payload = serde_json::to_string(last)
         .map_err(|e| Error::Integrity(format!("cannot encode times: {e}")))?;
-    sqlx::query(
-        "UPDATE identity SET last_used_at = j.value ->> 1 FROM json_each(?1) j \
+    on!(db, sql = (
+        "UPDATE identity SET last_used_at = j.value ->> 1 FROM json_each($1) j \
          WHERE identity.id = j.value ->> 0 \
            AND (identity.last_used_at IS NULL OR identity.last_used_at < j.value ->> 1)",
-    )
-    .bind(payload)
-    .execute(conn)
-    .await?;
+        "UPDATE identity SET last_used_at = j.value ->> 1 FROM json_array_elements($1::json) j \
+         WHERE identity.id = (j.value ->> 0)::bigint \
+           AND (identity.last_used_at IS NULL OR identity.last_used_at < (j.value ->> 1))"
+    ), |c| sqlx::query(sql).bind(&payload).execute(c).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -276,26 +328,36 @@ pub struct NewTokenEvent {
 
 /// Stores token events of one import.
 pub async fn insert_token_events(
-    conn: &mut SqliteConnection,
+    db: &mut Db,
     import_id: i64,
     events: &[NewTokenEvent],
 ) -> Result<()> {
     for chunk in events.chunks(20_000) {
         let payload = serde_json::to_string(chunk)
             .map_err(|e| Error::Integrity(format!("cannot encode token events: {e}")))?;
-        sqlx::query(
+        // In the order given: the events' ids follow it.
+        on!(db, sql = (
             "INSERT INTO token_event (import_id, identity_id, client_id, environment, at, event, \
                source, scopes, token_fingerprint, subject, expires_in, error) \
-             SELECT ?2, j.value ->> 'identity_id', j.value ->> 'client_id', \
+             SELECT $2, j.value ->> 'identity_id', j.value ->> 'client_id', \
                j.value ->> 'environment', j.value ->> 'at', \
                j.value ->> 'event', j.value ->> 'source', j.value ->> 'scopes', \
                j.value ->> 'token_fingerprint', j.value ->> 'subject', j.value ->> 'expires_in', \
-               j.value ->> 'error' FROM json_each(?1) j",
-        )
-        .bind(payload)
-        .bind(import_id)
-        .execute(&mut *conn)
-        .await?;
+               j.value ->> 'error' FROM json_each($1) j",
+            "INSERT INTO token_event (import_id, identity_id, client_id, environment, at, event, \
+               source, scopes, token_fingerprint, subject, expires_in, error) \
+             SELECT $2, (j.value ->> 'identity_id')::bigint, j.value ->> 'client_id', \
+               j.value ->> 'environment', j.value ->> 'at', \
+               j.value ->> 'event', j.value ->> 'source', j.value ->> 'scopes', \
+               j.value ->> 'token_fingerprint', j.value ->> 'subject', \
+               (j.value ->> 'expires_in')::bigint, j.value ->> 'error' \
+             FROM json_array_elements($1::json) WITH ORDINALITY AS j (value, n) ORDER BY j.n"
+        ), |c| sqlx::query(sql)
+            .bind(&payload)
+            .bind(import_id)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
     }
     Ok(())
 }
@@ -317,25 +379,25 @@ pub struct CallRow {
 /// Usage summed over the days in `[since, until]` (`YYYY-MM-DD`, inclusive), optionally of
 /// one identity.
 pub async fn calls(
-    conn: &mut SqliteConnection,
+    db: &mut Db,
     since: Option<&str>,
     until: Option<&str>,
     identity: Option<i64>,
 ) -> Result<Vec<CallRow>> {
-    Ok(sqlx::query_as(
+    Ok(on!(db, |c| sqlx::query_as(
         "SELECT identity_id, client_id, environment, context, resource_type, interaction, \
-           outcome, sum(calls) AS calls, max(last_seen) AS last_seen \
+           outcome, CAST(sum(calls) AS BIGINT) AS calls, max(last_seen) AS last_seen \
          FROM usage_daily \
-         WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2) \
-           AND (?3 IS NULL OR identity_id = ?3) \
+         WHERE ($1 IS NULL OR day >= $1) AND ($2 IS NULL OR day <= $2) \
+           AND ($3 IS NULL OR identity_id = $3) \
          GROUP BY identity_id, client_id, environment, context, resource_type, interaction, \
            outcome",
     )
     .bind(since)
     .bind(until)
     .bind(identity)
-    .fetch_all(conn)
-    .await?)
+    .fetch_all(c)
+    .await)?)
 }
 
 /// What the trace needs of one identity.
@@ -354,26 +416,48 @@ pub struct TraceSubject {
 
 /// The identities `ids` with their granted and justified scopes, purpose and whether an
 /// active owner exists.
-pub async fn trace_subjects(conn: &mut SqliteConnection, ids: &[i64]) -> Result<Vec<TraceSubject>> {
-    // Possibly thousands: SQLite packs the rows into one JSON value, read in one go.
-    let packed: Option<String> = sqlx::query_scalar(concat!(
-        "SELECT json_group_array(json_object('id', id, 'client_id', client_id, 'name', name, \
-           'purpose', purpose, 'owned', ",
-        super::json_bool!("owned"),
-        ", 'granted', granted, 'justified', justified, 'approved', approved)) \
+pub async fn trace_subjects(db: &mut Db, ids: &[i64]) -> Result<Vec<TraceSubject>> {
+    // Possibly thousands: the engine packs the rows into one JSON value, read in one go.
+    let packed: Option<String> = on!(
+        db,
+        sql = (
+            concat!(
+                "SELECT json_group_array(json_object('id', id, 'client_id', client_id, \
+               'name', name, 'purpose', purpose, 'owned', ",
+                super::json_bool!("owned"),
+                ", 'granted', granted, 'justified', justified, 'approved', approved)) \
+             FROM (SELECT i.id, i.client_id, i.name, i.purpose, \
+               (coalesce(bo.active, 0) OR coalesce(tech.active, 0)) AS owned, ",
+                scope_columns!(),
+                ", (SELECT group_concat(s.scope, ' ') FROM identity_scope s \
+                  WHERE s.identity_id = i.id AND s.scope_set = 'approved' \
+                    AND trim(coalesce(s.justification, '')) <> '') AS justified \
+             FROM identity i LEFT JOIN person bo ON bo.id = i.business_owner_id \
+             LEFT JOIN person tech ON tech.id = i.technical_owner_id \
+             WHERE i.id IN (SELECT value FROM json_each($1)))"
+            ),
+            // Each set's scopes in scope order, as SQLite reads them off the primary key.
+            "SELECT json_agg(json_build_object('id', id, 'client_id', client_id, \
+           'name', name, 'purpose', purpose, 'owned', owned, 'granted', granted, \
+           'justified', justified, 'approved', approved))::text \
          FROM (SELECT i.id, i.client_id, i.name, i.purpose, \
-           (coalesce(bo.active, 0) OR coalesce(tech.active, 0)) AS owned, ",
-        scope_columns!(),
-        ", (SELECT group_concat(s.scope, ' ') FROM identity_scope s \
+           (coalesce(bo.active, FALSE) OR coalesce(tech.active, FALSE)) AS owned, \
+           (SELECT string_agg(s.scope, ' ' ORDER BY s.scope) FROM identity_scope s \
+              WHERE s.identity_id = i.id AND s.scope_set = 'approved') AS approved, \
+           (SELECT string_agg(s.scope, ' ' ORDER BY s.scope) FROM identity_scope s \
+              WHERE s.identity_id = i.id AND s.scope_set = 'granted') AS granted, \
+           (SELECT string_agg(s.scope, ' ' ORDER BY s.scope) FROM identity_scope s \
               WHERE s.identity_id = i.id AND s.scope_set = 'approved' \
                 AND trim(coalesce(s.justification, '')) <> '') AS justified \
          FROM identity i LEFT JOIN person bo ON bo.id = i.business_owner_id \
          LEFT JOIN person tech ON tech.id = i.technical_owner_id \
-         WHERE i.id IN (SELECT value FROM json_each(?1)))"
-    ))
-    .bind(serde_json::to_string(ids).unwrap_or_default())
-    .fetch_one(conn)
-    .await?;
+         WHERE i.id IN (SELECT value::bigint FROM json_array_elements_text($1::json))) i"
+        ),
+        |c| sqlx::query_scalar(sql)
+            .bind(serde_json::to_string(ids).unwrap_or_default())
+            .fetch_one(c)
+            .await
+    )?;
     super::unpack(packed.as_deref(), "trace subjects")
 }
 
@@ -412,19 +496,19 @@ impl From<TokenRow> for crate::usage::tokens::TokenEvent {
 
 /// Token events of one identity, newest first.
 pub async fn token_events(
-    conn: &mut SqliteConnection,
+    db: &mut Db,
     identity: i64,
     limit: i64,
 ) -> Result<Vec<crate::usage::tokens::TokenEvent>> {
-    let rows: Vec<TokenRow> = sqlx::query_as(
+    let rows: Vec<TokenRow> = on!(db, |c| sqlx::query_as(
         "SELECT id, identity_id, client_id, environment, at, event, source, scopes, \
-           token_fingerprint, expires_in, error FROM token_event WHERE identity_id = ?1 \
-         ORDER BY at DESC, id DESC LIMIT ?2",
+           token_fingerprint, expires_in, error FROM token_event WHERE identity_id = $1 \
+         ORDER BY at DESC, id DESC LIMIT $2",
     )
     .bind(identity)
     .bind(limit)
-    .fetch_all(conn)
-    .await?;
+    .fetch_all(c)
+    .await)?;
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
@@ -446,42 +530,42 @@ pub struct DailyRow {
 
 /// Aggregates in a window of days (inclusive), optionally of one environment.
 pub async fn daily(
-    conn: &mut SqliteConnection,
+    db: &mut Db,
     since: Option<&str>,
     until: Option<&str>,
     environment: Option<Environment>,
 ) -> Result<Vec<DailyRow>> {
-    Ok(sqlx::query_as(
+    Ok(on!(db, |c| sqlx::query_as(
         "SELECT day, client_id, environment, identity_id, context, resource_type, interaction, \
            outcome, calls, first_seen, last_seen FROM usage_daily \
-         WHERE (?1 IS NULL OR day >= ?1) AND (?2 IS NULL OR day <= ?2) \
-           AND (?3 IS NULL OR environment = ?3) \
+         WHERE ($1 IS NULL OR day >= $1) AND ($2 IS NULL OR day <= $2) \
+           AND ($3 IS NULL OR environment = $3) \
          ORDER BY day, client_id, context, resource_type, interaction, outcome",
     )
     .bind(since)
     .bind(until)
     .bind(environment)
-    .fetch_all(conn)
-    .await?)
+    .fetch_all(c)
+    .await)?)
 }
 
 /// Token events in a window of times, optionally of one environment, oldest first.
 pub async fn token_log(
-    conn: &mut SqliteConnection,
+    db: &mut Db,
     since: Option<&str>,
     until: Option<&str>,
     environment: Option<Environment>,
 ) -> Result<Vec<crate::usage::tokens::TokenEvent>> {
-    let rows: Vec<TokenRow> = sqlx::query_as(
+    let rows: Vec<TokenRow> = on!(db, |c| sqlx::query_as(
         "SELECT id, identity_id, client_id, environment, at, event, source, scopes, \
            token_fingerprint, expires_in, error FROM token_event \
-         WHERE (?1 IS NULL OR at >= ?1) AND (?2 IS NULL OR at <= ?2) \
-           AND (?3 IS NULL OR environment = ?3) ORDER BY at, id",
+         WHERE ($1 IS NULL OR at >= $1) AND ($2 IS NULL OR at <= $2) \
+           AND ($3 IS NULL OR environment = $3) ORDER BY at, id",
     )
     .bind(since)
     .bind(until)
     .bind(environment)
-    .fetch_all(conn)
-    .await?;
+    .fetch_all(c)
+    .await)?;
     Ok(rows.into_iter().map(Into::into).collect())
 }

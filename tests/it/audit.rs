@@ -46,7 +46,7 @@ async fn triggers_refuse_update_and_delete() {
         "DELETE FROM audit_log WHERE seq = 2",
     ] {
         let e = sqlx::query(sql)
-            .execute(store.pool())
+            .execute(store.sqlite_pool().expect("a SQLite store"))
             .await
             .expect_err("append-only");
         assert!(e.to_string().contains("append-only"), "{e}");

@@ -115,6 +115,7 @@ fn generated() -> String {
         TokenEventKind::decl(&cfg),
         TokenEvent::decl(&cfg),
         IdentityUsage::decl(&cfg),
+        steward::api::Whoami::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from the Rust IPC types by tests/it/bindings.rs; do not edit by hand.\n",

@@ -109,8 +109,6 @@ fn add_set_owner_set_purpose_retire_and_the_audit_log() {
         "cds-1",
         "--purpose",
         "Sepsis alerts",
-        "--actor",
-        "auditor-7",
     ]);
     assert_eq!(purpose["purpose"], "Sepsis alerts");
     let retired = env.json(&["identity", "retire", "cds-1", "--reason", "replaced"]);
@@ -132,7 +130,15 @@ fn add_set_owner_set_purpose_retire_and_the_audit_log() {
             "identity.create"
         ]
     );
-    assert_eq!(log[1]["actor"], "auditor-7", "--actor names who changed it");
+    assert_eq!(
+        log[1]["actor"],
+        crate::support::OS_USER,
+        "the OS account, never an argument, names who changed it"
+    );
+    let forged = env.cli(&[
+        "--db", d, "identity", "retire", "cds-1", "--actor", "someone",
+    ]);
+    assert!(!forged.status.success(), "--actor is not accepted");
     let out = env.cli(&["--db", d, "audit", "verify"]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
@@ -251,11 +257,11 @@ fn audit_verify_fails_naming_the_seq_after_tampering() {
     rt.block_on(async {
         let store = env.store().await;
         sqlx::query("DROP TRIGGER audit_log_no_update")
-            .execute(store.pool())
+            .execute(store.sqlite_pool().expect("a SQLite store"))
             .await
             .expect("drop");
         sqlx::query("UPDATE audit_log SET subject = 'identity:77' WHERE seq = 3")
-            .execute(store.pool())
+            .execute(store.sqlite_pool().expect("a SQLite store"))
             .await
             .expect("tamper");
         store.close().await;

@@ -288,7 +288,7 @@ async fn a_checkpoint_catches_truncation_and_a_fully_rehashed_chain() {
             .bind(&prev)
             .bind(&h)
             .bind(e.seq)
-            .execute(store.pool())
+            .execute(store.sqlite_pool().expect("a SQLite store"))
             .await
             .expect("rehash");
         prev = h;
@@ -616,7 +616,7 @@ async fn scopes_csv_lists_every_scope_by_client_environment_set_and_scope() {
                  ORDER BY i.client_id, i.environment, s.scope_set, s.scope",
             )
             .bind(environment)
-            .fetch_all(store.pool())
+            .fetch_all(store.sqlite_pool().expect("a SQLite store"))
             .await
             .expect("scopes")
         }

@@ -51,7 +51,7 @@ async fn clean(store: &Store, client_id: &str, env: Environment) -> i64 {
 async fn sql(store: &Store, statement: &str, id: i64) {
     sqlx::query(statement)
         .bind(id)
-        .execute(store.pool())
+        .execute(store.sqlite_pool().expect("a SQLite store"))
         .await
         .expect(statement);
 }
@@ -239,10 +239,9 @@ async fn accepting_a_risk_needs_a_non_owner_a_reason_and_a_future_date_and_expir
     let fid = format!("revocation-path-missing:{id}");
     let until = time::parse("2027-01-31T00:00:00Z").expect("time");
 
-    let e = api::finding_accept(
+    let e = crate::support::accept_as(
         &store,
         now(),
-        &actor(),
         &fid,
         until,
         "vendor fix due",
@@ -251,40 +250,23 @@ async fn accepting_a_risk_needs_a_non_owner_a_reason_and_a_future_date_and_expir
     .await
     .expect_err("the owner cannot accept");
     assert!(e.to_string().contains("owns this identity"), "{e}");
-    let e = api::finding_accept(
-        &store,
-        now(),
-        &actor(),
-        &fid,
-        now(),
-        "x",
-        "ciso@hospital.example",
-    )
-    .await
-    .expect_err("past date");
+    let e = crate::support::accept_as(&store, now(), &fid, now(), "x", "ciso@hospital.example")
+        .await
+        .expect_err("past date");
     assert_eq!(e.code(), Code::Invalid);
-    let e = api::finding_accept(
-        &store,
-        now(),
-        &actor(),
-        &fid,
-        until,
-        " ",
-        "ciso@hospital.example",
-    )
-    .await
-    .expect_err("no reason");
+    let e = crate::support::accept_as(&store, now(), &fid, until, " ", "ciso@hospital.example")
+        .await
+        .expect_err("no reason");
     assert_eq!(e.code(), Code::Invalid);
 
     // A person who exists and owns nothing here.
     sqlx::query("INSERT INTO person (name, email) VALUES ('Cy', 'ciso@hospital.example')")
-        .execute(store.pool())
+        .execute(store.sqlite_pool().expect("a SQLite store"))
         .await
         .expect("person");
-    let f = api::finding_accept(
+    let f = crate::support::accept_as(
         &store,
         now(),
-        &actor(),
         &fid,
         until,
         "vendor fix due",

@@ -81,8 +81,13 @@ async fn steward_csv_imports_and_reimport_changes_nothing() {
         .granted_scopes
         .contains(&"patient/Observation.cud".to_string()));
     assert_eq!(
-        sched.identity.last_reviewed_at.as_deref(),
-        Some("2026-02-01T09:00:00Z")
+        sched.identity.last_reviewed_at, None,
+        "a review date in a file never certifies"
+    );
+    assert_eq!(
+        sched.identity.reviewed_elsewhere_at.as_deref(),
+        Some("2026-02-01T09:00:00Z"),
+        "it is kept as history"
     );
     let pop = show(&store, "pophealth", None).await;
     assert_eq!(

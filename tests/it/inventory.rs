@@ -42,15 +42,15 @@ async fn the_schema_is_created_with_wal_full_sync_and_foreign_keys() {
     let env = Env::new();
     let store = env.store().await;
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_one(store.pool())
+        .fetch_one(store.sqlite_pool().expect("a SQLite store"))
         .await
         .expect("pragma");
     let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
-        .fetch_one(store.pool())
+        .fetch_one(store.sqlite_pool().expect("a SQLite store"))
         .await
         .expect("pragma");
     let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
-        .fetch_one(store.pool())
+        .fetch_one(store.sqlite_pool().expect("a SQLite store"))
         .await
         .expect("pragma");
     assert_eq!(
@@ -228,7 +228,7 @@ async fn owner_and_purpose_changes_are_audited_and_departed_people_refused() {
     let bo = d.identity.business_owner.expect("owner").id;
     sqlx::query("UPDATE person SET active = 0 WHERE id = ?1")
         .bind(bo)
-        .execute(store.pool())
+        .execute(store.sqlite_pool().expect("a SQLite store"))
         .await
         .expect("depart");
     let e = api::identity_set_owner(
@@ -371,7 +371,7 @@ async fn demo_refuses_a_database_that_has_identities() {
     assert_eq!(s.identities, 60);
     let created: i64 =
         sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'identity.create'")
-            .fetch_one(store.pool())
+            .fetch_one(store.sqlite_pool().expect("a SQLite store"))
             .await
             .expect("count");
     assert_eq!(created, 60, "one entry per identity");

@@ -159,14 +159,14 @@ fn decide(item: i64, d: ReviewDecision, reviewer: &str) -> DecideRequest {
         remove_scopes: Vec::new(),
         new_owner: None,
         comment: "checked with the owners".into(),
-        reviewer: reviewer.into(),
+        reviewer: Some(reviewer.into()),
     }
 }
 
 async fn audit_count(store: &Store, action: &str) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = ?1")
         .bind(action)
-        .fetch_one(store.pool())
+        .fetch_one(store.sqlite_pool().expect("a SQLite store"))
         .await
         .expect("count")
 }
@@ -241,10 +241,9 @@ async fn separation_of_duties_cannot_be_bypassed_through_the_api() {
     let id = campaign(&store, prod(), DeadlineDefault::NoChange).await;
     let item = item_of(&store, id, "sched").await;
     for owner in ["ana@example.org", "tom@example.org"] {
-        let e = api::review_decide(
+        let e = crate::support::decide_as(
             &store,
             now(),
-            &actor(),
             decide(item.id, ReviewDecision::Certify, owner),
         )
         .await
@@ -256,10 +255,9 @@ async fn separation_of_duties_cannot_be_bypassed_through_the_api() {
     api::person_add(&store, now(), &actor(), "eve@example.org")
         .await
         .expect("eve");
-    let e = api::review_decide(
+    let e = crate::support::decide_as(
         &store,
         now(),
-        &actor(),
         decide(item.id, ReviewDecision::Certify, "eve@example.org"),
     )
     .await
@@ -279,19 +277,17 @@ async fn separation_of_duties_cannot_be_bypassed_through_the_api() {
     assert_eq!(rows(&store, "review_decision").await, 0);
 
     // The fallback reviewer may decide an item assigned to someone else.
-    let done = api::review_decide(
+    let done = crate::support::decide_as(
         &store,
         now(),
-        &actor(),
         decide(item.id, ReviewDecision::Certify, FIONA),
     )
     .await
     .expect("fallback decides");
     assert_eq!(done.state, ItemState::Decided);
-    let e = api::review_decide(
+    let e = crate::support::decide_as(
         &store,
         now(),
-        &actor(),
         decide(item.id, ReviewDecision::Certify, RITA),
     )
     .await
@@ -312,12 +308,18 @@ fn the_cli_refuses_owners_closed_items_and_scopes_not_granted() {
         (id, item)
     });
     let item = item.to_string();
-    let run = |args: &[&str]| {
+    // Each person decides from an OS account of their own, bound once with `person bind`.
+    let as_user = |user: &str, args: &[&str]| {
         let mut full = vec!["--db", db.as_str()];
         full.extend_from_slice(args);
-        env.cli(&full)
+        env.cli_env(&full, &[("USER", user), ("LOGNAME", user)])
     };
+    for (user, person) in [("ana", "ana@example.org"), ("rita", RITA)] {
+        let out = as_user(user, &["person", "bind", person]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
     let decide = |decision: &str, reviewer: &str, extra: &[&str]| {
+        let user = if reviewer == RITA { "rita" } else { "ana" };
         let mut a = vec![
             "review",
             "decide",
@@ -326,12 +328,29 @@ fn the_cli_refuses_owners_closed_items_and_scopes_not_granted() {
             decision,
             "--comment",
             "ok",
-            "--reviewer",
-            reviewer,
         ];
         a.extend_from_slice(extra);
-        run(&a)
+        as_user(user, &a)
     };
+    let out = as_user(
+        "rita",
+        &[
+            "review",
+            "decide",
+            &item,
+            "--decision",
+            "certify",
+            "--comment",
+            "ok",
+            "--reviewer",
+            "ana@example.org",
+        ],
+    );
+    assert!(
+        !out.status.success(),
+        "acting as someone else must be refused"
+    );
+    assert!(stderr(&out).contains("does not act as"), "{}", stderr(&out));
     let out = decide("certify", "ana@example.org", &[]);
     assert!(!out.status.success(), "the owner must be refused");
     assert!(
@@ -382,7 +401,7 @@ async fn decisions_change_the_identity_and_are_in_the_audit_chain() {
 
     let mut reduce = decide(sched.id, ReviewDecision::Reduce, RITA);
     reduce.remove_scopes = vec!["user/Patient.rs".into()];
-    api::review_decide(&store, now(), &actor(), reduce)
+    crate::support::decide_as(&store, now(), reduce)
         .await
         .expect("reduce");
     let d = api::identity_show(&store, &IdentityRef::id(sched.identity_id))
@@ -402,7 +421,7 @@ async fn decisions_change_the_identity_and_are_in_the_audit_chain() {
     // Reassigning the owner keeps the item open, now with a reviewer for the new owner.
     let mut reassign = decide(bulk.id, ReviewDecision::Reassign, RITA);
     reassign.new_owner = Some(FIONA.into());
-    let moved = api::review_decide(&store, now(), &actor(), reassign)
+    let moved = crate::support::decide_as(&store, now(), reassign)
         .await
         .expect("reassign");
     assert_eq!(moved.state, ItemState::Open);
@@ -414,7 +433,7 @@ async fn decisions_change_the_identity_and_are_in_the_audit_chain() {
     let reviewer = moved.reviewer.expect("someone eligible").email;
     let mut revoke = decide(bulk.id, ReviewDecision::Revoke, &reviewer);
     revoke.comment = "no longer used by the ward".into();
-    api::review_decide(&store, now(), &actor(), revoke)
+    crate::support::decide_as(&store, now(), revoke)
         .await
         .expect("revoke");
     let b = api::identity_show(&store, &IdentityRef::id(bulk.identity_id))
@@ -424,7 +443,7 @@ async fn decisions_change_the_identity_and_are_in_the_audit_chain() {
     let task: Option<String> =
         sqlx::query_scalar("SELECT endpoint FROM revocation_task WHERE identity_id = ?1")
             .bind(bulk.identity_id)
-            .fetch_optional(store.pool())
+            .fetch_optional(store.sqlite_pool().expect("a SQLite store"))
             .await
             .expect("task");
     assert_eq!(task.as_deref(), Some("https://auth.example.org/revoke"));
@@ -434,7 +453,7 @@ async fn decisions_change_the_identity_and_are_in_the_audit_chain() {
     let entry: String = sqlx::query_scalar(
         "SELECT details FROM audit_log WHERE action = 'review.decide' ORDER BY seq LIMIT 1",
     )
-    .fetch_one(store.pool())
+    .fetch_one(store.sqlite_pool().expect("a SQLite store"))
     .await
     .expect("entry");
     let v: serde_json::Value = serde_json::from_str(&entry).expect("json");
@@ -480,10 +499,9 @@ async fn a_purpose_change_or_scope_increase_reopens_review() {
     let store = setup(&env).await;
     let id = campaign(&store, prod(), DeadlineDefault::NoChange).await;
     let sched = item_of(&store, id, "sched").await;
-    api::review_decide(
+    crate::support::decide_as(
         &store,
         now(),
-        &actor(),
         decide(sched.id, ReviewDecision::Certify, RITA),
     )
     .await
@@ -545,10 +563,9 @@ async fn a_purpose_change_or_scope_increase_reopens_review() {
     assert_eq!(open_items(&store, sched.identity_id).await.len(), 1);
 
     // Certifying the re-authorization clears the flag.
-    api::review_decide(
+    crate::support::decide_as(
         &store,
         later,
-        &actor(),
         decide(open[0].id, ReviewDecision::Certify, RITA),
     )
     .await
@@ -602,10 +619,9 @@ async fn reminders_escalation_and_defaults_apply_at_the_right_time() {
 
     // Fiona decides one; the other reaches the deadline undecided.
     let sched = item_of(&store, id, "sched").await;
-    api::review_decide(
+    crate::support::decide_as(
         &store,
         at(2),
-        &actor(),
         decide(sched.id, ReviewDecision::Certify, FIONA),
     )
     .await
@@ -647,21 +663,20 @@ async fn owners_attest_purpose_and_justify_scopes() {
     assert!(!sched.attested);
     let r = IdentityRef::id(sched.identity_id);
     let attest = |person: &str, purpose: &str, j: Vec<(&str, &str)>| AttestRequest {
-        person: person.into(),
+        person: Some(person.into()),
         purpose: purpose.into(),
         justifications: j
             .into_iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect(),
     };
-    let e = api::identity_attest(&store, now(), &actor(), &r, attest(RITA, "x", vec![]))
+    let e = crate::support::attest_as(&store, now(), &r, attest(RITA, "x", vec![]))
         .await
         .expect_err("not an owner");
     assert_eq!(e.code(), Code::Forbidden);
-    let e = api::identity_attest(
+    let e = crate::support::attest_as(
         &store,
         now(),
-        &actor(),
         &r,
         attest(
             "tom@example.org",
@@ -673,10 +688,9 @@ async fn owners_attest_purpose_and_justify_scopes() {
     .expect_err("not approved");
     assert_eq!(e.code(), Code::Invalid);
 
-    let d = api::identity_attest(
+    let d = crate::support::attest_as(
         &store,
         now(),
-        &actor(),
         &r,
         attest(
             "tom@example.org",
@@ -782,7 +796,7 @@ async fn the_evidence_package_carries_one_campaigns_reviews_and_decisions() {
     let sched = item_of(&store, first, "sched").await;
     let mut d = decide(sched.id, ReviewDecision::Certify, RITA);
     d.comment = "=HYPERLINK(\"http://x\")".into();
-    api::review_decide(&store, now(), &actor(), d)
+    crate::support::decide_as(&store, now(), d)
         .await
         .expect("certify");
     let out = env.dir.path().join("pkg");

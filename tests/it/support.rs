@@ -8,6 +8,9 @@ use steward::time::{self, Timestamp};
 use steward::Store;
 use tempfile::TempDir;
 
+/// The OS user the CLI runs as in tests.
+pub const OS_USER: &str = "steward-tester";
+
 /// A temp directory holding one Steward database.
 pub struct Env {
     pub dir: TempDir,
@@ -37,7 +40,9 @@ impl Env {
             .env_remove("STEWARD_DB")
             .env("HOME", self.dir.path())
             .env("XDG_DATA_HOME", self.dir.path().join("xdg-data"))
-            .env("XDG_CONFIG_HOME", self.dir.path().join("xdg-config"));
+            .env("XDG_CONFIG_HOME", self.dir.path().join("xdg-config"))
+            .env("USER", OS_USER)
+            .env("LOGNAME", OS_USER);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -105,7 +110,7 @@ pub async fn rows(store: &Store, table: &str) -> i64 {
         other => panic!("no such table in tests: {other}"),
     };
     sqlx::query_scalar(sql)
-        .fetch_one(store.pool())
+        .fetch_one(store.sqlite_pool().expect("a SQLite store"))
         .await
         .expect("count")
 }
@@ -131,10 +136,59 @@ pub async fn tamper(store: &Store, sql: &str) {
         "DROP TRIGGER IF EXISTS audit_log_no_update",
         "DROP TRIGGER IF EXISTS audit_log_no_delete",
     ] {
-        sqlx::query(drop).execute(store.pool()).await.expect("drop");
+        sqlx::query(drop)
+            .execute(store.sqlite_pool().expect("a SQLite store"))
+            .await
+            .expect("drop");
     }
     sqlx::query(sql)
-        .execute(store.pool())
+        .execute(store.sqlite_pool().expect("a SQLite store"))
         .await
         .expect("tamper");
+}
+
+/// The actor of the person with this email (an id or `Name <email>` works too): an OS
+/// account of their own, bound to them as `steward person bind` binds one.
+pub async fn signed_in(store: &Store, person: &str) -> Actor {
+    let login = Actor(format!("os-user:{}", person.trim()));
+    steward::api::person_bind(store, now(), &login, person)
+        .await
+        .expect("bind the OS account");
+    login
+}
+
+/// `review_decide` as the reviewer the request names.
+pub async fn decide_as(
+    store: &Store,
+    at: Timestamp,
+    req: steward::review::DecideRequest,
+) -> steward::Result<steward::review::Item> {
+    let who = signed_in(store, req.reviewer.as_deref().expect("a reviewer")).await;
+    steward::api::review_decide(store, at, &who, req).await
+}
+
+/// `identity_attest` as the owner the request names.
+pub async fn attest_as(
+    store: &Store,
+    at: Timestamp,
+    r: &steward::api::IdentityRef,
+    req: steward::review::AttestRequest,
+) -> steward::Result<steward::inventory::IdentityDetail> {
+    let who = signed_in(store, req.person.as_deref().expect("a person")).await;
+    steward::api::identity_attest(store, at, &who, r, req).await
+}
+
+/// `finding_accept` as the approver.
+pub async fn accept_as(
+    store: &Store,
+    at: Timestamp,
+    finding: &str,
+    until: Timestamp,
+    reason: &str,
+    approver: &str,
+) -> steward::Result<steward::policy::Finding> {
+    // Someone who is not (yet) a person cannot be bound: act unbound, and be refused.
+    let who = Actor(format!("os-user:{approver}"));
+    let _ = steward::api::person_bind(store, now(), &who, approver).await;
+    steward::api::finding_accept(store, at, &who, finding, until, reason, Some(approver)).await
 }

@@ -76,7 +76,7 @@ fn push(log: &mut Vec<u8>, client: &str, rt: &str, i: Interaction, ok: bool, n: 
 
 async fn total_calls(store: &Store) -> i64 {
     sqlx::query_scalar("SELECT coalesce(sum(calls), 0) FROM usage_daily")
-        .fetch_one(store.pool())
+        .fetch_one(store.sqlite_pool().expect("a SQLite store"))
         .await
         .expect("sum")
 }
@@ -100,7 +100,7 @@ async fn the_balp_example_is_tied_to_its_identity() {
     assert!(s.unknown_clients.is_empty());
     let (identity_id, rt, interaction, day): (Option<i64>, String, String, String) =
         sqlx::query_as("SELECT identity_id, resource_type, interaction, day FROM usage_daily")
-            .fetch_one(store.pool())
+            .fetch_one(store.sqlite_pool().expect("a SQLite store"))
             .await
             .expect("row");
     assert_eq!(identity_id, Some(id));
@@ -183,7 +183,7 @@ async fn aggregates_match_an_independent_count_and_a_reimport_adds_nothing() {
     let got: Vec<(String, String, String, String, i64)> = sqlx::query_as(
         "SELECT client_id, resource_type, interaction, outcome, calls FROM usage_daily",
     )
-    .fetch_all(store.pool())
+    .fetch_all(store.sqlite_pool().expect("a SQLite store"))
     .await
     .expect("rows");
     assert_eq!(got.len(), expected.len());
@@ -232,16 +232,15 @@ async fn every_trace_class_comes_from_its_own_case() {
     // Only `good` and `orphan` have justified approvals: the CLI add leaves approvals without
     // one, so justify them as an owner would.
     for client in ["good", "orphan"] {
-        api::identity_attest(
+        crate::support::attest_as(
             &store,
             now(),
-            &actor(),
             &IdentityRef {
                 key: client.into(),
                 environment: None,
             },
             steward::review::AttestRequest {
-                person: "ana@example.org".into(),
+                person: Some("ana@example.org".into()),
                 purpose: if client == "good" {
                     "Charts vitals.".into()
                 } else {
@@ -255,7 +254,7 @@ async fn every_trace_class_comes_from_its_own_case() {
     }
     // `orphan` has no purpose statement.
     sqlx::query("UPDATE identity SET purpose = NULL WHERE client_id = 'orphan'")
-        .execute(store.pool())
+        .execute(store.sqlite_pool().expect("a SQLite store"))
         .await
         .expect("no purpose");
 
@@ -362,7 +361,7 @@ async fn calls_of_a_client_registered_later_become_its_own() {
     let unclaimed: i64 = sqlx::query_scalar(
         "SELECT sum(calls) FROM usage_daily WHERE identity_id IS NULL AND environment = 'staging'",
     )
-    .fetch_one(store.pool())
+    .fetch_one(store.sqlite_pool().expect("a SQLite store"))
     .await
     .expect("count");
     assert_eq!(unclaimed, 5);
@@ -552,7 +551,7 @@ async fn token_events_are_fingerprinted_tied_and_audited() {
     assert_eq!(s.by_kind.get("issued"), Some(&1));
     let (identity_id, fp): (Option<i64>, String) =
         sqlx::query_as("SELECT identity_id, token_fingerprint FROM token_event")
-            .fetch_one(store.pool())
+            .fetch_one(store.sqlite_pool().expect("a SQLite store"))
             .await
             .expect("event");
     assert_eq!(identity_id, Some(id));
@@ -565,7 +564,7 @@ async fn token_events_are_fingerprinted_tied_and_audited() {
         };
         let n: i64 = sqlx::query_scalar(sql)
             .bind(raw)
-            .fetch_one(store.pool())
+            .fetch_one(store.sqlite_pool().expect("a SQLite store"))
             .await
             .expect("count");
         assert_eq!(n, 0, "the raw token id is in {table}");
@@ -574,7 +573,7 @@ async fn token_events_are_fingerprinted_tied_and_audited() {
         "SELECT count(*) FROM audit_log WHERE action = 'token.issued' AND subject = ?1",
     )
     .bind(format!("identity:{id}"))
-    .fetch_one(store.pool())
+    .fetch_one(store.sqlite_pool().expect("a SQLite store"))
     .await
     .expect("count");
     assert_eq!(audited, 1);
@@ -683,7 +682,7 @@ async fn a_log_read_from_a_pipe_counts_as_the_same_log_in_a_file() {
             "SELECT client_id, resource_type, outcome, calls, first_seen, last_seen \
              FROM usage_daily ORDER BY 1, 2, 3",
         )
-        .fetch_all(store.pool())
+        .fetch_all(store.sqlite_pool().expect("a SQLite store"))
         .await
         .expect("rows");
         rows
@@ -767,19 +766,19 @@ async fn a_second_log_adds_to_the_first_and_the_index_survives_both() {
     assert_eq!(s.calls, 434 + 10);
     assert_eq!(total_calls(&store).await, 1300 + 434 + 10);
     let twice: i64 = sqlx::query_scalar("SELECT count(*) FROM usage_daily WHERE calls = 2")
-        .fetch_one(store.pool())
+        .fetch_one(store.sqlite_pool().expect("a SQLite store"))
         .await
         .expect("count");
     assert_eq!(twice, 434, "a repeated key adds up");
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM usage_daily")
-        .fetch_one(store.pool())
+        .fetch_one(store.sqlite_pool().expect("a SQLite store"))
         .await
         .expect("count");
     assert_eq!(rows, 1310);
     let index: Option<String> = sqlx::query_scalar(
         "SELECT sql FROM sqlite_schema WHERE type = 'index' AND name = 'usage_daily_identity'",
     )
-    .fetch_optional(store.pool())
+    .fetch_optional(store.sqlite_pool().expect("a SQLite store"))
     .await
     .expect("schema");
     assert_eq!(
@@ -787,7 +786,7 @@ async fn a_second_log_adds_to_the_first_and_the_index_survives_both() {
         Some("CREATE INDEX usage_daily_identity ON usage_daily (identity_id, day)")
     );
     let check: String = sqlx::query_scalar("PRAGMA integrity_check")
-        .fetch_one(store.pool())
+        .fetch_one(store.sqlite_pool().expect("a SQLite store"))
         .await
         .expect("check");
     assert_eq!(check, "ok");
@@ -823,7 +822,7 @@ async fn a_failed_insert_of_aggregates_leaves_the_table_and_its_index_as_they_we
     let index: Option<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_schema WHERE type = 'index' AND name = 'usage_daily_identity'",
     )
-    .fetch_optional(store.pool())
+    .fetch_optional(store.sqlite_pool().expect("a SQLite store"))
     .await
     .expect("schema");
     assert_eq!(index.as_deref(), Some("usage_daily_identity"));

@@ -137,7 +137,9 @@ pub(super) fn parse(text: &str) -> Result<Parsed, Bad> {
             jwks_uri: cell("jwks_uri"),
             revocation_endpoint: cell("revocation_endpoint"),
             last_used_at: parse_time("last_used_at")?,
-            last_reviewed_at: parse_time("last_reviewed_at")?,
+            // Imports never certify: the file's review date is history only.
+            reviewed_elsewhere_at: parse_time("last_reviewed_at")?,
+            last_reviewed_at: None,
             ai_agent: cell("ai_agent")
                 .map(|v| match v.to_ascii_lowercase().as_str() {
                     "true" | "yes" | "1" => Ok(true),

@@ -42,7 +42,11 @@ ai_agent: boolean,
 /**
  * Why its certification expired on a change; cleared by the next review decision.
  */
-reauth_reason: string | null, reauth_since: string | null, };
+reauth_reason: string | null, reauth_since: string | null, 
+/**
+ * A review date a registration file reported: history, never a certification.
+ */
+reviewed_elsewhere_at: string | null, };
 
 export type Approval = { scope: string, justification: string | null, approved_by: Person | null, 
 /**
@@ -86,7 +90,11 @@ ai_agent: boolean,
 /**
  * Why its certification expired on a change; cleared by the next review decision.
  */
-reauth_reason: string | null, reauth_since: string | null, };
+reauth_reason: string | null, reauth_since: string | null, 
+/**
+ * A review date a registration file reported: history, never a certification.
+ */
+reviewed_elsewhere_at: string | null, };
 
 export type IdentityRef = { key: string, environment: Environment | null, };
 
@@ -226,7 +234,11 @@ export type TemplateEdit = { name: string | null, description: string | null, ki
  */
 max_scopes: string | null, allow_offline_access: boolean | null, allow_bulk_export: boolean | null, max_access_token_lifetime_s: number | null, expected_auth_method: string | null, };
 
-export type AcceptRequest = { finding: string, until: string, reason: string, approver: string, };
+export type AcceptRequest = { finding: string, until: string, reason: string, 
+/**
+ * The signed-in person accepts; naming anyone else is refused.
+ */
+approver: string | null, };
 
 export type Count = { label: string, count: number, };
 
@@ -375,15 +387,15 @@ remove_scopes: Array<string>,
  */
 new_owner: string | null, comment: string, 
 /**
- * Email or id of who decides.
+ * Who decides is the signed-in person; naming anyone else here is refused.
  */
-reviewer: string, };
+reviewer: string | null, };
 
 export type AttestRequest = { 
 /**
- * Email or id.
+ * Who attests is the signed-in person; naming anyone else here is refused.
  */
-person: string, purpose: string, 
+person: string | null, purpose: string, 
 /**
  * (approved scope, why).
  */
@@ -500,3 +512,17 @@ used_scopes: Array<string>, granted_scopes: Array<string>,
  * right-sizing (launch and identity scopes are not judged).
  */
 granted_unused: Array<string>, approved_scopes: Array<string>, token_events: Array<TokenEvent>, };
+
+export type Whoami = { 
+/**
+ * The bound person, or none while the account is unbound.
+ */
+person: Person | null, 
+/**
+ * The OS user (workstation) or the database login (team).
+ */
+os_user: string, roles: Array<string>, 
+/**
+ * `sqlite` or `postgres`.
+ */
+engine: string, };
