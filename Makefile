@@ -28,8 +28,9 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	cd ui && npm run check
 
+# The whole suite, with a throwaway PostgreSQL cluster for the team-database tests.
 unit:
-	$(CARGO) test --workspace
+	bash scripts/pg-cluster.sh run $(CARGO) test --workspace
 
 # The signing key in a real Secret Service (gnome-keyring in a private D-Bus session).
 keychain:

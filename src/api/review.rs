@@ -544,6 +544,7 @@ pub async fn review_decide(
     let (findings, _, removals) = assessment(store, now, row.identity_id).await?;
 
     let mut tx = store.begin_write().await?;
+    let reviewer = super::who::act_as(&mut tx, actor, req.reviewer.as_deref(), "reviewer").await?;
     // Re-read inside the write transaction: another reviewer may have decided meanwhile.
     let row = db::item_row(&mut tx, req.item)
         .await?
@@ -561,7 +562,6 @@ pub async fn review_decide(
             row.id
         )));
     }
-    let reviewer = super::who::act_as(&mut tx, actor, req.reviewer.as_deref(), "reviewer").await?;
     let current = db::candidate(&mut tx, row.identity_id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("identity {}", row.identity_id)))?;

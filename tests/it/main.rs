@@ -10,4 +10,5 @@ mod inventory;
 mod review;
 mod scope;
 mod support;
+mod team;
 mod usage;
