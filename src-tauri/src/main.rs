@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use steward::api::{
     self, AcceptRequest, AuditQuery, Dashboard, EvidenceFilter, IdentityRef, ItemDetail, KeyInfo,
-    TemplateEdit,
+    TemplateEdit, Whoami,
 };
 use steward::audit::{Actor, AuditEntry, ChainStatus};
 use steward::evidence::bag::BagSummary;
@@ -27,6 +27,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 struct Console {
     store: Store,
+    /// Who acts: the OS user (or the team database's login), established once at start.
+    actor: Actor,
     /// Set by the Cancel button of a running usage import.
     cancel: AtomicBool,
 }
@@ -53,6 +55,16 @@ async fn person_list(c: State<'_, Console>) -> Result<Vec<Person>, Error> {
 }
 
 #[tauri::command]
+async fn whoami(c: State<'_, Console>) -> Result<Whoami, Error> {
+    api::whoami(&c.store, &c.actor).await
+}
+
+#[tauri::command]
+async fn person_bind(c: State<'_, Console>, spec: String) -> Result<Whoami, Error> {
+    api::person_bind(&c.store, time::now(), &c.actor, &spec).await
+}
+
+#[tauri::command]
 async fn audit_log(c: State<'_, Console>, query: AuditQuery) -> Result<Vec<AuditEntry>, Error> {
     api::audit_log(&c.store, &query).await
 }
@@ -72,7 +84,7 @@ async fn findings_list(
 
 #[tauri::command]
 async fn finding_accept(c: State<'_, Console>, request: AcceptRequest) -> Result<Finding, Error> {
-    api::finding_accept_request(&c.store, time::now(), &Actor::os_user(), request).await
+    api::finding_accept_request(&c.store, time::now(), &c.actor, request).await
 }
 
 #[tauri::command]
@@ -86,7 +98,7 @@ async fn template_edit(
     key: String,
     edit: TemplateEdit,
 ) -> Result<Template, Error> {
-    api::template_edit(&c.store, time::now(), &Actor::os_user(), &key, edit).await
+    api::template_edit(&c.store, time::now(), &c.actor, &key, edit).await
 }
 
 #[tauri::command]
@@ -94,7 +106,7 @@ async fn evidence_export(c: State<'_, Console>, out: String) -> Result<BagSummar
     api::evidence_export(
         &c.store,
         time::now(),
-        &Actor::os_user(),
+        &c.actor,
         out.as_ref(),
         &EvidenceFilter::default(),
     )
@@ -118,12 +130,12 @@ async fn campaign_list(c: State<'_, Console>) -> Result<Vec<Campaign>, Error> {
 
 #[tauri::command]
 async fn campaign_create(c: State<'_, Console>, campaign: NewCampaign) -> Result<Campaign, Error> {
-    api::campaign_create(&c.store, time::now(), &Actor::os_user(), campaign).await
+    api::campaign_create(&c.store, time::now(), &c.actor, campaign).await
 }
 
 #[tauri::command]
 async fn campaign_close(c: State<'_, Console>, id: i64) -> Result<Campaign, Error> {
-    api::campaign_close(&c.store, time::now(), &Actor::os_user(), id).await
+    api::campaign_close(&c.store, time::now(), &c.actor, id).await
 }
 
 #[tauri::command]
@@ -138,7 +150,7 @@ async fn review_item_show(c: State<'_, Console>, id: i64) -> Result<ItemDetail, 
 
 #[tauri::command]
 async fn review_decide(c: State<'_, Console>, request: DecideRequest) -> Result<Item, Error> {
-    api::review_decide(&c.store, time::now(), &Actor::os_user(), request).await
+    api::review_decide(&c.store, time::now(), &c.actor, request).await
 }
 
 #[tauri::command]
@@ -156,14 +168,7 @@ async fn identity_attest(
     reference: IdentityRef,
     request: AttestRequest,
 ) -> Result<IdentityDetail, Error> {
-    api::identity_attest(
-        &c.store,
-        time::now(),
-        &Actor::os_user(),
-        &reference,
-        request,
-    )
-    .await
+    api::identity_attest(&c.store, time::now(), &c.actor, &reference, request).await
 }
 
 #[tauri::command]
@@ -192,7 +197,7 @@ async fn usage_import_audit(
     api::usage_import_audit(
         &c.store,
         time::now(),
-        &Actor::os_user(),
+        &c.actor,
         &path,
         environment,
         false,
@@ -208,15 +213,7 @@ async fn usage_import_tokens(
     environment: Environment,
 ) -> Result<TokenImportSummary, Error> {
     let path = std::path::PathBuf::from(path);
-    api::usage_import_tokens(
-        &c.store,
-        time::now(),
-        &Actor::os_user(),
-        &path,
-        environment,
-        false,
-    )
-    .await
+    api::usage_import_tokens(&c.store, time::now(), &c.actor, &path, environment, false).await
 }
 
 #[tauri::command]
@@ -245,24 +242,29 @@ async fn usage_show(
     api::usage_show(&c.store, time::now(), &reference, days).await
 }
 
-/// Opens the database (`$STEWARD_DB` or the OS data dir) and seeds the demo on first start.
-async fn open() -> Result<Store, Error> {
+/// Opens the database (`$STEWARD_DB`, a file or a team database's URL, else the OS data
+/// dir), establishes who acts, and seeds the demo on first start.
+async fn open() -> Result<(Store, Actor), Error> {
     let key_store = store::key_store(store::db_env_set())?;
-    let path = store::default_db_path()?;
-    let store = Store::open(&path).await?.with_key_store(key_store);
-    if let Some(s) = api::demo_seed_if_empty(&store, time::now(), &Actor::os_user()).await? {
+    let location = store::default_location()?;
+    let store = Store::open_at(&location).await?.with_key_store(key_store);
+    let actor = api::session_actor(&store).await?;
+    if let Some(s) = api::demo_seed_if_empty(&store, time::now(), &actor).await? {
+        let place = match &location {
+            store::Location::Sqlite(path) => path.display().to_string(),
+            store::Location::Postgres(url) => store::redact(url),
+        };
         eprintln!(
-            "first start: seeded {} demo identities into {}",
-            s.identities,
-            path.display()
+            "first start: seeded {} demo identities into {place}",
+            s.identities
         );
     }
-    Ok(store)
+    Ok((store, actor))
 }
 
 fn main() {
-    let store = match tauri::async_runtime::block_on(open()) {
-        Ok(store) => store,
+    let (store, actor) = match tauri::async_runtime::block_on(open()) {
+        Ok(opened) => opened,
         Err(e) => {
             eprintln!("steward: cannot open the database: {e}");
             std::process::exit(1);
@@ -272,12 +274,15 @@ fn main() {
         .plugin(tauri_plugin_dialog::init())
         .manage(Console {
             store,
+            actor,
             cancel: AtomicBool::new(false),
         })
         .invoke_handler(tauri::generate_handler![
             identity_list,
             identity_show,
             person_list,
+            whoami,
+            person_bind,
             audit_log,
             audit_verify,
             dashboard,

@@ -273,3 +273,50 @@ fn audit_verify_fails_naming_the_seq_after_tampering() {
     );
     assert!(stderr(&out).contains("seq 3"), "{}", stderr(&out));
 }
+
+#[test]
+fn whoami_names_the_os_account_and_person_bind_is_audited() {
+    let env = Env::new();
+    let who = env.json(&["whoami"]);
+    assert_eq!(
+        who["person"],
+        serde_json::Value::Null,
+        "unbound at first: {who}"
+    );
+    assert_eq!(who["os_user"], crate::support::OS_USER);
+    assert_eq!(who["engine"], "sqlite");
+    env.json(&["person", "add", "Rita Reviewer <rita@h.example>"]);
+    env.json(&["person", "add", "Tom <tom@h.example>"]);
+    let bound = env.json(&["person", "bind", "rita@h.example"]);
+    assert_eq!(bound["person"]["email"], "rita@h.example");
+    assert_eq!(bound["roles"], serde_json::json!(["admin"]));
+    let d = env.db.to_str().expect("utf-8 path");
+    let again = env.cli(&["--db", d, "person", "bind", "tom@h.example"]);
+    assert!(!again.status.success(), "one OS account acts as one person");
+    let log = env.json(&["audit", "log"]);
+    let bind = &log[0];
+    assert_eq!(bind["action"], "person.bind");
+    assert_eq!(bind["actor"], crate::support::OS_USER);
+    assert_eq!(bind["details"]["os_user"], crate::support::OS_USER);
+}
+
+#[test]
+fn a_db_url_steward_cannot_use_is_an_error_never_a_file() {
+    let env = Env::new();
+    for url in ["mysql://h/db", "postgres:db", "sqlite3://x"] {
+        let out = env.cli(&["--db", url, "init"]);
+        assert!(!out.status.success(), "{url} must be refused");
+        assert!(
+            stderr(&out).contains("not a database Steward can use"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let made: Vec<_> = std::fs::read_dir(env.dir.path())
+        .expect("temp dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().contains(':') || n == "postgres")
+        .collect();
+    assert!(made.is_empty(), "nothing was created for a URL: {made:?}");
+}

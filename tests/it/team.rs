@@ -447,3 +447,30 @@ async fn twenty_reviewers_at_once_leave_one_decision_per_item_and_a_chain_that_v
     assert_eq!(wrong, 0, "every entry's actor is the login that made it");
     api::audit_verify(&owner).await.expect("the chain verifies");
 }
+
+#[tokio::test]
+async fn both_engines_migrations_define_the_same_tables_and_columns() {
+    let Some(team) = Team::new().await else {
+        return;
+    };
+    let pg: Vec<(String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text FROM information_schema.columns \
+         WHERE table_schema = 'public' AND table_name <> '_sqlx_migrations' \
+         ORDER BY 1, 2",
+    )
+    .fetch_all(team.owner().await.pg_pool().expect("team"))
+    .await
+    .expect("pg columns");
+    let env = crate::support::Env::new();
+    let lite = env.store().await;
+    let mut sqlite: Vec<(String, String)> = sqlx::query_as(
+        "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p \
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> '_sqlx_migrations'",
+    )
+    .fetch_all(lite.sqlite_pool().expect("sqlite"))
+    .await
+    .expect("sqlite columns");
+    sqlite.sort();
+    assert!(!pg.is_empty());
+    assert_eq!(pg, sqlite, "the two engines' schemas must not drift apart");
+}
