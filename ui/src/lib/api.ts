@@ -32,6 +32,7 @@ import type {
   TraceReport,
   IdentityUsage,
   Environment,
+  Whoami,
 } from "./bindings";
 
 function isApiError(e: unknown): e is ApiError {
@@ -52,6 +53,8 @@ export const api = {
   identityList: (filter: IdentityFilter) => call<IdentityPage>("identity_list", { filter }),
   identityShow: (reference: IdentityRef) => call<IdentityDetail>("identity_show", { reference }),
   personList: () => call<Person[]>("person_list"),
+  whoami: () => call<Whoami>("whoami"),
+  personBind: (spec: string) => call<Whoami>("person_bind", { spec }),
   auditLog: (query: AuditQuery) => call<AuditEntry[]>("audit_log", { query }),
   auditVerify: () => call<ChainStatus>("audit_verify"),
   dashboard: () => call<Dashboard>("dashboard"),

@@ -1,0 +1,28 @@
+// Who is signed in: established by the desktop shell (the OS account bound to a person),
+// never chosen in the window. Loaded once at start and after a bind.
+import { api, errorText } from "./api";
+import type { Person, Whoami } from "./bindings";
+
+export const session = $state<{ who: Whoami | null; error: string | null }>({ who: null, error: null });
+
+export async function refreshSession(): Promise<Whoami | null> {
+  try {
+    session.who = await api.whoami();
+    session.error = null;
+  } catch (e) {
+    session.error = errorText(e);
+  }
+  return session.who;
+}
+
+// Binds this OS account to a person (once) and signs them in.
+export async function bindPerson(spec: string): Promise<Whoami> {
+  const who = await api.personBind(spec);
+  session.who = who;
+  session.error = null;
+  return who;
+}
+
+export function signedIn(): Person | null {
+  return session.who?.person ?? null;
+}
