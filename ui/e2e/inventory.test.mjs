@@ -273,8 +273,21 @@ function cliJson(args) {
 test("a reviewer works through the demo campaign in the wizard, by keyboard", async () => {
   await clickFresh("[data-testid=tab-reviews]");
   await driver.wait(until.elementLocated(By.css("[data-testid=campaign-charts] canvas")), 10000);
-  await clickFresh(`[data-testid=reviewer-select] option[value="${ROSA}"]`);
+  // Who reviews is the OS account's person, never picked: the seeded demo leaves the OS
+  // account unbound, so the queue's place holds the Bind panel until it is bound once.
+  const signedIn = async () => driver.findElement(By.css("[data-testid=signed-in]")).getText();
+  assert.match(await signedIn(), /is not bound to a person/);
+  const panel = await driver.wait(until.elementLocated(By.css("[data-testid=bind-panel]")), 10000);
+  assert.match(await panel.getText(), /This OS account \(.+\) is not bound to a person/);
+  assert.equal((await driver.findElements(By.css("[data-testid=reviewer-select]"))).length, 0, "no reviewer picker");
+  await clickFresh(`[data-testid=bind-person] option[value="${ROSA}"]`);
+  await clickFresh("[data-testid=bind]");
+  await driver.wait(settled(async () => /^Signed in as Rosa/.test(await signedIn())), 10000, "the top bar signs Rosa in");
+  assert.equal(await driver.findElement(By.css("[data-testid=signed-in]")).getAttribute("title").then((t) => t.split(" ")[0]), ROSA);
   await driver.wait(until.elementLocated(By.css("[data-testid=start-review]")), 10000);
+  assert.equal((await driver.findElements(By.css("[data-testid=bind-panel]"))).length, 0, "the panel gives way to the queue");
+  const who = await invoke("whoami");
+  assert.equal(who.person?.email, ROSA, JSON.stringify(who));
   const queued = (await driver.findElements(By.css("[data-testid=queue-row]"))).length;
   assert.ok(queued > 0, "Rosa has items waiting");
 
