@@ -174,6 +174,28 @@ fn certify(item: i64) -> DecideRequest {
     }
 }
 
+/// A decision inserted straight into the table, as a member with psql could try.
+fn decision_sql(item: i64, email: &str) -> String {
+    format!(
+        "INSERT INTO review_decision (item_id, decision, reviewer_id, comment, evidence, at) \
+         VALUES ({item}, 'certify', (SELECT id FROM person WHERE email = '{email}'), \
+         'x', '{{}}', 'now')"
+    )
+}
+
+/// Assigns an item to a person, as the schema owner.
+async fn assign(owner: &Store, item: i64, email: &str) {
+    sqlx::query(
+        "UPDATE review_item SET reviewer_id = (SELECT id FROM person WHERE email = $1) \
+         WHERE id = $2",
+    )
+    .bind(email)
+    .bind(item)
+    .execute(owner.pg_pool().expect("team"))
+    .await
+    .expect("assign");
+}
+
 fn refused(out: &std::process::Output) -> String {
     assert!(!out.status.success(), "the database must refuse this");
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -231,15 +253,7 @@ async fn the_database_refuses_what_a_role_may_not_do() {
     );
 
     // A reviewer deciding an item assigned to someone else: refused by the database.
-    let out = team.psql(
-        &bob,
-        &format!(
-            "INSERT INTO review_decision (item_id, decision, reviewer_id, comment, evidence, at) \
-             VALUES ({}, 'certify', (SELECT id FROM person WHERE email = 'bob@example.org'), \
-             'x', '{{}}', 'now')",
-            item.id
-        ),
-    );
+    let out = team.psql(&bob, &decision_sql(item.id, "bob@example.org"));
     assert!(
         refused(&out).contains("row-level security"),
         "bob is not the reviewer"
@@ -247,31 +261,13 @@ async fn the_database_refuses_what_a_role_may_not_do() {
 
     // An owner deciding their own item: refused by the database even when it is theirs to
     // review (the schema owner assigns it to her).
-    sqlx::query("UPDATE review_item SET reviewer_id = (SELECT id FROM person WHERE email = $1) WHERE id = $2")
-        .bind("ana@example.org")
-        .bind(item.id)
-        .execute(owner.pg_pool().expect("team"))
-        .await
-        .expect("assign to ana");
-    let out = team.psql(
-        &ana,
-        &format!(
-            "INSERT INTO review_decision (item_id, decision, reviewer_id, comment, evidence, at) \
-             VALUES ({}, 'certify', (SELECT id FROM person WHERE email = 'ana@example.org'), \
-             'x', '{{}}', 'now')",
-            item.id
-        ),
-    );
+    assign(&owner, item.id, "ana@example.org").await;
+    let out = team.psql(&ana, &decision_sql(item.id, "ana@example.org"));
     assert!(
         refused(&out).contains("row-level security"),
         "ana owns sched"
     );
-    sqlx::query("UPDATE review_item SET reviewer_id = (SELECT id FROM person WHERE email = $1) WHERE id = $2")
-        .bind("rita@example.org")
-        .bind(item.id)
-        .execute(owner.pg_pool().expect("team"))
-        .await
-        .expect("back to rita");
+    assign(&owner, item.id, "rita@example.org").await;
 
     // An auditor writing: refused.
     let out = team.psql(&ada, "UPDATE identity SET purpose = 'x'");
