@@ -28,9 +28,11 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	cd ui && npm run check
 
-# The whole suite, with a throwaway PostgreSQL cluster for the team-database tests.
+# The whole suite on SQLite, then the integration suite again on PostgreSQL, in one
+# throwaway cluster (the team-database tests run on both passes).
 unit:
-	bash scripts/pg-cluster.sh run $(CARGO) test --workspace
+	bash scripts/pg-cluster.sh run bash -c '$(CARGO) test --workspace && \
+	  STEWARD_TEST_ENGINE=postgres $(CARGO) test --test it'
 
 # The signing key in a real Secret Service (gnome-keyring in a private D-Bus session).
 keychain:

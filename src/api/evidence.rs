@@ -549,13 +549,21 @@ pub async fn evidence_export(
     // The large tables are read on connections of their own and written straight into the
     // package on blocking threads, while the rest is read here.
     let environment = f.environment;
-    let log = bulk(store, bag.file("audit-log.jsonl")?, {
+    let log = {
         let (since, until) = (since.clone(), until.clone());
-        move |db, mut file| {
-            let n = store::bulk::audit_log(db, since.as_deref(), until.as_deref(), &mut file)?;
-            Ok((file.finish()?, n))
+        let mut file = bag.file("audit-log.jsonl")?;
+        match store.pg_pool().cloned() {
+            Some(pool) => tokio::spawn(async move {
+                let (since, until) = (since.as_deref(), until.as_deref());
+                let n = store::bulk::pg::audit_log(&pool, since, until, &mut file).await?;
+                Ok((file.finish()?, n))
+            }),
+            None => bulk(store, file, move |db, mut file| {
+                let n = store::bulk::audit_log(db, since.as_deref(), until.as_deref(), &mut file)?;
+                Ok((file.finish()?, n))
+            }),
         }
-    });
+    };
     // The inventory and the findings come from one snapshot of the identities: it is read
     // once, then the inventory is written on a blocking thread while the rules run.
     let people = super::person_list(store).await?;
@@ -572,7 +580,14 @@ pub async fn evidence_export(
             // on another; it comes by identity, so it gathers the rules' scope texts on its
             // way (they need no pass of their own over the scopes).
             let path = store.path().to_path_buf();
-            let (read, inputs) = tokio::join!(
+            let read = async {
+                if let Some(pool) = store.pg_pool() {
+                    let (snap, scopes) = tokio::join!(
+                        async { store::policy::snapshot_db(&mut store.read().await?, None).await },
+                        store::bulk::pg::scopes_csv(pool, environment, scopes_file)
+                    );
+                    return Ok((snap?, scopes?.finish()?));
+                }
                 store::bulk::read(store.path(), move |db| {
                     std::thread::scope(|scope| {
                         let scopes = scope.spawn(|| {
@@ -589,9 +604,10 @@ pub async fn evidence_export(
                         store::policy::attach_scopes(&mut snap, texts);
                         Ok((snap, scopes))
                     })
-                }),
-                super::findings::rule_inputs(&store, false)
-            );
+                })
+                .await
+            };
+            let (read, inputs) = tokio::join!(read, super::findings::rule_inputs(&store, false));
             let ((snap, scopes), inputs) = (read?, inputs?);
             let filter = FindingFilter {
                 include_accepted: true,
@@ -662,6 +678,9 @@ pub async fn evidence_export(
             ..Default::default()
         };
         spawn(store, move |store| async move {
+            if store.pg_pool().is_some() {
+                return crate::store::review::items_untiered(&mut store.read().await?, &q).await;
+            }
             store::bulk::read(store.path(), move |db| {
                 crate::store::review::items_bulk_untiered(db, &q)
             })

@@ -135,26 +135,49 @@ pub fn audit_log(
          WHERE (?1 IS NULL OR at >= ?1) AND (?2 IS NULL OR at <= ?2) ORDER BY seq",
     )?;
     let mut rows = stmt.query((since, until))?;
-    let mut line = Vec::with_capacity(1024);
-    let mut seq = itoa::Buffer::new();
+    let mut line = AuditLine::default();
     let mut n = 0;
     while let Some(r) = rows.next()? {
         // Stored text is written as it is (no UTF-8 check here: verification makes one).
         let text = |i: usize| r.get_ref(i).and_then(|v| Ok(v.as_bytes()?));
-        line.clear();
-        for (key, column) in LINE_FIELDS {
-            line.extend_from_slice(key);
-            match column {
-                0 => line.extend_from_slice(seq.format(r.get::<_, i64>(0)?).as_bytes()),
-                5 => push_details(&mut line, text(5)?),
-                _ => push_json_string(&mut line, text(column)?),
-            }
-        }
-        line.extend_from_slice(b"}\n");
-        out.write_all(&line).map_err(io)?;
+        let fields = [
+            text(1)?,
+            text(2)?,
+            text(3)?,
+            text(4)?,
+            text(5)?,
+            text(6)?,
+            text(7)?,
+        ];
+        out.write_all(line.encode(r.get(0)?, fields)).map_err(io)?;
         n += 1;
     }
     Ok(n)
+}
+
+/// Encodes audit entries as exported lines, one buffer reused.
+#[derive(Default)]
+pub(crate) struct AuditLine {
+    line: Vec<u8>,
+    seq: itoa::Buffer,
+}
+
+impl AuditLine {
+    /// The line of the entry `seq` whose other columns are `fields`, in the order of
+    /// [`audit_log`]'s query (at, actor, action, subject, details, prev_hash, hash).
+    pub(crate) fn encode(&mut self, seq: i64, fields: [&[u8]; 7]) -> &[u8] {
+        self.line.clear();
+        for (key, column) in LINE_FIELDS {
+            self.line.extend_from_slice(key);
+            match column {
+                0 => self.line.extend_from_slice(self.seq.format(seq).as_bytes()),
+                5 => push_details(&mut self.line, fields[4]),
+                _ => push_json_string(&mut self.line, fields[column - 1]),
+            }
+        }
+        self.line.extend_from_slice(b"}\n");
+        &self.line
+    }
 }
 
 /// One identity's scope sets as space-joined text, each in scope order.
@@ -405,20 +428,6 @@ pub fn scopes_csv<W: Write>(
     environment: Option<Environment>,
     out: W,
 ) -> Result<(W, HashMap<i64, ScopeTexts>)> {
-    let mut w = Csv::new(
-        out,
-        &[
-            "client_id",
-            "environment",
-            "set",
-            "scope",
-            "canonical",
-            "valid",
-            "justification",
-            "explanation",
-            "traits",
-        ],
-    )?;
     let mut stmt = db.0.prepare(
         "SELECT s.identity_id, s.scope_set, s.scope, s.justification, i.client_id, i.environment \
          FROM identity_scope s JOIN identity i ON i.id = s.identity_id \
@@ -433,30 +442,76 @@ pub fn scopes_csv<W: Write>(
         |r| r.get(0),
     )?;
     let mut rows = stmt.query([environment])?;
-    // What repeats is encoded once: an identity's client id and environment, and each
-    // distinct scope's canonical form, validity, explanation and traits.
-    let mut explained: HashMap<String, [Cells; 2]> = HashMap::default();
-    let sets = [b"approved".as_slice(), b"granted"].map(|set| Cells::of([set]));
-    let mut identity: Option<(i64, Cells)> = None;
-    let mut texts = TextsBuilder::default();
-    texts.out.reserve(identities);
+    let mut w = ScopesCsv::new(out, identities)?;
     while let Some(r) = rows.next()? {
-        let id: i64 = r.get(0)?;
-        let granted = r.get_ref(1).and_then(|v| Ok(v.as_bytes()?))? == b"granted";
+        let text = |i: usize| r.get_ref(i).and_then(|v| Ok(v.as_bytes()?));
+        let granted = text(1)? == b"granted";
         let sc = r.get_ref(2).and_then(|v| Ok(v.as_str()?))?;
         let why = r.get_ref(3).and_then(|v| Ok(v.as_bytes_or_null()?))?;
-        texts.add(id, granted, sc, unjustified(why));
-        if identity.as_ref().is_none_or(|(i, _)| *i != id) {
-            let text = |i: usize| r.get_ref(i).and_then(|v| Ok(v.as_bytes()?));
-            identity = Some((id, Cells::of([text(4)?, text(5)?])));
+        w.row(r.get(0)?, granted, sc, why, || Ok([text(4)?, text(5)?]))?;
+    }
+    w.finish()
+}
+
+/// Writes scopes.csv a row at a time, the rows in the order of [`scopes_csv`]'s query.
+pub(crate) struct ScopesCsv<W: Write> {
+    w: Csv<W>,
+    // What repeats is encoded once: an identity's client id and environment, and each
+    // distinct scope's canonical form, validity, explanation and traits.
+    explained: HashMap<String, [Cells; 2]>,
+    sets: [Cells; 2],
+    identity: Option<(i64, Cells)>,
+    texts: TextsBuilder,
+}
+
+impl<W: Write> ScopesCsv<W> {
+    pub(crate) fn new(out: W, identities: usize) -> Result<Self> {
+        let w = Csv::new(
+            out,
+            &[
+                "client_id",
+                "environment",
+                "set",
+                "scope",
+                "canonical",
+                "valid",
+                "justification",
+                "explanation",
+                "traits",
+            ],
+        )?;
+        let mut texts = TextsBuilder::default();
+        texts.out.reserve(identities);
+        Ok(ScopesCsv {
+            w,
+            explained: HashMap::default(),
+            sets: [b"approved".as_slice(), b"granted"].map(|set| Cells::of([set])),
+            identity: None,
+            texts,
+        })
+    }
+
+    /// One scope of identity `id`; `client` gives its client id and environment, asked
+    /// only when the identity changes.
+    pub(crate) fn row<'a>(
+        &mut self,
+        id: i64,
+        granted: bool,
+        sc: &str,
+        why: Option<&[u8]>,
+        client: impl FnOnce() -> Result<[&'a [u8]; 2]>,
+    ) -> Result<()> {
+        self.texts.add(id, granted, sc, unjustified(why));
+        if self.identity.as_ref().is_none_or(|(i, _)| *i != id) {
+            self.identity = Some((id, Cells::of(client()?)));
         }
-        let [scope, meaning] = match explained.get(sc) {
+        let [scope, meaning] = match self.explained.get(sc) {
             Some(e) => e,
             None => {
                 let info = scope::report::scope_info(sc);
                 let traits: Vec<String> = info.traits.iter().map(|t| format!("{t:?}")).collect();
                 let canonical = info.canonical.unwrap_or_default();
-                explained.entry(sc.to_string()).or_insert([
+                self.explained.entry(sc.to_string()).or_insert([
                     Cells::of([
                         sc.as_bytes(),
                         canonical.as_bytes(),
@@ -466,16 +521,97 @@ pub fn scopes_csv<W: Write>(
                 ])
             }
         };
-        if let Some((_, client)) = &identity {
-            w.cells(client);
+        if let Some((_, client)) = &self.identity {
+            self.w.cells(client);
         }
-        w.cells(&sets[usize::from(granted)]);
-        w.cells(scope);
-        w.cell(why.unwrap_or_default())?;
-        w.cells(meaning);
-        w.end_row()?;
+        self.w.cells(&self.sets[usize::from(granted)]);
+        self.w.cells(scope);
+        self.w.cell(why.unwrap_or_default())?;
+        self.w.cells(meaning);
+        self.w.end_row()
     }
-    Ok((w.finish()?, texts.finish()))
+
+    pub(crate) fn finish(self) -> Result<(W, HashMap<i64, ScopeTexts>)> {
+        Ok((self.w.finish()?, self.texts.finish()))
+    }
+}
+
+/// The same files from a team database: its rows arrive through sqlx, streamed, and are
+/// encoded by the same writers as SQLite's.
+pub mod pg {
+    use std::io::Write;
+
+    use futures_util::TryStreamExt;
+    use sqlx::{PgPool, Row};
+
+    use super::{io, AuditLine, ScopesCsv};
+    use crate::inventory::Environment;
+    use crate::Result;
+
+    /// [`super::audit_log`] on PostgreSQL.
+    pub async fn audit_log(
+        pool: &PgPool,
+        since: Option<&str>,
+        until: Option<&str>,
+        out: &mut impl Write,
+    ) -> Result<usize> {
+        let mut rows = sqlx::query(
+            "SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log \
+             WHERE ($1::text IS NULL OR at >= $1) AND ($2::text IS NULL OR at <= $2) \
+             ORDER BY seq",
+        )
+        .bind(since)
+        .bind(until)
+        .fetch(pool);
+        let mut line = AuditLine::default();
+        let mut n = 0;
+        while let Some(r) = rows.try_next().await? {
+            let text = |i: usize| r.try_get::<&str, _>(i).map(str::as_bytes);
+            let fields = [
+                text(1)?,
+                text(2)?,
+                text(3)?,
+                text(4)?,
+                text(5)?,
+                text(6)?,
+                text(7)?,
+            ];
+            out.write_all(line.encode(r.try_get(0)?, fields))
+                .map_err(io)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// [`super::scopes_csv`] on PostgreSQL (the snapshot there carries the scope texts).
+    pub async fn scopes_csv<W: Write>(
+        pool: &PgPool,
+        environment: Option<Environment>,
+        out: W,
+    ) -> Result<W> {
+        let environment = environment.map(|e| e.as_str());
+        let mut rows = sqlx::query(
+            "SELECT s.identity_id, s.scope_set, s.scope, s.justification, i.client_id, \
+               i.environment \
+             FROM identity_scope s JOIN identity i ON i.id = s.identity_id \
+             WHERE $1::text IS NULL OR i.environment = $1 \
+             ORDER BY i.client_id, i.environment, s.scope_set, s.scope",
+        )
+        .bind(environment)
+        .fetch(pool);
+        let mut w = ScopesCsv::new(out, 0)?;
+        while let Some(r) = rows.try_next().await? {
+            let granted = r.try_get::<&str, _>(1)? == "granted";
+            let why = r.try_get::<Option<&str>, _>(3)?.map(str::as_bytes);
+            w.row(r.try_get(0)?, granted, r.try_get(2)?, why, || {
+                Ok([
+                    r.try_get::<&str, _>(4)?.as_bytes(),
+                    r.try_get::<&str, _>(5)?.as_bytes(),
+                ])
+            })?;
+        }
+        Ok(w.finish()?.0)
+    }
 }
 
 #[cfg(test)]

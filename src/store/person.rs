@@ -31,6 +31,13 @@ impl From<PersonRow> for Person {
 
 /// Returns the person with this email, creating them when new. An existing name is kept.
 pub async fn ensure(db: &mut Db, p: &PersonInput) -> Result<Person> {
+    // A team member who may not add people (a reviewer reassigning to a colleague) still
+    // names one who exists: looked up first, the upsert's UPDATE right is never needed.
+    if db.is_pg() {
+        if let Some(found) = by_email(db, &p.email).await? {
+            return Ok(found);
+        }
+    }
     let row: PersonRow = on!(
         db,
         sql = (

@@ -3,7 +3,7 @@
 use crate::support::{fixture, stderr, Env};
 
 fn db(env: &Env) -> &str {
-    env.db.to_str().expect("utf-8 path")
+    env.db_arg()
 }
 
 #[test]
@@ -47,7 +47,8 @@ fn init_demo_list_and_show_as_json() {
 
 #[test]
 fn db_is_accepted_after_the_subcommand_and_from_the_environment() {
-    let env = Env::new();
+    // A file made where --db or STEWARD_DB says.
+    let env = Env::sqlite();
     let out = env.cli(&["init", "--db", db(&env)]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(env.db.exists());
@@ -132,7 +133,7 @@ fn add_set_owner_set_purpose_retire_and_the_audit_log() {
     );
     assert_eq!(
         log[1]["actor"],
-        crate::support::OS_USER,
+        env.audit_actor(crate::support::OS_USER),
         "the OS account, never an argument, names who changed it"
     );
     let forged = env.cli(&[
@@ -256,14 +257,11 @@ fn audit_verify_fails_naming_the_seq_after_tampering() {
         .expect("runtime");
     rt.block_on(async {
         let store = env.store().await;
-        sqlx::query("DROP TRIGGER audit_log_no_update")
-            .execute(store.sqlite_pool().expect("a SQLite store"))
-            .await
-            .expect("drop");
-        sqlx::query("UPDATE audit_log SET subject = 'identity:77' WHERE seq = 3")
-            .execute(store.sqlite_pool().expect("a SQLite store"))
-            .await
-            .expect("tamper");
+        crate::support::tamper(
+            &store,
+            "UPDATE audit_log SET subject = 'identity:77' WHERE seq = 3",
+        )
+        .await;
         store.close().await;
     });
     let out = env.cli(&["--db", d, "audit", "verify"]);
@@ -276,7 +274,7 @@ fn audit_verify_fails_naming_the_seq_after_tampering() {
 
 #[test]
 fn whoami_names_the_os_account_and_person_bind_is_audited() {
-    let env = Env::new();
+    let env = Env::sqlite(); // a workstation: team members are added, not bound
     let who = env.json(&["whoami"]);
     assert_eq!(
         who["person"],
@@ -290,7 +288,7 @@ fn whoami_names_the_os_account_and_person_bind_is_audited() {
     let bound = env.json(&["person", "bind", "rita@h.example"]);
     assert_eq!(bound["person"]["email"], "rita@h.example");
     assert_eq!(bound["roles"], serde_json::json!(["admin"]));
-    let d = env.db.to_str().expect("utf-8 path");
+    let d = db(&env);
     let again = env.cli(&["--db", d, "person", "bind", "tom@h.example"]);
     assert!(!again.status.success(), "one OS account acts as one person");
     let log = env.json(&["audit", "log"]);

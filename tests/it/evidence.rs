@@ -284,13 +284,16 @@ async fn a_checkpoint_catches_truncation_and_a_fully_rehashed_chain() {
         let h = steward::audit::entry_hash(
             e.seq, &e.at, &e.actor, &e.action, &e.subject, &e.details, &prev,
         );
-        sqlx::query("UPDATE audit_log SET prev_hash = ?1, hash = ?2 WHERE seq = ?3")
-            .bind(&prev)
-            .bind(&h)
-            .bind(e.seq)
-            .execute(store.sqlite_pool().expect("a SQLite store"))
-            .await
-            .expect("rehash");
+        on_pool!(store, |p| sqlx::query(
+            "UPDATE audit_log SET prev_hash = $1, hash = $2 WHERE seq = $3"
+        )
+        .bind(&prev)
+        .bind(&h)
+        .bind(e.seq)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))
+        .expect("rehash");
         prev = h;
     }
     api::audit_verify(&store)
@@ -381,10 +384,9 @@ async fn the_private_key_is_in_neither_the_package_nor_the_database() {
     let seed = std::fs::read(steward::evidence::key::key_path(store.path())).expect("key file");
     let hex_seed = hex::encode(&seed);
     store.close().await;
-    let mut files = vec![
-        env.db.clone(),
-        PathBuf::from(format!("{}-wal", env.db.display())),
-    ];
+    let db = env.dir.path().join("database.bytes");
+    std::fs::write(&db, env.raw_bytes()).expect("the database's bytes");
+    let mut files = vec![db];
     let mut stack = vec![dir];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).expect("dir").filter_map(|e| e.ok()) {
@@ -609,15 +611,15 @@ async fn scopes_csv_lists_every_scope_by_client_environment_set_and_scope() {
         let store = &store;
         let environment = environment.map(str::to_string);
         async move {
-            sqlx::query_as::<_, Row>(
+            on_pool!(store, |p| sqlx::query_as::<_, Row>(
                 "SELECT i.client_id, i.environment, s.scope_set, s.scope, s.justification \
                  FROM identity_scope s JOIN identity i ON i.id = s.identity_id \
-                 WHERE ?1 IS NULL OR i.environment = ?1 \
+                 WHERE $1 IS NULL OR i.environment = $1 \
                  ORDER BY i.client_id, i.environment, s.scope_set, s.scope",
             )
             .bind(environment)
-            .fetch_all(store.sqlite_pool().expect("a SQLite store"))
-            .await
+            .fetch_all(p)
+            .await)
             .expect("scopes")
         }
     };

@@ -34,14 +34,14 @@ async fn clean(store: &Store, client_id: &str, env: Environment) -> i64 {
         .id;
     sql(
         store,
-        "UPDATE identity_scope SET justification = 'Needed for the alert' WHERE identity_id = ?1",
+        "UPDATE identity_scope SET justification = 'Needed for the alert' WHERE identity_id = $1",
         id,
     )
     .await;
     sql(
         store,
         "UPDATE identity SET last_reviewed_at = '2026-11-01T00:00:00Z', \
-         next_review_due = '2027-04-30T00:00:00Z', last_used_at = '2026-11-27T00:00:00Z' WHERE id = ?1",
+         next_review_due = '2027-04-30T00:00:00Z', last_used_at = '2026-11-27T00:00:00Z' WHERE id = $1",
         id,
     )
     .await;
@@ -49,11 +49,12 @@ async fn clean(store: &Store, client_id: &str, env: Environment) -> i64 {
 }
 
 async fn sql(store: &Store, statement: &str, id: i64) {
-    sqlx::query(statement)
+    on_pool!(store, |p| sqlx::query(statement)
         .bind(id)
-        .execute(store.sqlite_pool().expect("a SQLite store"))
+        .execute(p)
         .await
-        .expect(statement);
+        .map(|r| r.rows_affected()))
+    .expect(statement);
 }
 
 async fn findings_of(store: &Store, id: i64) -> Vec<Finding> {
@@ -80,69 +81,69 @@ async fn a_clean_identity_has_no_findings() {
 
 #[rstest]
 #[case::granted_beyond_approved("granted-beyond-approved",
-    "INSERT INTO identity_scope (identity_id, scope_set, scope) VALUES (?1, 'granted', 'user/Observation.cud')")]
+    "INSERT INTO identity_scope (identity_id, scope_set, scope) VALUES ($1, 'granted', 'user/Observation.cud')")]
 #[case::beyond_template(
     "beyond-template",
     "INSERT INTO identity_scope (identity_id, scope_set, scope, justification) VALUES \
-     (?1, 'granted', 'user/Binary.rs', 'x'), (?1, 'approved', 'user/Binary.rs', 'x')"
+     ($1, 'granted', 'user/Binary.rs', 'x'), ($1, 'approved', 'user/Binary.rs', 'x')"
 )]
 #[case::system_on_app(
     "beyond-template",
     "INSERT INTO identity_scope (identity_id, scope_set, scope, justification) VALUES \
-     (?1, 'granted', 'system/Observation.rs', 'x'), (?1, 'approved', 'system/Observation.rs', 'x')"
+     ($1, 'granted', 'system/Observation.rs', 'x'), ($1, 'approved', 'system/Observation.rs', 'x')"
 )]
 #[case::unjustified(
     "unjustified-approval",
-    "UPDATE identity_scope SET justification = NULL WHERE identity_id = ?1 AND scope = 'openid'"
+    "UPDATE identity_scope SET justification = NULL WHERE identity_id = $1 AND scope = 'openid'"
 )]
 #[case::owner_missing(
     "owner-missing",
-    "UPDATE identity SET technical_owner_id = NULL WHERE id = ?1"
+    "UPDATE identity SET technical_owner_id = NULL WHERE id = $1"
 )]
 #[case::owner_departed("owner-departed",
-    "UPDATE person SET active = 0 WHERE id = (SELECT business_owner_id FROM identity WHERE id = ?1)")]
-#[case::purpose_missing("purpose-missing", "UPDATE identity SET purpose = NULL WHERE id = ?1")]
+    "UPDATE person SET active = FALSE WHERE id = (SELECT business_owner_id FROM identity WHERE id = $1)")]
+#[case::purpose_missing("purpose-missing", "UPDATE identity SET purpose = NULL WHERE id = $1")]
 #[case::token_lifetime(
     "token-lifetime",
-    "UPDATE identity SET access_token_lifetime_s = 7200 WHERE id = ?1"
+    "UPDATE identity SET access_token_lifetime_s = 7200 WHERE id = $1"
 )]
 #[case::refresh_on_backend(
     "refresh-on-backend",
-    "UPDATE identity SET kind = 'backend_service', refresh_token_lifetime_s = 86400 WHERE id = ?1"
+    "UPDATE identity SET kind = 'backend_service', refresh_token_lifetime_s = 86400 WHERE id = $1"
 )]
 #[case::offline_not_allowed(
     "offline-not-allowed",
     "INSERT INTO identity_scope (identity_id, scope_set, scope, justification) VALUES \
-     (?1, 'granted', 'offline_access', 'x'), (?1, 'approved', 'offline_access', 'x')"
+     ($1, 'granted', 'offline_access', 'x'), ($1, 'approved', 'offline_access', 'x')"
 )]
 #[case::secret_auth("secret-auth",
-    "UPDATE identity SET use_case = 'population-health-analytics', auth_method = 'client_secret_basic' WHERE id = ?1")]
+    "UPDATE identity SET use_case = 'population-health-analytics', auth_method = 'client_secret_basic' WHERE id = $1")]
 #[case::secret_stale("secret-stale",
-    "INSERT INTO credential (identity_id, kind, fingerprint, issued_at) VALUES (?1, 'secret', 'hmac-sha256:00aa', '2024-01-01T00:00:00Z')")]
+    "INSERT INTO credential (identity_id, kind, fingerprint, issued_at) VALUES ($1, 'secret', 'hmac-sha256:00aa', '2024-01-01T00:00:00Z')")]
 #[case::secret_expired(
     "secret-stale",
     "INSERT INTO credential (identity_id, kind, fingerprint, issued_at, expires_at) VALUES \
-     (?1, 'secret', 'hmac-sha256:00bb', '2026-11-01T00:00:00Z', '2026-11-20T00:00:00Z')"
+     ($1, 'secret', 'hmac-sha256:00bb', '2026-11-01T00:00:00Z', '2026-11-20T00:00:00Z')"
 )]
 #[case::review_overdue(
     "review-overdue",
-    "UPDATE identity SET next_review_due = '2026-01-01T00:00:00Z' WHERE id = ?1"
+    "UPDATE identity SET next_review_due = '2026-01-01T00:00:00Z' WHERE id = $1"
 )]
 #[case::never_reviewed(
     "never-reviewed",
-    "UPDATE identity SET last_reviewed_at = NULL WHERE id = ?1"
+    "UPDATE identity SET last_reviewed_at = NULL WHERE id = $1"
 )]
 #[case::dormant(
     "dormant",
-    "UPDATE identity SET last_used_at = '2026-01-01T00:00:00Z' WHERE id = ?1"
+    "UPDATE identity SET last_used_at = '2026-01-01T00:00:00Z' WHERE id = $1"
 )]
 #[case::revocation_missing(
     "revocation-path-missing",
-    "UPDATE identity SET revocation_endpoint = NULL WHERE id = ?1"
+    "UPDATE identity SET revocation_endpoint = NULL WHERE id = $1"
 )]
 #[case::unknown_use_case(
     "unknown-use-case",
-    "UPDATE identity SET use_case = 'retired-template' WHERE id = ?1"
+    "UPDATE identity SET use_case = 'retired-template' WHERE id = $1"
 )]
 #[tokio::test]
 async fn each_rule_fires_on_its_case(#[case] rule: &str, #[case] mutation: &str) {
@@ -167,7 +168,7 @@ async fn mappings_are_attached_from_data() {
     let id = clean(&store, "m", Environment::Production).await;
     sql(
         &store,
-        "UPDATE identity SET technical_owner_id = NULL WHERE id = ?1",
+        "UPDATE identity SET technical_owner_id = NULL WHERE id = $1",
         id,
     )
     .await;
@@ -194,7 +195,7 @@ async fn shared_credentials_and_client_ids_across_environments() {
     let sbx = clean(&store, "twin", Environment::Sandbox).await;
     let other = clean(&store, "other-sbx", Environment::Sandbox).await;
     for id in [prod, other] {
-        sql(&store, "INSERT INTO credential (identity_id, kind, fingerprint, issued_at) VALUES (?1, 'secret', 'hmac-sha256:beef', '2026-11-01T00:00:00Z')", id).await;
+        sql(&store, "INSERT INTO credential (identity_id, kind, fingerprint, issued_at) VALUES ($1, 'secret', 'hmac-sha256:beef', '2026-11-01T00:00:00Z')", id).await;
     }
     let p = findings_of(&store, prod).await;
     assert!(rules(&p).contains(&"client-id-reuse"), "{:?}", rules(&p));
@@ -218,7 +219,7 @@ async fn retired_identities_are_not_evaluated() {
     let id = clean(&store, "gone", Environment::Production).await;
     sql(
         &store,
-        "UPDATE identity SET status = 'retired', purpose = NULL WHERE id = ?1",
+        "UPDATE identity SET status = 'retired', purpose = NULL WHERE id = $1",
         id,
     )
     .await;
@@ -232,7 +233,7 @@ async fn accepting_a_risk_needs_a_non_owner_a_reason_and_a_future_date_and_expir
     let id = clean(&store, "acc", Environment::Production).await;
     sql(
         &store,
-        "UPDATE identity SET revocation_endpoint = NULL WHERE id = ?1",
+        "UPDATE identity SET revocation_endpoint = NULL WHERE id = $1",
         id,
     )
     .await;
@@ -240,6 +241,7 @@ async fn accepting_a_risk_needs_a_non_owner_a_reason_and_a_future_date_and_expir
     let until = time::parse("2027-01-31T00:00:00Z").expect("time");
 
     let e = crate::support::accept_as(
+        &env,
         &store,
         now(),
         &fid,
@@ -250,21 +252,41 @@ async fn accepting_a_risk_needs_a_non_owner_a_reason_and_a_future_date_and_expir
     .await
     .expect_err("the owner cannot accept");
     assert!(e.to_string().contains("owns this identity"), "{e}");
-    let e = crate::support::accept_as(&store, now(), &fid, now(), "x", "ciso@hospital.example")
-        .await
-        .expect_err("past date");
+    let e = crate::support::accept_as(
+        &env,
+        &store,
+        now(),
+        &fid,
+        now(),
+        "x",
+        "ciso@hospital.example",
+    )
+    .await
+    .expect_err("past date");
     assert_eq!(e.code(), Code::Invalid);
-    let e = crate::support::accept_as(&store, now(), &fid, until, " ", "ciso@hospital.example")
-        .await
-        .expect_err("no reason");
+    let e = crate::support::accept_as(
+        &env,
+        &store,
+        now(),
+        &fid,
+        until,
+        " ",
+        "ciso@hospital.example",
+    )
+    .await
+    .expect_err("no reason");
     assert_eq!(e.code(), Code::Invalid);
 
     // A person who exists and owns nothing here.
-    sqlx::query("INSERT INTO person (name, email) VALUES ('Cy', 'ciso@hospital.example')")
-        .execute(store.sqlite_pool().expect("a SQLite store"))
-        .await
-        .expect("person");
+    on_pool!(store, |p| sqlx::query(
+        "INSERT INTO person (name, email) VALUES ('Cy', 'ciso@hospital.example')"
+    )
+    .execute(p)
+    .await
+    .map(|r| r.rows_affected()))
+    .expect("person");
     let f = crate::support::accept_as(
+        &env,
         &store,
         now(),
         &fid,
@@ -328,7 +350,7 @@ async fn template_edits_are_audited_and_change_findings() {
     let id = clean(&store, "t", Environment::Production).await;
     sql(
         &store,
-        "UPDATE identity SET access_token_lifetime_s = 5400 WHERE id = ?1",
+        "UPDATE identity SET access_token_lifetime_s = 5400 WHERE id = $1",
         id,
     )
     .await;
@@ -421,13 +443,7 @@ fn findings_json_carries_the_contract_fields() {
         }
         assert_eq!(r["severity"], "high");
     }
-    let out = env.cli(&[
-        "--db",
-        env.db.to_str().expect("path"),
-        "findings",
-        "--rule",
-        "nope",
-    ]);
+    let out = env.cli(&["--db", env.db_arg(), "findings", "--rule", "nope"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("not a rule"), "{}", stderr(&out));
     let templates = env.json(&["templates", "list"]);
@@ -444,14 +460,14 @@ async fn ai_agents_also_map_to_the_ai_rmf() {
     let plain = clean(&store, "plain", Environment::Staging).await;
     sql(
         &store,
-        "UPDATE identity SET ai_agent = 1 WHERE id = ?1",
+        "UPDATE identity SET ai_agent = TRUE WHERE id = $1",
         agent,
     )
     .await;
     for id in [agent, plain] {
         sql(
             &store,
-            "UPDATE identity SET technical_owner_id = NULL WHERE id = ?1",
+            "UPDATE identity SET technical_owner_id = NULL WHERE id = $1",
             id,
         )
         .await;
@@ -519,10 +535,10 @@ async fn the_dashboard_counts_agree_with_the_findings_and_keep_a_daily_series() 
 
     let a = clean(&store, "a", Environment::Production).await;
     clean(&store, "b", Environment::Sandbox).await;
-    sql(&store, "INSERT INTO identity_scope (identity_id, scope_set, scope) VALUES (?1, 'granted', 'user/*.cruds')", a).await;
+    sql(&store, "INSERT INTO identity_scope (identity_id, scope_set, scope) VALUES ($1, 'granted', 'user/*.cruds')", a).await;
     sql(
         &store,
-        "UPDATE identity SET next_review_due = '2026-01-01T00:00:00Z' WHERE id = ?1",
+        "UPDATE identity SET next_review_due = '2026-01-01T00:00:00Z' WHERE id = $1",
         a,
     )
     .await;
@@ -566,26 +582,26 @@ async fn a_template_never_flags_its_own_scopes() {
     let id = clean(&store, "adt", Environment::Production).await;
     sql(
         &store,
-        "UPDATE identity SET kind = 'backend_service', use_case = 'adt-feed' WHERE id = ?1",
+        "UPDATE identity SET kind = 'backend_service', use_case = 'adt-feed' WHERE id = $1",
         id,
     )
     .await;
     sql(
         &store,
-        "DELETE FROM identity_scope WHERE identity_id = ?1",
+        "DELETE FROM identity_scope WHERE identity_id = $1",
         id,
     )
     .await;
     sql(
         &store,
         "INSERT INTO identity_scope (identity_id, scope_set, scope, justification) VALUES \
-         (?1, 'approved', 'system/Patient.rs', 'x'), (?1, 'granted', 'system/Patient.rs', 'x'), \
-         (?1, 'approved', 'system/Encounter.cud', 'x'), (?1, 'granted', 'system/Encounter.cud', 'x')",
+         ($1, 'approved', 'system/Patient.rs', 'x'), ($1, 'granted', 'system/Patient.rs', 'x'), \
+         ($1, 'approved', 'system/Encounter.cud', 'x'), ($1, 'granted', 'system/Encounter.cud', 'x')",
         id,
     )
     .await;
     assert_eq!(rules(&findings_of(&store, id).await), Vec::<&str>::new());
-    sql(&store, "INSERT INTO identity_scope (identity_id, scope_set, scope) VALUES (?1, 'granted', 'system/*.rs')", id).await;
+    sql(&store, "INSERT INTO identity_scope (identity_id, scope_set, scope) VALUES ($1, 'granted', 'system/*.rs')", id).await;
     let found = findings_of(&store, id).await;
     let t = found
         .iter()

@@ -38,17 +38,6 @@ fn import_error(e: Error) -> (String, String, String) {
     }
 }
 
-fn raw_bytes_of(env: &Env) -> Vec<u8> {
-    let mut all = Vec::new();
-    for suffix in ["", "-wal", "-shm"] {
-        let p = format!("{}{suffix}", env.db.display());
-        if let Ok(b) = std::fs::read(&p) {
-            all.extend(b);
-        }
-    }
-    all
-}
-
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
@@ -229,7 +218,7 @@ async fn secrets_are_fingerprinted_and_never_stored_raw() {
         "the sandbox twin shares this secret"
     );
     store.close().await;
-    let bytes = raw_bytes_of(&env);
+    let bytes = env.raw_bytes();
     for secret in ["S3cret-Shared-Value-42", "cf136dc3c1fc93f31185e5885805d"] {
         assert!(
             !contains(&bytes, secret),

@@ -39,20 +39,20 @@ fn by_client(key: &str, environment: Option<Environment>) -> IdentityRef {
 
 #[tokio::test]
 async fn the_schema_is_created_with_wal_full_sync_and_foreign_keys() {
-    let env = Env::new();
+    let env = Env::sqlite(); // a file's journal and sync modes
     let store = env.store().await;
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_one(store.sqlite_pool().expect("a SQLite store"))
-        .await
-        .expect("pragma");
-    let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
-        .fetch_one(store.sqlite_pool().expect("a SQLite store"))
-        .await
-        .expect("pragma");
-    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
-        .fetch_one(store.sqlite_pool().expect("a SQLite store"))
-        .await
-        .expect("pragma");
+    let mode: String = on_pool!(store, |p| sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(p)
+        .await)
+    .expect("pragma");
+    let sync: i64 = on_pool!(store, |p| sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(p)
+        .await)
+    .expect("pragma");
+    let fk: i64 = on_pool!(store, |p| sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(p)
+        .await)
+    .expect("pragma");
     assert_eq!(
         (mode.as_str(), sync, fk),
         ("wal", 2, 1),
@@ -83,7 +83,7 @@ async fn add_then_show_resolves_owners_and_records_history() {
     );
     assert_eq!(d.history.len(), 1, "creation is audited");
     assert_eq!(d.history[0].action, "identity.create");
-    assert_eq!(d.history[0].actor, "reviewer@test");
+    assert_eq!(d.history[0].actor, env.audit_actor("reviewer@test"));
     assert_eq!(
         d.identity.next_review_due.as_deref(),
         Some("2027-05-27T12:00:00Z"),
@@ -226,11 +226,14 @@ async fn owner_and_purpose_changes_are_audited_and_departed_people_refused() {
     assert_eq!(e.code(), Code::Invalid);
 
     let bo = d.identity.business_owner.expect("owner").id;
-    sqlx::query("UPDATE person SET active = 0 WHERE id = ?1")
-        .bind(bo)
-        .execute(store.sqlite_pool().expect("a SQLite store"))
-        .await
-        .expect("depart");
+    on_pool!(store, |p| sqlx::query(
+        "UPDATE person SET active = FALSE WHERE id = $1"
+    )
+    .bind(bo)
+    .execute(p)
+    .await
+    .map(|r| r.rows_affected()))
+    .expect("depart");
     let e = api::identity_set_owner(
         &store,
         now(),
@@ -369,11 +372,12 @@ async fn demo_refuses_a_database_that_has_identities() {
         .await
         .expect("demo");
     assert_eq!(s.identities, 60);
-    let created: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'identity.create'")
-            .fetch_one(store.sqlite_pool().expect("a SQLite store"))
-            .await
-            .expect("count");
+    let created: i64 = on_pool!(store, |p| sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'identity.create'"
+    )
+    .fetch_one(p)
+    .await)
+    .expect("count");
     assert_eq!(created, 60, "one entry per identity");
     assert_eq!(
         s.campaign.is_some(),

@@ -1,5 +1,8 @@
-//! Integration tests: real SQLite files in temp dirs, the real `steward` binary.
+//! Integration tests: real databases in temp dirs (SQLite files, or a PostgreSQL cluster's
+//! databases with `STEWARD_TEST_ENGINE=postgres`), the real `steward` binary.
 
+#[macro_use]
+mod support;
 mod audit;
 mod bindings;
 mod cli;
@@ -9,6 +12,5 @@ mod import;
 mod inventory;
 mod review;
 mod scope;
-mod support;
 mod team;
 mod usage;

@@ -164,11 +164,13 @@ fn decide(item: i64, d: ReviewDecision, reviewer: &str) -> DecideRequest {
 }
 
 async fn audit_count(store: &Store, action: &str) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = ?1")
-        .bind(action)
-        .fetch_one(store.sqlite_pool().expect("a SQLite store"))
-        .await
-        .expect("count")
+    on_pool!(store, |p| sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = $1"
+    )
+    .bind(action)
+    .fetch_one(p)
+    .await)
+    .expect("count")
 }
 
 #[tokio::test]
@@ -242,6 +244,7 @@ async fn separation_of_duties_cannot_be_bypassed_through_the_api() {
     let item = item_of(&store, id, "sched").await;
     for owner in ["ana@example.org", "tom@example.org"] {
         let e = crate::support::decide_as(
+            &env,
             &store,
             now(),
             decide(item.id, ReviewDecision::Certify, owner),
@@ -256,6 +259,7 @@ async fn separation_of_duties_cannot_be_bypassed_through_the_api() {
         .await
         .expect("eve");
     let e = crate::support::decide_as(
+        &env,
         &store,
         now(),
         decide(item.id, ReviewDecision::Certify, "eve@example.org"),
@@ -278,6 +282,7 @@ async fn separation_of_duties_cannot_be_bypassed_through_the_api() {
 
     // The fallback reviewer may decide an item assigned to someone else.
     let done = crate::support::decide_as(
+        &env,
         &store,
         now(),
         decide(item.id, ReviewDecision::Certify, FIONA),
@@ -286,6 +291,7 @@ async fn separation_of_duties_cannot_be_bypassed_through_the_api() {
     .expect("fallback decides");
     assert_eq!(done.state, ItemState::Decided);
     let e = crate::support::decide_as(
+        &env,
         &store,
         now(),
         decide(item.id, ReviewDecision::Certify, RITA),
@@ -298,25 +304,36 @@ async fn separation_of_duties_cannot_be_bypassed_through_the_api() {
 #[test]
 fn the_cli_refuses_owners_closed_items_and_scopes_not_granted() {
     let env = Env::new();
-    let db = env.db.to_str().expect("path").to_string();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let (id, item) = rt.block_on(async {
+    // Each person decides from an OS account of their own, bound once with `person bind`,
+    // or with a login of their own on a team database.
+    let (id, item, dbs) = rt.block_on(async {
         let store = setup(&env).await;
         let id = campaign(&store, prod(), DeadlineDefault::NoChange).await;
         let item = item_of(&store, id, "sched").await.id;
+        let mut dbs = std::collections::HashMap::new();
+        for (user, person) in [("ana", "ana@example.org"), ("rita", RITA)] {
+            let db = if env.is_pg() {
+                env.member_url(&store, person, "reviewer").await
+            } else {
+                env.db_arg().to_string()
+            };
+            dbs.insert(user, db);
+        }
         store.close().await;
-        (id, item)
+        (id, item, dbs)
     });
     let item = item.to_string();
-    // Each person decides from an OS account of their own, bound once with `person bind`.
     let as_user = |user: &str, args: &[&str]| {
-        let mut full = vec!["--db", db.as_str()];
+        let mut full = vec!["--db", dbs[user].as_str()];
         full.extend_from_slice(args);
         env.cli_env(&full, &[("USER", user), ("LOGNAME", user)])
     };
-    for (user, person) in [("ana", "ana@example.org"), ("rita", RITA)] {
-        let out = as_user(user, &["person", "bind", person]);
-        assert!(out.status.success(), "{}", stderr(&out));
+    if !env.is_pg() {
+        for (user, person) in [("ana", "ana@example.org"), ("rita", RITA)] {
+            let out = as_user(user, &["person", "bind", person]);
+            assert!(out.status.success(), "{}", stderr(&out));
+        }
     }
     let decide = |decision: &str, reviewer: &str, extra: &[&str]| {
         let user = if reviewer == RITA { "rita" } else { "ana" };
@@ -401,7 +418,7 @@ async fn decisions_change_the_identity_and_are_in_the_audit_chain() {
 
     let mut reduce = decide(sched.id, ReviewDecision::Reduce, RITA);
     reduce.remove_scopes = vec!["user/Patient.rs".into()];
-    crate::support::decide_as(&store, now(), reduce)
+    crate::support::decide_as(&env, &store, now(), reduce)
         .await
         .expect("reduce");
     let d = api::identity_show(&store, &IdentityRef::id(sched.identity_id))
@@ -421,7 +438,7 @@ async fn decisions_change_the_identity_and_are_in_the_audit_chain() {
     // Reassigning the owner keeps the item open, now with a reviewer for the new owner.
     let mut reassign = decide(bulk.id, ReviewDecision::Reassign, RITA);
     reassign.new_owner = Some(FIONA.into());
-    let moved = crate::support::decide_as(&store, now(), reassign)
+    let moved = crate::support::decide_as(&env, &store, now(), reassign)
         .await
         .expect("reassign");
     assert_eq!(moved.state, ItemState::Open);
@@ -433,28 +450,29 @@ async fn decisions_change_the_identity_and_are_in_the_audit_chain() {
     let reviewer = moved.reviewer.expect("someone eligible").email;
     let mut revoke = decide(bulk.id, ReviewDecision::Revoke, &reviewer);
     revoke.comment = "no longer used by the ward".into();
-    crate::support::decide_as(&store, now(), revoke)
+    crate::support::decide_as(&env, &store, now(), revoke)
         .await
         .expect("revoke");
     let b = api::identity_show(&store, &IdentityRef::id(bulk.identity_id))
         .await
         .expect("show");
     assert_eq!(b.identity.status, Status::Revoked);
-    let task: Option<String> =
-        sqlx::query_scalar("SELECT endpoint FROM revocation_task WHERE identity_id = ?1")
-            .bind(bulk.identity_id)
-            .fetch_optional(store.sqlite_pool().expect("a SQLite store"))
-            .await
-            .expect("task");
+    let task: Option<String> = on_pool!(store, |p| sqlx::query_scalar(
+        "SELECT endpoint FROM revocation_task WHERE identity_id = $1"
+    )
+    .bind(bulk.identity_id)
+    .fetch_optional(p)
+    .await)
+    .expect("task");
     assert_eq!(task.as_deref(), Some("https://auth.example.org/revoke"));
 
     assert_eq!(rows(&store, "review_decision").await, 3);
     assert_eq!(audit_count(&store, "review.decide").await, 3);
-    let entry: String = sqlx::query_scalar(
+    let entry: String = on_pool!(store, |p| sqlx::query_scalar(
         "SELECT details FROM audit_log WHERE action = 'review.decide' ORDER BY seq LIMIT 1",
     )
-    .fetch_one(store.sqlite_pool().expect("a SQLite store"))
-    .await
+    .fetch_one(p)
+    .await)
     .expect("entry");
     let v: serde_json::Value = serde_json::from_str(&entry).expect("json");
     assert_eq!(v["reviewer"], RITA);
@@ -500,6 +518,7 @@ async fn a_purpose_change_or_scope_increase_reopens_review() {
     let id = campaign(&store, prod(), DeadlineDefault::NoChange).await;
     let sched = item_of(&store, id, "sched").await;
     crate::support::decide_as(
+        &env,
         &store,
         now(),
         decide(sched.id, ReviewDecision::Certify, RITA),
@@ -564,6 +583,7 @@ async fn a_purpose_change_or_scope_increase_reopens_review() {
 
     // Certifying the re-authorization clears the flag.
     crate::support::decide_as(
+        &env,
         &store,
         later,
         decide(open[0].id, ReviewDecision::Certify, RITA),
@@ -620,6 +640,7 @@ async fn reminders_escalation_and_defaults_apply_at_the_right_time() {
     // Fiona decides one; the other reaches the deadline undecided.
     let sched = item_of(&store, id, "sched").await;
     crate::support::decide_as(
+        &env,
         &store,
         at(2),
         decide(sched.id, ReviewDecision::Certify, FIONA),
@@ -670,11 +691,12 @@ async fn owners_attest_purpose_and_justify_scopes() {
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect(),
     };
-    let e = crate::support::attest_as(&store, now(), &r, attest(RITA, "x", vec![]))
+    let e = crate::support::attest_as(&env, &store, now(), &r, attest(RITA, "x", vec![]))
         .await
         .expect_err("not an owner");
     assert_eq!(e.code(), Code::Forbidden);
     let e = crate::support::attest_as(
+        &env,
         &store,
         now(),
         &r,
@@ -689,6 +711,7 @@ async fn owners_attest_purpose_and_justify_scopes() {
     assert_eq!(e.code(), Code::Invalid);
 
     let d = crate::support::attest_as(
+        &env,
         &store,
         now(),
         &r,
@@ -796,7 +819,7 @@ async fn the_evidence_package_carries_one_campaigns_reviews_and_decisions() {
     let sched = item_of(&store, first, "sched").await;
     let mut d = decide(sched.id, ReviewDecision::Certify, RITA);
     d.comment = "=HYPERLINK(\"http://x\")".into();
-    crate::support::decide_as(&store, now(), d)
+    crate::support::decide_as(&env, &store, now(), d)
         .await
         .expect("certify");
     let out = env.dir.path().join("pkg");

@@ -4,9 +4,7 @@
 //! chain that verifies, each entry's actor the login that made it.
 
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 
-use sqlx::Connection;
 use steward::api::{self, NewIdentity};
 use steward::audit::Actor;
 use steward::inventory::{Environment, Kind};
@@ -15,9 +13,7 @@ use steward::store::review::ItemQuery;
 use steward::{Code, Store};
 use tempfile::TempDir;
 
-use crate::support::now;
-
-const PASSWORD: &str = "correct horse battery";
+use crate::support::{now, PASSWORD};
 
 /// One fresh database in the test cluster, its schema made by the cluster's superuser (the
 /// schema owner, who adds the members).
@@ -27,37 +23,19 @@ struct Team {
     keys: TempDir,
 }
 
-static NEXT: AtomicU32 = AtomicU32::new(0);
-/// Role names are the cluster's: migrations that create them run one at a time.
-static SCHEMA: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 impl Team {
     /// A new team database, or none when no cluster runs (`make test` starts one).
     async fn new() -> Option<Team> {
-        let Ok(base) = std::env::var("STEWARD_TEST_PG") else {
+        let Some(base) = crate::support::cluster() else {
             eprintln!("STEWARD_TEST_PG is not set: run under scripts/pg-cluster.sh run");
             return None;
         };
-        let db = format!(
-            "t{}_{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let mut admin = sqlx::PgConnection::connect(&format!("{base}/postgres"))
-            .await
-            .expect("reach the test cluster");
-        sqlx::query(&format!("CREATE DATABASE {db}"))
-            .execute(&mut admin)
-            .await
-            .expect("create database");
-        let team = Team {
+        let db = crate::support::new_team_database(&base);
+        Some(Team {
             base,
             db,
             keys: tempfile::tempdir().expect("keys dir"),
-        };
-        let _one_at_a_time = SCHEMA.lock().await;
-        team.owner().await.close().await;
-        Some(team)
+        })
     }
 
     /// The URL of this database as `login` (the superuser when `None`).
@@ -457,7 +435,7 @@ async fn both_engines_migrations_define_the_same_tables_and_columns() {
     .fetch_all(team.owner().await.pg_pool().expect("team"))
     .await
     .expect("pg columns");
-    let env = crate::support::Env::new();
+    let env = crate::support::Env::sqlite();
     let lite = env.store().await;
     let mut sqlite: Vec<(String, String)> = sqlx::query_as(
         "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p \
