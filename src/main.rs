@@ -393,6 +393,20 @@ enum TeamCommand {
         #[arg(long)]
         role: String,
     },
+    /// Copy this workstation's inventory (--db PATH), with its whole audit chain and
+    /// checkpoints, into an empty team database, and verify it there.
+    Push {
+        /// The team database: postgres://USER@HOST:PORT/DB.
+        #[arg(long)]
+        to: String,
+    },
+    /// Write a read-only SQLite snapshot of the team database (--db postgres://...) for an
+    /// auditor or for travel.
+    Pull {
+        /// The new file.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -943,6 +957,21 @@ async fn dispatch(
                 api::team_add_member(store, now, actor, &person, &login, &role, &password).await?;
             out.one(&w, || format!("added {} as {}", w.os_user, role))
         }
+        Command::Team(TeamCommand::Push { to }) => {
+            let t = api::team_push(store, now, actor, &to).await?;
+            out.one(&t, || transfer_text("pushed", &t))
+        }
+        Command::Team(TeamCommand::Pull { out: file }) => {
+            let t = api::team_pull(store, &file).await?;
+            out.one(&t, || {
+                format!(
+                    "{}\n{} is read-only: open it with --db {}",
+                    transfer_text("pulled", &t),
+                    file.display(),
+                    file.display()
+                )
+            })
+        }
         Command::Person(PersonCommand::Add { person }) => {
             let p = api::person_add(store, now, actor, &person).await?;
             out.one(&p, || format!("{} <{}> [{}]", p.name, p.email, p.id))
@@ -1278,6 +1307,17 @@ impl Output {
 
 fn json_error(e: serde_json::Error) -> Error {
     Error::invalid("output", e.to_string())
+}
+
+fn transfer_text(verb: &str, t: &api::Transfer) -> String {
+    let rows: u64 = t.tables.values().sum();
+    format!(
+        "{verb} {rows} rows in {} tables; audit chain verified: {} entries, head {}; {} checkpoints verified",
+        t.tables.len(),
+        t.audit_entries,
+        t.head_hash,
+        t.checkpoints
+    )
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod findings;
 mod identity;
 mod import;
 mod review;
+mod team;
 mod usage;
 mod who;
 
@@ -36,6 +37,7 @@ pub use review::{
     review_escalate, review_item_show, review_items, review_policy, review_policy_edit,
     EscalationSummary, ItemDetail,
 };
+pub use team::{team_pull, team_push, Transfer};
 pub use usage::{
     no_control, trace, usage_import_audit, usage_import_tokens, usage_show, AuditImportSummary,
     ClassCounts, IdentityTrace, IdentityUsage, Offender, TokenImportSummary, TraceClass,

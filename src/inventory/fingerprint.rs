@@ -43,6 +43,21 @@ impl FingerprintKey {
         }
     }
 
+    /// Reads the key at `path`, if one is there.
+    pub fn load(path: &Path) -> Result<Option<FingerprintKey>> {
+        match std::fs::metadata(path) {
+            Ok(_) => FingerprintKey::load_or_create(path).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+
+    /// The key's check value: its fingerprint of a fixed text, which tells whether two keys
+    /// are one without showing either.
+    pub fn check(&self) -> String {
+        self.secret("steward fingerprint key check")
+    }
+
     /// A fixed key for tests and benchmarks.
     pub fn from_bytes(raw: [u8; KEY_LEN]) -> FingerprintKey {
         FingerprintKey(Zeroizing::new(raw))

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod bulk;
+pub mod copy;
 mod db;
 pub mod evidence;
 pub mod identity;
@@ -138,6 +139,8 @@ pub struct Store {
     path: PathBuf,
     fingerprint_key: Arc<FingerprintKey>,
     key_store: KeyStore,
+    /// A snapshot made by `team pull` (its file read-only): read, never written.
+    read_only: bool,
 }
 
 impl Store {
@@ -162,28 +165,27 @@ impl Store {
 
     /// Opens a team database whose keys are kept in `keys` on this workstation.
     pub async fn open_pg(url: &str, keys: PathBuf) -> Result<Store> {
-        let options = pg_options(url)?;
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
-            .await
-            .map_err(|e| Error::invalid("--db", format!("cannot reach {}: {e}", redact(url))))?;
-        team::migrate(&pool).await?;
+        let pool = connect_pg(url).await?;
         std::fs::create_dir_all(&keys).map_err(|e| Error::io(&keys, e))?;
         let path = keys.join("team");
-        let fingerprint_key = Arc::new(FingerprintKey::load_or_create(&key_path(&path))?);
+        let mut db = Db::Pg(Link::Pooled(pool.acquire().await?));
+        let fingerprint_key = Arc::new(fingerprint_key(&mut db, &key_path(&path), true).await?);
+        drop(db);
         Ok(Store {
             pool: Pool::Pg(pool),
             location: Location::Postgres(url.to_string()),
             path,
             fingerprint_key,
             key_store: KeyStore::File,
+            read_only: false,
         })
     }
 
     async fn open_sqlite(path: &Path) -> Result<Store> {
         let path = path.to_path_buf();
+        if std::fs::metadata(&path).is_ok_and(|m| m.permissions().readonly()) {
+            return Store::open_snapshot(path).await;
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
@@ -205,14 +207,62 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        let fingerprint_key = Arc::new(FingerprintKey::load_or_create(&key_path(&path))?);
+        let mut db = Db::Sqlite(Link::Pooled(pool.acquire().await?));
+        let fingerprint_key = Arc::new(fingerprint_key(&mut db, &key_path(&path), false).await?);
+        drop(db);
         Ok(Store {
             pool: Pool::Sqlite(pool),
             location: Location::Sqlite(path.clone()),
             path,
             fingerprint_key,
             key_store: KeyStore::File,
+            read_only: false,
         })
+    }
+
+    /// Opens a read-only snapshot (`team pull`): never migrated or written; it needs no
+    /// fingerprint key (nothing is fingerprinted in it), so none is read or made.
+    async fn open_snapshot(path: PathBuf) -> Result<Store> {
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(&path)
+            .read_only(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        let applied: Option<i64> = sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations")
+            .fetch_one(&pool)
+            .await?;
+        let known = sqlx::migrate!("./migrations/sqlite")
+            .iter()
+            .map(|m| m.version)
+            .max();
+        if applied != known {
+            return Err(Error::invalid(
+                "--db",
+                format!(
+                    "{} is a read-only snapshot of another Steward version's schema: pull it \
+                     again with this version",
+                    path.display()
+                ),
+            ));
+        }
+        let mut raw = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
+        Ok(Store {
+            pool: Pool::Sqlite(pool),
+            location: Location::Sqlite(path.clone()),
+            path,
+            fingerprint_key: Arc::new(FingerprintKey::from_bytes(raw)),
+            key_store: KeyStore::File,
+            read_only: true,
+        })
+    }
+
+    /// Whether this is a read-only snapshot.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     /// Says where the signing key goes when it is created (see [`key_store`]).
@@ -273,6 +323,13 @@ impl Store {
 
     /// Starts a write transaction; dropping it without commit rolls everything back.
     pub async fn begin_write(&self) -> Result<WriteTx> {
+        if self.read_only {
+            return Err(Error::Forbidden(format!(
+                "{} is a read-only snapshot (made by `steward team pull`): changes go to the \
+                 team database",
+                self.path.display()
+            )));
+        }
         Ok(match &self.pool {
             Pool::Sqlite(p) => Db::Sqlite(Link::Tx(p.begin_with("BEGIN IMMEDIATE").await?)),
             Pool::Pg(p) => Db::Pg(Link::Tx(p.begin().await?)),
@@ -337,7 +394,7 @@ fn keychain_password(url: &str) -> Option<String> {
 }
 
 /// Where a team database's keys are kept on this workstation.
-fn team_dir(url: &str) -> Result<PathBuf> {
+pub fn team_dir(url: &str) -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os(TEAM_DIR_ENV).filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(dir));
     }
@@ -385,6 +442,54 @@ macro_rules! json_bool {
     };
 }
 pub(crate) use json_bool;
+
+/// A pool on the team database at `url`, its schema brought up to date where this login may.
+pub async fn connect_pg(url: &str) -> Result<PgPool> {
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(pg_options(url)?)
+        .await
+        .map_err(|e| Error::invalid("--db", format!("cannot reach {}: {e}", redact(url))))?;
+    team::migrate(&pool).await?;
+    Ok(pool)
+}
+
+/// The fingerprint key in `file`, made there when the database has none yet, and checked
+/// against the key its fingerprints were made with: a missing or different key is refused
+/// (its fingerprints would silently stop matching).
+async fn fingerprint_key(db: &mut Db, file: &Path, team: bool) -> Result<FingerprintKey> {
+    let how = if team {
+        "copy team.key from a team admin into that directory (README: keys that belong to the team)"
+    } else {
+        "restore the key file from the backup made with the database"
+    };
+    let recorded = team::key_check(db).await?;
+    let key = match FingerprintKey::load(file)? {
+        Some(key) => key,
+        None if recorded.is_some() => {
+            return Err(Error::Forbidden(format!(
+                "{} is missing, and this database's fingerprints were made with it: {how}",
+                file.display()
+            )))
+        }
+        None => FingerprintKey::load_or_create(file)?,
+    };
+    let check = key.check();
+    let recorded = match recorded {
+        Some(r) => Some(r),
+        // First open: recorded unless another process did so first (then theirs is read).
+        None if team::set_key_check(db, &check, false).await? => team::key_check(db).await?,
+        None => None,
+    };
+    match recorded {
+        Some(r) if r != check => Err(Error::Forbidden(format!(
+            "{} is not the key this database's fingerprints were made with: {how}",
+            file.display()
+        ))),
+        _ => Ok(key),
+    }
+}
 
 /// The fingerprint key file kept beside a database.
 pub fn key_path(db: &Path) -> PathBuf {

@@ -102,3 +102,36 @@ pub async fn add_login(db: &mut Db, login: &str, password: &str, role: &str) -> 
         .map(|r| r.rows_affected()))?;
     Ok(())
 }
+
+/// The check value of the fingerprint key this database's fingerprints were made with.
+pub async fn key_check(db: &mut Db) -> Result<Option<String>> {
+    let v: Option<String> = on!(db, |c| sqlx::query_scalar(
+        "SELECT value FROM key_check WHERE name = 'fingerprint'"
+    )
+    .fetch_optional(c)
+    .await)?;
+    Ok(v)
+}
+
+/// Records the check value where none is yet, or (`replace`: an empty database taking a
+/// workstation's key) in place of the one there. Returns false when this login may not
+/// record it (a member, not an admin).
+pub async fn set_key_check(db: &mut Db, value: &str, replace: bool) -> Result<bool> {
+    let sql = if replace {
+        "INSERT INTO key_check (name, value) VALUES ('fingerprint', $1) \
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+    } else {
+        "INSERT INTO key_check (name, value) VALUES ('fingerprint', $1) \
+         ON CONFLICT (name) DO NOTHING"
+    };
+    let r = on!(db, |c| sqlx::query(sql)
+        .bind(value)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()));
+    match r {
+        Ok(_) => Ok(true),
+        Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("42501") => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}

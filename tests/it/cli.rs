@@ -318,3 +318,24 @@ fn a_db_url_steward_cannot_use_is_an_error_never_a_file() {
         .collect();
     assert!(made.is_empty(), "nothing was created for a URL: {made:?}");
 }
+
+#[test]
+fn a_swapped_or_lost_fingerprint_key_is_refused_at_open() {
+    let env = Env::sqlite(); // the key file beside a workstation's database
+    env.json(&["demo", "--identities", "5"]);
+    let key = format!("{}.key", db(&env));
+    let original = std::fs::read(&key).expect("key");
+    std::fs::write(&key, [9u8; 32]).expect("swap");
+    let out = env.cli(&["--db", db(&env), "identity", "list"]);
+    assert!(
+        !out.status.success(),
+        "another key would fingerprint differently"
+    );
+    assert!(stderr(&out).contains("is not the key"), "{}", stderr(&out));
+    std::fs::remove_file(&key).expect("lose");
+    let out = env.cli(&["--db", db(&env), "identity", "list"]);
+    assert!(!out.status.success(), "a lost key is not silently replaced");
+    assert!(stderr(&out).contains("is missing"), "{}", stderr(&out));
+    std::fs::write(&key, original).expect("restore");
+    env.json(&["identity", "list"]);
+}

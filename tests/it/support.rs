@@ -86,6 +86,13 @@ pub fn new_team_database(base: &str) -> String {
             .output()
             .expect("migrate the template");
         assert!(out.status.success(), "migrate: {}", stderr(&out));
+        // A new team database has no key yet: its first member's becomes the team's.
+        let url = format!("{base}/{name}");
+        let out = Command::new("psql")
+            .args([url.as_str(), "-X", "-q", "-c", "DELETE FROM key_check"])
+            .output()
+            .expect("run psql");
+        assert!(out.status.success(), "{}", stderr(&out));
         name
     });
     let name = format!(
@@ -144,13 +151,17 @@ impl Env {
     /// the session's login on a team database (the database stamps it, whatever was given).
     pub fn audit_actor(&self, actor: &str) -> String {
         match &self.pg {
-            Some(url) => url
-                .strip_prefix("postgres://")
-                .and_then(|u| u.split([':', '@']).next())
-                .expect("a login in the URL")
-                .to_string(),
+            Some(url) => self.audit_actor_of(url),
             None => actor.to_string(),
         }
+    }
+
+    /// The login of a team database's URL, which the database stamps on what it does.
+    pub fn audit_actor_of(&self, url: &str) -> String {
+        url.strip_prefix("postgres://")
+            .and_then(|u| u.split([':', '@']).next())
+            .expect("a login in the URL")
+            .to_string()
     }
 
     /// Where this workstation keeps a team's keys (the CLI is pointed at the same place).
@@ -254,7 +265,12 @@ impl Env {
 
     /// `cli` with `--db` and `--json`, parsed; panics with stderr when it fails.
     pub fn json(&self, args: &[&str]) -> serde_json::Value {
-        let mut full = vec!["--db", self.db_arg(), "--json"];
+        self.json_on(self.db_arg(), args)
+    }
+
+    /// `json` against another database.
+    pub fn json_on(&self, db: &str, args: &[&str]) -> serde_json::Value {
+        let mut full = vec!["--db", db, "--json"];
         full.extend_from_slice(args);
         let out = self.cli(&full);
         assert!(

@@ -448,3 +448,121 @@ async fn both_engines_migrations_define_the_same_tables_and_columns() {
     assert!(!pg.is_empty());
     assert_eq!(pg, sqlite, "the two engines' schemas must not drift apart");
 }
+
+/// The rows of every table the push copies, from the workstation's file.
+async fn table_rows(store: &Store, tables: &serde_json::Map<String, serde_json::Value>) {
+    for (table, copied) in tables {
+        let n = crate::support::scalar(store, &format!("SELECT count(*) FROM {table}")).await;
+        assert_eq!(Some(n), copied.as_i64(), "{table}");
+    }
+}
+
+#[tokio::test]
+async fn a_workstation_pushed_to_the_team_and_pulled_back_verifies_both_ways() {
+    let Some(base) = crate::support::cluster() else {
+        return;
+    };
+    let url = format!("{base}/{}", crate::support::new_team_database(&base));
+    let env = crate::support::Env::sqlite();
+    let d = env.db_arg().to_string();
+    env.json(&["demo", "--identities", "40"]);
+    env.json(&["audit", "checkpoint"]);
+    let someone = env.json(&["person", "list"])[0]["email"]
+        .as_str()
+        .expect("an email")
+        .to_string();
+    env.json(&["person", "bind", &someone]);
+    let lite = env.store().await;
+    let credentials: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT id, fingerprint FROM credential WHERE fingerprint IS NOT NULL ORDER BY id",
+    )
+    .fetch_all(lite.sqlite_pool().expect("sqlite"))
+    .await
+    .expect("fingerprints");
+    assert!(!credentials.is_empty());
+
+    let pushed = env.json(&["team", "push", "--to", &url]);
+    let tables = pushed["tables"].as_object().expect("tables");
+    assert!(tables["identity"].as_i64() == Some(40), "{pushed}");
+    table_rows(&lite, tables).await;
+    let entries = crate::support::rows(&lite, "audit_log").await;
+    assert_eq!(pushed["audit_entries"], entries);
+    assert_eq!(pushed["checkpoints"], 1);
+    lite.close().await;
+
+    // The team database: the same chain and one entry more (the push, by the login), the
+    // same fingerprints, and the workstation's fingerprint key is the team's.
+    let team = env.json_on(&url, &["audit", "verify"]);
+    assert_eq!(team["entries"], entries + 1);
+    let log = env.json_on(&url, &["audit", "log", "--limit", "1"]);
+    assert_eq!(log[0]["action"], "team.push");
+    assert_eq!(log[0]["actor"], env.audit_actor_of(&url));
+    let owner = Store::open_pg(&url, env.dir.path().join("team-keys"))
+        .await
+        .expect("open the team database");
+    let there: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT id, fingerprint FROM credential WHERE fingerprint IS NOT NULL ORDER BY id",
+    )
+    .fetch_all(owner.pg_pool().expect("team"))
+    .await
+    .expect("fingerprints");
+    assert_eq!(there, credentials);
+    assert_eq!(
+        std::fs::read(env.dir.path().join("team-keys/team.key")).expect("team key"),
+        std::fs::read(format!("{d}.key")).expect("workstation key")
+    );
+    // New ids continue after the copied ones.
+    let added = env.json_on(&url, &["person", "add", "New <new@hospital.example>"]);
+    assert!(added["id"].as_i64() > Some(0));
+
+    // Into a team database that holds anything: refused, and nothing changes.
+    let again = env.cli(&["--db", &d, "team", "push", "--to", &url]);
+    assert!(!again.status.success());
+    assert!(crate::support::stderr(&again).contains("empty team database"));
+
+    // A member whose workstation holds another key (or none) is told, not let in.
+    let stranger = tempfile::tempdir().expect("dir");
+    std::fs::write(stranger.path().join("team.key"), [7u8; 32]).expect("key");
+    let e = Store::open_pg(&url, stranger.path().to_path_buf())
+        .await
+        .err()
+        .expect("another key is refused");
+    assert!(e.to_string().contains("team.key"), "{e}");
+    let empty = tempfile::tempdir().expect("dir");
+    let e = Store::open_pg(&url, empty.path().to_path_buf())
+        .await
+        .err()
+        .expect("no key is refused");
+    assert!(e.to_string().contains("is missing"), "{e}");
+
+    // Pulled back: a read-only file whose chain and checkpoints verify, with every row.
+    let snap = env.dir.path().join("snapshot.db");
+    let s = snap.to_str().expect("path");
+    let pulled = env.json_on(&url, &["team", "pull", "--out", s]);
+    assert_eq!(
+        pulled["audit_entries"],
+        entries + 2,
+        "the push and the person added"
+    );
+    assert_eq!(pulled["checkpoints"], 1);
+    assert!(std::fs::metadata(&snap)
+        .expect("file")
+        .permissions()
+        .readonly());
+    let leftovers: Vec<_> = std::fs::read_dir(env.dir.path())
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "no partial files");
+    let verified = env.json_on(s, &["audit", "verify"]);
+    assert_eq!(verified["entries"], entries + 2);
+    let listed = env.json_on(s, &["identity", "list"]);
+    assert_eq!(listed, env.json_on(&url, &["identity", "list"]));
+    let write = env.cli(&["--db", s, "person", "add", "X <x@hospital.example>"]);
+    assert!(!write.status.success());
+    assert!(crate::support::stderr(&write).contains("read-only snapshot"));
+    let over = env.cli(&["--db", &url, "team", "pull", "--out", s]);
+    assert!(!over.status.success(), "a snapshot never overwrites a file");
+    owner.close().await;
+}
