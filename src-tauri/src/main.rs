@@ -158,8 +158,9 @@ async fn review_draft_save(
     c: State<'_, Console>,
     id: i64,
     draft: Option<String>,
-) -> Result<(), Error> {
-    api::review_draft_save(&c.store, id, draft).await
+    version: Option<i64>,
+) -> Result<i64, Error> {
+    api::review_draft_save(&c.store, id, draft, version).await
 }
 
 #[tauri::command]

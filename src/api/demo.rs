@@ -217,6 +217,7 @@ async fn demo_campaign(store: &Store, now: Timestamp, actor: &Actor) -> Result<O
             new_owner: None,
             comment: "Purpose and scopes confirmed with the owners.".into(),
             reviewer: None,
+            version: None,
         };
         super::review_decide(store, now, &Actor(login), req).await?;
     }

@@ -127,6 +127,18 @@ pub async fn audit_checkpoint(store: &Store, now: Timestamp, actor: &Actor) -> R
 /// Verifies the chain and that it still holds what a checkpoint saw: not truncated below it,
 /// not re-hashed up to it, and the checkpoint signed by a key of this installation.
 pub async fn audit_verify_checkpoint(store: &Store, cp: &Checkpoint) -> Result<ChainStatus> {
+    let status = audit::verify(&mut store.read().await?).await?;
+    checkpoint_holds(store, cp, &status).await?;
+    Ok(status)
+}
+
+/// That a checkpoint is signed by a key of this installation and that the chain `status`
+/// (verified already) still holds what it saw.
+pub(crate) async fn checkpoint_holds(
+    store: &Store,
+    cp: &Checkpoint,
+    status: &ChainStatus,
+) -> Result<()> {
     let keys = db::keys(&mut store.read().await?).await?;
     let pem = keys
         .iter()
@@ -146,7 +158,6 @@ pub async fn audit_verify_checkpoint(store: &Store, cp: &Checkpoint) -> Result<C
             "the checkpoint's signature does not match its content".into(),
         ));
     }
-    let status = audit::verify(&mut store.read().await?).await?;
     if status.entries < cp.seq {
         return Err(Error::Integrity(format!(
             "audit log truncated: it ends at seq {} but the checkpoint saw seq {}",
@@ -163,7 +174,7 @@ pub async fn audit_verify_checkpoint(store: &Store, cp: &Checkpoint) -> Result<C
             )));
         }
     }
-    Ok(status)
+    Ok(())
 }
 
 /// Starts a read of the store on the runtime, to be awaited with [`joined`].

@@ -383,6 +383,10 @@ pub struct ItemDetail {
     pub decisions: Vec<DecisionRecord>,
     /// The wizard's saved draft (JSON), if any.
     pub draft: Option<String>,
+    /// The item's version as shown: a draft saved or a decision made from it names it, and
+    /// is refused if someone changed the item meanwhile.
+    #[ts(type = "number")]
+    pub version: i64,
     /// Granted scopes when the item opened.
     pub granted_at_start: Vec<String>,
 }
@@ -439,6 +443,7 @@ pub async fn review_item_show(store: &Store, now: Timestamp, id: i64) -> Result<
         attestation,
         decisions,
         draft: row.draft,
+        version: row.version,
         granted_at_start,
     })
 }
@@ -504,17 +509,43 @@ async fn recommendation(
     Ok((template, removals))
 }
 
-/// Saves the wizard's draft of an undecided item (`None` clears it). Not audited: a draft
-/// decides nothing.
-pub async fn review_draft_save(store: &Store, id: i64, draft: Option<String>) -> Result<()> {
+/// Saves the wizard's draft of an undecided item (`None` clears it) made from the item's
+/// `version` (any, when `None`); returns the item's new version. Not audited: a draft decides
+/// nothing.
+pub async fn review_draft_save(
+    store: &Store,
+    id: i64,
+    draft: Option<String>,
+    version: Option<i64>,
+) -> Result<i64> {
     let mut tx = store.begin_write().await?;
-    if !db::save_draft(&mut tx, id, draft.as_deref()).await? {
-        return Err(Error::Conflict(format!(
-            "review item {id} does not exist or is decided"
-        )));
-    }
+    let Some(saved) = db::save_draft(&mut tx, id, draft.as_deref(), version).await? else {
+        let row = db::item_row(&mut tx, id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("review item {id}")))?;
+        return Err(stale(&row, version));
+    };
     tx.commit().await?;
-    Ok(())
+    Ok(saved)
+}
+
+/// Why an edit of `row` made from `version` is refused: the item is decided, or was changed
+/// by someone else since that version was shown.
+fn stale(row: &db::ItemRow, version: Option<i64>) -> Error {
+    if row.state == ItemState::Decided {
+        return Error::Conflict(format!(
+            "review item {} is already decided ({})",
+            row.id,
+            row.decision.map_or("-", ReviewDecision::as_str)
+        ));
+    }
+    Error::Conflict(format!(
+        "review item {} was changed by someone else since you opened it (version {}, now {}): \
+         reload it",
+        row.id,
+        version.unwrap_or(row.version),
+        row.version
+    ))
 }
 
 /// Decides an item. The reviewer must be active, must own neither side of the identity and
@@ -549,12 +580,8 @@ pub async fn review_decide(
     let row = db::item_row(&mut tx, req.item)
         .await?
         .ok_or_else(|| Error::NotFound(format!("review item {}", req.item)))?;
-    if row.state == ItemState::Decided {
-        return Err(Error::Conflict(format!(
-            "review item {} is already decided ({})",
-            row.id,
-            row.decision.map_or("-", ReviewDecision::as_str)
-        )));
+    if row.state == ItemState::Decided || req.version.is_some_and(|v| v != row.version) {
+        return Err(stale(&row, req.version));
     }
     if row.campaign_state == Some(CampaignState::Closed) {
         return Err(Error::Conflict(format!(

@@ -331,6 +331,7 @@ pub async fn review(
                 new_owner,
                 comment,
                 reviewer,
+                version: None,
             };
             let i = api::review_decide(store, now, actor, req).await?;
             out.one(&i, || match i.state {

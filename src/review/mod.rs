@@ -318,6 +318,11 @@ pub struct DecideRequest {
     /// Who decides is the signed-in person; naming anyone else here is refused.
     #[serde(default)]
     pub reviewer: Option<String>,
+    /// The item's version the decision was made from (see `ItemDetail::version`): refused if
+    /// the item changed since. `None` decides whatever the item's version.
+    #[serde(default)]
+    #[ts(type = "number | null")]
+    pub version: Option<i64>,
 }
 
 /// An owner confirming (or editing) the purpose and justifying approved scopes.

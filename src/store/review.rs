@@ -421,6 +421,8 @@ pub struct ItemRow {
     pub decision: Option<ReviewDecision>,
     pub decided_at: Option<String>,
     pub draft: Option<String>,
+    /// Bumped by every change, so an edit made from a stale copy is refused.
+    pub version: i64,
     pub campaign_state: Option<CampaignState>,
     pub campaign_fallback_id: Option<i64>,
     pub campaign_default: Option<DeadlineDefault>,
@@ -690,7 +692,7 @@ pub async fn reassign_item(
     escalated_at: Option<&str>,
 ) -> Result<()> {
     let sql = "UPDATE review_item SET reviewer_id = $2, state = $3, \
-         escalated_at = coalesce($4, escalated_at) WHERE id = $1";
+         escalated_at = coalesce($4, escalated_at), version = version + 1 WHERE id = $1";
     on!(db, |c| sqlx::query(sql)
         .bind(id)
         .bind(reviewer)
@@ -717,7 +719,7 @@ pub async fn mark_reminded(db: &mut Db, id: i64, at: &str) -> Result<()> {
 /// Closes an item with its final decision.
 pub async fn close_item(db: &mut Db, id: i64, decision: ReviewDecision, at: &str) -> Result<()> {
     let sql = "UPDATE review_item SET state = 'decided', decision = $2, decided_at = $3, \
-         draft = NULL WHERE id = $1";
+         draft = NULL, version = version + 1 WHERE id = $1";
     on!(db, |c| sqlx::query(sql)
         .bind(id)
         .bind(decision)
@@ -729,15 +731,21 @@ pub async fn close_item(db: &mut Db, id: i64, decision: ReviewDecision, at: &str
 }
 
 /// Saves (or clears) the wizard's draft of an undecided item.
-pub async fn save_draft(db: &mut Db, id: i64, draft: Option<&str>) -> Result<bool> {
-    let sql = "UPDATE review_item SET draft = $2 WHERE id = $1 AND state <> 'decided'";
-    let done = on!(db, |c| sqlx::query(sql)
+pub async fn save_draft(
+    db: &mut Db,
+    id: i64,
+    draft: Option<&str>,
+    version: Option<i64>,
+) -> Result<Option<i64>> {
+    let sql = "UPDATE review_item SET draft = $2, version = version + 1 \
+         WHERE id = $1 AND state <> 'decided' AND ($3 IS NULL OR version = $3) RETURNING version";
+    let done: Option<i64> = on!(db, |c| sqlx::query_scalar(sql)
         .bind(id)
         .bind(draft)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-    Ok(done == 1)
+        .bind(version)
+        .fetch_optional(c)
+        .await)?;
+    Ok(done)
 }
 
 /// A decision to record.

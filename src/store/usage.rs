@@ -99,25 +99,33 @@ pub struct UsageRow<'a> {
 /// bound values (SQLite's 32766, PostgreSQL's 65535).
 const ROWS_A_STATEMENT: usize = 500;
 
-/// An upsert of `n` usage rows, on SQLite.
-fn insert_usage(n: usize) -> String {
-    let mut sql = String::from(
-        "INSERT INTO usage_daily (client_id, environment, day, context, resource_type, \
-         interaction, outcome, identity_id, calls, first_seen, last_seen) VALUES ",
-    );
-    for i in 0..n {
-        sql.push_str(if i == 0 { "(" } else { ", (" });
-        sql.push_str(&["?"; 11].join(", "));
-        sql.push(')');
-    }
-    sql.push_str(
-        " ON CONFLICT (client_id, environment, day, context, resource_type, interaction, \
-         outcome) DO UPDATE SET calls = calls + excluded.calls, \
-         identity_id = coalesce(excluded.identity_id, identity_id), \
-         first_seen = min(first_seen, excluded.first_seen), \
-         last_seen = max(last_seen, excluded.last_seen)",
-    );
-    sql
+/// The head of an upsert of usage rows; their values follow, each bound by [`bind_usage`].
+const INSERT_USAGE: &str = "INSERT INTO usage_daily (client_id, environment, day, context, \
+    resource_type, interaction, outcome, identity_id, calls, first_seen, last_seen) ";
+
+/// Binds one usage row's values, on either engine.
+fn bind_usage<'q, 'r, DB>(
+    mut b: sqlx::query_builder::Separated<'_, 'q, DB, &'static str>,
+    environment: Environment,
+    r: &'r UsageRow<'q>,
+) where
+    DB: sqlx::Database,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Environment: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    b.push_bind(r.client_id)
+        .push_bind(environment)
+        .push_bind(r.day)
+        .push_bind(r.context)
+        .push_bind(r.resource_type)
+        .push_bind(r.interaction)
+        .push_bind(r.outcome)
+        .push_bind(r.identity_id)
+        .push_bind(i64::try_from(r.calls).unwrap_or(i64::MAX))
+        .push_bind(r.first_seen)
+        .push_bind(r.last_seen);
 }
 
 /// Adds aggregates: counts add up, first and last seen widen.
@@ -135,23 +143,8 @@ async fn add_usage_pg(
     rows: &[UsageRow<'_>],
 ) -> Result<()> {
     for chunk in rows.chunks(ROWS_A_STATEMENT) {
-        let mut q = sqlx::QueryBuilder::new(
-            "INSERT INTO usage_daily (client_id, environment, day, context, resource_type, \
-             interaction, outcome, identity_id, calls, first_seen, last_seen) ",
-        );
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind(r.client_id)
-                .push_bind(environment)
-                .push_bind(r.day)
-                .push_bind(r.context)
-                .push_bind(r.resource_type)
-                .push_bind(r.interaction)
-                .push_bind(r.outcome)
-                .push_bind(r.identity_id)
-                .push_bind(i64::try_from(r.calls).unwrap_or(i64::MAX))
-                .push_bind(r.first_seen)
-                .push_bind(r.last_seen);
-        });
+        let mut q = sqlx::QueryBuilder::new(INSERT_USAGE);
+        q.push_values(chunk, |b, r| bind_usage(b, environment, r));
         // The rows given (an import's aggregates) are distinct keys: PostgreSQL refuses a
         // statement that updates one row twice.
         q.push(
@@ -166,7 +159,7 @@ async fn add_usage_pg(
     Ok(())
 }
 
-/// [`add_usage`] on SQLite, through the connection's own handle.
+/// [`add_usage`] on SQLite: [`ROWS_A_STATEMENT`] rows to an upsert, every value bound.
 async fn add_usage_sqlite(
     conn: &mut SqliteConnection,
     environment: Environment,
@@ -196,44 +189,18 @@ async fn add_usage_sqlite(
             .execute(&mut *conn)
             .await?;
     }
-    // Rows go in through the connection's own handle, many to a statement prepared once:
-    // sqlx would build each statement's arguments and copy each value twice on the way.
-    let mut handle = conn.lock_handle().await?;
-    {
-        // SAFETY: the handle is locked for as long as this borrowed connection lives, so
-        // nothing else uses it meanwhile; a borrowed connection does not close the handle
-        // when it is dropped (its statements are finalized then).
-        #[allow(unsafe_code)]
-        let c = unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr()) }?;
-        let env = environment.as_str();
-        let whole = rows.len() / ROWS_A_STATEMENT * ROWS_A_STATEMENT;
-        let (full, rest) = rows.split_at(whole);
-        for (rows, n) in [(full, ROWS_A_STATEMENT), (rest, rest.len())] {
-            if rows.is_empty() {
-                continue;
-            }
-            let mut insert = c.prepare(&insert_usage(n))?;
-            for chunk in rows.chunks(n) {
-                for (i, r) in chunk.iter().enumerate() {
-                    let at = i * 11;
-                    insert.raw_bind_parameter(at + 1, r.client_id)?;
-                    insert.raw_bind_parameter(at + 2, env)?;
-                    insert.raw_bind_parameter(at + 3, r.day)?;
-                    insert.raw_bind_parameter(at + 4, r.context)?;
-                    insert.raw_bind_parameter(at + 5, r.resource_type)?;
-                    insert.raw_bind_parameter(at + 6, r.interaction)?;
-                    insert.raw_bind_parameter(at + 7, r.outcome)?;
-                    insert.raw_bind_parameter(at + 8, r.identity_id)?;
-                    insert
-                        .raw_bind_parameter(at + 9, i64::try_from(r.calls).unwrap_or(i64::MAX))?;
-                    insert.raw_bind_parameter(at + 10, r.first_seen)?;
-                    insert.raw_bind_parameter(at + 11, r.last_seen)?;
-                }
-                insert.raw_execute()?;
-            }
-        }
+    for chunk in rows.chunks(ROWS_A_STATEMENT) {
+        let mut q = sqlx::QueryBuilder::new(INSERT_USAGE);
+        q.push_values(chunk, |b, r| bind_usage(b, environment, r));
+        q.push(
+            " ON CONFLICT (client_id, environment, day, context, resource_type, interaction, \
+             outcome) DO UPDATE SET calls = calls + excluded.calls, \
+             identity_id = coalesce(excluded.identity_id, identity_id), \
+             first_seen = min(first_seen, excluded.first_seen), \
+             last_seen = max(last_seen, excluded.last_seen)",
+        );
+        q.build().execute(&mut *conn).await?;
     }
-    drop(handle);
     if let Some((sql,)) = index {
         sqlx::query(&sql).execute(&mut *conn).await?;
     }

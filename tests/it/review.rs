@@ -160,6 +160,7 @@ fn decide(item: i64, d: ReviewDecision, reviewer: &str) -> DecideRequest {
         new_owner: None,
         comment: "checked with the owners".into(),
         reviewer: Some(reviewer.into()),
+        version: None,
     }
 }
 
@@ -877,4 +878,57 @@ async fn the_evidence_package_carries_one_campaigns_reviews_and_decisions() {
     .await
     .expect_err("unknown campaign");
     assert_eq!(e.code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn an_edit_from_a_stale_copy_of_an_item_is_a_conflict_not_an_overwrite() {
+    let env = Env::new();
+    let store = setup(&env).await;
+    let id = campaign(&store, prod(), DeadlineDefault::NoChange).await;
+    let item = item_of(&store, id, "sched").await;
+    let (mine, me) = crate::support::signed_in(&env, &store, RITA, "reviewer").await;
+    let shown = api::review_item_show(&mine, now(), item.id)
+        .await
+        .expect("show");
+    // Two windows open on the same item: the first draft saved wins, the second is told.
+    let v = api::review_draft_save(
+        &mine,
+        item.id,
+        Some("{\"step\":2}".into()),
+        Some(shown.version),
+    )
+    .await
+    .expect("first draft");
+    assert_eq!(v, shown.version + 1);
+    let e = api::review_draft_save(
+        &mine,
+        item.id,
+        Some("{\"step\":4}".into()),
+        Some(shown.version),
+    )
+    .await
+    .expect_err("a draft from the stale copy");
+    assert_eq!(e.code(), Code::Conflict);
+    assert!(e.to_string().contains("changed by someone else"), "{e}");
+    let again = api::review_item_show(&mine, now(), item.id)
+        .await
+        .expect("show");
+    assert_eq!(
+        again.draft.as_deref(),
+        Some("{\"step\":2}"),
+        "not overwritten"
+    );
+    // A decision made from the stale copy is refused too; from the current one it lands.
+    let mut d = decide(item.id, ReviewDecision::Certify, RITA);
+    d.version = Some(shown.version);
+    let e = api::review_decide(&mine, now(), &me, d.clone())
+        .await
+        .expect_err("stale decision");
+    assert_eq!(e.code(), Code::Conflict);
+    assert_eq!(rows(&store, "review_decision").await, 0);
+    d.version = Some(again.version);
+    let done = api::review_decide(&mine, now(), &me, d)
+        .await
+        .expect("decide");
+    assert_eq!(done.state, ItemState::Decided);
 }

@@ -149,6 +149,7 @@ fn certify(item: i64) -> DecideRequest {
         new_owner: None,
         comment: "confirmed with the owners".into(),
         reviewer: None,
+        version: None,
     }
 }
 
@@ -279,6 +280,7 @@ async fn the_database_refuses_what_a_role_may_not_do() {
         &me,
         DecideRequest {
             reviewer: Some("bob@example.org".into()),
+            version: None,
             ..certify(item.id)
         },
     )

@@ -70,7 +70,8 @@ export const api = {
   reviewItems: (query: ItemQuery) => call<Item[]>("review_items", { query }),
   reviewItemShow: (id: number) => call<ItemDetail>("review_item_show", { id }),
   reviewDecide: (request: DecideRequest) => call<Item>("review_decide", { request }),
-  reviewDraftSave: (id: number, draft: string | null) => call<void>("review_draft_save", { id, draft }),
+  reviewDraftSave: (id: number, draft: string | null, version: number | null) =>
+    call<number>("review_draft_save", { id, draft, version }),
   identityAttest: (reference: IdentityRef, request: AttestRequest) =>
     call<IdentityDetail>("identity_attest", { reference, request }),
   reviewPolicy: () => call<ReviewPolicy>("review_policy"),

@@ -389,7 +389,12 @@ new_owner: string | null, comment: string,
 /**
  * Who decides is the signed-in person; naming anyone else here is refused.
  */
-reviewer: string | null, };
+reviewer: string | null, 
+/**
+ * The item's version the decision was made from (see `ItemDetail::version`): refused if
+ * the item changed since. `None` decides whatever the item's version.
+ */
+version: number | null, };
 
 export type AttestRequest = { 
 /**
@@ -416,6 +421,11 @@ beyond_template: Array<string>, template: Template | null, attestation: Attestat
  * The wizard's saved draft (JSON), if any.
  */
 draft: string | null, 
+/**
+ * The item's version as shown: a draft saved or a decision made from it names it, and
+ * is refused if someone changed the item meanwhile.
+ */
+version: number, 
 /**
  * Granted scopes when the item opened.
  */
