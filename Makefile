@@ -46,6 +46,7 @@ bench:
 	$(CARGO) bench --bench scope_parse
 	bash scripts/bench-evidence.sh
 	bash scripts/bench-usage.sh
+	bash scripts/bench-team.sh
 
 clean:
 	$(CARGO) clean

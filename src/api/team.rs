@@ -53,7 +53,6 @@ pub async fn team_push(store: &Store, now: Timestamp, actor: &Actor, to: &str) -
             "a team database: postgres://USER@HOST/DB",
         ));
     };
-    let (here, _) = verified(store).await?;
     let pool = store::connect_pg(&url).await?;
     let tables = copy::tables(&pool).await?;
     if let Some(t) = copy::is_empty_pg(&pool, &tables).await? {
@@ -75,7 +74,9 @@ pub async fn team_push(store: &Store, now: Timestamp, actor: &Actor, to: &str) -
             ));
         }
     }
-    let tables = copy::push(store.path(), &pool, &tables).await?;
+    // The workstation's chain is verified while it is copied; nothing is committed unless
+    // it verifies.
+    let (tables, (here, _)) = copy::push(store.path(), &pool, &tables, verified(store)).await?;
     pool.close().await;
     let team = Store::open_pg(&url, keys).await?;
     let (there, checkpoints) = verified(&team).await?;

@@ -179,8 +179,27 @@ fn read_copy_text(
 
 /// Copies every table of the SQLite file at `from` into the team database `to`, in one
 /// transaction, with `COPY`; the sequences then continue after the copied ids. The caller
-/// has checked that `to` is empty.
-pub async fn push(from: &Path, to: &PgPool, tables: &[Table]) -> Result<Counts> {
+/// has checked that `to` is empty; `check` (the source's verification, say) runs meanwhile,
+/// and nothing is committed unless it passes.
+pub async fn push<T>(
+    from: &Path,
+    to: &PgPool,
+    tables: &[Table],
+    check: impl std::future::Future<Output = Result<T>>,
+) -> Result<(Counts, T)> {
+    let (copied, checked) = tokio::join!(copy_all(from, to, tables), check);
+    let (tx, counts) = copied?;
+    let checked = checked?;
+    tx.commit().await?;
+    Ok((counts, checked))
+}
+
+/// [`push`]'s copy, left uncommitted.
+async fn copy_all(
+    from: &Path,
+    to: &PgPool,
+    tables: &[Table],
+) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, Counts)> {
     let mut tx = to.begin().await?;
     // Seeded rows are the workstation's now.
     for seeded in ["use_case_template", "framework_mapping", "review_policy"] {
@@ -240,8 +259,7 @@ pub async fn push(from: &Path, to: &PgPool, tables: &[Table]) -> Result<Counts> 
         );
         sqlx::query(&sql).execute(&mut *tx).await?;
     }
-    tx.commit().await?;
-    Ok(counts)
+    Ok((tx, counts))
 }
 
 /// Copies every table of the team database `from` into the new SQLite database `to` (its
