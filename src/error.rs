@@ -21,6 +21,8 @@ pub enum Code {
     Cancelled,
     Integrity,
     Storage,
+    /// An authorization server could not be reached or answered with an error.
+    Remote,
 }
 
 /// Everything that can go wrong in the library.
@@ -59,6 +61,9 @@ pub enum Error {
     Bulk(#[from] rusqlite::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// An authorization server could not be reached, or answered with an error: names the URL.
+    #[error("{url}: {message}")]
+    Remote { url: String, message: String },
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -71,6 +76,14 @@ impl Error {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Invalid {
             field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Remote`].
+    pub fn remote(url: impl std::fmt::Display, message: impl Into<String>) -> Self {
+        Error::Remote {
+            url: url.to_string(),
             message: message.into(),
         }
     }
@@ -94,6 +107,7 @@ impl Error {
             Error::Forbidden(_) => Code::Forbidden,
             Error::Cancelled => Code::Cancelled,
             Error::Integrity(_) => Code::Integrity,
+            Error::Remote { .. } => Code::Remote,
             Error::Db(_) | Error::Bulk(_) | Error::Migrate(_) | Error::Io { .. } => Code::Storage,
         }
     }

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod connect;
 pub mod error;
 pub mod evidence;
 pub mod inventory;

@@ -3,6 +3,7 @@
 //! each write commits together with its audit entries or not at all.
 
 mod audit;
+mod connect;
 mod dashboard;
 mod demo;
 mod evidence;
@@ -16,6 +17,12 @@ mod who;
 
 pub use crate::scope::report::{scope_diff, scope_info, ScopeDiff, ScopeInfo};
 pub use audit::{audit_log, audit_verify, AuditQuery};
+pub use connect::{
+    connect_add, connect_discover, connect_list, connect_sync, credential_set, credential_show,
+    enforce, enforcement_pending, identity_drill, identity_drills, identity_register,
+    identity_set_drillable, ConnectAdd, CredentialSubject, CredentialValue, DrillOptions,
+    DrillReport, EnforceReport, Enforced, HeldCredential, Registration, SyncReport, Unread,
+};
 pub use dashboard::{dashboard, Count, Dashboard, EnvironmentKinds, PosturePoint};
 pub use demo::{demo_seed, demo_seed_if_empty, DemoOptions, DemoSummary};
 pub use evidence::{

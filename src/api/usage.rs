@@ -402,18 +402,84 @@ pub async fn usage_import_tokens(
         summary.already_imported = true;
         return Ok(summary);
     }
-    let known = db::identities_by_client(&mut tx).await?;
+    let mut recorded = record_token_events(
+        &mut tx,
+        store,
+        now,
+        parsed.events,
+        TokenSource {
+            kind: "tokens",
+            file: &file,
+            content_hash: &content_hash,
+            environment,
+            malformed: summary.bad.len(),
+        },
+    )
+    .await?;
+    summary.by_kind = recorded.by_kind;
+    summary.unknown_client = recorded.unknown_client;
+    let mut drafts = std::mem::take(&mut recorded.drafts);
+    drafts.push(Draft {
+        action: "usage.import_tokens",
+        subject: format!("import:{}", file_name(&file)),
+        details: json!({
+            "file": file,
+            "format": format,
+            "content_hash": content_hash,
+            "environment": environment,
+            "events": recorded.rows,
+            "by_kind": summary.by_kind,
+            "unknown_client": summary.unknown_client,
+            "skipped": summary.skipped,
+            "malformed": summary.bad.len(),
+        }),
+    });
+    audit::append(&mut tx, now, actor, drafts).await?;
+    tx.commit().await?;
+    Ok(summary)
+}
+
+/// Where token events came from.
+pub(crate) struct TokenSource<'a> {
+    pub kind: &'a str,
+    pub file: &'a str,
+    pub content_hash: &'a str,
+    pub environment: Environment,
+    pub malformed: usize,
+}
+
+/// Token events written, by kind, with their audit drafts.
+pub(crate) struct Recorded {
+    pub rows: usize,
+    pub by_kind: BTreeMap<String, usize>,
+    pub unknown_client: usize,
+    pub drafts: Vec<Draft>,
+}
+
+/// Writes token events (tokens and subjects fingerprinted, never stored raw) as one import,
+/// and notes when each known client was last used.
+pub(crate) async fn record_token_events(
+    tx: &mut crate::store::Db,
+    store: &Store,
+    now: Timestamp,
+    events: Vec<tokens::RawTokenEvent>,
+    source: TokenSource<'_>,
+) -> Result<Recorded> {
+    let environment = source.environment;
+    let mut by_kind: BTreeMap<String, usize> = BTreeMap::new();
+    let mut unknown_client = 0;
+    let known = db::identities_by_client(&mut *tx).await?;
     let key = store.fingerprint_key();
-    let mut rows = Vec::with_capacity(parsed.events.len());
-    let mut drafts = Vec::with_capacity(parsed.events.len() + 1);
+    let mut rows = Vec::with_capacity(events.len());
+    let mut drafts = Vec::with_capacity(events.len() + 1);
     let mut last: HashMap<i64, String> = HashMap::new();
-    for e in parsed.events {
+    for e in events {
         let env = e.environment.unwrap_or(environment);
         let identity_id = known.get(&(e.client_id.clone(), env)).copied();
         let at = time::format(e.at);
-        *summary.by_kind.entry(e.event.to_string()).or_default() += 1;
+        *by_kind.entry(e.event.to_string()).or_default() += 1;
         match identity_id {
-            None => summary.unknown_client += 1,
+            None => unknown_client += 1,
             Some(id) if matches!(e.event, TokenEventKind::Issued | TokenEventKind::Refreshed) => {
                 let l = last.entry(id).or_insert_with(|| at.clone());
                 if at > *l {
@@ -455,36 +521,24 @@ pub async fn usage_import_tokens(
         rows.push(row);
     }
     let import_id = db::insert_import(
-        &mut tx,
-        "tokens",
-        &file,
-        &content_hash,
+        &mut *tx,
+        source.kind,
+        source.file,
+        source.content_hash,
         environment,
         rows.len() as i64,
-        summary.bad.len() as i64,
+        source.malformed as i64,
         &time::format(now),
     )
     .await?;
-    db::insert_token_events(&mut tx, import_id, &rows).await?;
-    db::touch_last_used(&mut tx, &last.into_iter().collect::<Vec<_>>()).await?;
-    drafts.push(Draft {
-        action: "usage.import_tokens",
-        subject: format!("import:{}", file_name(&file)),
-        details: json!({
-            "file": file,
-            "format": format,
-            "content_hash": content_hash,
-            "environment": environment,
-            "events": rows.len(),
-            "by_kind": summary.by_kind,
-            "unknown_client": summary.unknown_client,
-            "skipped": summary.skipped,
-            "malformed": summary.bad.len(),
-        }),
-    });
-    audit::append(&mut tx, now, actor, drafts).await?;
-    tx.commit().await?;
-    Ok(summary)
+    db::insert_token_events(&mut *tx, import_id, &rows).await?;
+    db::touch_last_used(&mut *tx, &last.into_iter().collect::<Vec<_>>()).await?;
+    Ok(Recorded {
+        rows: rows.len(),
+        by_kind,
+        unknown_client,
+        drafts,
+    })
 }
 
 fn token_action(kind: TokenEventKind) -> &'static str {

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod bulk;
+pub mod connect;
 pub mod copy;
 mod db;
 pub mod evidence;

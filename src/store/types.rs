@@ -6,6 +6,8 @@ use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::{Database, Decode, Encode, Type};
 
+use crate::connect::vault::SecretKind;
+use crate::connect::ServerKind;
 use crate::inventory::{CredentialKind, Environment, Kind, OwnerRole, ScopeSet, Status};
 use crate::policy::Severity;
 use crate::review::{CampaignState, DeadlineDefault, ItemState, ReviewDecision, Tier};
@@ -73,4 +75,6 @@ stored_as_text!(
     DeadlineDefault,
     CampaignState,
     TokenEventKind,
+    ServerKind,
+    SecretKind,
 );
