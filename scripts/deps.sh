@@ -29,6 +29,10 @@ if [[ ! -f ui/node_modules/.package-lock.json || ui/package-lock.json -nt ui/nod
 fi
 
 if [[ "${1:-}" == "--test" ]]; then
+  # The tests' authorization server: oidc-provider on loopback (tests/authz).
+  if [[ ! -f tests/authz/node_modules/.package-lock.json || tests/authz/package-lock.json -nt tests/authz/node_modules/.package-lock.json ]]; then
+    (cd tests/authz && npm ci --no-audit --no-fund)
+  fi
   bin="${CARGO_HOME:-$HOME/.cargo}/bin/tauri-driver"
   if [[ ! -x "$bin" ]] || ! "$bin" --help >/dev/null 2>&1; then
     cargo install tauri-driver --locked --version 2.1.0

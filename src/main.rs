@@ -68,10 +68,13 @@ macro_rules! say {
     }};
 }
 
+#[path = "cli/connect.rs"]
+mod connect_cli;
 #[path = "cli/review.rs"]
 mod review_cli;
 #[path = "cli/usage.rs"]
 mod usage_cli;
+use connect_cli::{ConnectCommand, CredentialCommand, DrillArgs, EnforceArgs, SyncArgs};
 use review_cli::{AttestArgs, ReviewCommand};
 use usage_cli::{TraceArgs, UsageArgs, UsageImportArgs};
 
@@ -138,6 +141,22 @@ enum Command {
     Trace(TraceArgs),
     /// What one identity did: calls by type and interaction, used and unused scopes.
     Usage(UsageArgs),
+    /// Authorization servers: add an environment's server from its metadata, list, discover.
+    #[command(subcommand)]
+    Connect(ConnectCommand),
+    /// Credentials Steward holds for drills and management (never shown).
+    #[command(subcommand)]
+    Credential(CredentialCommand),
+    /// Register an approved identity at its environment's server (RFC 7591).
+    Register(Target),
+    /// Compare the server's clients with the inventory; apply the server's view.
+    Sync(SyncArgs),
+    /// Carry out pending enforcement tasks at the servers (reduce, revoke, retire).
+    /// Exits 1 when a task failed (it stays pending).
+    Enforce(EnforceArgs),
+    /// A revocation drill: a token issued, introspected, revoked, seen inactive and refused.
+    /// Exits 1 unless the drill passed.
+    Drill(DrillArgs),
 }
 
 #[derive(Args)]
@@ -323,6 +342,13 @@ enum IdentityCommand {
         target: Target,
         #[arg(long)]
         reason: Option<String>,
+    },
+    /// Whether a revocation drill may use this production client (on or off; audited).
+    Drillable {
+        #[command(flatten)]
+        target: Target,
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
     },
 }
 
@@ -531,9 +557,15 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
     // Who acts is established here, from the OS account or the database login.
     let actor = api::session_actor(&store).await?;
     let now = time::now();
-    let result = dispatch(cli.command, &store, now, &actor, &out, &location).await;
+    let result = match cli.command {
+        Command::Enforce(a) => connect_cli::enforce(a, &store, now, &actor, &out).await,
+        Command::Drill(a) => connect_cli::drill(a, &store, now, &actor, &out).await,
+        other => dispatch(other, &store, now, &actor, &out, &location)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+    };
     store.close().await;
-    result.map(|()| ExitCode::SUCCESS)
+    result
 }
 
 /// `whoami`'s line for a person.
@@ -1023,6 +1055,11 @@ async fn dispatch(
         }
         Command::Trace(a) => usage_cli::trace(a, store, out).await,
         Command::Usage(a) => usage_cli::usage(a, store, now, out).await,
+        Command::Connect(c) => connect_cli::connect(c, store, now, actor, out).await,
+        Command::Credential(c) => connect_cli::credential(c, store, now, actor, out).await,
+        Command::Register(t) => connect_cli::register(t, store, now, actor, out).await,
+        Command::Sync(a) => connect_cli::sync(a, store, now, actor, out).await,
+        Command::Enforce(_) | Command::Drill(_) => unreachable!("run handles them"),
         // Handled in `run` before any database is opened.
         Command::Scope(c) => scope(c, out).map(drop),
         Command::Audit(AuditCommand::Checkpoint) => {
@@ -1139,6 +1176,17 @@ async fn identity(
         }
         IdentityCommand::Retire { target, reason } => {
             api::identity_retire(store, now, actor, &target.reference(), reason).await?
+        }
+        IdentityCommand::Drillable { target, state } => {
+            let on = state == "on";
+            api::identity_set_drillable(store, now, actor, &target.reference(), on).await?;
+            return out.one(&serde_json::json!({ "drillable": on }), || {
+                format!(
+                    "identity {}: drills {}",
+                    target.id,
+                    if on { "allowed" } else { "not allowed" }
+                )
+            });
         }
     };
     out.one(&detail, || {

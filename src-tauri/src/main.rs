@@ -15,7 +15,10 @@ use steward::review::{AttestRequest, Campaign, DecideRequest, Item, NewCampaign,
 use steward::store::review::ItemQuery;
 
 use steward::api::{AuditImportSummary, IdentityUsage, TokenImportSummary, TraceReport};
+use steward::api::{ConnectAdd, DrillOptions, DrillReport, EnforceReport, SyncReport};
+use steward::connect::Connection;
 use steward::inventory::Environment;
+use steward::store::connect::Task;
 use steward::usage::Control;
 use steward::{store, time, Error, Store};
 use tauri::{AppHandle, Emitter, State};
@@ -243,6 +246,88 @@ async fn usage_show(
     api::usage_show(&c.store, time::now(), &reference, days).await
 }
 
+#[tauri::command]
+async fn connect_list(c: State<'_, Console>) -> Result<Vec<Connection>, Error> {
+    api::connect_list(&c.store).await
+}
+
+#[tauri::command]
+async fn connect_add(c: State<'_, Console>, request: ConnectAdd) -> Result<Connection, Error> {
+    api::connect_add(&c.store, time::now(), &c.actor, &request).await
+}
+
+#[tauri::command]
+async fn connect_discover(
+    c: State<'_, Console>,
+    environment: Environment,
+) -> Result<Connection, Error> {
+    api::connect_discover(&c.store, time::now(), &c.actor, environment).await
+}
+
+/// Reads the server's clients, emitting `sync-progress` (`[done, total]`); with `dry_run`
+/// only compares. `job_cancel` stops it with nothing written.
+#[tauri::command]
+async fn connect_sync(
+    app: AppHandle,
+    c: State<'_, Console>,
+    environment: Environment,
+    dry_run: bool,
+) -> Result<SyncReport, Error> {
+    c.cancel.store(false, Ordering::SeqCst);
+    let progress = |done: usize, total: usize| {
+        let _ = app.emit("sync-progress", (done, total));
+    };
+    api::connect_sync(
+        &c.store,
+        time::now(),
+        &c.actor,
+        environment,
+        dry_run,
+        &progress,
+        &c.cancel,
+    )
+    .await
+}
+
+#[tauri::command]
+fn job_cancel(c: State<'_, Console>) {
+    c.cancel.store(true, Ordering::SeqCst);
+}
+
+#[tauri::command]
+async fn enforcement_pending(
+    c: State<'_, Console>,
+    environment: Option<Environment>,
+) -> Result<Vec<Task>, Error> {
+    api::enforcement_pending(&c.store, environment).await
+}
+
+#[tauri::command]
+async fn enforce(
+    c: State<'_, Console>,
+    environment: Option<Environment>,
+    dry_run: bool,
+) -> Result<EnforceReport, Error> {
+    api::enforce(&c.store, time::now(), &c.actor, environment, dry_run).await
+}
+
+#[tauri::command]
+async fn identity_drill(
+    c: State<'_, Console>,
+    reference: IdentityRef,
+    options: DrillOptions,
+) -> Result<DrillReport, Error> {
+    api::identity_drill(&c.store, time::now(), &c.actor, &reference, &options).await
+}
+
+#[tauri::command]
+async fn identity_drills(
+    c: State<'_, Console>,
+    reference: IdentityRef,
+) -> Result<Vec<DrillReport>, Error> {
+    api::identity_drills(&c.store, &reference).await
+}
+
 /// Opens the database (`$STEWARD_DB`, a file or a team database's URL, else the OS data
 /// dir), establishes who acts, and seeds the demo on first start.
 async fn open() -> Result<(Store, Actor), Error> {
@@ -306,7 +391,16 @@ fn main() {
             usage_import_tokens,
             usage_import_cancel,
             trace,
-            usage_show
+            usage_show,
+            connect_list,
+            connect_add,
+            connect_discover,
+            connect_sync,
+            job_cancel,
+            enforcement_pending,
+            enforce,
+            identity_drill,
+            identity_drills
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

@@ -228,6 +228,7 @@ async fn subject_of(conn: &mut Db, s: &CredentialSubject) -> Result<String> {
 
 /// Keeps one credential in the vault (keychain or 0600 file) and its fingerprint in the
 /// database, audited without the value.
+#[allow(clippy::too_many_arguments)]
 async fn hold(
     store: &Store,
     tx: &mut Db,
@@ -481,6 +482,15 @@ pub async fn identity_register(
             "Steward registers backend services and service accounts (client credentials); an app \
              needs its redirect URIs, which its vendor registers",
         ));
+    }
+    if let Some(uri) = db::server_facts(&mut conn, rec.id)
+        .await?
+        .registration_client_uri
+    {
+        return Err(Error::Conflict(format!(
+            "identity {} is already registered as {} ({uri}); `steward sync {}` reads it",
+            rec.id, rec.client_id, rec.environment
+        )));
     }
     let scopes = approved_scopes(&mut conn, rec.id).await?;
     if scopes.is_empty() {
@@ -770,6 +780,9 @@ pub async fn connect_sync(
             let by_client: BTreeMap<&str, &IdentityRecord> =
                 records.iter().map(|r| (r.client_id.as_str(), r)).collect();
             for sc in clients {
+                if c.admin_client_id.as_deref() == Some(sc.client_id.as_str()) {
+                    continue; // Steward's own admin client
+                }
                 match by_client.get(sc.client_id.as_str()) {
                     Some(rec) => {
                         seen.insert(rec.id, Seen::Found(sc));
@@ -810,6 +823,7 @@ pub async fn connect_sync(
                     rec.refresh_token_lifetime_s.is_some_and(|s| s > 0),
                 );
                 report.changed.extend(net::diff(
+                    rec.status == Status::Active,
                     &rec.client_id,
                     &granted,
                     rec.auth_method.as_deref(),
@@ -1135,8 +1149,30 @@ pub async fn enforce(
         ..EnforceReport::default()
     };
     let http = Http::new()?;
+    // The last decision is what the server must show: an identity's older tasks are
+    // superseded by its newest.
+    let newest: BTreeMap<i64, i64> = tasks.iter().map(|t| (t.identity_id, t.id)).collect();
     let mut work = Vec::new();
     for t in tasks {
+        if newest.get(&t.identity_id) != Some(&t.id) && !dry_run {
+            let mut tx = store.begin_write().await?;
+            let why = format!("superseded by task {}", newest[&t.identity_id]);
+            db::task_attempted(&mut tx, t.id, Ok(&why), &time::format(now)).await?;
+            audit::record(
+                &mut tx,
+                now,
+                actor,
+                "enforcement.superseded",
+                identity_subject(t.identity_id),
+                json!({"task": t.id, "by": newest[&t.identity_id]}),
+            )
+            .await?;
+            tx.commit().await?;
+            continue;
+        }
+        if newest.get(&t.identity_id) != Some(&t.id) {
+            continue;
+        }
         let rec = idb::get(&mut conn, t.identity_id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("identity {}", t.identity_id)))?;

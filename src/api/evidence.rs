@@ -717,7 +717,59 @@ pub async fn evidence_export(
         f.environment,
     )
     .await?;
+    let drill_rows: Vec<_> =
+        crate::store::connect::drills_between(&mut conn, since.as_deref(), until.as_deref())
+            .await?
+            .into_iter()
+            .filter(|d| f.environment.is_none_or(|e| e == d.environment))
+            .collect();
     drop(conn);
+    let bool_cell = |b: Option<bool>| b.map_or(String::new(), |b| b.to_string());
+    let drills = csv(
+        &[
+            "drill_id",
+            "at",
+            "identity_id",
+            "client_id",
+            "environment",
+            "outcome",
+            "active_before",
+            "active_after",
+            "revoke_to_inactive_ms",
+            "steps",
+            "error",
+            "actor",
+        ],
+        drill_rows.into_iter().map(|d| {
+            let steps: Vec<serde_json::Value> = serde_json::from_str(&d.steps).unwrap_or_default();
+            let steps = steps
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{}={}",
+                        s["step"].as_str().unwrap_or(""),
+                        s["status"].as_str().unwrap_or("")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            vec![
+                d.id.to_string(),
+                d.at,
+                d.identity_id.to_string(),
+                d.client_id,
+                d.environment.to_string(),
+                d.outcome,
+                bool_cell(d.active_before),
+                bool_cell(d.active_after),
+                d.revoke_to_inactive_ms
+                    .map_or(String::new(), |m| m.to_string()),
+                steps,
+                d.error.unwrap_or_default(),
+                d.actor,
+            ]
+        }),
+    )?;
     let usage = csv(
         &[
             "day",
@@ -890,6 +942,7 @@ pub async fn evidence_export(
         put("decisions.csv", &decisions)?,
         put("usage.csv", &usage)?,
         put("token-events.csv", &token_events)?,
+        put("drills.csv", &drills)?,
         put("trace-summary.json", trace_json.as_bytes())?,
         log,
         put("checkpoints.jsonl", checkpoints.as_bytes())?,

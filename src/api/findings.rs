@@ -67,6 +67,8 @@ pub(crate) struct RuleInputs {
     accepted: FxHashMap<i64, Vec<(String, String)>>,
     /// (id, client_id, environment) of every identity, when the snapshot holds only one.
     all: Option<Vec<(i64, String, crate::inventory::Environment)>>,
+    /// What the authorization servers say.
+    live: crate::policy::rules::Live,
 }
 
 /// Reads the templates, the framework mapping and the acceptances (and every client id when
@@ -110,12 +112,51 @@ pub(crate) async fn rule_inputs(store: &Store, one_identity: bool) -> Result<Rul
     } else {
         None
     };
+    let live = live_facts(&mut store.read().await?).await?;
     Ok(RuleInputs {
         templates,
         controls,
         accepted,
         all,
+        live,
     })
+}
+
+/// What the connections, the last sync and the drills say, for the rules.
+async fn live_facts(conn: &mut crate::store::Db) -> Result<crate::policy::rules::Live> {
+    use crate::policy::rules::{DrillFacts, Live, ServerFacts};
+    use crate::store::connect as cdb;
+    let mut live = Live::default();
+    for c in cdb::list(conn).await? {
+        live.servers.insert(
+            c.environment,
+            ServerFacts {
+                revocation: c.revocation_endpoint.is_some(),
+                introspection: c.introspection_endpoint.is_some(),
+            },
+        );
+    }
+    if live.servers.is_empty() {
+        return Ok(live);
+    }
+    live.states = cdb::server_states(conn).await?.into_iter().collect();
+    live.drills = cdb::drill_summary(conn)
+        .await?
+        .into_iter()
+        .map(|(id, outcome, at, last_passed)| {
+            (
+                id,
+                DrillFacts {
+                    outcome,
+                    at,
+                    last_passed,
+                },
+            )
+        })
+        .collect();
+    let (h, m, l) = cdb::drill_intervals(conn).await?;
+    live.drill_days = [h, m, l];
+    Ok(live)
 }
 
 /// Each distinct scope text of a snapshot, parsed once: a hundred thousand identities share
@@ -206,7 +247,10 @@ impl<'a> Judge<'a> {
         now: Timestamp,
         filter: &'a FindingFilter,
     ) -> Self {
-        let mut inv = Inventory::default();
+        let mut inv = Inventory {
+            live: (!inputs.live.servers.is_empty()).then_some(&inputs.live),
+            ..Inventory::default()
+        };
         // The cross-inventory rules need every identity: a full snapshot has them already.
         let all: Vec<(i64, &str, crate::inventory::Environment)> = match &inputs.all {
             Some(all) => all.iter().map(|(id, c, e)| (*id, c.as_str(), *e)).collect(),

@@ -337,10 +337,21 @@ pub async fn identity_retire(
     )
     .await?;
     debug_assert_eq!(applied.outcome, Outcome::Updated);
+    let task = super::review::enforcement_task(
+        &mut tx,
+        rec.id,
+        None,
+        "retire",
+        None,
+        &crate::time::format(now),
+    )
+    .await?;
+    let mut drafts = vec![task];
     if let Some(mut draft) = applied.draft {
         draft.details["reason"] = json!(nonempty(reason));
-        audit::append(&mut tx, now, actor, vec![draft]).await?;
+        drafts.push(draft);
     }
+    audit::append(&mut tx, now, actor, drafts).await?;
     tx.commit().await?;
     identity_show(store, &IdentityRef::id(rec.id)).await
 }

@@ -730,6 +730,34 @@ pub async fn review_decide(
     item(&mut conn, row.id).await
 }
 
+/// Leaves the task that carries a decision cutting access to the authorization server
+/// (`steward enforce`), and its audit draft.
+pub(crate) async fn enforcement_task(
+    tx: &mut Db,
+    identity: i64,
+    decision_id: impl Into<Option<i64>>,
+    action: &str,
+    keep: Option<&[String]>,
+    stamp: &str,
+) -> Result<Draft> {
+    let scopes = keep.map(|k| k.join(" "));
+    let decision_id = decision_id.into();
+    let task = crate::store::connect::add_task(
+        tx,
+        identity,
+        decision_id,
+        action,
+        scopes.as_deref(),
+        stamp,
+    )
+    .await?;
+    Ok(Draft {
+        action: "enforcement.task",
+        subject: format!("identity:{identity}"),
+        details: json!({"task": task, "action": action, "scopes": scopes, "decision": decision_id}),
+    })
+}
+
 /// What a decision does to the identity and the item; returns the audit drafts of the
 /// identity changes. `reviewed` is false for a deadline default: nobody reviewed, so it never
 /// counts as a certification.
@@ -767,11 +795,16 @@ async fn apply_decision(
                     .map(|s| s.scope.clone())
                     .collect()
             };
-            input.granted_scopes = Some(keep(crate::inventory::ScopeSet::Granted));
+            let granted = keep(crate::inventory::ScopeSet::Granted);
+            drafts.push(
+                enforcement_task(tx, rec.id, decision_id, "reduce", Some(&granted), &stamp).await?,
+            );
+            input.granted_scopes = Some(granted);
             input.approved_scopes = Some(keep(crate::inventory::ScopeSet::Approved));
         }
         ReviewDecision::Revoke => {
             input.status = Some(Status::Revoked);
+            drafts.push(enforcement_task(tx, rec.id, decision_id, "revoke", None, &stamp).await?);
             let task = db::insert_revocation_task(
                 tx,
                 rec.id,

@@ -156,7 +156,7 @@ mod tests {
 
     #[test]
     fn documents_follow_each_specification() {
-        let docs = documents(&Url::parse("https://as.example.org/realms/test").unwrap());
+        let docs = documents(&Url::parse("https://as.example.org/realms/test").expect("valid"));
         let urls: Vec<String> = docs.iter().map(|(_, u)| u.to_string()).collect();
         assert_eq!(
             urls,
@@ -170,19 +170,19 @@ mod tests {
 
     #[test]
     fn smart_first_the_others_fill_in() {
-        let url = Url::parse("https://as.example.org/.well-known/x").unwrap();
+        let url = Url::parse("https://as.example.org/.well-known/x").expect("valid");
         let mut m = ServerMetadata {
             issuer: "https://as.example.org".into(),
             ..ServerMetadata::default()
         };
         let smart = json!({"token_endpoint": "https://as.example.org/token",
             "grant_types_supported": ["client_credentials"]});
-        merge(&mut m, "smart-configuration", &smart, &url).unwrap();
+        merge(&mut m, "smart-configuration", &smart, &url).expect("valid");
         let oidc = json!({"issuer": "https://as.example.org/",
             "token_endpoint": "https://as.example.org/other",
             "revocation_endpoint": "https://as.example.org/revoke",
             "grant_types_supported": ["authorization_code"]});
-        merge(&mut m, "openid-configuration", &oidc, &url).unwrap();
+        merge(&mut m, "openid-configuration", &oidc, &url).expect("valid");
         assert_eq!(m.token_endpoint, "https://as.example.org/token");
         assert_eq!(
             m.revocation_endpoint.as_deref(),
@@ -194,7 +194,7 @@ mod tests {
 
     #[test]
     fn malformed_metadata_is_named() {
-        let url = Url::parse("https://as.example.org/.well-known/x").unwrap();
+        let url = Url::parse("https://as.example.org/.well-known/x").expect("valid");
         let mut m = ServerMetadata {
             issuer: "https://as.example.org".into(),
             ..ServerMetadata::default()
@@ -211,7 +211,7 @@ mod tests {
             ),
             (json!({"scopes_supported": "a b"}), "an array of strings"),
         ] {
-            let e = merge(&mut m, "smart-configuration", &doc, &url).unwrap_err();
+            let e = merge(&mut m, "smart-configuration", &doc, &url).expect_err("refused");
             assert!(e.to_string().contains(says), "{e}");
         }
     }

@@ -335,7 +335,7 @@ mod tests {
 
     #[test]
     fn an_error_names_the_field_and_why() {
-        let e = endpoint("--issuer", "http://as.example.org").unwrap_err();
+        let e = endpoint("--issuer", "http://as.example.org").expect_err("refused");
         assert_eq!(
             e.to_string(),
             "--issuer: 'http://as.example.org': HTTPS is required except on this machine (loopback)"

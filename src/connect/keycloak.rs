@@ -446,14 +446,14 @@ mod tests {
         let reps = fixture("clients.json");
         let clients: Vec<ServerClient> = reps
             .as_array()
-            .unwrap()
+            .expect("valid")
             .iter()
             .filter_map(server_client)
             .collect();
         let svc = clients
             .iter()
             .find(|c| c.client_id == "smart-backend-svc")
-            .unwrap();
+            .expect("valid");
         assert_eq!(
             svc.scopes,
             [
@@ -470,7 +470,7 @@ mod tests {
         let jwt = clients
             .iter()
             .find(|c| c.client_id == "bulk-export-jwt")
-            .unwrap();
+            .expect("valid");
         assert_eq!(
             jwt.token_endpoint_auth_method.as_deref(),
             Some("private_key_jwt")
@@ -478,7 +478,7 @@ mod tests {
         let app = clients
             .iter()
             .find(|c| c.client_id == "smart-patient-app")
-            .unwrap();
+            .expect("valid");
         assert_eq!(app.token_endpoint_auth_method.as_deref(), Some("none"));
         assert!(
             app.scopes.contains(&"launch/patient".to_string()),
@@ -488,7 +488,7 @@ mod tests {
         let off = clients
             .iter()
             .find(|c| c.client_id == "legacy-lab-feed")
-            .unwrap();
+            .expect("valid");
         assert!(!off.enabled);
     }
 
@@ -497,17 +497,17 @@ mod tests {
         let reps = fixture("clients.json");
         let uuids: Vec<(String, String)> = reps
             .as_array()
-            .unwrap()
+            .expect("valid")
             .iter()
             .map(|r| {
                 (
-                    r["id"].as_str().unwrap().into(),
-                    r["clientId"].as_str().unwrap().into(),
+                    r["id"].as_str().expect("valid").into(),
+                    r["clientId"].as_str().expect("valid").into(),
                 )
             })
             .collect();
         let events = fixture("admin-events.json");
-        let out = admin_events(events.as_array().unwrap(), &uuids);
+        let out = admin_events(events.as_array().expect("valid"), &uuids);
         assert!(!out.is_empty());
         assert!(out.iter().all(|e| e.event == TokenEventKind::ScopeChanged));
         assert!(
@@ -520,13 +520,13 @@ mod tests {
     fn the_admin_base_follows_the_issuer() {
         assert_eq!(
             admin_base("https://kc.example.org/realms/test", "test")
-                .unwrap()
+                .expect("valid")
                 .as_str(),
             "https://kc.example.org/admin/realms/test"
         );
         assert_eq!(
             admin_base("https://kc.example.org/auth/realms/test/", "test")
-                .unwrap()
+                .expect("valid")
                 .as_str(),
             "https://kc.example.org/auth/admin/realms/test"
         );

@@ -362,7 +362,7 @@ mod tests {
             "scope": "system/Patient.read system/Observation.rs",
             "token_endpoint_auth_method": "private_key_jwt",
             "grant_types": ["client_credentials"]}))
-        .unwrap();
+        .expect("valid");
         assert_eq!(c.scopes, ["system/Observation.rs", "system/Patient.rs"]);
         assert_eq!(c.grant_types, ["client_credentials"]);
     }

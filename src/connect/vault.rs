@@ -225,7 +225,7 @@ mod tests {
 
     #[test]
     fn a_file_vault_keeps_values_private_and_removes_them() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("valid");
         let v = Vault::new(&dir.path().join("s.db"), KeyStore::File);
         let (place, fallback) = v
             .put(
@@ -233,7 +233,7 @@ mod tests {
                 SecretKind::ClientSecret,
                 &Secret::new(b"s3cret".to_vec()),
             )
-            .unwrap();
+            .expect("valid");
         assert!(fallback.is_none());
         let Place::File(path) = &place else {
             panic!("{place:?}")
@@ -245,13 +245,16 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            let mode = |p: &Path| std::fs::metadata(p).expect("valid").permissions().mode() & 0o777;
             assert_eq!(mode(Path::new(path)), 0o600);
             assert_eq!(mode(&v.dir()), 0o700);
         }
-        assert_eq!(v.get(&place).unwrap().bytes(), b"s3cret");
-        assert_eq!(format!("{:?}", v.get(&place).unwrap()), "Secret(6 bytes)");
-        v.remove(&place).unwrap();
+        assert_eq!(v.get(&place).expect("valid").bytes(), b"s3cret");
+        assert_eq!(
+            format!("{:?}", v.get(&place).expect("valid")),
+            "Secret(6 bytes)"
+        );
+        v.remove(&place).expect("valid");
         assert!(!Path::new(path).exists());
     }
 }

@@ -13,7 +13,7 @@ use crate::store::identity::IdentityRecord;
 use crate::time::{self, Timestamp};
 
 /// Every rule id, in the order findings are reported.
-pub const RULES: [&str; 19] = [
+pub const RULES: [&str; 25] = [
     "granted-beyond-approved",
     "beyond-template",
     "unjustified-approval",
@@ -33,6 +33,12 @@ pub const RULES: [&str; 19] = [
     "dormant",
     "revocation-path-missing",
     "unknown-use-case",
+    "revocation-ineffective",
+    "unregistered-client",
+    "server-no-revocation",
+    "missing-on-server",
+    "server-no-introspection",
+    "revocation-untested",
 ];
 
 /// Days without use before an active identity counts as dormant.
@@ -67,9 +73,38 @@ pub struct Subject<'a> {
     pub limit: Option<&'a ScopeSet>,
 }
 
+/// What an environment's authorization server publishes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServerFacts {
+    pub revocation: bool,
+    pub introspection: bool,
+}
+
+/// An identity's drills: the newest one's outcome, and when one last passed.
+#[derive(Debug, Clone, Default)]
+pub struct DrillFacts {
+    pub outcome: String,
+    pub at: String,
+    pub last_passed: Option<String>,
+}
+
+/// What the authorization servers say: read with the rest of the rules' inputs.
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    /// The environments with a connection.
+    pub servers: FxHashMap<Environment, ServerFacts>,
+    /// identity -> `present`, `missing` or `unregistered`, as the last sync saw it.
+    pub states: FxHashMap<i64, String>,
+    pub drills: FxHashMap<i64, DrillFacts>,
+    /// Days between drills for the high, medium and low review tiers.
+    pub drill_days: [i64; 3],
+}
+
 /// What the whole inventory says, for the rules that compare identities.
 #[derive(Default)]
 pub struct Inventory<'a> {
+    /// What the authorization servers say, when any is connected.
+    pub live: Option<&'a Live>,
     /// fingerprint -> (identity id, client_id, environment) of every holder.
     pub holders: FxHashMap<&'a str, Vec<(i64, &'a str, Environment)>>,
     /// client_id -> environments it is registered in.
@@ -440,9 +475,11 @@ pub fn evaluate(s: &Subject<'_>, inv: &Inventory<'_>, now: Timestamp) -> Vec<Hit
         }
     }
 
+    let server = inv.live.and_then(|l| l.servers.get(&r.environment));
     if r.revocation_endpoint
         .as_deref()
         .is_none_or(|e| e.trim().is_empty())
+        && !server.is_some_and(|s| s.revocation)
     {
         out.push(hit(
             "revocation-path-missing",
@@ -451,7 +488,87 @@ pub fn evaluate(s: &Subject<'_>, inv: &Inventory<'_>, now: Timestamp) -> Vec<Hit
             "Record how this identity's tokens and credentials are revoked, and drill it.",
         ));
     }
+    if let (Some(live), Some(server)) = (inv.live, server) {
+        live_rules(s, live, server, now, &mut out);
+    }
     out
+}
+
+/// The rules over what the environment's authorization server says.
+fn live_rules(
+    s: &Subject<'_>,
+    live: &Live,
+    server: &ServerFacts,
+    now: Timestamp,
+    out: &mut Vec<Hit>,
+) {
+    let r = s.record;
+    let env = r.environment;
+    match live.states.get(&r.id).map(String::as_str) {
+        Some("unregistered") if r.status == Status::Pending => out.push(hit(
+            "unregistered-client",
+            Severity::High,
+            format!("the {env} server has this client, which nobody registered in the inventory"),
+            "Find its owner and purpose and approve it, or delete the client at the server.",
+        )),
+        Some("missing") => out.push(hit(
+            "missing-on-server",
+            Severity::Medium,
+            format!("the {env} server no longer knows this client"),
+            "Retire the identity if the client was removed on purpose; otherwise find out who removed it.",
+        )),
+        _ => {}
+    }
+    if !server.revocation {
+        out.push(hit(
+            "server-no-revocation",
+            Severity::High,
+            format!("the {env} server publishes no revocation endpoint (RFC 7009): its tokens live until they expire"),
+            "Enable token revocation at the authorization server, or keep token lifetimes short.",
+        ));
+    }
+    if !server.introspection {
+        out.push(hit(
+            "server-no-introspection",
+            Severity::Low,
+            format!("the {env} server publishes no introspection endpoint (RFC 7662): a revocation cannot be seen to take effect"),
+            "Enable token introspection so that revocation drills can prove a token dies.",
+        ));
+    }
+    if !matches!(r.kind, Kind::BackendService | Kind::ServiceAccount) || r.status != Status::Active
+    {
+        return;
+    }
+    let drill = live.drills.get(&r.id);
+    if let Some(d) = drill.filter(|d| d.outcome == "failed") {
+        out.push(hit(
+            "revocation-ineffective",
+            Severity::Critical,
+            format!("the revocation drill of {} failed: the revoked token stayed active or was still accepted", d.at),
+            "Fix revocation at the authorization server (and the FHIR server's token check), then drill again.",
+        ));
+        return;
+    }
+    let tier = crate::review::tier(env, s.granted);
+    let days = match tier {
+        crate::review::Tier::High => live.drill_days[0],
+        crate::review::Tier::Medium => live.drill_days[1],
+        crate::review::Tier::Low => live.drill_days[2],
+    };
+    let passed = drill.and_then(|d| d.last_passed.as_deref());
+    if passed.is_none_or(|p| older_than(Some(p), now, days)) {
+        out.push(hit(
+            "revocation-untested",
+            Severity::Medium,
+            match passed {
+                Some(p) => format!(
+                    "last passing revocation drill {p}: more than {days} days ({tier} tier)"
+                ),
+                None => format!("revocation never drilled ({tier} tier: every {days} days)"),
+            },
+            "Run a revocation drill (steward drill ID) with the client's credential.",
+        ));
+    }
 }
 
 fn short(fingerprint: &str) -> String {

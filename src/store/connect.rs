@@ -317,6 +317,8 @@ pub struct Task {
     pub id: i64,
     #[ts(type = "number")]
     pub identity_id: i64,
+    pub client_id: String,
+    pub environment: Environment,
     #[ts(type = "number | null")]
     pub decision_id: Option<i64>,
     pub action: String,
@@ -331,11 +333,11 @@ pub struct Task {
     pub done_at: Option<String>,
 }
 
-const TASK_SELECT: &str = "SELECT id, identity_id, decision_id, action, scopes, state, attempts, \
-    last_error, confirmed, created_at, done_at FROM enforcement_task";
+const TASK_SELECT: &str = "SELECT t.id, t.identity_id, i.client_id, i.environment, t.decision_id, \
+    t.action, t.scopes, t.state, t.attempts, t.last_error, t.confirmed, t.created_at, t.done_at \
+    FROM enforcement_task t JOIN identity i ON i.id = t.identity_id";
 
-/// Leaves a task; a pending task of the same identity is replaced by the newer one (the last
-/// decision is what the server must show).
+/// Leaves a task (a later task of the same identity supersedes it when enforced).
 pub async fn add_task(
     db: &mut Db,
     identity: i64,
@@ -344,15 +346,6 @@ pub async fn add_task(
     scopes: Option<&str>,
     at: &str,
 ) -> Result<i64> {
-    on!(db, |c| sqlx::query(
-        "UPDATE enforcement_task SET state = 'done', done_at = $2, \
-         confirmed = 'superseded by a later decision' WHERE identity_id = $1 AND state = 'pending'",
-    )
-    .bind(identity)
-    .bind(at)
-    .execute(&mut *c)
-    .await
-    .map(|r| r.rows_affected()))?;
     let id: i64 = on!(db, |c| sqlx::query_scalar(
         "INSERT INTO enforcement_task (identity_id, decision_id, action, scopes, created_at) \
          VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -370,8 +363,8 @@ pub async fn add_task(
 /// Pending tasks (of one environment's identities when given), oldest first.
 pub async fn pending_tasks(db: &mut Db, env: Option<Environment>) -> Result<Vec<Task>> {
     let sql = format!(
-        "{TASK_SELECT} WHERE state = 'pending' AND ($1 IS NULL OR identity_id IN \
-         (SELECT id FROM identity WHERE environment = $1)) ORDER BY id"
+        "{TASK_SELECT} WHERE t.state = 'pending' AND ($1 IS NULL OR i.environment = $1) \
+         ORDER BY t.id"
     );
     Ok(on!(db, |c| sqlx::query_as(&sql)
         .bind(env.map(|e| e.as_str()))
@@ -381,7 +374,7 @@ pub async fn pending_tasks(db: &mut Db, env: Option<Environment>) -> Result<Vec<
 
 /// The tasks of one identity, newest first.
 pub async fn tasks_of(db: &mut Db, identity: i64) -> Result<Vec<Task>> {
-    let sql = format!("{TASK_SELECT} WHERE identity_id = $1 ORDER BY id DESC");
+    let sql = format!("{TASK_SELECT} WHERE t.identity_id = $1 ORDER BY t.id DESC");
     Ok(on!(db, |c| sqlx::query_as(&sql)
         .bind(identity)
         .fetch_all(c)

@@ -126,6 +126,7 @@ fn add_set_owner_set_purpose_retire_and_the_audit_log() {
         actions,
         [
             "identity.retire",
+            "enforcement.task",
             "identity.set_purpose",
             "identity.set_owner",
             "identity.create"

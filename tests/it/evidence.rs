@@ -86,6 +86,7 @@ async fn a_fresh_package_verifies_with_stock_tools_and_with_steward() {
     for file in [
         "usage.csv",
         "token-events.csv",
+        "drills.csv",
         "trace-summary.json",
         "reviews.csv",
     ] {

@@ -4,6 +4,7 @@
 #[macro_use]
 mod support;
 mod audit;
+mod authz;
 mod bindings;
 mod cli;
 mod evidence;

@@ -165,7 +165,7 @@ impl Env {
     }
 
     /// Where this workstation keeps a team's keys (the CLI is pointed at the same place).
-    fn team_dir(&self) -> PathBuf {
+    pub fn team_dir(&self) -> PathBuf {
         self.dir.path().join("team-keys")
     }
 

@@ -33,6 +33,13 @@ import type {
   IdentityUsage,
   Environment,
   Whoami,
+  Connection,
+  ConnectAdd,
+  SyncReport,
+  Task,
+  EnforceReport,
+  DrillReport,
+  DrillOptions,
 } from "./bindings";
 
 function isApiError(e: unknown): e is ApiError {
@@ -82,6 +89,19 @@ export const api = {
   usageImportCancel: () => call<void>("usage_import_cancel"),
   trace: (days: number) => call<TraceReport>("trace", { days }),
   usageShow: (reference: IdentityRef, days: number) => call<IdentityUsage>("usage_show", { reference, days }),
+  connectList: () => call<Connection[]>("connect_list"),
+  connectAdd: (request: ConnectAdd) => call<Connection>("connect_add", { request }),
+  connectDiscover: (environment: Environment) => call<Connection>("connect_discover", { environment }),
+  connectSync: (environment: Environment, dryRun: boolean) =>
+    call<SyncReport>("connect_sync", { environment, dryRun }),
+  jobCancel: () => call<void>("job_cancel"),
+  enforcementPending: (environment: Environment | null) =>
+    call<Task[]>("enforcement_pending", { environment }),
+  enforce: (environment: Environment | null, dryRun: boolean) =>
+    call<EnforceReport>("enforce", { environment, dryRun }),
+  identityDrill: (reference: IdentityRef, options: DrillOptions) =>
+    call<DrillReport>("identity_drill", { reference, options }),
+  identityDrills: (reference: IdentityRef) => call<DrillReport[]>("identity_drills", { reference }),
 };
 
 export function errorText(e: unknown): string {

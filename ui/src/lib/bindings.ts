@@ -1,6 +1,6 @@
 // Generated from the Rust IPC types by tests/it/bindings.rs; do not edit by hand.
 
-export type Code = "not_found" | "ambiguous" | "invalid" | "import" | "conflict" | "forbidden" | "cancelled" | "integrity" | "storage";
+export type Code = "not_found" | "ambiguous" | "invalid" | "import" | "conflict" | "forbidden" | "cancelled" | "integrity" | "storage" | "remote";
 
 export type ApiError = { code: Code, message: string, };
 
@@ -536,3 +536,91 @@ os_user: string, roles: Array<string>,
  * `sqlite` or `postgres`.
  */
 engine: string, };
+
+export type ServerKind = "oauth" | "keycloak";
+
+export type Connection = { id: number, environment: Environment, issuer: string, kind: ServerKind, realm: string | null, fhir_base: string | null, token_endpoint: string, revocation_endpoint: string | null, introspection_endpoint: string | null, registration_endpoint: string | null, grant_types: Array<string>, auth_methods: Array<string>, scopes_supported: Array<string>, metadata_sources: Array<string>, discovered_at: string, last_sync_at: string | null, 
+/**
+ * The Keycloak admin client (its client id) whose secret Steward holds.
+ */
+admin_client_id: string | null, };
+
+export type Change = { client_id: string, field: string, inventory: string, server: string, };
+
+export type ConnectAdd = { environment: Environment, issuer: string, kind: ServerKind | null, realm: string | null, fhir_base: string | null, 
+/**
+ * Keycloak: the client id of the admin (service account) client Steward signs in as.
+ */
+admin_client_id: string | null, };
+
+export type SyncReport = { environment: string, clients_read: number, unknown_on_server: Array<string>, missing_on_server: Array<string>, changed: Array<Change>, 
+/**
+ * Clients Steward could not read (no registration access token, an error), with why.
+ */
+unread: Array<Unread>, token_events: number, applied: boolean, };
+
+export type Unread = { client_id: string, reason: string, };
+
+export type Enforced = { task_id: number, identity_id: number, client_id: string, environment: string, action: string, 
+/**
+ * The calls made (or planned): `PUT https://...`.
+ */
+calls: Array<string>, 
+/**
+ * `done`, `pending` (failed, will be tried again) or `planned` (dry run).
+ */
+state: string, confirmed: string | null, error: string | null, };
+
+export type EnforceReport = { tasks: Array<Enforced>, done: number, failed: number, dry_run: boolean, };
+
+export type Task = { id: number, identity_id: number, client_id: string, environment: Environment, decision_id: number | null, action: string, 
+/**
+ * The scopes the server should keep (`reduce`).
+ */
+scopes: string | null, state: string, attempts: number, last_error: string | null, confirmed: string | null, created_at: string, done_at: string | null, };
+
+export type Step = { 
+/**
+ * `token`, `introspect`, `fhir_before`, `revoke`, `introspect_after`, `fhir_after`.
+ */
+step: string, at: string, 
+/**
+ * `ok`, `failed` (the server did what a working revocation must not) or `error`.
+ */
+status: string, 
+/**
+ * The HTTP status of the step's last answer.
+ */
+http_status: number | null, ms: number, detail: string | null, };
+
+export type Outcome = "passed" | "failed" | "error";
+
+export type DrillReport = { identity_id: number, client_id: string, environment: string, at: string, steps: Array<Step>, active_before: boolean | null, active_after: boolean | null, revoke_to_inactive_ms: number | null, outcome: Outcome, error: string | null, };
+
+export type DrillOptions = { 
+/**
+ * Drill a production client that is not marked drillable (audited).
+ */
+allow_production: boolean, 
+/**
+ * How long to wait for the revoked token to turn inactive (default 30 s).
+ */
+bound_ms: number | null, };
+
+export type Registration = { identity_id: number, client_id: string, registration_client_uri: string | null, scopes: Array<string>, };
+
+export type SecretKind = "client_secret" | "private_key" | "registration_token" | "admin_secret";
+
+export type HeldCredential = { subject: string, kind: SecretKind, fingerprint: string, kid: string | null, 
+/**
+ * `keychain` or `file`.
+ */
+store: string, 
+/**
+ * The keychain account or the file.
+ */
+location: string, set_at: string, set_by: string, 
+/**
+ * Why the keychain was asked for and not used (only when it was just set).
+ */
+fallback: string | null, };
