@@ -25,7 +25,8 @@ for _ in $(seq 50); do [[ -s $dir/server.out ]] && break; sleep 0.1; done
 issuer=$(awk '{print $2}' "$dir/server.out")
 db="$dir/steward.db"
 export STEWARD_DB=$db
-read -r n reg_s < <(target/release/examples/connect_fill "$db" "$issuer" "$clients")
+target/release/examples/connect_fill "$db" "$issuer" "$clients" >"$dir/fill.out"
+read -r n reg_s <"$dir/fill.out"
 
 # The same URLs and tokens, for curl.
 sqlite3 "$db" "SELECT id, registration_client_uri FROM identity WHERE registration_client_uri IS NOT NULL ORDER BY id" \

@@ -277,6 +277,28 @@ async fn hold(
     })
 }
 
+/// [`hold`] for a secret (a client secret, a token): fingerprinted with the store's key.
+async fn hold_secret(
+    store: &Store,
+    tx: &mut Db,
+    now: Timestamp,
+    actor: &Actor,
+    subject: &str,
+    kind: SecretKind,
+    text: &str,
+) -> Result<HeldCredential> {
+    let text = text.trim_end_matches(['\r', '\n']);
+    if text.is_empty() {
+        return Err(Error::invalid(
+            "--client-secret-stdin",
+            "the secret is empty",
+        ));
+    }
+    let fp = store.fingerprint_key().secret(text);
+    let value = Secret::new(text.as_bytes().to_vec());
+    hold(store, tx, now, actor, subject, kind, &value, &fp, None).await
+}
+
 /// `credential set`: an identity's client secret or private key, or (for a connection) its
 /// Keycloak admin client's secret.
 pub async fn credential_set(
@@ -290,25 +312,14 @@ pub async fn credential_set(
     let subj = subject_of(&mut tx, subject).await?;
     let held = match (&subject, value) {
         (CredentialSubject::Identity(_), CredentialValue::ClientSecret(s)) => {
-            let text = s.text()?.trim_end_matches(['\r', '\n']).to_string();
-            if text.is_empty() {
-                return Err(Error::invalid(
-                    "--client-secret-stdin",
-                    "the secret is empty",
-                ));
-            }
-            let s = Secret::new(text.into_bytes());
-            let fp = store.fingerprint_key().secret(s.text()?);
-            hold(
+            hold_secret(
                 store,
                 &mut tx,
                 now,
                 actor,
                 &subj,
                 SecretKind::ClientSecret,
-                &s,
-                &fp,
-                None,
+                s.text()?,
             )
             .await?
         }
@@ -330,19 +341,14 @@ pub async fn credential_set(
             .await?
         }
         (CredentialSubject::Connection(_), CredentialValue::ClientSecret(s)) => {
-            let text = s.text()?.trim_end_matches(['\r', '\n']).to_string();
-            let s = Secret::new(text.into_bytes());
-            let fp = store.fingerprint_key().secret(s.text()?);
-            hold(
+            hold_secret(
                 store,
                 &mut tx,
                 now,
                 actor,
                 &subj,
                 SecretKind::AdminSecret,
-                &s,
-                &fp,
-                None,
+                s.text()?,
             )
             .await?
         }
@@ -577,37 +583,16 @@ pub async fn identity_register(
     )
     .await?;
     let mut drafts = applied.drafts();
-    if let Some(s) = done.client_secret {
-        let s = Secret::new(s.into_bytes());
-        let fp = store.fingerprint_key().secret(s.text()?);
-        hold(
-            store,
-            &mut tx,
-            now,
-            actor,
-            &subject,
-            SecretKind::ClientSecret,
-            &s,
-            &fp,
-            None,
-        )
-        .await?;
-    }
-    if let Some(t) = done.registration_access_token {
-        let s = Secret::new(t.into_bytes());
-        let fp = store.fingerprint_key().secret(s.text()?);
-        hold(
-            store,
-            &mut tx,
-            now,
-            actor,
-            &subject,
+    for (kind, value) in [
+        (SecretKind::ClientSecret, &done.client_secret),
+        (
             SecretKind::RegistrationToken,
-            &s,
-            &fp,
-            None,
-        )
-        .await?;
+            &done.registration_access_token,
+        ),
+    ] {
+        if let Some(v) = value {
+            hold_secret(store, &mut tx, now, actor, &subject, kind, v).await?;
+        }
     }
     drafts.push(Draft {
         action: "identity.registered",

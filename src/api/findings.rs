@@ -154,8 +154,8 @@ async fn live_facts(conn: &mut crate::store::Db) -> Result<crate::policy::rules:
             )
         })
         .collect();
-    let (h, m, l) = cdb::drill_intervals(conn).await?;
-    live.drill_days = [h, m, l];
+    let d = crate::store::review::policy(conn).await?.drill_intervals;
+    live.drill_days = [d.high_days, d.medium_days, d.low_days];
     Ok(live)
 }
 

@@ -66,6 +66,27 @@ pub async fn review_policy_edit(
     if let Some(d) = edit.deadline_default {
         p.deadline_default = d;
     }
+    for (field, v, slot) in [
+        (
+            "drill_high_days",
+            edit.drill_high_days,
+            &mut p.drill_intervals.high_days,
+        ),
+        (
+            "drill_medium_days",
+            edit.drill_medium_days,
+            &mut p.drill_intervals.medium_days,
+        ),
+        (
+            "drill_low_days",
+            edit.drill_low_days,
+            &mut p.drill_intervals.low_days,
+        ),
+    ] {
+        if let Some(d) = positive(field, v, 1)? {
+            *slot = d;
+        }
+    }
     if let Some(spec) = edit.fallback_reviewer.as_deref() {
         p.fallback_reviewer = match spec.trim() {
             "" | "none" => None,

@@ -89,6 +89,13 @@ pub struct PolicyArgs {
     /// Email or id; "none" clears it.
     #[arg(long)]
     fallback_reviewer: Option<String>,
+    /// Days between revocation drills of a high-tier identity (and so on).
+    #[arg(long)]
+    drill_high_days: Option<i64>,
+    #[arg(long)]
+    drill_medium_days: Option<i64>,
+    #[arg(long)]
+    drill_low_days: Option<i64>,
 }
 
 #[derive(Subcommand)]
@@ -192,7 +199,7 @@ fn campaign_text(c: &Campaign) -> String {
 
 fn policy_text(p: &ReviewPolicy) -> String {
     format!(
-        "review every {} days (high), {} (medium), {} (low)\nremind {} days and escalate {} days before the deadline; re-authorization due in {} days\nat the deadline: {}; fallback reviewer: {}",
+        "review every {} days (high), {} (medium), {} (low)\nremind {} days and escalate {} days before the deadline; re-authorization due in {} days\nat the deadline: {}; fallback reviewer: {}\ndrill revocation every {} days (high), {} (medium), {} (low)",
         p.intervals.high_days,
         p.intervals.medium_days,
         p.intervals.low_days,
@@ -202,7 +209,10 @@ fn policy_text(p: &ReviewPolicy) -> String {
         p.deadline_default,
         p.fallback_reviewer
             .as_ref()
-            .map_or("none".to_string(), |f| f.email.clone())
+            .map_or("none".to_string(), |f| f.email.clone()),
+        p.drill_intervals.high_days,
+        p.drill_intervals.medium_days,
+        p.drill_intervals.low_days,
     )
 }
 
@@ -374,6 +384,9 @@ pub async fn review(
                 reauth_days: a.reauth_days,
                 deadline_default: a.deadline_default,
                 fallback_reviewer: a.fallback_reviewer,
+                drill_high_days: a.drill_high_days,
+                drill_medium_days: a.drill_medium_days,
+                drill_low_days: a.drill_low_days,
             };
             let p = api::review_policy_edit(store, now, actor, edit).await?;
             out.one(&p, || policy_text(&p))

@@ -142,6 +142,8 @@ pub struct ReviewPolicy {
     pub reauth_days: i64,
     pub deadline_default: DeadlineDefault,
     pub fallback_reviewer: Option<Person>,
+    /// Days between revocation drills, by review tier.
+    pub drill_intervals: Intervals,
     pub updated_at: Option<String>,
 }
 
@@ -164,6 +166,12 @@ pub struct PolicyEdit {
     pub deadline_default: Option<DeadlineDefault>,
     /// Email or person id.
     pub fallback_reviewer: Option<String>,
+    #[ts(type = "number | null")]
+    pub drill_high_days: Option<i64>,
+    #[ts(type = "number | null")]
+    pub drill_medium_days: Option<i64>,
+    #[ts(type = "number | null")]
+    pub drill_low_days: Option<i64>,
 }
 
 /// Which identities a campaign reviews. Retired and revoked identities are never included.

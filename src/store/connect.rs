@@ -372,15 +372,6 @@ pub async fn pending_tasks(db: &mut Db, env: Option<Environment>) -> Result<Vec<
         .await)?)
 }
 
-/// The tasks of one identity, newest first.
-pub async fn tasks_of(db: &mut Db, identity: i64) -> Result<Vec<Task>> {
-    let sql = format!("{TASK_SELECT} WHERE t.identity_id = $1 ORDER BY t.id DESC");
-    Ok(on!(db, |c| sqlx::query_as(&sql)
-        .bind(identity)
-        .fetch_all(c)
-        .await)?)
-}
-
 /// Records an attempt: done with what was confirmed, or still pending with its error.
 pub async fn task_attempted(
     db: &mut Db,
@@ -486,16 +477,6 @@ pub async fn drill_summary(db: &mut Db) -> Result<Vec<(i64, String, String, Opti
     .fetch_all(c)
     .await)?)
 }
-
-/// The drill intervals (days) of the high, medium and low tiers.
-pub async fn drill_intervals(db: &mut Db) -> Result<(i64, i64, i64)> {
-    Ok(on!(db, |c| sqlx::query_as(
-        "SELECT drill_high_days, drill_medium_days, drill_low_days FROM review_policy WHERE id = 1"
-    )
-    .fetch_one(c)
-    .await)?)
-}
-
 /// Every identity of one environment, by id.
 pub async fn identities_in(
     db: &mut Db,

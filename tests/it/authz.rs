@@ -119,49 +119,71 @@ fn http_response(status: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8>
 /// A staging backend service owned by Ana, approved for two read scopes, with Rita as the
 /// reviewer of what Ana owns.
 async fn inventory(store: &Store, auth_method: &str) -> i64 {
-    let d = api::identity_add(
-        store,
-        now(),
-        &actor(),
-        NewIdentity {
-            client_id: "lab-feed".into(),
-            name: "Lab feed".into(),
-            kind: Some(Kind::BackendService),
-            environment: Some(Environment::Staging),
-            business_owner: Some(ANA.into()),
-            purpose: Some("Sends lab results to the registry.".into()),
-            approved_scopes: Some("system/Patient.rs system/Observation.rs".into()),
-            auth_method: Some(auth_method.into()),
-            ..NewIdentity::default()
-        },
-    )
-    .await
-    .expect("add");
+    let id = service(store, "lab-feed", Environment::Staging, None, auth_method).await;
     api::person_add(store, now(), &actor(), RITA)
         .await
         .expect("rita");
     api::person_set_reviewer(store, now(), &actor(), "ana@example.org", Some(RITA))
         .await
         .expect("designate");
-    d.identity.id
+    id
 }
 
-async fn connect(store: &Store, server: &AuthServer) -> steward::connect::Connection {
-    api::connect_add(
+/// A backend service approved for `system/Patient.rs system/Observation.rs` (and granted
+/// `granted`), owned by Ana; its id.
+async fn service(
+    store: &Store,
+    client_id: &str,
+    env: Environment,
+    granted: Option<&str>,
+    auth_method: &str,
+) -> i64 {
+    let d = api::identity_add(
         store,
         now(),
         &actor(),
-        &api::ConnectAdd {
-            environment: Environment::Staging,
-            issuer: server.issuer.clone(),
-            kind: None,
-            realm: None,
-            fhir_base: Some(format!("{}/fhir", server.issuer)),
-            admin_client_id: None,
+        NewIdentity {
+            client_id: client_id.into(),
+            name: format!("Service {client_id}"),
+            kind: Some(Kind::BackendService),
+            environment: Some(env),
+            business_owner: Some(ANA.into()),
+            purpose: Some("Sends lab results to the registry.".into()),
+            approved_scopes: Some("system/Patient.rs system/Observation.rs".into()),
+            granted_scopes: granted.map(String::from),
+            auth_method: Some(auth_method.into()),
+            ..NewIdentity::default()
         },
     )
     .await
-    .expect("connect add")
+    .expect("add");
+    d.identity.id
+}
+
+/// `connect add` of an OAuth server for `env`.
+async fn add_server(
+    store: &Store,
+    env: Environment,
+    issuer: &str,
+    fhir_base: Option<String>,
+) -> steward::Result<steward::connect::Connection> {
+    let req = api::ConnectAdd {
+        environment: env,
+        issuer: issuer.to_string(),
+        kind: None,
+        realm: None,
+        fhir_base,
+        admin_client_id: None,
+    };
+    api::connect_add(store, now(), &actor(), &req).await
+}
+
+/// The staging connection to `server`, with its FHIR endpoint.
+async fn connect(store: &Store, server: &AuthServer) -> steward::connect::Connection {
+    let fhir = Some(format!("{}/fhir", server.issuer));
+    add_server(store, Environment::Staging, &server.issuer, fhir)
+        .await
+        .expect("connect add")
 }
 
 /// The value Steward holds for an identity (read from its file, as the server's own admin
@@ -359,6 +381,25 @@ async fn discovery_registration_and_a_drill_that_passes() {
         !rules.contains(&"revocation-untested"),
         "a passing drill: {rules:?}"
     );
+    // Drills are due by tier, as the policy says: ten days on, a five-day interval has passed.
+    env.json(&[
+        "review",
+        "policy",
+        "--drill-medium-days",
+        "5",
+        "--drill-low-days",
+        "5",
+    ]);
+    let later = time::format(time::now() + chrono::Duration::days(10));
+    let due = env.json(&["findings", "--identity", &id.to_string(), "--now", &later]);
+    let untested = due
+        .items()
+        .iter()
+        .find(|f| f["rule"] == "revocation-untested")
+        .unwrap_or_else(|| panic!("{due}"));
+    assert!(untested["evidence"]
+        .text()
+        .starts_with("last passing revocation drill"));
 
     // The evidence package carries the drill; no secret reaches it or the database.
     let out = env.dir.path().join("pkg");
@@ -672,37 +713,17 @@ async fn drills_keep_away_from_production_unless_allowed() {
     let server = AuthServer::start(&[]);
     let env = Env::new();
     let store = env.store().await;
-    api::identity_add(
+    service(
         &store,
-        now(),
-        &actor(),
-        NewIdentity {
-            client_id: "prod-feed".into(),
-            name: "Prod feed".into(),
-            kind: Some(Kind::BackendService),
-            environment: Some(Environment::Production),
-            approved_scopes: Some("system/Patient.rs".into()),
-            auth_method: Some("client_secret_basic".into()),
-            ..NewIdentity::default()
-        },
+        "prod-feed",
+        Environment::Production,
+        None,
+        "client_secret_basic",
     )
-    .await
-    .expect("add");
-    api::connect_add(
-        &store,
-        now(),
-        &actor(),
-        &api::ConnectAdd {
-            environment: Environment::Production,
-            issuer: server.issuer.clone(),
-            kind: None,
-            realm: None,
-            fhir_base: None,
-            admin_client_id: None,
-        },
-    )
-    .await
-    .expect("connect");
+    .await;
+    add_server(&store, Environment::Production, &server.issuer, None)
+        .await
+        .expect("connect");
     env.json(&["register", "prod-feed"]);
     let refused = env.cli(&["--db", env.db_arg(), "drill", "1"]);
     assert!(!refused.status.success());
@@ -778,23 +799,11 @@ async fn a_broken_or_hostile_server_is_an_error_that_names_it_and_records_nothin
     let add = |issuer: String| {
         let store = store.clone();
         async move {
-            api::connect_add(
-                &store,
-                now(),
-                &actor(),
-                &api::ConnectAdd {
-                    environment: Environment::Sandbox,
-                    issuer,
-                    kind: None,
-                    realm: None,
-                    fhir_base: None,
-                    admin_client_id: None,
-                },
-            )
-            .await
-            .map(|_| ())
-            .expect_err("refused")
-            .to_string()
+            add_server(&store, Environment::Sandbox, &issuer, None)
+                .await
+                .map(|_| ())
+                .expect_err("refused")
+                .to_string()
         }
     };
     // Nothing listens on a port just freed.
@@ -928,23 +937,15 @@ async fn keycloak_sync_reads_every_client_of_the_realm_and_its_events() {
     let base = keycloak_replay().await;
     let env = Env::new();
     let store = env.store().await;
-    api::identity_add(
+    let granted = Some("system/Patient.rs system/Observation.rs");
+    service(
         &store,
-        now(),
-        &actor(),
-        NewIdentity {
-            client_id: "smart-backend-svc".into(),
-            name: "Backend".into(),
-            kind: Some(Kind::BackendService),
-            environment: Some(Environment::Staging),
-            approved_scopes: Some("system/Patient.rs system/Observation.rs".into()),
-            granted_scopes: Some("system/Patient.rs system/Observation.rs".into()),
-            auth_method: Some("client_secret_basic".into()),
-            ..NewIdentity::default()
-        },
+        "smart-backend-svc",
+        Environment::Staging,
+        granted,
+        "client_secret_basic",
     )
-    .await
-    .expect("add");
+    .await;
     env.json(&[
         "connect",
         "add",

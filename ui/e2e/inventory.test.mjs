@@ -21,6 +21,30 @@ let tmp;
 let db;
 let driverProcess;
 let driver;
+let authServer;
+let issuer;
+
+// With SHOTS=DIR, the screen is captured there at the moments the docs show
+// (`import -window root`, the display the app runs on).
+function shot(name) {
+  if (process.env.SHOTS) spawnSync("import", ["-window", "root", path.join(process.env.SHOTS, `${name}.png`)]);
+}
+
+// The tests' authorization server (oidc-provider on loopback, tests/authz).
+async function startAuthServer() {
+  const proc = spawn("node", [path.join(root, "tests", "authz", "server.mjs"), "--port", "0"], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const line = await new Promise((resolve, reject) => {
+    let buf = "";
+    proc.stdout.on("data", (d) => {
+      buf += d;
+      if (buf.includes("\n")) resolve(buf.split("\n")[0]);
+    });
+    proc.once("exit", (code) => reject(new Error(`the authorization server exited (${code})`)));
+  });
+  return { proc, issuer: line.replace(/^listening /, "").trim() };
+}
 
 function waitForPort(port, ms) {
   const deadline = Date.now() + ms;
@@ -57,6 +81,18 @@ before(async () => {
   };
   const seeded = spawnSync(cli, ["--db", db, "demo", "--identities", "60"], { env, encoding: "utf8" });
   assert.equal(seeded.status, 0, `seeding failed: ${seeded.stderr}`);
+  // Staging's authorization server, and a backend service registered there through Steward.
+  ({ proc: authServer, issuer } = await startAuthServer());
+  for (const args of [
+    ["connect", "add", "--environment", "staging", "--issuer", issuer, "--fhir-base", `${issuer}/fhir`],
+    ["identity", "add", "--client-id", "e2e-lab-feed", "--name", "Lab results feed", "--kind", "backend_service",
+      "--environment", "staging", "--approved-scopes", "system/Patient.rs system/Observation.rs",
+      "--auth-method", "client_secret_basic", "--purpose", "Sends lab results to the state registry."],
+    ["register", "e2e-lab-feed"],
+  ]) {
+    const r = spawnSync(cli, ["--db", db, ...args], { env, encoding: "utf8" });
+    assert.equal(r.status, 0, `steward ${args.join(" ")}: ${r.stderr}`);
+  }
 
   // Its output is not inherited: a child that outlived the test would hold the runner open.
   driverProcess = spawn(driverBin, ["--port", String(PORT)], { env, stdio: "ignore" });
@@ -74,6 +110,7 @@ after(async () => {
     driverProcess.kill("SIGTERM");
     await new Promise((r) => driverProcess.once("exit", r));
   }
+  if (authServer) authServer.kill("SIGTERM");
   // Whatever happened to the session, no copy of the app outlives the test.
   spawnSync("pkill", ["-TERM", "-f", app]);
   // The webview may still be flushing its own data dir for a moment after quitting.
@@ -192,10 +229,10 @@ test("the window exports a signed evidence package that verifies", async () => {
 test("the window shows the seeded inventory", async () => {
   await clickFresh("[data-testid=tab-inventory]");
   await driver.wait(until.elementsLocated(By.css("[data-testid=identity-row]")), 30000);
-  await driver.wait(settled(async () => (await countText()) === "60 identities"), 10000, "count of 60");
-  assert.equal((await rows()).length, 60, "all 60 seeded identities are listed");
+  await driver.wait(settled(async () => (await countText()) === "61 identities"), 10000, "the 60 seeded and the one registered");
+  assert.equal((await rows()).length, 61, "all 61 identities are listed");
   const tiers = await driver.findElements(By.css("[data-testid=risk-tier]"));
-  assert.equal(tiers.length, 60, "every row shows its risk tier");
+  assert.equal(tiers.length, 61, "every row shows its risk tier");
   for (const t of tiers.slice(0, 5)) assert.match(await t.getText(), /^(low|medium|high)$/i);
   const chain = await driver.findElement(By.css("[data-testid=chain-status]")).getText();
   assert.match(chain, /Audit chain intact/);
@@ -203,7 +240,7 @@ test("the window shows the seeded inventory", async () => {
 
 test("filtering by environment shows only that environment", async () => {
   await clickFresh("[data-testid=filter-environment] option[value=production]");
-  await driver.wait(settled(async () => (await countText()) !== "60 identities"), 10000, "the filter applies");
+  await driver.wait(settled(async () => (await countText()) !== "61 identities"), 10000, "the filter applies");
   const envs = await driver.executeScript(
     "return [...document.querySelectorAll('[data-testid=identity-row]')].map((r) => r.dataset.environment)",
   );
@@ -371,4 +408,34 @@ test("the import screen brings in an audit log and the trace follows", async () 
   assert.equal(after.total_calls, before + 1);
   const again = await invoke("usage_import_audit", { path: fixture, environment: "production" });
   assert.equal(again.already_imported, true, "the same file is counted once");
+});
+
+test("an administrator checks a server for drift and drills an identity's revocation", async () => {
+  await clickFresh("[data-testid=tab-connections]");
+  const card = await driver.wait(until.elementLocated(By.css("[data-testid=connection-staging]")), 10000);
+  assert.match(await card.getText(), new RegExp(issuer.replace(/[.]/g, "\\.")));
+  assert.match(await card.getText(), /token\/revocation/);
+  await clickFresh("[data-testid=drift-check-staging]");
+  const none = await driver.wait(until.elementLocated(By.css("[data-testid=drift-none-staging]")), 20000);
+  assert.match(await none.getText(), /1 client\(s\) read: the server matches the inventory/);
+  shot("servers");
+
+  await clickFresh("[data-testid=tab-inventory]");
+  const search = await driver.wait(until.elementLocated(By.css("[data-testid=search]")), 10000);
+  await search.sendKeys("Lab results feed");
+  await driver.wait(settled(async () => (await countText()) === "1 identity"), 10000, "the registered identity");
+  await clickFresh("[data-testid=identity-row] td.name div");
+  const none2 = await driver.wait(until.elementLocated(By.css("[data-testid=drill-none]")), 10000);
+  assert.match(await none2.getText(), /Never drilled/);
+  const button = await driver.findElement(By.css("[data-testid=drill-run]"));
+  await driver.executeScript("arguments[0].scrollIntoView(); arguments[0].click();", button);
+  const outcome = await driver.wait(until.elementLocated(By.css("[data-testid=drill-outcome]")), 40000);
+  await driver.wait(settled(async () => /^Passed/.test(await outcome.getText())), 10000, "the drill passes");
+  const steps = await driver.findElements(By.css("[data-testid=drill-panel] .timeline li"));
+  assert.equal(steps.length, 6, "token, introspect, FHIR, revoke, introspect, FHIR");
+  await driver.executeScript("arguments[0].scrollIntoView();", outcome);
+  shot("drill");
+  const findings = cliJson(["findings", "--identity", "e2e-lab-feed", "--environment", "staging"]);
+  assert.ok(!findings.some((f) => f.rule === "revocation-untested"), "the passing drill counts");
+  await clickFresh("[data-testid=detail-close]");
 });
