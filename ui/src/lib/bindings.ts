@@ -313,13 +313,17 @@ escalate_days: number,
 /**
  * Days a re-authorization item has before it is due.
  */
-reauth_days: number, deadline_default: DeadlineDefault, fallback_reviewer: Person | null, updated_at: string | null, };
+reauth_days: number, deadline_default: DeadlineDefault, fallback_reviewer: Person | null, 
+/**
+ * Days between revocation drills, by review tier.
+ */
+drill_intervals: Intervals, updated_at: string | null, };
 
 export type PolicyEdit = { high_days: number | null, medium_days: number | null, low_days: number | null, remind_days: number | null, escalate_days: number | null, reauth_days: number | null, deadline_default: DeadlineDefault | null, 
 /**
  * Email or person id.
  */
-fallback_reviewer: string | null, };
+fallback_reviewer: string | null, drill_high_days: number | null, drill_medium_days: number | null, drill_low_days: number | null, };
 
 export type CampaignFilter = { environment: Environment | null, kind: Kind | null, tier: Tier | null, 
 /**
