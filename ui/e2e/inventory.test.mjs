@@ -26,8 +26,10 @@ let issuer;
 
 // With SHOTS=DIR, the screen is captured there at the moments the docs show
 // (`import -window root`, the display the app runs on).
-function shot(name) {
-  if (process.env.SHOTS) spawnSync("import", ["-window", "root", path.join(process.env.SHOTS, `${name}.png`)]);
+async function shot(name) {
+  if (!process.env.SHOTS) return;
+  await driver.sleep(700); // the webview paints a moment after the DOM settles
+  spawnSync("import", ["-window", "root", path.join(process.env.SHOTS, `${name}.png`)]);
 }
 
 // The tests' authorization server (oidc-provider on loopback, tests/authz).
@@ -216,7 +218,7 @@ test("the window exports a signed evidence package that verifies", async () => {
   const out = path.join(tmp, "evidence");
   const result = await invoke("evidence_export", { out });
   assert.ok(!result.error, JSON.stringify(result.error));
-  assert.equal(result.files.length, 13);
+  assert.equal(result.files.length, 14);
   const verified = spawnSync(cli, ["--db", db, "evidence", "verify", out], { encoding: "utf8" });
   assert.equal(verified.status, 0, verified.stderr);
   // Where the key is: a database named by STEWARD_DB keeps it in a file, never the keychain.
@@ -339,6 +341,7 @@ test("a reviewer works through the demo campaign in the wizard, by keyboard", as
     await driver.actions().sendKeys(Key.ENTER).perform();
     actions += 1;
     await driver.wait(until.elementLocated(By.css(`[data-testid=step-${step}]`)), 5000, `step ${step}`);
+    if (step === 3) await shot("review-wizard");
   }
   const comment = await driver.wait(until.elementLocated(By.css("[data-testid=comment]")), 5000);
   await driver.wait(settled(async () => (await driver.switchTo().activeElement().getAttribute("data-testid")) === "comment"), 5000, "the comment box has focus");
@@ -418,7 +421,7 @@ test("an administrator checks a server for drift and drills an identity's revoca
   await clickFresh("[data-testid=drift-check-staging]");
   const none = await driver.wait(until.elementLocated(By.css("[data-testid=drift-none-staging]")), 20000);
   assert.match(await none.getText(), /1 client\(s\) read: the server matches the inventory/);
-  shot("servers");
+  await shot("servers");
 
   await clickFresh("[data-testid=tab-inventory]");
   const search = await driver.wait(until.elementLocated(By.css("[data-testid=search]")), 10000);
@@ -433,9 +436,12 @@ test("an administrator checks a server for drift and drills an identity's revoca
   await driver.wait(settled(async () => /^Passed/.test(await outcome.getText())), 10000, "the drill passes");
   const steps = await driver.findElements(By.css("[data-testid=drill-panel] .timeline li"));
   assert.equal(steps.length, 6, "token, introspect, FHIR, revoke, introspect, FHIR");
-  await driver.executeScript("arguments[0].scrollIntoView();", outcome);
-  shot("drill");
-  const findings = cliJson(["findings", "--identity", "e2e-lab-feed", "--environment", "staging"]);
+  await driver.executeScript("document.querySelector('[data-testid=drill-panel]').scrollIntoView();");
+  await shot("drill");
+  // Registered, the identity took the client_id the server issued.
+  const [registered] = cliJson(["identity", "list", "--search", "Lab results feed"]);
+  assert.notEqual(registered.client_id, "e2e-lab-feed");
+  const findings = cliJson(["findings", "--identity", String(registered.id)]);
   assert.ok(!findings.some((f) => f.rule === "revocation-untested"), "the passing drill counts");
   await clickFresh("[data-testid=detail-close]");
 });

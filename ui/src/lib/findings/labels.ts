@@ -21,6 +21,13 @@ export const RULE_LABEL: Record<string, string> = {
   dormant: "Dormant",
   "revocation-path-missing": "No revocation path",
   "unknown-use-case": "Unknown use case",
+  "reauthorization-pending": "Re-authorization pending",
+  "revocation-ineffective": "Revocation does not take effect",
+  "revocation-untested": "Revocation not drilled",
+  "unregistered-client": "Client unknown to the inventory",
+  "missing-on-server": "Client gone from the server",
+  "server-no-revocation": "Server cannot revoke tokens",
+  "server-no-introspection": "Server cannot introspect tokens",
 };
 
 export function ruleLabel(rule: string): string {
