@@ -47,6 +47,7 @@ bench:
 	bash scripts/bench-evidence.sh
 	bash scripts/bench-usage.sh
 	bash scripts/bench-team.sh
+	bash scripts/bench-connect.sh
 
 clean:
 	$(CARGO) clean

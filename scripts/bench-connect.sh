@@ -12,7 +12,9 @@
 # (target <= 1.5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v curl >/dev/null || { echo "needs curl (apt-get install curl)" >&2; exit 1; }
+for tool in curl sqlite3 jq node; do
+  command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install $tool)" >&2; exit 1; }
+done
 clients=${CLIENTS:-5000}
 runs=${RUNS:-3}
 cargo build --release -q -p steward --bins --example connect_fill
