@@ -302,10 +302,20 @@ fn describe(url: &Url, e: &reqwest::Error) -> Error {
         "did not answer in time (timed out)".to_string()
     } else if e.is_redirect() {
         format!("refused redirect: {detail}")
-    } else if chain
+    } else if url.scheme() == "https" && {
+        // rustls's errors reach here as text inside the connector's I/O error.
+        let all = chain.join(" ").to_ascii_lowercase();
+        [
+            "certificate",
+            "tls",
+            "handshake",
+            "corrupt message",
+            "alert",
+            "peer ",
+        ]
         .iter()
-        .any(|c| c.contains("certificate") || c.contains("TLS") || c.contains("tls"))
-    {
+        .any(|w| all.contains(w))
+    } {
         format!("TLS failure: {detail}")
     } else if e.is_connect() {
         format!("cannot connect: {detail}")

@@ -844,6 +844,11 @@ async fn a_broken_or_hostile_server_is_an_error_that_names_it_and_records_nothin
     .await;
     let e = add(other).await;
     assert!(e.contains("redirect"), "{e}");
+    // A server that does not speak TLS where HTTPS is asked for.
+    let plain = raw_server(http_response("200 OK", &[], b"{}"), Duration::ZERO).await;
+    let tls = plain.replace("http://", "https://");
+    let e = add(tls.clone()).await;
+    assert!(e.contains(&tls) && e.contains("TLS"), "{e}");
     let missing = raw_server(http_response("404 Not Found", &[], b""), Duration::ZERO).await;
     let e = add(missing).await;
     assert!(e.contains("publishes no server metadata"), "{e}");
