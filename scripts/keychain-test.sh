@@ -43,6 +43,17 @@ inside() {
   [[ $(jq '.known | length' <<<"$rotated") == 2 ]] || fail "the old public key is not listed"
   s evidence verify "$work/p1" >/dev/null || fail "an old package no longer verifies after rotation"
 
+  # A held client credential goes where the signing key went: the keychain, no file, no
+  # value in the database.
+  s identity add --client-id kc-feed --name "Keychain feed" --kind backend_service \
+    --environment staging >/dev/null
+  held=$(printf 'kc-s3cret-value' | s --json credential set kc-feed --client-secret-stdin)
+  [[ $(jq -r .store <<<"$held") == keychain ]] || fail "the client secret is not in the keychain: $held"
+  [[ ! -e "$work/k.db.secrets" ]] || fail "a secrets directory was written beside the database"
+  if grep -aq "kc-s3cret-value" "$work"/k.db*; then fail "the secret reached the database"; fi
+  [[ $(s --json credential show kc-feed | jq -r '.[0].fingerprint') == $(jq -r .fingerprint <<<"$held") ]] ||
+    fail "credential show does not give the held fingerprint"
+
   # A key already in a file stays there, keychain or not.
   "$bin" --db "$work/f.db" init >/dev/null
   STEWARD_KEY_STORE=file "$bin" --db "$work/f.db" evidence key show >/dev/null
@@ -69,4 +80,4 @@ show=$(env -u DBUS_SESSION_BUS_ADDRESS -u DISPLAY STEWARD_KEY_STORE=keychain \
   "$bin" --db "$work/n.db" --json evidence key show)
 [[ $(jq -r .storage <<<"$show") == file && $(jq -r .keychain_unavailable <<<"$show") != null ]] ||
   { echo "keychain test: no fallback to a file without a Secret Service: $show" >&2; exit 1; }
-echo "keychain test: key created, kept, used, rotated in the Secret Service; file fallback ok"
+echo "keychain test: key created, kept, used, rotated in the Secret Service; a client secret held there; file fallback ok"
