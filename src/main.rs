@@ -304,6 +304,9 @@ enum IdentityCommand {
         /// Text in the name, client_id, vendor, purpose or an owner's name.
         #[arg(long)]
         search: Option<String>,
+        /// Only what this person owns (email or id), as business or technical owner.
+        #[arg(long)]
+        owner: Option<String>,
         /// name, kind, environment, business_owner, technical_owner, purpose,
         /// granted_scopes, next_review_due or status.
         #[arg(long, default_value = "name", value_parser = parse_sort)]
@@ -1120,15 +1123,21 @@ async fn identity(
             kind,
             status,
             search,
+            owner,
             sort,
             desc,
             limit,
         } => {
+            let owner = match owner {
+                Some(spec) => Some(api::person_id(store, &spec).await?),
+                None => None,
+            };
             let filter = IdentityFilter {
                 environment,
                 kind,
                 status,
                 search,
+                owner,
                 sort,
                 descending: desc,
                 limit,

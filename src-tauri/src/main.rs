@@ -8,7 +8,7 @@ use steward::api::{
 };
 use steward::audit::{Actor, AuditEntry, ChainStatus};
 use steward::evidence::bag::BagSummary;
-use steward::inventory::{IdentityDetail, IdentityFilter, IdentityPage, Person};
+use steward::inventory::{IdentityDetail, IdentityFilter, IdentityPage, OwnerRole, Person};
 use steward::policy::template::Template;
 use steward::policy::{Finding, FindingFilter};
 use steward::review::{AttestRequest, Campaign, DecideRequest, Item, NewCampaign, ReviewPolicy};
@@ -173,6 +173,16 @@ async fn identity_attest(
     request: AttestRequest,
 ) -> Result<IdentityDetail, Error> {
     api::identity_attest(&c.store, time::now(), &c.actor, &reference, request).await
+}
+
+#[tauri::command]
+async fn identity_set_owner(
+    c: State<'_, Console>,
+    reference: IdentityRef,
+    role: OwnerRole,
+    person: String,
+) -> Result<IdentityDetail, Error> {
+    api::identity_set_owner(&c.store, time::now(), &c.actor, &reference, role, &person).await
 }
 
 #[tauri::command]
@@ -386,6 +396,7 @@ fn main() {
             review_decide,
             review_draft_save,
             identity_attest,
+            identity_set_owner,
             review_policy,
             usage_import_audit,
             usage_import_tokens,

@@ -342,6 +342,9 @@ pub struct IdentityFilter {
     pub status: Option<Status>,
     /// Case-insensitive text found in name, client_id, vendor, purpose or an owner's name.
     pub search: Option<String>,
+    /// Only identities this person (id) owns, as business or technical owner.
+    #[ts(type = "number | null")]
+    pub owner: Option<i64>,
     pub sort: IdentitySort,
     pub descending: bool,
     #[ts(type = "number | null")]

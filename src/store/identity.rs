@@ -438,6 +438,13 @@ macro_rules! push_filter {
         if let Some(status) = f.status {
             q.push(" AND i.status = ").push_bind(status);
         }
+        if let Some(owner) = f.owner {
+            q.push(" AND (i.business_owner_id = ")
+                .push_bind(owner)
+                .push(" OR i.technical_owner_id = ")
+                .push_bind(owner)
+                .push(")");
+        }
         if let Some(term) = f.search.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
             let escaped = term
                 .replace('\\', "\\\\")

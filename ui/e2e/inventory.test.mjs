@@ -89,7 +89,8 @@ before(async () => {
     ["connect", "add", "--environment", "staging", "--issuer", issuer, "--fhir-base", `${issuer}/fhir`],
     ["identity", "add", "--client-id", "e2e-lab-feed", "--name", "Lab results feed", "--kind", "backend_service",
       "--environment", "staging", "--approved-scopes", "system/Patient.rs system/Observation.rs",
-      "--auth-method", "client_secret_basic", "--purpose", "Sends lab results to the state registry."],
+      "--auth-method", "client_secret_basic", "--purpose", "Sends lab results to the state registry.",
+      "--technical-owner", "rosa.martins@stewardhealth.example"],
     ["register", "e2e-lab-feed"],
   ]) {
     const r = spawnSync(cli, ["--db", db, ...args], { env, encoding: "utf8" });
@@ -444,4 +445,27 @@ test("an administrator checks a server for drift and drills an identity's revoca
   const findings = cliJson(["findings", "--identity", String(registered.id)]);
   assert.ok(!findings.some((f) => f.rule === "revocation-untested"), "the passing drill counts");
   await clickFresh("[data-testid=detail-close]");
+});
+
+test("an owner attests an identity's purpose and scopes in the window", async () => {
+  // Rosa (signed in by the review test) runs the lab feed day to day.
+  await clickFresh("[data-testid=tab-mine]");
+  const row = await driver.wait(until.elementLocated(By.css("[data-testid=mine-row]")), 10000);
+  assert.match(await row.getText(), /Lab results feed/);
+  await clickFresh("[data-testid=attest-open]");
+  const purpose = await driver.wait(until.elementLocated(By.css("[data-testid=attest-purpose]")), 10000);
+  await purpose.clear();
+  await purpose.sendKeys("Sends finalized lab results to the state public-health registry.");
+  const why = await driver.findElements(By.css("[data-testid=attest-why]"));
+  assert.equal(why.length, 2, "one justification per approved scope");
+  for (const w of why) await w.sendKeys("The registry report needs the patient and the result.");
+  await shot("my-identities");
+  await clickFresh("[data-testid=attest-submit]");
+  const saved = await driver.wait(until.elementLocated(By.css("[data-testid=attest-saved]")), 10000);
+  assert.match(await saved.getText(), /2 justification/);
+  const [lab] = cliJson(["identity", "list", "--search", "Lab results feed"]);
+  const detail = cliJson(["identity", "show", String(lab.id)]);
+  assert.equal(detail.purpose, "Sends finalized lab results to the state public-health registry.");
+  assert.ok(detail.approvals.every((a) => a.justification), JSON.stringify(detail.approvals));
+  assert.ok(detail.history.some((e) => e.action === "identity.attest"), "the attestation is audited");
 });

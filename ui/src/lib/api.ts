@@ -33,6 +33,7 @@ import type {
   IdentityUsage,
   Environment,
   Whoami,
+  OwnerRole,
   Connection,
   ConnectAdd,
   SyncReport,
@@ -81,6 +82,8 @@ export const api = {
     call<number>("review_draft_save", { id, draft, version }),
   identityAttest: (reference: IdentityRef, request: AttestRequest) =>
     call<IdentityDetail>("identity_attest", { reference, request }),
+  identitySetOwner: (reference: IdentityRef, role: OwnerRole, person: string) =>
+    call<IdentityDetail>("identity_set_owner", { reference, role, person }),
   reviewPolicy: () => call<ReviewPolicy>("review_policy"),
   usageImportAudit: (path: string, environment: Environment) =>
     call<AuditImportSummary>("usage_import_audit", { path, environment }),

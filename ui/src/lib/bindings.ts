@@ -66,7 +66,11 @@ export type IdentityFilter = { environment: Environment | null, kind: Kind | nul
 /**
  * Case-insensitive text found in name, client_id, vendor, purpose or an owner's name.
  */
-search: string | null, sort: IdentitySort, descending: boolean, limit: number | null, offset: number | null, };
+search: string | null, 
+/**
+ * Only identities this person (id) owns, as business or technical owner.
+ */
+owner: number | null, sort: IdentitySort, descending: boolean, limit: number | null, offset: number | null, };
 
 export type IdentityPage = { total: number, rows: Array<Identity>, };
 
