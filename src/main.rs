@@ -461,6 +461,18 @@ enum AuditCommand {
         /// Only entries about this subject, e.g. identity:42.
         #[arg(long)]
         subject: Option<String>,
+        /// Only this action (identity.create), or a prefix ending in "." (review.).
+        #[arg(long)]
+        action: Option<String>,
+        /// Only entries by this actor (OS user or database login).
+        #[arg(long)]
+        actor: Option<String>,
+        /// From this time (RFC 3339 or YYYY-MM-DD).
+        #[arg(long, value_parser = parse_time)]
+        since: Option<time::Timestamp>,
+        /// Up to this time (RFC 3339 or YYYY-MM-DD).
+        #[arg(long, value_parser = parse_time)]
+        until: Option<time::Timestamp>,
         #[arg(long)]
         limit: Option<i64>,
     },
@@ -1029,8 +1041,23 @@ async fn dispatch(
                 )
             })
         }
-        Command::Audit(AuditCommand::Log { subject, limit }) => {
-            let entries = api::audit_log(store, &AuditQuery { subject, limit }).await?;
+        Command::Audit(AuditCommand::Log {
+            subject,
+            action,
+            actor,
+            since,
+            until,
+            limit,
+        }) => {
+            let query = AuditQuery {
+                subject,
+                action,
+                actor,
+                since: since.map(time::format),
+                until: until.map(time::format),
+                limit,
+            };
+            let entries = api::audit_log(store, &query).await?;
             out.table(
                 &entries,
                 &["SEQ", "AT", "ACTOR", "ACTION", "SUBJECT", "HASH"],

@@ -7,7 +7,8 @@ use steward::api::{
     TemplateEdit, Whoami,
 };
 use steward::audit::{Actor, AuditEntry, ChainStatus};
-use steward::evidence::bag::BagSummary;
+use steward::evidence::bag::{BagSummary, BagVerification};
+use steward::evidence::Checkpoint;
 use steward::inventory::{IdentityDetail, IdentityFilter, IdentityPage, OwnerRole, Person};
 use steward::policy::template::Template;
 use steward::policy::{Finding, FindingFilter};
@@ -114,6 +115,22 @@ async fn evidence_export(c: State<'_, Console>, out: String) -> Result<BagSummar
         &EvidenceFilter::default(),
     )
     .await
+}
+
+/// Verifies the package in a folder the person picked in the open dialog.
+#[tauri::command]
+async fn evidence_verify(c: State<'_, Console>, dir: String) -> Result<BagVerification, Error> {
+    api::evidence_verify(Some(&c.store), dir.as_ref(), None).await
+}
+
+#[tauri::command]
+async fn audit_checkpoint(c: State<'_, Console>) -> Result<Checkpoint, Error> {
+    api::audit_checkpoint(&c.store, time::now(), &c.actor).await
+}
+
+#[tauri::command]
+async fn audit_checkpoints(c: State<'_, Console>) -> Result<Vec<Checkpoint>, Error> {
+    api::audit_checkpoints(&c.store).await
 }
 
 #[tauri::command]
@@ -388,6 +405,9 @@ fn main() {
             template_edit,
             evidence_export,
             evidence_key_show,
+            evidence_verify,
+            audit_checkpoint,
+            audit_checkpoints,
             campaign_list,
             campaign_create,
             campaign_close,

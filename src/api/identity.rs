@@ -136,10 +136,14 @@ pub async fn identity_show(store: &Store, r: &IdentityRef) -> Result<IdentityDet
     );
     let credentials = db::credentials(&mut conn, rec.id).await?;
     drop(conn);
+    let subject = format!("identity:{}", rec.id);
     let history = crate::store::audit::list(
         &mut store.read().await?,
-        Some(&format!("identity:{}", rec.id)),
-        200,
+        &crate::store::audit::Filter {
+            subject: Some(&subject),
+            limit: Some(200),
+            ..Default::default()
+        },
     )
     .await?;
     Ok(IdentityDetail {

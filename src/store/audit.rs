@@ -137,28 +137,56 @@ pub async fn scan(db: &mut Db, mut visit: impl FnMut(AuditEntry) -> bool) -> Res
 }
 
 /// Entries, newest first, optionally for one subject; a negative `limit` is no limit.
-pub async fn list(db: &mut Db, subject: Option<&str>, limit: i64) -> Result<Vec<AuditEntry>> {
-    let limit = (limit >= 0).then_some(limit);
-    macro_rules! select {
-        () => {
+pub async fn list(db: &mut Db, f: &Filter<'_>) -> Result<Vec<AuditEntry>> {
+    let rows: Vec<AuditRow> = on!(db, |c| {
+        let mut q = QueryBuilder::new(
             "SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log \
-             WHERE ($1 IS NULL OR subject = $1) ORDER BY seq DESC"
-        };
-    }
-    // SQLite reads a negative limit as none, PostgreSQL a NULL one.
-    let rows: Vec<AuditRow> = on!(
-        db,
-        sql = (
-            concat!(select!(), " LIMIT coalesce($2, -1)"),
-            concat!(select!(), " LIMIT $2")
-        ),
-        |c| sqlx::query_as(sql)
-            .bind(subject)
-            .bind(limit)
-            .fetch_all(c)
-            .await
-    )?;
+             WHERE 1 = 1",
+        );
+        if let Some(s) = f.subject {
+            q.push(" AND subject = ").push_bind(s);
+        }
+        match f.action {
+            // A prefix: the actions under it, compared as text (no LIKE pattern to escape).
+            Some(a) if a.ends_with('.') => {
+                q.push(" AND substr(action, 1, ")
+                    .push_bind(a.len() as i64)
+                    .push(") = ")
+                    .push_bind(a);
+            }
+            Some(a) => {
+                q.push(" AND action = ").push_bind(a);
+            }
+            None => {}
+        }
+        if let Some(a) = f.actor {
+            q.push(" AND actor = ").push_bind(a);
+        }
+        if let Some(t) = f.since {
+            q.push(" AND at >= ").push_bind(t);
+        }
+        if let Some(t) = f.until {
+            q.push(" AND at <= ").push_bind(t);
+        }
+        q.push(" ORDER BY seq DESC");
+        if let Some(n) = f.limit.filter(|n| *n >= 0) {
+            q.push(" LIMIT ").push_bind(n);
+        }
+        q.build_query_as().fetch_all(c).await
+    })?;
     Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// Which entries [`list`] reads.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Filter<'a> {
+    pub subject: Option<&'a str>,
+    /// An action, or a prefix of actions ending in `.`.
+    pub action: Option<&'a str>,
+    pub actor: Option<&'a str>,
+    pub since: Option<&'a str>,
+    pub until: Option<&'a str>,
+    pub limit: Option<i64>,
 }
 
 /// The hash of the entry at `seq`, if there is one.

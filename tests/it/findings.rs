@@ -335,6 +335,7 @@ async fn accepting_a_risk_needs_a_non_owner_a_reason_and_a_future_date_and_expir
         &api::AuditQuery {
             subject: Some(format!("identity:{id}")),
             limit: Some(1),
+            ..api::AuditQuery::default()
         },
     )
     .await
@@ -369,6 +370,7 @@ async fn template_edits_are_audited_and_change_findings() {
         &api::AuditQuery {
             subject: Some("template:clinical-decision-support".into()),
             limit: None,
+            ..api::AuditQuery::default()
         },
     )
     .await

@@ -187,6 +187,7 @@ async fn unknown_columns_are_reported_not_silently_dropped() {
         &api::AuditQuery {
             subject: Some("import:extra-column.csv".into()),
             limit: None,
+            ..api::AuditQuery::default()
         },
     )
     .await

@@ -264,6 +264,7 @@ async fn the_database_refuses_what_a_role_may_not_do() {
         &api::AuditQuery {
             subject: Some(format!("review_item:{}", item.id)),
             limit: Some(1),
+            ..api::AuditQuery::default()
         },
     )
     .await
@@ -317,6 +318,7 @@ async fn the_database_refuses_what_a_role_may_not_do() {
         &api::AuditQuery {
             subject: None,
             limit: Some(1),
+            ..api::AuditQuery::default()
         },
     )
     .await

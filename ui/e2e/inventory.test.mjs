@@ -3,7 +3,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, existsSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -468,4 +468,49 @@ test("an owner attests an identity's purpose and scopes in the window", async ()
   assert.equal(detail.purpose, "Sends finalized lab results to the state public-health registry.");
   assert.ok(detail.approvals.every((a) => a.justification), JSON.stringify(detail.approvals));
   assert.ok(detail.history.some((e) => e.action === "identity.attest"), "the attestation is audited");
+});
+
+test("an auditor verifies a good package and a tampered one, and signs a checkpoint", async () => {
+  await clickFresh("[data-testid=tab-audit]");
+  const chain = await driver.wait(until.elementLocated(By.css("[data-testid=chain-verified]")), 20000);
+  assert.match(await chain.getText(), /Intact/);
+  const rows = await driver.wait(until.elementsLocated(By.css("[data-testid=log-row]")), 10000);
+  assert.ok(rows.length > 0);
+  // Filter the log by action prefix.
+  const action = await driver.findElement(By.css("[data-testid=log-action]"));
+  await action.sendKeys("identity.drill");
+  await clickFresh("[data-testid=log-apply]");
+  await driver.wait(
+    settled(async () => {
+      const r = await driver.findElements(By.css("[data-testid=log-row]"));
+      return r.length === 1 && /identity\.drill/.test(await r[0].getText());
+    }),
+    10000,
+    "only the drill's entry",
+  );
+
+  // The native folder dialog cannot be driven over WebDriver: call the command it calls.
+  const good = path.join(tmp, "evidence");
+  assert.ok(existsSync(good), "the export test made a package");
+  const ok = await invoke("evidence_verify", { dir: good });
+  assert.ok(!ok.error, JSON.stringify(ok.error));
+  assert.equal(ok.payload_files, 14);
+  const bad = path.join(tmp, "tampered");
+  cpSync(good, bad, { recursive: true });
+  const inv = path.join(bad, "data", "inventory.csv");
+  writeFileSync(inv, readFileSync(inv, "utf8").replace(/,production,/, ",sandbox,"));
+  const refused = await invoke("evidence_verify", { dir: bad });
+  assert.equal(refused.error?.code, "integrity", JSON.stringify(refused));
+  assert.match(refused.error.message, /data\/inventory\.csv/, "the failure names the file");
+  const button = await driver.findElement(By.css("[data-testid=verify-package]"));
+  assert.match(await button.getText(), /Verify a package/);
+  await shot("audit");
+
+  const before = cliJson(["audit", "log", "--action", "audit.checkpoint"]).length;
+  await clickFresh("[data-testid=checkpoint-sign]");
+  await driver.wait(
+    settled(async () => cliJson(["audit", "log", "--action", "audit.checkpoint"]).length === before + 1),
+    10000,
+    "a checkpoint is signed and audited",
+  );
 });

@@ -128,7 +128,24 @@ subject: string | null,
 /**
  * At most this many, newest first (default: all).
  */
-limit: number | null, };
+limit: number | null, 
+/**
+ * Only this action (`identity.create`), or every action under a prefix ending in `.`
+ * (`review.`).
+ */
+action: string | null, 
+/**
+ * Only entries by this actor (an OS user or a database login).
+ */
+actor: string | null, 
+/**
+ * From this time (RFC 3339), inclusive.
+ */
+since: string | null, 
+/**
+ * Up to this time (RFC 3339), inclusive.
+ */
+until: string | null, };
 
 export type Format = "steward_csv" | "rfc7591" | "keycloak_realm";
 
