@@ -406,6 +406,10 @@ enum PersonCommand {
     Add { person: String },
     /// Bind this OS account to a person (once): every change made here is then theirs.
     Bind { person: String },
+    /// Mark a person as having left the organization: what they own gets a finding.
+    Depart { person: String },
+    /// Mark a departed person as back.
+    Return { person: String },
 }
 
 #[derive(Subcommand)]
@@ -447,6 +451,9 @@ enum ImportCommand {
         /// Environment for formats that carry none (RFC 7591, Keycloak).
         #[arg(long)]
         environment: Option<Environment>,
+        /// Show what each record would change, and write nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Import FHIR R4 AuditEvents (NDJSON, a Bundle, or one event) into usage aggregates.
     Audit(UsageImportArgs),
@@ -1019,17 +1026,32 @@ async fn dispatch(
                 )
             })
         }
+        Command::Person(PersonCommand::Depart { person }) => {
+            let p = api::person_set_active(store, now, actor, &person, false).await?;
+            out.one(&p, || {
+                format!("{} <{}> has left the organization", p.name, p.email)
+            })
+        }
+        Command::Person(PersonCommand::Return { person }) => {
+            let p = api::person_set_active(store, now, actor, &person, true).await?;
+            out.one(&p, || format!("{} <{}> is back", p.name, p.email))
+        }
         Command::Person(PersonCommand::Add { person }) => {
             let p = api::person_add(store, now, actor, &person).await?;
             out.one(&p, || format!("{} <{}> [{}]", p.name, p.email, p.id))
         }
-        Command::Import(ImportCommand::Registrations { file, environment }) => {
-            let s = api::registrations_import(store, now, actor, &file, environment).await?;
+        Command::Import(ImportCommand::Registrations {
+            file,
+            environment,
+            dry_run,
+        }) => {
+            let s =
+                api::registrations_import(store, now, actor, &file, environment, dry_run).await?;
             for w in s.warnings.iter().chain(&s.skipped) {
                 eprintln!("note: {w}");
             }
             out.one(&s, || {
-                format!(
+                let mut text = format!(
                     "{}: {} records ({:?}): {} created, {} updated, {} unchanged, {} skipped",
                     s.file,
                     s.records,
@@ -1038,7 +1060,24 @@ async fn dispatch(
                     s.updated,
                     s.unchanged,
                     s.skipped.len()
-                )
+                );
+                if s.dry_run {
+                    text.push_str(" (a preview: nothing was written)");
+                    for c in s.changes.iter().filter(|c| c.outcome != "unchanged") {
+                        text.push_str(&format!(
+                            "\n  {} {} [{}]: {}{}",
+                            c.outcome,
+                            c.client_id,
+                            c.environment,
+                            c.fields.join(", "),
+                            c.reopens
+                                .as_deref()
+                                .map(|r| format!("; reopens review: {r}"))
+                                .unwrap_or_default()
+                        ));
+                    }
+                }
+                text
             })
         }
         Command::Audit(AuditCommand::Log {

@@ -17,6 +17,7 @@ use steward::store::review::ItemQuery;
 
 use steward::api::{AuditImportSummary, IdentityUsage, TokenImportSummary, TraceReport};
 use steward::api::{ConnectAdd, DrillOptions, DrillReport, EnforceReport, SyncReport};
+use steward::api::{ImportSummary, NewIdentity};
 use steward::connect::Connection;
 use steward::inventory::Environment;
 use steward::store::connect::Task;
@@ -190,6 +191,49 @@ async fn identity_attest(
     request: AttestRequest,
 ) -> Result<IdentityDetail, Error> {
     api::identity_attest(&c.store, time::now(), &c.actor, &reference, request).await
+}
+
+#[tauri::command]
+async fn identity_add(
+    c: State<'_, Console>,
+    identity: NewIdentity,
+) -> Result<IdentityDetail, Error> {
+    api::identity_add(&c.store, time::now(), &c.actor, identity).await
+}
+
+#[tauri::command]
+async fn identity_retire(
+    c: State<'_, Console>,
+    reference: IdentityRef,
+    reason: Option<String>,
+) -> Result<IdentityDetail, Error> {
+    api::identity_retire(&c.store, time::now(), &c.actor, &reference, reason).await
+}
+
+#[tauri::command]
+async fn person_add(c: State<'_, Console>, spec: String) -> Result<Person, Error> {
+    api::person_add(&c.store, time::now(), &c.actor, &spec).await
+}
+
+#[tauri::command]
+async fn person_set_active(
+    c: State<'_, Console>,
+    spec: String,
+    active: bool,
+) -> Result<Person, Error> {
+    api::person_set_active(&c.store, time::now(), &c.actor, &spec, active).await
+}
+
+/// Imports (or, with `dry_run`, previews) a registrations file picked in the open dialog.
+#[tauri::command]
+async fn registrations_import(
+    c: State<'_, Console>,
+    path: String,
+    environment: Option<Environment>,
+    dry_run: bool,
+) -> Result<ImportSummary, Error> {
+    let path = std::path::PathBuf::from(path);
+    api::registrations_import(&c.store, time::now(), &c.actor, &path, environment, dry_run).await
 }
 
 #[tauri::command]
@@ -417,6 +461,11 @@ fn main() {
             review_draft_save,
             identity_attest,
             identity_set_owner,
+            identity_add,
+            identity_retire,
+            person_add,
+            person_set_active,
+            registrations_import,
             review_policy,
             usage_import_audit,
             usage_import_tokens,

@@ -410,6 +410,52 @@ pub async fn person_add(
 }
 
 /// Everyone who owns or reviews something.
+/// Marks a person as having left the organization (or as back): the identities they own get
+/// an owner-departed finding, and they can no longer be chosen as an owner or reviewer.
+pub async fn person_set_active(
+    store: &Store,
+    now: Timestamp,
+    actor: &Actor,
+    spec: &str,
+    active: bool,
+) -> Result<Person> {
+    let mut tx = store.begin_write().await?;
+    let found = match spec.trim().parse::<i64>() {
+        Ok(id) => person::get(&mut tx, id).await?,
+        Err(_) => {
+            let p = PersonInput::parse(spec).map_err(|m| Error::invalid("person", m))?;
+            person::by_email(&mut tx, &p.email).await?
+        }
+    }
+    .ok_or_else(|| Error::NotFound(format!("person '{}'", spec.trim())))?;
+    if found.active == active {
+        return Ok(found);
+    }
+    let stamp = crate::time::format(now);
+    person::set_active(
+        &mut tx,
+        found.id,
+        active,
+        (!active).then_some(stamp.as_str()),
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        now,
+        actor,
+        if active {
+            "person.return"
+        } else {
+            "person.depart"
+        },
+        format!("person:{}", found.id),
+        json!({ "email": found.email }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Person { active, ..found })
+}
+
 pub async fn person_list(store: &Store) -> Result<Vec<Person>> {
     let mut conn = store.read().await?;
     person::list(&mut conn).await

@@ -26,6 +26,23 @@ pub struct ImportSummary {
     pub unchanged: usize,
     pub skipped: Vec<String>,
     pub warnings: Vec<String>,
+    /// What each record does (or, in a preview, would do).
+    pub changes: Vec<ImportChange>,
+    /// A preview: nothing was written.
+    pub dry_run: bool,
+}
+
+/// What one record of an import does to the inventory.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct ImportChange {
+    pub client_id: String,
+    pub environment: Environment,
+    /// `created`, `updated` or `unchanged`.
+    pub outcome: String,
+    /// The fields it changes.
+    pub fields: Vec<String>,
+    /// Why review reopens (a purpose, use case or scope increase on a certified identity).
+    pub reopens: Option<String>,
 }
 
 /// Imports a registrations file (Steward CSV, RFC 7591, Keycloak) in one transaction: every
@@ -36,6 +53,7 @@ pub async fn registrations_import(
     actor: &Actor,
     path: &Path,
     environment: Option<Environment>,
+    dry_run: bool,
 ) -> Result<ImportSummary> {
     let file = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
@@ -49,10 +67,13 @@ pub async fn registrations_import(
         unchanged: 0,
         skipped: parsed.skipped,
         warnings: parsed.warnings,
+        changes: Vec::new(),
+        dry_run,
     };
     let mut tx = store.begin_write().await?;
     let mut drafts: Vec<Draft> = Vec::new();
     for record in parsed.records {
+        let (client_id, env) = (record.input.client_id.clone(), record.input.environment);
         let applied = apply(
             &mut tx,
             now,
@@ -70,11 +91,43 @@ pub async fn registrations_import(
             },
             other => other,
         })?;
-        match applied.outcome {
-            Outcome::Created => summary.created += 1,
-            Outcome::Updated => summary.updated += 1,
-            Outcome::Unchanged => summary.unchanged += 1,
-        }
+        let outcome = match applied.outcome {
+            Outcome::Created => {
+                summary.created += 1;
+                "created"
+            }
+            Outcome::Updated => {
+                summary.updated += 1;
+                "updated"
+            }
+            Outcome::Unchanged => {
+                summary.unchanged += 1;
+                "unchanged"
+            }
+        };
+        let fields = applied
+            .draft
+            .as_ref()
+            .and_then(|d| d.details["changes"].as_object())
+            .map(|c| c.keys().cloned().collect())
+            .unwrap_or_default();
+        let reopens = applied
+            .reopened
+            .as_ref()
+            .and_then(|d| d.details["reason"].as_str().map(String::from));
+        let environment = applied
+            .draft
+            .as_ref()
+            .and_then(|d| d.details["environment"].as_str()?.parse().ok())
+            .or(env)
+            .unwrap_or(Environment::Production);
+        summary.changes.push(ImportChange {
+            environment,
+            client_id,
+            outcome: outcome.into(),
+            fields,
+            reopens,
+        });
         for mut d in applied.drafts() {
             d.details["source"] = json!(file);
             drafts.push(d);
@@ -98,6 +151,10 @@ pub async fn registrations_import(
             "warnings": summary.warnings,
         }),
     });
+    if dry_run {
+        // A preview: the transaction is dropped, so nothing it did is kept.
+        return Ok(summary);
+    }
     audit::append(&mut tx, now, actor, drafts).await?;
     tx.commit().await?;
     Ok(summary)

@@ -35,9 +35,9 @@ pub use findings::{
 };
 pub use identity::{
     identity_add, identity_list, identity_retire, identity_set_owner, identity_set_purpose,
-    identity_show, person_add, person_list, IdentityRef, NewIdentity,
+    identity_show, person_add, person_list, person_set_active, IdentityRef, NewIdentity,
 };
-pub use import::{registrations_import, ImportSummary};
+pub use import::{registrations_import, ImportChange, ImportSummary};
 pub use review::{
     campaign_close, campaign_create, campaign_list, campaign_report, campaign_show,
     identity_attest, person_id, person_set_reviewer, review_decide, review_draft_save,

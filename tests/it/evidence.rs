@@ -9,9 +9,16 @@ use steward::api::{self, EvidenceFilter};
 use steward::{Code, Store};
 
 async fn package(env: &Env, store: &Store) -> PathBuf {
-    api::registrations_import(store, now(), &actor(), &fixture("csv/inventory.csv"), None)
-        .await
-        .expect("import");
+    api::registrations_import(
+        store,
+        now(),
+        &actor(),
+        &fixture("csv/inventory.csv"),
+        None,
+        false,
+    )
+    .await
+    .expect("import");
     let out = env.dir.path().join("pkg");
     api::evidence_export(store, now(), &actor(), &out, &EvidenceFilter::default())
         .await
@@ -177,7 +184,7 @@ async fn no_secret_reaches_a_package_and_csv_formulas_are_neutralized() {
          canary,=HYPERLINK(\"http://evil\"),clinician_app,production,+1 formula,CANARY-SECRET-7f3a\n",
     )
     .expect("write");
-    api::registrations_import(&store, now(), &actor(), &csv, None)
+    api::registrations_import(&store, now(), &actor(), &csv, None, false)
         .await
         .expect("import");
     let out = env.dir.path().join("pkg");
@@ -604,9 +611,16 @@ async fn findings_csv_lists_what_the_findings_list_does_in_its_order() {
 async fn scopes_csv_lists_every_scope_by_client_environment_set_and_scope() {
     let env = Env::new();
     let store = seeded(&env, 120, 5).await;
-    api::registrations_import(&store, now(), &actor(), &fixture("csv/inventory.csv"), None)
-        .await
-        .expect("import");
+    api::registrations_import(
+        &store,
+        now(),
+        &actor(),
+        &fixture("csv/inventory.csv"),
+        None,
+        false,
+    )
+    .await
+    .expect("import");
     type Row = (String, String, String, String, Option<String>);
     let expected = |environment: Option<&str>| {
         let store = &store;

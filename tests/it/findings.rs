@@ -403,7 +403,7 @@ async fn an_unknown_use_case_is_refused_on_import_and_add() {
         "client_id,name,kind,environment,use_case\nx,X,clinician_app,production,astrology\n",
     )
     .expect("write");
-    let e = api::registrations_import(&store, now(), &actor(), &csv, None)
+    let e = api::registrations_import(&store, now(), &actor(), &csv, None, false)
         .await
         .expect_err("unknown key");
     match e {
@@ -498,7 +498,7 @@ async fn the_csv_ai_agent_column_is_read_and_checked() {
         "client_id,name,kind,environment,ai_agent\na1,Agent,service_account,production,yes\n",
     )
     .expect("write");
-    api::registrations_import(&store, now(), &actor(), &csv, None)
+    api::registrations_import(&store, now(), &actor(), &csv, None, false)
         .await
         .expect("import");
     let d = api::identity_show(
@@ -516,7 +516,7 @@ async fn the_csv_ai_agent_column_is_read_and_checked() {
         "client_id,name,kind,environment,ai_agent\na2,Agent,service_account,production,maybe\n",
     )
     .expect("write");
-    let e = api::registrations_import(&store, now(), &actor(), &csv, None)
+    let e = api::registrations_import(&store, now(), &actor(), &csv, None, false)
         .await
         .expect_err("bad flag");
     assert!(e.to_string().contains("line 2: ai_agent:"), "{e}");

@@ -11,7 +11,7 @@ async fn import(
     rel: &str,
     env: Option<Environment>,
 ) -> Result<api::ImportSummary, Error> {
-    api::registrations_import(store, now(), &actor(), &fixture(rel), env).await
+    api::registrations_import(store, now(), &actor(), &fixture(rel), env, false).await
 }
 
 async fn show(
@@ -115,7 +115,7 @@ async fn a_changed_row_updates_the_identity_and_logs_what_changed() {
         );
     let path = env.dir.path().join("changed.csv");
     std::fs::write(&path, changed).expect("write");
-    let s = api::registrations_import(&store, now(), &actor(), &path, None)
+    let s = api::registrations_import(&store, now(), &actor(), &path, None, false)
         .await
         .expect("import");
     assert_eq!((s.created, s.updated, s.unchanged), (0, 1, 3));
@@ -414,9 +414,16 @@ async fn malformed_and_unknown_json_is_refused_with_a_location() {
         "{\n  \"clients\": [\n    {\"clientId\": \"a\",}\n  ]\n}\n",
     )
     .expect("write");
-    let e = api::registrations_import(&store, now(), &actor(), &broken, Some(Environment::Sandbox))
-        .await
-        .expect_err("broken JSON");
+    let e = api::registrations_import(
+        &store,
+        now(),
+        &actor(),
+        &broken,
+        Some(Environment::Sandbox),
+        false,
+    )
+    .await
+    .expect_err("broken JSON");
     assert_eq!(e.code(), Code::Import);
     assert!(
         import_error(e).1.starts_with("line 3"),
@@ -425,15 +432,54 @@ async fn malformed_and_unknown_json_is_refused_with_a_location() {
 
     let other = env.dir.path().join("other.json");
     std::fs::write(&other, r#"{"resourceType": "Patient"}"#).expect("write");
-    let e = api::registrations_import(&store, now(), &actor(), &other, Some(Environment::Sandbox))
-        .await
-        .expect_err("not a registration");
+    let e = api::registrations_import(
+        &store,
+        now(),
+        &actor(),
+        &other,
+        Some(Environment::Sandbox),
+        false,
+    )
+    .await
+    .expect_err("not a registration");
     assert!(e.to_string().contains("RFC 7591"), "{e}");
 
     let missing = env.dir.path().join("missing.csv");
-    let e = api::registrations_import(&store, now(), &actor(), &missing, None)
+    let e = api::registrations_import(&store, now(), &actor(), &missing, None, false)
         .await
         .expect_err("missing");
     assert_eq!(e.code(), Code::Storage);
     assert!(e.to_string().contains("missing.csv"), "{e}");
+}
+
+#[tokio::test]
+async fn a_preview_says_what_each_record_would_change_and_writes_nothing() {
+    let env = Env::new();
+    let store = env.store().await;
+    let before = snapshot(&store).await;
+    let file = fixture("csv/inventory.csv");
+    let preview = api::registrations_import(&store, now(), &actor(), &file, None, true)
+        .await
+        .expect("preview");
+    assert!(preview.dry_run);
+    assert_eq!(preview.created, 4);
+    assert_eq!(preview.changes.len(), 4);
+    assert!(preview.changes.iter().all(|c| c.outcome == "created"));
+    assert!(preview.changes[0]
+        .fields
+        .contains(&"approved_scopes".to_string()));
+    assert_eq!(snapshot(&store).await, before, "a preview writes nothing");
+
+    import(&store, "csv/inventory.csv", None)
+        .await
+        .expect("import");
+    let again = api::registrations_import(&store, now(), &actor(), &file, None, true)
+        .await
+        .expect("preview");
+    assert_eq!(
+        (again.created, again.unchanged),
+        (0, 4),
+        "{:?}",
+        again.changes
+    );
 }

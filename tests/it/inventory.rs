@@ -395,3 +395,48 @@ async fn demo_refuses_a_database_that_has_identities() {
         .expect("check")
         .is_none());
 }
+
+#[tokio::test]
+async fn a_person_who_departs_leaves_an_owner_departed_finding() {
+    let env = Env::new();
+    let store = env.store().await;
+    let d = api::identity_add(
+        &store,
+        now(),
+        &actor(),
+        NewIdentity {
+            client_id: "rounds".into(),
+            name: "Rounds list".into(),
+            kind: Some(Kind::ClinicianApp),
+            environment: Some(Environment::Production),
+            business_owner: Some("Lea Park <lea@example.org>".into()),
+            ..NewIdentity::default()
+        },
+    )
+    .await
+    .expect("add");
+    let rules = |fs: Vec<steward::policy::Finding>| -> Vec<&'static str> {
+        fs.iter().map(|f| f.rule).collect()
+    };
+    let filter = steward::policy::FindingFilter {
+        identity_id: Some(d.identity.id),
+        ..Default::default()
+    };
+    let before = api::findings_list(&store, now(), &filter)
+        .await
+        .expect("findings");
+    assert!(!rules(before).contains(&"owner-departed"));
+    let p = env.json(&["person", "depart", "lea@example.org"]);
+    assert_eq!(p["active"], false);
+    let after = api::findings_list(&store, now(), &filter)
+        .await
+        .expect("findings");
+    assert!(rules(after).contains(&"owner-departed"));
+    let log = env.json(&["audit", "log", "--action", "person."]);
+    assert_eq!(log[0]["action"], "person.depart");
+    env.json(&["person", "return", "lea@example.org"]);
+    let back = api::findings_list(&store, now(), &filter)
+        .await
+        .expect("findings");
+    assert!(!rules(back).contains(&"owner-departed"));
+}

@@ -567,7 +567,7 @@ async fn a_purpose_change_or_scope_increase_reopens_review() {
          sched,production,sched,clinician_app,user/Appointment.rs user/Patient.rs user/Observation.rs openid fhirUser\n",
     )
     .expect("csv");
-    api::registrations_import(&store, later, &actor(), &csv, None)
+    api::registrations_import(&store, later, &actor(), &csv, None, false)
         .await
         .expect("import");
     let d = api::identity_show(&store, &r).await.expect("show");
@@ -601,7 +601,7 @@ async fn a_purpose_change_or_scope_increase_reopens_review() {
         "client_id,environment,name,kind,granted_scopes\nsched,production,sched,clinician_app,user/Appointment.rs openid\n",
     )
     .expect("csv");
-    api::registrations_import(&store, later, &actor(), &csv2, None)
+    api::registrations_import(&store, later, &actor(), &csv2, None, false)
         .await
         .expect("import");
     let d = api::identity_show(&store, &r).await.expect("show");

@@ -36,6 +36,8 @@ import type {
   Environment,
   Whoami,
   OwnerRole,
+  NewIdentity,
+  ImportSummary,
   Connection,
   ConnectAdd,
   SyncReport,
@@ -87,6 +89,13 @@ export const api = {
     call<number>("review_draft_save", { id, draft, version }),
   identityAttest: (reference: IdentityRef, request: AttestRequest) =>
     call<IdentityDetail>("identity_attest", { reference, request }),
+  identityAdd: (identity: NewIdentity) => call<IdentityDetail>("identity_add", { identity }),
+  identityRetire: (reference: IdentityRef, reason: string | null) =>
+    call<IdentityDetail>("identity_retire", { reference, reason }),
+  personAdd: (spec: string) => call<Person>("person_add", { spec }),
+  personSetActive: (spec: string, active: boolean) => call<Person>("person_set_active", { spec, active }),
+  registrationsImport: (path: string, environment: Environment | null, dryRun: boolean) =>
+    call<ImportSummary>("registrations_import", { path, environment, dryRun }),
   identitySetOwner: (reference: IdentityRef, role: OwnerRole, person: string) =>
     call<IdentityDetail>("identity_set_owner", { reference, role, person }),
   reviewPolicy: () => call<ReviewPolicy>("review_policy"),

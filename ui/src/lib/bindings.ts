@@ -149,7 +149,15 @@ until: string | null, };
 
 export type Format = "steward_csv" | "rfc7591" | "keycloak_realm";
 
-export type ImportSummary = { file: string, format: Format, records: number, created: number, updated: number, unchanged: number, skipped: Array<string>, warnings: Array<string>, };
+export type ImportSummary = { file: string, format: Format, records: number, created: number, updated: number, unchanged: number, skipped: Array<string>, warnings: Array<string>, 
+/**
+ * What each record does (or, in a preview, would do).
+ */
+changes: Array<ImportChange>, 
+/**
+ * A preview: nothing was written.
+ */
+dry_run: boolean, };
 
 export type DemoSummary = { identities: number, people: number, scopes: number, credentials: number, 
 /**
@@ -649,3 +657,17 @@ location: string, set_at: string, set_by: string,
  * Why the keychain was asked for and not used (only when it was just set).
  */
 fallback: string | null, };
+
+export type ImportChange = { client_id: string, environment: Environment, 
+/**
+ * `created`, `updated` or `unchanged`.
+ */
+outcome: string, 
+/**
+ * The fields it changes.
+ */
+fields: Array<string>, 
+/**
+ * Why review reopens (a purpose, use case or scope increase on a certified identity).
+ */
+reopens: string | null, };
