@@ -514,3 +514,46 @@ test("an auditor verifies a good package and a tampered one, and signs a checkpo
     "a checkpoint is signed and audited",
   );
 });
+
+test("an administrator adds an identity, marks its owner departed and sees the finding, and imports after a preview", async () => {
+  await clickFresh("[data-testid=tab-inventory]");
+  await clickFresh("[data-testid=add-identity-toggle]");
+  const form = await driver.wait(until.elementLocated(By.css("[data-testid=add-identity]")), 10000);
+  await form.findElement(By.css("[data-testid=add-client-id]")).sendKeys("e2e-fax-gateway");
+  await form.findElement(By.css("[data-testid=add-name]")).sendKeys("Fax gateway");
+  await clickFresh("[data-testid=add-environment] option[value=sandbox]");
+  await form.findElement(By.css("[data-testid=add-business-owner]")).sendKeys("omar.silva@stewardhealth.example");
+  await form.findElement(By.css("[data-testid=add-purpose]")).sendKeys("Sends referral documents by fax.");
+  await form.findElement(By.css("[data-testid=add-approved]")).sendKeys("system/DocumentReference.rs");
+  await shot("add-identity");
+  await clickFresh("[data-testid=add-submit]");
+  const heading = await driver.wait(until.elementLocated(By.css("[data-testid=detail-name]")), 10000);
+  await driver.wait(settled(async () => (await heading.getText()) === "Fax gateway"), 10000, "the new identity opens");
+  await clickFresh("[data-testid=detail-close]");
+
+  await clickFresh("[data-testid=tab-people]");
+  await clickFresh("[data-testid=person-row][data-email='omar.silva@stewardhealth.example'] [data-testid=person-depart]");
+  const done = await driver.wait(until.elementLocated(By.css("[data-testid=people-done]")), 10000);
+  assert.match(await done.getText(), /has left the organization/);
+  await shot("people");
+
+  await clickFresh("[data-testid=tab-inventory]");
+  const search = await driver.wait(until.elementLocated(By.css("[data-testid=search]")), 10000);
+  await search.clear();
+  await search.sendKeys("Fax gateway");
+  await driver.wait(settled(async () => (await countText()) === "1 identity"), 10000, "the new identity");
+  await clickFresh("[data-testid=identity-row] td.name div");
+  const findings = await driver.wait(until.elementLocated(By.css("[data-testid=detail-findings]")), 10000);
+  await driver.wait(settled(async () => /Owner has left/.test(await findings.getText())), 10000, "the owner-departed finding");
+  await clickFresh("[data-testid=detail-close]");
+
+  // The native open dialog cannot be driven over WebDriver: call the command it calls.
+  const csv = path.join(root, "tests", "fixtures", "csv", "inventory.csv");
+  const preview = await invoke("registrations_import", { path: csv, environment: null, dryRun: true });
+  assert.ok(!preview.error, JSON.stringify(preview.error));
+  assert.equal(preview.created, 4);
+  assert.equal(cliJson(["identity", "list", "--search", "pophealth"]).length, 0, "a preview writes nothing");
+  const imported = await invoke("registrations_import", { path: csv, environment: null, dryRun: false });
+  assert.equal(imported.created, 4);
+  assert.equal(cliJson(["identity", "list", "--search", "pophealth"]).length, 2);
+});
