@@ -17,7 +17,7 @@ use steward::store::review::ItemQuery;
 
 use steward::api::{AuditImportSummary, IdentityUsage, TokenImportSummary, TraceReport};
 use steward::api::{ConnectAdd, DrillOptions, DrillReport, EnforceReport, SyncReport};
-use steward::api::{ImportSummary, NewIdentity};
+use steward::api::{ImportSummary, NewIdentity, StartState};
 use steward::connect::Connection;
 use steward::inventory::Environment;
 use steward::store::connect::Task;
@@ -31,11 +31,40 @@ use tauri::{AppHandle, Emitter, State};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 struct Console {
-    store: Store,
+    /// The database the window works on: the real one, or the demo one when chosen at first
+    /// start.
+    store: std::sync::RwLock<Store>,
+    /// Whether it is the demo database.
+    demo: AtomicBool,
     /// Who acts: the OS user (or the team database's login), established once at start.
     actor: Actor,
     /// Set by the Cancel button of a running usage import.
     cancel: AtomicBool,
+}
+
+impl Console {
+    fn store(&self) -> Store {
+        self.store.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+#[tauri::command]
+async fn start_state(c: State<'_, Console>) -> Result<StartState, Error> {
+    api::start_state(&c.store(), c.demo.load(Ordering::SeqCst)).await
+}
+
+/// Opens the demo database (a separate file beside the real one, seeded on first use) and
+/// works on it from now on; the real database is left as it was.
+#[tauri::command]
+async fn start_demo(c: State<'_, Console>) -> Result<StartState, Error> {
+    let path = store::default_db_path()?.with_file_name("steward-demo.db");
+    let demo = Store::open(&path)
+        .await?
+        .with_key_store(store::key_store(true)?);
+    api::demo_seed_if_empty(&demo, time::now(), &c.actor).await?;
+    *c.store.write().unwrap_or_else(|e| e.into_inner()) = demo;
+    c.demo.store(true, Ordering::SeqCst);
+    start_state(c).await
 }
 
 #[tauri::command]
@@ -43,7 +72,7 @@ async fn identity_list(
     c: State<'_, Console>,
     filter: IdentityFilter,
 ) -> Result<IdentityPage, Error> {
-    api::identity_list(&c.store, &filter).await
+    api::identity_list(&c.store(), &filter).await
 }
 
 #[tauri::command]
@@ -51,32 +80,32 @@ async fn identity_show(
     c: State<'_, Console>,
     reference: IdentityRef,
 ) -> Result<IdentityDetail, Error> {
-    api::identity_show(&c.store, &reference).await
+    api::identity_show(&c.store(), &reference).await
 }
 
 #[tauri::command]
 async fn person_list(c: State<'_, Console>) -> Result<Vec<Person>, Error> {
-    api::person_list(&c.store).await
+    api::person_list(&c.store()).await
 }
 
 #[tauri::command]
 async fn whoami(c: State<'_, Console>) -> Result<Whoami, Error> {
-    api::whoami(&c.store, &c.actor).await
+    api::whoami(&c.store(), &c.actor).await
 }
 
 #[tauri::command]
 async fn person_bind(c: State<'_, Console>, spec: String) -> Result<Whoami, Error> {
-    api::person_bind(&c.store, time::now(), &c.actor, &spec).await
+    api::person_bind(&c.store(), time::now(), &c.actor, &spec).await
 }
 
 #[tauri::command]
 async fn audit_log(c: State<'_, Console>, query: AuditQuery) -> Result<Vec<AuditEntry>, Error> {
-    api::audit_log(&c.store, &query).await
+    api::audit_log(&c.store(), &query).await
 }
 
 #[tauri::command]
 async fn dashboard(c: State<'_, Console>) -> Result<Dashboard, Error> {
-    api::dashboard(&c.store, time::now()).await
+    api::dashboard(&c.store(), time::now()).await
 }
 
 #[tauri::command]
@@ -84,17 +113,17 @@ async fn findings_list(
     c: State<'_, Console>,
     filter: FindingFilter,
 ) -> Result<Vec<Finding>, Error> {
-    api::findings_list(&c.store, time::now(), &filter).await
+    api::findings_list(&c.store(), time::now(), &filter).await
 }
 
 #[tauri::command]
 async fn finding_accept(c: State<'_, Console>, request: AcceptRequest) -> Result<Finding, Error> {
-    api::finding_accept_request(&c.store, time::now(), &c.actor, request).await
+    api::finding_accept_request(&c.store(), time::now(), &c.actor, request).await
 }
 
 #[tauri::command]
 async fn template_list(c: State<'_, Console>) -> Result<Vec<Template>, Error> {
-    api::template_list(&c.store).await
+    api::template_list(&c.store()).await
 }
 
 #[tauri::command]
@@ -103,13 +132,13 @@ async fn template_edit(
     key: String,
     edit: TemplateEdit,
 ) -> Result<Template, Error> {
-    api::template_edit(&c.store, time::now(), &c.actor, &key, edit).await
+    api::template_edit(&c.store(), time::now(), &c.actor, &key, edit).await
 }
 
 #[tauri::command]
 async fn evidence_export(c: State<'_, Console>, out: String) -> Result<BagSummary, Error> {
     api::evidence_export(
-        &c.store,
+        &c.store(),
         time::now(),
         &c.actor,
         out.as_ref(),
@@ -121,57 +150,57 @@ async fn evidence_export(c: State<'_, Console>, out: String) -> Result<BagSummar
 /// Verifies the package in a folder the person picked in the open dialog.
 #[tauri::command]
 async fn evidence_verify(c: State<'_, Console>, dir: String) -> Result<BagVerification, Error> {
-    api::evidence_verify(Some(&c.store), dir.as_ref(), None).await
+    api::evidence_verify(Some(&c.store()), dir.as_ref(), None).await
 }
 
 #[tauri::command]
 async fn audit_checkpoint(c: State<'_, Console>) -> Result<Checkpoint, Error> {
-    api::audit_checkpoint(&c.store, time::now(), &c.actor).await
+    api::audit_checkpoint(&c.store(), time::now(), &c.actor).await
 }
 
 #[tauri::command]
 async fn audit_checkpoints(c: State<'_, Console>) -> Result<Vec<Checkpoint>, Error> {
-    api::audit_checkpoints(&c.store).await
+    api::audit_checkpoints(&c.store()).await
 }
 
 #[tauri::command]
 async fn evidence_key_show(c: State<'_, Console>) -> Result<KeyInfo, Error> {
-    api::evidence_key_show(&c.store).await
+    api::evidence_key_show(&c.store()).await
 }
 
 #[tauri::command]
 async fn audit_verify(c: State<'_, Console>) -> Result<ChainStatus, Error> {
-    api::audit_verify(&c.store).await
+    api::audit_verify(&c.store()).await
 }
 
 #[tauri::command]
 async fn campaign_list(c: State<'_, Console>) -> Result<Vec<Campaign>, Error> {
-    api::campaign_list(&c.store, time::now()).await
+    api::campaign_list(&c.store(), time::now()).await
 }
 
 #[tauri::command]
 async fn campaign_create(c: State<'_, Console>, campaign: NewCampaign) -> Result<Campaign, Error> {
-    api::campaign_create(&c.store, time::now(), &c.actor, campaign).await
+    api::campaign_create(&c.store(), time::now(), &c.actor, campaign).await
 }
 
 #[tauri::command]
 async fn campaign_close(c: State<'_, Console>, id: i64) -> Result<Campaign, Error> {
-    api::campaign_close(&c.store, time::now(), &c.actor, id).await
+    api::campaign_close(&c.store(), time::now(), &c.actor, id).await
 }
 
 #[tauri::command]
 async fn review_items(c: State<'_, Console>, query: ItemQuery) -> Result<Vec<Item>, Error> {
-    api::review_items(&c.store, &query).await
+    api::review_items(&c.store(), &query).await
 }
 
 #[tauri::command]
 async fn review_item_show(c: State<'_, Console>, id: i64) -> Result<ItemDetail, Error> {
-    api::review_item_show(&c.store, time::now(), id).await
+    api::review_item_show(&c.store(), time::now(), id).await
 }
 
 #[tauri::command]
 async fn review_decide(c: State<'_, Console>, request: DecideRequest) -> Result<Item, Error> {
-    api::review_decide(&c.store, time::now(), &c.actor, request).await
+    api::review_decide(&c.store(), time::now(), &c.actor, request).await
 }
 
 #[tauri::command]
@@ -181,7 +210,7 @@ async fn review_draft_save(
     draft: Option<String>,
     version: Option<i64>,
 ) -> Result<i64, Error> {
-    api::review_draft_save(&c.store, id, draft, version).await
+    api::review_draft_save(&c.store(), id, draft, version).await
 }
 
 #[tauri::command]
@@ -190,7 +219,7 @@ async fn identity_attest(
     reference: IdentityRef,
     request: AttestRequest,
 ) -> Result<IdentityDetail, Error> {
-    api::identity_attest(&c.store, time::now(), &c.actor, &reference, request).await
+    api::identity_attest(&c.store(), time::now(), &c.actor, &reference, request).await
 }
 
 #[tauri::command]
@@ -198,7 +227,7 @@ async fn identity_add(
     c: State<'_, Console>,
     identity: NewIdentity,
 ) -> Result<IdentityDetail, Error> {
-    api::identity_add(&c.store, time::now(), &c.actor, identity).await
+    api::identity_add(&c.store(), time::now(), &c.actor, identity).await
 }
 
 #[tauri::command]
@@ -207,12 +236,12 @@ async fn identity_retire(
     reference: IdentityRef,
     reason: Option<String>,
 ) -> Result<IdentityDetail, Error> {
-    api::identity_retire(&c.store, time::now(), &c.actor, &reference, reason).await
+    api::identity_retire(&c.store(), time::now(), &c.actor, &reference, reason).await
 }
 
 #[tauri::command]
 async fn person_add(c: State<'_, Console>, spec: String) -> Result<Person, Error> {
-    api::person_add(&c.store, time::now(), &c.actor, &spec).await
+    api::person_add(&c.store(), time::now(), &c.actor, &spec).await
 }
 
 #[tauri::command]
@@ -221,7 +250,7 @@ async fn person_set_active(
     spec: String,
     active: bool,
 ) -> Result<Person, Error> {
-    api::person_set_active(&c.store, time::now(), &c.actor, &spec, active).await
+    api::person_set_active(&c.store(), time::now(), &c.actor, &spec, active).await
 }
 
 /// Imports (or, with `dry_run`, previews) a registrations file picked in the open dialog.
@@ -233,7 +262,15 @@ async fn registrations_import(
     dry_run: bool,
 ) -> Result<ImportSummary, Error> {
     let path = std::path::PathBuf::from(path);
-    api::registrations_import(&c.store, time::now(), &c.actor, &path, environment, dry_run).await
+    api::registrations_import(
+        &c.store(),
+        time::now(),
+        &c.actor,
+        &path,
+        environment,
+        dry_run,
+    )
+    .await
 }
 
 #[tauri::command]
@@ -243,12 +280,12 @@ async fn identity_set_owner(
     role: OwnerRole,
     person: String,
 ) -> Result<IdentityDetail, Error> {
-    api::identity_set_owner(&c.store, time::now(), &c.actor, &reference, role, &person).await
+    api::identity_set_owner(&c.store(), time::now(), &c.actor, &reference, role, &person).await
 }
 
 #[tauri::command]
 async fn review_policy(c: State<'_, Console>) -> Result<ReviewPolicy, Error> {
-    api::review_policy(&c.store).await
+    api::review_policy(&c.store()).await
 }
 
 /// Imports a FHIR AuditEvent log, reporting `usage-import-progress` events
@@ -270,7 +307,7 @@ async fn usage_import_audit(
     };
     let path = std::path::PathBuf::from(path);
     api::usage_import_audit(
-        &c.store,
+        &c.store(),
         time::now(),
         &c.actor,
         &path,
@@ -288,7 +325,7 @@ async fn usage_import_tokens(
     environment: Environment,
 ) -> Result<TokenImportSummary, Error> {
     let path = std::path::PathBuf::from(path);
-    api::usage_import_tokens(&c.store, time::now(), &c.actor, &path, environment, false).await
+    api::usage_import_tokens(&c.store(), time::now(), &c.actor, &path, environment, false).await
 }
 
 #[tauri::command]
@@ -301,7 +338,7 @@ fn usage_import_cancel(c: State<'_, Console>) {
 async fn trace(c: State<'_, Console>, days: i64) -> Result<TraceReport, Error> {
     let now = time::now();
     api::trace(
-        &c.store,
+        &c.store(),
         Some(now - chrono::Duration::days(days)),
         Some(now),
     )
@@ -314,17 +351,17 @@ async fn usage_show(
     reference: IdentityRef,
     days: i64,
 ) -> Result<IdentityUsage, Error> {
-    api::usage_show(&c.store, time::now(), &reference, days).await
+    api::usage_show(&c.store(), time::now(), &reference, days).await
 }
 
 #[tauri::command]
 async fn connect_list(c: State<'_, Console>) -> Result<Vec<Connection>, Error> {
-    api::connect_list(&c.store).await
+    api::connect_list(&c.store()).await
 }
 
 #[tauri::command]
 async fn connect_add(c: State<'_, Console>, request: ConnectAdd) -> Result<Connection, Error> {
-    api::connect_add(&c.store, time::now(), &c.actor, &request).await
+    api::connect_add(&c.store(), time::now(), &c.actor, &request).await
 }
 
 #[tauri::command]
@@ -332,7 +369,7 @@ async fn connect_discover(
     c: State<'_, Console>,
     environment: Environment,
 ) -> Result<Connection, Error> {
-    api::connect_discover(&c.store, time::now(), &c.actor, environment).await
+    api::connect_discover(&c.store(), time::now(), &c.actor, environment).await
 }
 
 /// Reads the server's clients, emitting `sync-progress` (`[done, total]`); with `dry_run`
@@ -349,7 +386,7 @@ async fn connect_sync(
         let _ = app.emit("sync-progress", (done, total));
     };
     api::connect_sync(
-        &c.store,
+        &c.store(),
         time::now(),
         &c.actor,
         environment,
@@ -370,7 +407,7 @@ async fn enforcement_pending(
     c: State<'_, Console>,
     environment: Option<Environment>,
 ) -> Result<Vec<Task>, Error> {
-    api::enforcement_pending(&c.store, environment).await
+    api::enforcement_pending(&c.store(), environment).await
 }
 
 #[tauri::command]
@@ -379,7 +416,7 @@ async fn enforce(
     environment: Option<Environment>,
     dry_run: bool,
 ) -> Result<EnforceReport, Error> {
-    api::enforce(&c.store, time::now(), &c.actor, environment, dry_run).await
+    api::enforce(&c.store(), time::now(), &c.actor, environment, dry_run).await
 }
 
 #[tauri::command]
@@ -388,7 +425,7 @@ async fn identity_drill(
     reference: IdentityRef,
     options: DrillOptions,
 ) -> Result<DrillReport, Error> {
-    api::identity_drill(&c.store, time::now(), &c.actor, &reference, &options).await
+    api::identity_drill(&c.store(), time::now(), &c.actor, &reference, &options).await
 }
 
 #[tauri::command]
@@ -396,7 +433,7 @@ async fn identity_drills(
     c: State<'_, Console>,
     reference: IdentityRef,
 ) -> Result<Vec<DrillReport>, Error> {
-    api::identity_drills(&c.store, &reference).await
+    api::identity_drills(&c.store(), &reference).await
 }
 
 /// Opens the database (`$STEWARD_DB`, a file or a team database's URL, else the OS data
@@ -406,16 +443,6 @@ async fn open() -> Result<(Store, Actor), Error> {
     let location = store::default_location()?;
     let store = Store::open_at(&location).await?.with_key_store(key_store);
     let actor = api::session_actor(&store).await?;
-    if let Some(s) = api::demo_seed_if_empty(&store, time::now(), &actor).await? {
-        let place = match &location {
-            store::Location::Sqlite(path) => path.display().to_string(),
-            store::Location::Postgres(url) => store::redact(url),
-        };
-        eprintln!(
-            "first start: seeded {} demo identities into {place}",
-            s.identities
-        );
-    }
     Ok((store, actor))
 }
 
@@ -430,11 +457,14 @@ fn main() {
     let result = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
         .manage(Console {
-            store,
+            store: std::sync::RwLock::new(store),
+            demo: AtomicBool::new(false),
             actor,
             cancel: AtomicBool::new(false),
         })
         .invoke_handler(tauri::generate_handler![
+            start_state,
+            start_demo,
             identity_list,
             identity_show,
             person_list,

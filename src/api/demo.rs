@@ -226,6 +226,29 @@ async fn demo_campaign(store: &Store, now: Timestamp, actor: &Actor) -> Result<O
 
 /// Seeds the default demo when the database has no identities and no history (first start
 /// of the desktop app). Returns what it seeded, if anything.
+/// What the window shows first: the choice of a first start while the database is empty.
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+pub struct StartState {
+    /// The database holds nothing yet (no identity, no audit entry).
+    pub empty: bool,
+    /// The window works on the demo database.
+    pub demo: bool,
+    /// `sqlite` or `postgres`.
+    pub engine: String,
+}
+
+/// Whether `store` is empty, for the window's first start.
+pub async fn start_state(store: &Store, demo: bool) -> Result<StartState> {
+    let mut conn = store.read().await?;
+    let empty =
+        db::count(&mut conn).await? == 0 && crate::store::audit::head(&mut conn).await?.is_none();
+    Ok(StartState {
+        empty,
+        demo,
+        engine: store.engine().as_str().to_string(),
+    })
+}
+
 pub async fn demo_seed_if_empty(
     store: &Store,
     now: Timestamp,

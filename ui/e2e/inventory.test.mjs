@@ -557,3 +557,36 @@ test("an administrator adds an identity, marks its owner departed and sees the f
   assert.equal(imported.created, 4);
   assert.equal(cliJson(["identity", "list", "--search", "pophealth"]).length, 2);
 });
+
+test("a new user's empty database opens on the first-start choice, and the demo is a database of its own", async () => {
+  // A second window on an empty database: the driver is restarted with it.
+  await driver.quit();
+  driverProcess.kill("SIGTERM");
+  await new Promise((r) => driverProcess.once("exit", r));
+  spawnSync("pkill", ["-TERM", "-f", app]);
+  const empty = path.join(tmp, "empty.db");
+  const env = {
+    ...process.env,
+    HOME: tmp,
+    XDG_DATA_HOME: path.join(tmp, "data"),
+    XDG_CONFIG_HOME: path.join(tmp, "config"),
+    STEWARD_DB: empty,
+  };
+  driverProcess = spawn(driverBin, ["--port", String(PORT)], { env, stdio: "ignore" });
+  await waitForPort(PORT, 20000);
+  driver = await new Builder()
+    .usingServer(`http://127.0.0.1:${PORT}/`)
+    .withCapabilities({ browserName: "wry", "tauri:options": { application: app } })
+    .build();
+  const first = await driver.wait(until.elementLocated(By.css("[data-testid=first-start]")), 30000);
+  assert.match(await first.getText(), /This database is empty/);
+  await shot("first-start");
+  await clickFresh("[data-testid=start-demo]");
+  await driver.wait(until.elementLocated(By.css("[data-testid=demo-label]")), 60000);
+  await driver.wait(until.elementLocated(By.css("[data-testid=open-findings-count]")), 30000);
+  // The user's own database stays empty; the demo went into a file of its own.
+  const own = spawnSync(cli, ["--db", empty, "--json", "identity", "list"], { env, encoding: "utf8" });
+  assert.equal(own.status, 0, own.stderr);
+  assert.equal(JSON.parse(own.stdout).length, 0, "nothing was seeded into the real database");
+  assert.ok(existsSync(path.join(tmp, "data", "steward", "steward-demo.db")), "the demo database");
+});

@@ -36,6 +36,7 @@ import type {
   Environment,
   Whoami,
   OwnerRole,
+  StartState,
   NewIdentity,
   ImportSummary,
   Connection,
@@ -62,6 +63,8 @@ async function call<T>(command: string, args?: Record<string, unknown>): Promise
 }
 
 export const api = {
+  startState: () => call<StartState>("start_state"),
+  startDemo: () => call<StartState>("start_demo"),
   identityList: (filter: IdentityFilter) => call<IdentityPage>("identity_list", { filter }),
   identityShow: (reference: IdentityRef) => call<IdentityDetail>("identity_show", { reference }),
   personList: () => call<Person[]>("person_list"),

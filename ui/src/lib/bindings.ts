@@ -671,3 +671,17 @@ fields: Array<string>,
  * Why review reopens (a purpose, use case or scope increase on a certified identity).
  */
 reopens: string | null, };
+
+export type StartState = { 
+/**
+ * The database holds nothing yet (no identity, no audit entry).
+ */
+empty: boolean, 
+/**
+ * The window works on the demo database.
+ */
+demo: boolean, 
+/**
+ * `sqlite` or `postgres`.
+ */
+engine: string, };
