@@ -24,6 +24,23 @@ let driver;
 let authServer;
 let issuer;
 
+// axe-core, run inside the webview: every screen must have no serious or critical violation.
+const axeSource = readFileSync(path.join(root, "ui", "node_modules", "axe-core", "axe.min.js"), "utf8");
+async function accessible(screen) {
+  // The page's CSP forbids eval: axe is loaded as a WebDriver script of its own.
+  if (!(await driver.executeScript("return !!window.axe;"))) {
+    await driver.executeScript(`${axeSource}\n;window.axe = axe;`);
+  }
+  const result = await driver.executeAsyncScript(
+    "const done = arguments[arguments.length - 1];" +
+      "window.axe.run(document, { resultTypes: ['violations'] })" +
+      ".then((r) => done(r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')" +
+      ".map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }))))" +
+      ".catch((e) => done([{ id: 'axe-error', help: String(e) }]));",
+  );
+  assert.deepEqual(result, [], `${screen}: ${JSON.stringify(result, null, 1)}`);
+}
+
 // With SHOTS=DIR, the screen is captured there at the moments the docs show
 // (`import -window root`, the display the app runs on).
 async function shot(name) {
@@ -167,6 +184,7 @@ async function countText() {
 
 test("the dashboard is the home screen", async () => {
   const open = await driver.wait(until.elementLocated(By.css("[data-testid=open-findings-count]")), 30000);
+  await accessible("dashboard");
   const text = await open.getText();
   assert.ok(Number(text) > 0, `the seeded demo has open findings: '${text}'`);
   const pct = await driver.wait(until.elementLocated(By.css("[data-testid=traced-percent]")), 10000);
@@ -178,6 +196,7 @@ test("the dashboard is the home screen", async () => {
 test("the findings view lists findings and filters by severity", async () => {
   await clickFresh("[data-testid=tab-findings]");
   await driver.wait(until.elementsLocated(By.css("[data-testid=finding-row]")), 10000);
+  await accessible("findings");
   const count = async () => driver.findElement(By.css("[data-testid=findings-count]")).getText();
   const before = await count();
   await clickFresh("[data-testid=filter-severity] option[value=critical]");
@@ -193,6 +212,7 @@ test("the findings view lists findings and filters by severity", async () => {
 test("a template is edited in the UI and the edit is audited", async () => {
   await clickFresh("[data-testid=tab-templates]");
   await driver.wait(until.elementsLocated(By.css("[data-testid=template]")), 10000);
+  await accessible("templates");
   await clickFresh("[data-testid=template] button");
   const scopes = await driver.wait(until.elementLocated(By.css("[data-testid=template-scopes]")), 5000);
   await scopes.clear();
@@ -233,6 +253,7 @@ test("the window shows the seeded inventory", async () => {
   await clickFresh("[data-testid=tab-inventory]");
   await driver.wait(until.elementsLocated(By.css("[data-testid=identity-row]")), 30000);
   await driver.wait(settled(async () => (await countText()) === "61 identities"), 10000, "the 60 seeded and the one registered");
+  await accessible("inventory");
   assert.equal((await rows()).length, 61, "all 61 identities are listed");
   const tiers = await driver.findElements(By.css("[data-testid=risk-tier]"));
   assert.equal(tiers.length, 61, "every row shows its risk tier");
@@ -294,6 +315,7 @@ test("opening an identity shows its detail", async () => {
   const usage = await driver.wait(until.elementLocated(By.css("[data-testid=usage-panel]")), 10000);
   assert.match(await usage.getText(), /usage/i);
   const history = await driver.wait(until.elementLocated(By.css("[data-testid=history] li")), 10000);
+  await accessible("identity detail");
   assert.match(await history.getText(), /identity\.create/);
   await clickFresh("[data-testid=detail-close]");
   await driver.wait(
@@ -325,6 +347,7 @@ test("a reviewer works through the demo campaign in the wizard, by keyboard", as
   await driver.wait(settled(async () => /^Signed in as Rosa/.test(await signedIn())), 10000, "the top bar signs Rosa in");
   assert.equal(await driver.findElement(By.css("[data-testid=signed-in]")).getAttribute("title").then((t) => t.split(" ")[0]), ROSA);
   await driver.wait(until.elementLocated(By.css("[data-testid=start-review]")), 10000);
+  await accessible("reviews");
   assert.equal((await driver.findElements(By.css("[data-testid=bind-panel]"))).length, 0, "the panel gives way to the queue");
   const who = await invoke("whoami");
   assert.equal(who.person?.email, ROSA, JSON.stringify(who));
@@ -338,6 +361,7 @@ test("a reviewer works through the demo campaign in the wizard, by keyboard", as
   actions += 1;
   await driver.wait(until.elementLocated(By.css("[data-testid=step-1]")), 10000);
   const first = await driver.findElement(By.css(".wizard-head h2")).getText();
+  await accessible("review wizard");
   for (let step = 2; step <= 5; step++) {
     await driver.actions().sendKeys(Key.ENTER).perform();
     actions += 1;
@@ -400,6 +424,7 @@ test("the wizard keeps a draft when the reviewer leaves mid-way", async () => {
 test("the import screen brings in an audit log and the trace follows", async () => {
   await clickFresh("[data-testid=tab-import]");
   const button = await driver.wait(until.elementLocated(By.css("[data-testid=import-audit]")), 10000);
+  await accessible("import");
   assert.match(await button.getText(), /Import audit log/);
   const before = cliJson(["trace"]).total_calls;
   // The native open dialog cannot be driven over WebDriver: call the command it calls.
@@ -421,6 +446,7 @@ test("an administrator checks a server for drift and drills an identity's revoca
   assert.match(await card.getText(), /token\/revocation/);
   await clickFresh("[data-testid=drift-check-staging]");
   const none = await driver.wait(until.elementLocated(By.css("[data-testid=drift-none-staging]")), 20000);
+  await accessible("servers");
   assert.match(await none.getText(), /1 client\(s\) read: the server matches the inventory/);
   await shot("servers");
 
@@ -437,6 +463,7 @@ test("an administrator checks a server for drift and drills an identity's revoca
   await driver.wait(settled(async () => /^Passed/.test(await outcome.getText())), 10000, "the drill passes");
   const steps = await driver.findElements(By.css("[data-testid=drill-panel] .timeline li"));
   assert.equal(steps.length, 6, "token, introspect, FHIR, revoke, introspect, FHIR");
+  await accessible("identity detail with a drill");
   await driver.executeScript("document.querySelector('[data-testid=drill-panel]').scrollIntoView();");
   await shot("drill");
   // Registered, the identity took the client_id the server issued.
@@ -458,6 +485,7 @@ test("an owner attests an identity's purpose and scopes in the window", async ()
   await purpose.sendKeys("Sends finalized lab results to the state public-health registry.");
   const why = await driver.findElements(By.css("[data-testid=attest-why]"));
   assert.equal(why.length, 2, "one justification per approved scope");
+  await accessible("my identities");
   for (const w of why) await w.sendKeys("The registry report needs the patient and the result.");
   await shot("my-identities");
   await clickFresh("[data-testid=attest-submit]");
@@ -475,6 +503,7 @@ test("an auditor verifies a good package and a tampered one, and signs a checkpo
   const chain = await driver.wait(until.elementLocated(By.css("[data-testid=chain-verified]")), 20000);
   assert.match(await chain.getText(), /Intact/);
   const rows = await driver.wait(until.elementsLocated(By.css("[data-testid=log-row]")), 10000);
+  await accessible("audit");
   assert.ok(rows.length > 0);
   // Filter the log by action prefix.
   const action = await driver.findElement(By.css("[data-testid=log-action]"));
@@ -526,6 +555,7 @@ test("an administrator adds an identity, marks its owner departed and sees the f
   await form.findElement(By.css("[data-testid=add-purpose]")).sendKeys("Sends referral documents by fax.");
   await form.findElement(By.css("[data-testid=add-approved]")).sendKeys("system/DocumentReference.rs");
   await shot("add-identity");
+  await accessible("add an identity");
   await clickFresh("[data-testid=add-submit]");
   const heading = await driver.wait(until.elementLocated(By.css("[data-testid=detail-name]")), 10000);
   await driver.wait(settled(async () => (await heading.getText()) === "Fax gateway"), 10000, "the new identity opens");
@@ -536,6 +566,7 @@ test("an administrator adds an identity, marks its owner departed and sees the f
   const done = await driver.wait(until.elementLocated(By.css("[data-testid=people-done]")), 10000);
   assert.match(await done.getText(), /has left the organization/);
   await shot("people");
+  await accessible("people");
 
   await clickFresh("[data-testid=tab-inventory]");
   const search = await driver.wait(until.elementLocated(By.css("[data-testid=search]")), 10000);
@@ -581,6 +612,7 @@ test("a new user's empty database opens on the first-start choice, and the demo 
   const first = await driver.wait(until.elementLocated(By.css("[data-testid=first-start]")), 30000);
   assert.match(await first.getText(), /This database is empty/);
   await shot("first-start");
+  await accessible("first start");
   await clickFresh("[data-testid=start-demo]");
   await driver.wait(until.elementLocated(By.css("[data-testid=demo-label]")), 60000);
   await driver.wait(until.elementLocated(By.css("[data-testid=open-findings-count]")), 30000);
