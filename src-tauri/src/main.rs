@@ -17,7 +17,7 @@ use steward::store::review::ItemQuery;
 
 use steward::api::{AuditImportSummary, IdentityUsage, TokenImportSummary, TraceReport};
 use steward::api::{ConnectAdd, DrillOptions, DrillReport, EnforceReport, SyncReport};
-use steward::api::{ImportSummary, NewIdentity, StartState};
+use steward::api::{EscalationSummary, ImportSummary, NewIdentity, QueueCounts, StartState};
 use steward::connect::Connection;
 use steward::inventory::Environment;
 use steward::store::connect::Task;
@@ -283,6 +283,19 @@ async fn identity_set_owner(
     api::identity_set_owner(&c.store(), time::now(), &c.actor, &reference, role, &person).await
 }
 
+/// Reminders, escalation and deadline defaults, run by the window on a schedule while it is
+/// open (`steward review escalate` stays for cron).
+#[tauri::command]
+async fn review_escalate(c: State<'_, Console>) -> Result<EscalationSummary, Error> {
+    api::review_escalate(&c.store(), time::now(), &c.actor).await
+}
+
+/// The signed-in person's queue, counted.
+#[tauri::command]
+async fn review_queue_counts(c: State<'_, Console>) -> Result<QueueCounts, Error> {
+    api::review_queue_counts(&c.store(), time::now(), &c.actor).await
+}
+
 #[tauri::command]
 async fn review_policy(c: State<'_, Console>) -> Result<ReviewPolicy, Error> {
     api::review_policy(&c.store()).await
@@ -456,6 +469,7 @@ fn main() {
     };
     let result = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_notification::init())
         .manage(Console {
             store: std::sync::RwLock::new(store),
             demo: AtomicBool::new(false),
@@ -491,6 +505,8 @@ fn main() {
             review_draft_save,
             identity_attest,
             identity_set_owner,
+            review_escalate,
+            review_queue_counts,
             identity_add,
             identity_retire,
             person_add,

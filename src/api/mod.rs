@@ -42,7 +42,7 @@ pub use review::{
     campaign_close, campaign_create, campaign_list, campaign_report, campaign_show,
     identity_attest, person_id, person_set_reviewer, review_decide, review_draft_save,
     review_escalate, review_item_show, review_items, review_policy, review_policy_edit,
-    EscalationSummary, ItemDetail,
+    review_queue_counts, EscalationSummary, ItemDetail, QueueCounts,
 };
 pub use team::{team_pull, team_push, Transfer};
 pub use usage::{

@@ -897,6 +897,59 @@ pub struct EscalationSummary {
     pub defaulted: Vec<(i64, ReviewDecision)>,
 }
 
+/// The signed-in person's queue, counted: what the top bar shows and notifications announce.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, TS)]
+pub struct QueueCounts {
+    /// Open items assigned to them (escalated ones included).
+    #[ts(type = "number")]
+    pub open: usize,
+    /// Open items due within the policy's reminder window.
+    #[ts(type = "number")]
+    pub due_soon: usize,
+    /// Open items past their due date.
+    #[ts(type = "number")]
+    pub overdue: usize,
+    /// Items escalated to them.
+    #[ts(type = "number")]
+    pub escalated: usize,
+}
+
+/// The queue of the person `actor` is bound to (empty while unbound).
+pub async fn review_queue_counts(
+    store: &Store,
+    now: Timestamp,
+    actor: &Actor,
+) -> Result<QueueCounts> {
+    let who = super::whoami(store, actor).await?;
+    let Some(me) = who.person else {
+        return Ok(QueueCounts::default());
+    };
+    let items = review_items(
+        store,
+        &ItemQuery {
+            reviewer: Some(me.id),
+            ..ItemQuery::default()
+        },
+    )
+    .await?;
+    let remind = db::policy(&mut store.read().await?).await?.remind_days;
+    let soon = time::format(now + chrono::Duration::days(remind));
+    let stamp = time::format(now);
+    let mut c = QueueCounts::default();
+    for i in items.iter().filter(|i| i.state != ItemState::Decided) {
+        c.open += 1;
+        if i.due < stamp {
+            c.overdue += 1;
+        } else if i.due <= soon {
+            c.due_soon += 1;
+        }
+        if i.state == ItemState::Escalated {
+            c.escalated += 1;
+        }
+    }
+    Ok(c)
+}
+
 /// Applies reminders, escalation and deadline defaults as of `now` (pass the time in: a
 /// scheduler or test decides what "now" is, never the wall clock here).
 pub async fn review_escalate(

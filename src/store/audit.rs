@@ -147,12 +147,14 @@ pub async fn list(db: &mut Db, f: &Filter<'_>) -> Result<Vec<AuditEntry>> {
             q.push(" AND subject = ").push_bind(s);
         }
         match f.action {
-            // A prefix: the actions under it, compared as text (no LIKE pattern to escape).
+            // A prefix ending in '.': the actions from it up to the next character after
+            // '.' ('/'), a range both engines compare bytewise (no LIKE pattern to escape).
             Some(a) if a.ends_with('.') => {
-                q.push(" AND substr(action, 1, ")
-                    .push_bind(a.len() as i64)
-                    .push(") = ")
-                    .push_bind(a);
+                let end = format!("{}/", &a[..a.len() - 1]);
+                q.push(" AND action >= ")
+                    .push_bind(a)
+                    .push(" AND action < ")
+                    .push_bind(end);
             }
             Some(a) => {
                 q.push(" AND action = ").push_bind(a);

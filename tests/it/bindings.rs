@@ -134,6 +134,7 @@ fn generated() -> String {
         steward::api::HeldCredential::decl(&cfg),
         steward::api::ImportChange::decl(&cfg),
         steward::api::StartState::decl(&cfg),
+        steward::api::QueueCounts::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from the Rust IPC types by tests/it/bindings.rs; do not edit by hand.\n",

@@ -589,6 +589,25 @@ test("an administrator adds an identity, marks its owner departed and sees the f
   assert.equal(cliJson(["identity", "list", "--search", "pophealth"]).length, 2);
 });
 
+test("a reviewer is told when items are escalated to them, and the top bar counts them", async () => {
+  // A sandbox campaign due in two days, with Rosa as its fallback reviewer: the window's
+  // scheduled escalation (three days before a deadline) moves its open items to her.
+  const deadline = new Date(Date.now() + 2 * 86400000).toISOString().slice(0, 10);
+  const r = spawnSync(cli, ["--db", db, "review", "campaign", "create", "--name", "Sandbox sweep", "--deadline", deadline,
+    "--environment", "sandbox", "--fallback", ROSA], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  await clickFresh("[data-testid=tab-findings]");
+  await clickFresh("[data-testid=tab-reviews]");
+  const notice = await driver.wait(until.elementLocated(By.css("[data-testid=queue-notice]")), 20000);
+  await driver.wait(settled(async () => /Escalated to you/.test(await notice.getAttribute("textContent"))), 20000, "the notice");
+  const badge = await driver.wait(until.elementLocated(By.css("[data-testid=queue-badge]")), 10000);
+  assert.match(await badge.getText(), /\d+ escalated/);
+  const escalated = cliJson(["review", "items", "--reviewer", ROSA, "--state", "escalated"]);
+  assert.ok(escalated.length > 0, "the items were escalated to Rosa");
+  await shot("escalated");
+  await accessible("reviews with an escalation");
+});
+
 test("a new user's empty database opens on the first-start choice, and the demo is a database of its own", async () => {
   // A second window on an empty database: the driver is restarted with it.
   await driver.quit();

@@ -37,6 +37,8 @@ import type {
   Whoami,
   OwnerRole,
   StartState,
+  EscalationSummary,
+  QueueCounts,
   NewIdentity,
   ImportSummary,
   Connection,
@@ -102,6 +104,8 @@ export const api = {
   identitySetOwner: (reference: IdentityRef, role: OwnerRole, person: string) =>
     call<IdentityDetail>("identity_set_owner", { reference, role, person }),
   reviewPolicy: () => call<ReviewPolicy>("review_policy"),
+  reviewEscalate: () => call<EscalationSummary>("review_escalate"),
+  reviewQueueCounts: () => call<QueueCounts>("review_queue_counts"),
   usageImportAudit: (path: string, environment: Environment) =>
     call<AuditImportSummary>("usage_import_audit", { path, environment }),
   usageImportTokens: (path: string, environment: Environment) =>

@@ -685,3 +685,21 @@ demo: boolean,
  * `sqlite` or `postgres`.
  */
 engine: string, };
+
+export type QueueCounts = { 
+/**
+ * Open items assigned to them (escalated ones included).
+ */
+open: number, 
+/**
+ * Open items due within the policy's reminder window.
+ */
+due_soon: number, 
+/**
+ * Open items past their due date.
+ */
+overdue: number, 
+/**
+ * Items escalated to them.
+ */
+escalated: number, };
