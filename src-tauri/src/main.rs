@@ -183,6 +183,14 @@ async fn campaign_create(c: State<'_, Console>, campaign: NewCampaign) -> Result
     api::campaign_create(&c.store(), time::now(), &c.actor, campaign).await
 }
 
+/// Writes the campaign's CSV report to the file the person chose in the save dialog.
+#[tauri::command]
+async fn campaign_report(c: State<'_, Console>, id: i64, out: String) -> Result<usize, Error> {
+    let csv = api::campaign_report(&c.store(), time::now(), id).await?;
+    std::fs::write(&out, csv.as_bytes()).map_err(|e| Error::io(&out, e))?;
+    Ok(csv.lines().count().saturating_sub(1))
+}
+
 #[tauri::command]
 async fn campaign_close(c: State<'_, Console>, id: i64) -> Result<Campaign, Error> {
     api::campaign_close(&c.store(), time::now(), &c.actor, id).await
@@ -499,6 +507,7 @@ fn main() {
             campaign_list,
             campaign_create,
             campaign_close,
+            campaign_report,
             review_items,
             review_item_show,
             review_decide,

@@ -606,6 +606,18 @@ test("a reviewer is told when items are escalated to them, and the top bar count
   assert.ok(escalated.length > 0, "the items were escalated to Rosa");
   await shot("escalated");
   await accessible("reviews with an escalation");
+
+  // The campaign's CSV report (the save dialog's command), then the campaign is closed here.
+  const sweep = cliJson(["review", "campaign", "list"]).find((c) => c.name === "Sandbox sweep");
+  const csv = path.join(tmp, "sweep.csv");
+  const rows = await invoke("campaign_report", { id: sweep.id, out: csv });
+  assert.ok(rows > 0 && readFileSync(csv, "utf8").split("\n").length > rows, `${rows} rows`);
+  await clickFresh("[data-testid=campaign-row]", cliJson(["review", "campaign", "list"]).findIndex((c) => c.id === sweep.id));
+  // Closing is refused while items are undecided, and the window says why.
+  await clickFresh("[data-testid=campaign-close]");
+  const refused = await driver.wait(until.elementLocated(By.css("[data-testid=campaign-error]")), 10000);
+  assert.match(await refused.getText(), /undecided items/);
+  assert.equal(cliJson(["review", "campaign", "list"]).find((c) => c.id === sweep.id).state, "open");
 });
 
 test("a new user's empty database opens on the first-start choice, and the demo is a database of its own", async () => {

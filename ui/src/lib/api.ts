@@ -87,6 +87,7 @@ export const api = {
   campaignList: () => call<Campaign[]>("campaign_list"),
   campaignCreate: (campaign: NewCampaign) => call<Campaign>("campaign_create", { campaign }),
   campaignClose: (id: number) => call<Campaign>("campaign_close", { id }),
+  campaignReport: (id: number, out: string) => call<number>("campaign_report", { id, out }),
   reviewItems: (query: ItemQuery) => call<Item[]>("review_items", { query }),
   reviewItemShow: (id: number) => call<ItemDetail>("review_item_show", { id }),
   reviewDecide: (request: DecideRequest) => call<Item>("review_decide", { request }),
