@@ -12,7 +12,9 @@ use steward::evidence::Checkpoint;
 use steward::inventory::{IdentityDetail, IdentityFilter, IdentityPage, OwnerRole, Person};
 use steward::policy::template::Template;
 use steward::policy::{Finding, FindingFilter};
-use steward::review::{AttestRequest, Campaign, DecideRequest, Item, NewCampaign, ReviewPolicy};
+use steward::review::{
+    AttestRequest, Campaign, DecideRequest, Item, NewCampaign, PolicyEdit, ReviewPolicy,
+};
 use steward::store::review::ItemQuery;
 
 use steward::api::{AuditImportSummary, IdentityUsage, TokenImportSummary, TraceReport};
@@ -245,6 +247,29 @@ async fn identity_retire(
     reason: Option<String>,
 ) -> Result<IdentityDetail, Error> {
     api::identity_retire(&c.store(), time::now(), &c.actor, &reference, reason).await
+}
+
+#[tauri::command]
+async fn person_designations(c: State<'_, Console>) -> Result<Vec<(i64, i64)>, Error> {
+    api::person_designations(&c.store()).await
+}
+
+#[tauri::command]
+async fn person_set_reviewer(
+    c: State<'_, Console>,
+    person: String,
+    reviewer: Option<String>,
+) -> Result<Person, Error> {
+    let reviewer = reviewer.as_deref().filter(|r| !r.is_empty());
+    api::person_set_reviewer(&c.store(), time::now(), &c.actor, &person, reviewer).await
+}
+
+#[tauri::command]
+async fn review_policy_edit(
+    c: State<'_, Console>,
+    edit: PolicyEdit,
+) -> Result<ReviewPolicy, Error> {
+    api::review_policy_edit(&c.store(), time::now(), &c.actor, edit).await
 }
 
 #[tauri::command]
@@ -519,6 +544,9 @@ fn main() {
             identity_add,
             identity_retire,
             person_add,
+            person_designations,
+            person_set_reviewer,
+            review_policy_edit,
             person_set_active,
             registrations_import,
             review_policy,

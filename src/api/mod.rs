@@ -40,9 +40,9 @@ pub use identity::{
 pub use import::{registrations_import, ImportChange, ImportSummary};
 pub use review::{
     campaign_close, campaign_create, campaign_list, campaign_report, campaign_show,
-    identity_attest, person_id, person_set_reviewer, review_decide, review_draft_save,
-    review_escalate, review_item_show, review_items, review_policy, review_policy_edit,
-    review_queue_counts, EscalationSummary, ItemDetail, QueueCounts,
+    identity_attest, person_designations, person_id, person_set_reviewer, review_decide,
+    review_draft_save, review_escalate, review_item_show, review_items, review_policy,
+    review_policy_edit, review_queue_counts, EscalationSummary, ItemDetail, QueueCounts,
 };
 pub use team::{team_pull, team_push, Transfer};
 pub use usage::{

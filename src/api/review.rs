@@ -141,6 +141,11 @@ async fn reschedule(conn: &mut Db, intervals: &review::Intervals) -> Result<usiz
 }
 
 /// Sets the person who reviews what `person` owns as business owner (`None` clears it).
+/// Who reviews what each person owns: (person id, reviewer id).
+pub async fn person_designations(store: &Store) -> Result<Vec<(i64, i64)>> {
+    crate::store::person::designations(&mut store.read().await?).await
+}
+
 pub async fn person_set_reviewer(
     store: &Store,
     now: Timestamp,

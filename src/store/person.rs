@@ -108,3 +108,12 @@ pub async fn set_active(
     .map(|r| r.rows_affected()))?;
     Ok(())
 }
+
+/// Each designation: (person, the person who reviews what they own).
+pub async fn designations(db: &mut Db) -> Result<Vec<(i64, i64)>> {
+    Ok(on!(db, |c| sqlx::query_as(
+        "SELECT id, reviewer_id FROM person WHERE reviewer_id IS NOT NULL ORDER BY id"
+    )
+    .fetch_all(c)
+    .await)?)
+}

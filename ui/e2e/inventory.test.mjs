@@ -566,6 +566,23 @@ test("an administrator adds an identity, marks its owner departed and sees the f
   const done = await driver.wait(until.elementLocated(By.css("[data-testid=people-done]")), 10000);
   assert.match(await done.getText(), /has left the organization/);
   await shot("people");
+  // Who reviews what Ana owns, and the review policy, are kept here too.
+  await clickFresh("[data-testid=person-row][data-email='ana.lima@stewardhealth.example'] [data-testid=person-reviewer] option[value='ben.okafor@stewardhealth.example']");
+  await driver.wait(
+    settled(async () => /reviewed by ben\.okafor/.test(await driver.findElement(By.css("[data-testid=people-done]")).getText())),
+    10000,
+    "the designation is saved",
+  );
+  const high = await driver.findElement(By.css("[data-testid=policy-high]"));
+  await high.clear();
+  await high.sendKeys("60");
+  await clickFresh("[data-testid=policy-save]");
+  await driver.wait(
+    settled(async () => /policy is saved/.test(await driver.findElement(By.css("[data-testid=people-done]")).getText())),
+    10000,
+    "the policy is saved",
+  );
+  assert.equal(cliJson(["review", "policy"]).intervals.high_days, 60);
   await accessible("people");
 
   await clickFresh("[data-testid=tab-inventory]");

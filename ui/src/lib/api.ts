@@ -37,6 +37,7 @@ import type {
   Whoami,
   OwnerRole,
   StartState,
+  PolicyEdit,
   EscalationSummary,
   QueueCounts,
   NewIdentity,
@@ -99,6 +100,10 @@ export const api = {
   identityRetire: (reference: IdentityRef, reason: string | null) =>
     call<IdentityDetail>("identity_retire", { reference, reason }),
   personAdd: (spec: string) => call<Person>("person_add", { spec }),
+  personDesignations: () => call<[number, number][]>("person_designations"),
+  personSetReviewer: (person: string, reviewer: string | null) =>
+    call<Person>("person_set_reviewer", { person, reviewer }),
+  reviewPolicyEdit: (edit: PolicyEdit) => call<ReviewPolicy>("review_policy_edit", { edit }),
   personSetActive: (spec: string, active: boolean) => call<Person>("person_set_active", { spec, active }),
   registrationsImport: (path: string, environment: Environment | null, dryRun: boolean) =>
     call<ImportSummary>("registrations_import", { path, environment, dryRun }),
