@@ -212,22 +212,52 @@ enum TemplatesCommand {
     /// Change a template (audited).
     Edit {
         key: String,
-        #[arg(long)]
-        name: Option<String>,
-        #[arg(long)]
-        description: Option<String>,
-        /// Space-separated scopes; "" removes the limit.
-        #[arg(long)]
-        max_scopes: Option<String>,
-        #[arg(long)]
-        allow_offline_access: Option<bool>,
-        #[arg(long)]
-        allow_bulk_export: Option<bool>,
-        #[arg(long)]
-        max_access_token_lifetime_s: Option<i64>,
-        #[arg(long)]
-        expected_auth_method: Option<String>,
+        #[command(flatten)]
+        fields: TemplateFields,
     },
+    /// Add a template (audited): KEY is lowercase letters, digits, '-' and '_'.
+    Create {
+        key: String,
+        #[command(flatten)]
+        fields: TemplateFields,
+    },
+    /// Remove a template no identity uses (audited).
+    Delete { key: String },
+}
+
+/// A template's fields, as `templates edit` and `templates create` take them.
+#[derive(Args)]
+struct TemplateFields {
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long)]
+    description: Option<String>,
+    /// Space-separated scopes; "" removes the limit.
+    #[arg(long)]
+    max_scopes: Option<String>,
+    #[arg(long)]
+    allow_offline_access: Option<bool>,
+    #[arg(long)]
+    allow_bulk_export: Option<bool>,
+    #[arg(long)]
+    max_access_token_lifetime_s: Option<i64>,
+    #[arg(long)]
+    expected_auth_method: Option<String>,
+}
+
+impl TemplateFields {
+    fn edit(self) -> TemplateEdit {
+        TemplateEdit {
+            name: self.name,
+            description: self.description,
+            kinds: None,
+            max_scopes: self.max_scopes,
+            allow_offline_access: self.allow_offline_access,
+            allow_bulk_export: self.allow_bulk_export,
+            max_access_token_lifetime_s: self.max_access_token_lifetime_s,
+            expected_auth_method: self.expected_auth_method,
+        }
+    }
 }
 
 fn parse_time(s: &str) -> Result<time::Timestamp, String> {
@@ -751,28 +781,19 @@ async fn templates(
             let t = api::template_show(store, &key).await?;
             out.one(&t, || show(&t))
         }
-        TemplatesCommand::Edit {
-            key,
-            name,
-            description,
-            max_scopes,
-            allow_offline_access,
-            allow_bulk_export,
-            max_access_token_lifetime_s,
-            expected_auth_method,
-        } => {
-            let edit = TemplateEdit {
-                name,
-                description,
-                kinds: None,
-                max_scopes,
-                allow_offline_access,
-                allow_bulk_export,
-                max_access_token_lifetime_s,
-                expected_auth_method,
-            };
-            let t = api::template_edit(store, now, actor, &key, edit).await?;
+        TemplatesCommand::Edit { key, fields } => {
+            let t = api::template_edit(store, now, actor, &key, fields.edit()).await?;
             out.one(&t, || show(&t))
+        }
+        TemplatesCommand::Create { key, fields } => {
+            let t = api::template_create(store, now, actor, &key, fields.edit()).await?;
+            out.one(&t, || show(&t))
+        }
+        TemplatesCommand::Delete { key } => {
+            api::template_delete(store, now, actor, &key).await?;
+            out.one(&serde_json::json!({ "deleted": key }), || {
+                format!("template '{key}' deleted")
+            })
         }
     }
 }

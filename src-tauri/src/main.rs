@@ -138,6 +138,20 @@ async fn template_edit(
 }
 
 #[tauri::command]
+async fn template_create(
+    c: State<'_, Console>,
+    key: String,
+    edit: TemplateEdit,
+) -> Result<Template, Error> {
+    api::template_create(&c.store(), time::now(), &c.actor, &key, edit).await
+}
+
+#[tauri::command]
+async fn template_delete(c: State<'_, Console>, key: String) -> Result<(), Error> {
+    api::template_delete(&c.store(), time::now(), &c.actor, &key).await
+}
+
+#[tauri::command]
 async fn evidence_export(c: State<'_, Console>, out: String) -> Result<BagSummary, Error> {
     api::evidence_export(
         &c.store(),
@@ -524,6 +538,8 @@ fn main() {
             finding_accept,
             template_list,
             template_edit,
+            template_create,
+            template_delete,
             evidence_export,
             evidence_key_show,
             evidence_verify,

@@ -528,50 +528,7 @@ pub async fn template_edit(
         .await?
         .ok_or_else(|| Error::NotFound(format!("template '{key}'")))?;
     let mut t = before.clone();
-    if let Some(v) = edit.name.filter(|v| !v.trim().is_empty()) {
-        t.name = v.trim().to_string();
-    }
-    if let Some(v) = edit.description {
-        t.description = v.trim().to_string();
-    }
-    if let Some(v) = edit.kinds {
-        if v.is_empty() {
-            return Err(Error::invalid(
-                "kinds",
-                "a template applies to at least one kind",
-            ));
-        }
-        t.kinds = v;
-    }
-    if let Some(v) = edit.max_scopes {
-        if v.trim().is_empty() {
-            t.max_scopes = None;
-        } else {
-            let set = ScopeSet::parse(&v);
-            if let Some(bad) = set.invalid().first() {
-                return Err(Error::invalid("max_scopes", bad.to_string()));
-            }
-            t.max_scopes = Some(scope::stored_set(&v));
-        }
-    }
-    if let Some(v) = edit.allow_offline_access {
-        t.allow_offline_access = v;
-    }
-    if let Some(v) = edit.allow_bulk_export {
-        t.allow_bulk_export = v;
-    }
-    if let Some(v) = edit.max_access_token_lifetime_s {
-        if v <= 0 {
-            return Err(Error::invalid(
-                "max_access_token_lifetime_s",
-                "must be a positive number of seconds",
-            ));
-        }
-        t.max_access_token_lifetime_s = Some(v);
-    }
-    if let Some(v) = edit.expected_auth_method {
-        t.expected_auth_method = Some(v.trim().to_string()).filter(|v| !v.is_empty());
-    }
+    edit_fields(&mut t, edit)?;
     if t == before {
         return Ok(t);
     }
@@ -637,4 +594,132 @@ pub async fn finding_accept_request(
         r.approver.as_deref(),
     )
     .await
+}
+
+/// Applies the fields an edit sets, validated; `None` keeps a field.
+fn edit_fields(t: &mut Template, edit: TemplateEdit) -> Result<()> {
+    if let Some(v) = edit.name.filter(|v| !v.trim().is_empty()) {
+        t.name = v.trim().to_string();
+    }
+    if let Some(v) = edit.description {
+        t.description = v.trim().to_string();
+    }
+    if let Some(v) = edit.kinds {
+        if v.is_empty() {
+            return Err(Error::invalid(
+                "kinds",
+                "a template applies to at least one kind",
+            ));
+        }
+        t.kinds = v;
+    }
+    if let Some(v) = edit.max_scopes {
+        if v.trim().is_empty() {
+            t.max_scopes = None;
+        } else {
+            let set = ScopeSet::parse(&v);
+            if let Some(bad) = set.invalid().first() {
+                return Err(Error::invalid("max_scopes", bad.to_string()));
+            }
+            t.max_scopes = Some(scope::stored_set(&v));
+        }
+    }
+    if let Some(v) = edit.allow_offline_access {
+        t.allow_offline_access = v;
+    }
+    if let Some(v) = edit.allow_bulk_export {
+        t.allow_bulk_export = v;
+    }
+    if let Some(v) = edit.max_access_token_lifetime_s {
+        if v <= 0 {
+            return Err(Error::invalid(
+                "max_access_token_lifetime_s",
+                "must be a positive number of seconds",
+            ));
+        }
+        t.max_access_token_lifetime_s = Some(v);
+    }
+    if let Some(v) = edit.expected_auth_method {
+        t.expected_auth_method = Some(v.trim().to_string()).filter(|v| !v.is_empty());
+    }
+    Ok(())
+}
+
+/// Adds a use-case template (`key`: lowercase letters, digits, `-` and `_`), audited.
+pub async fn template_create(
+    store: &Store,
+    now: Timestamp,
+    actor: &Actor,
+    key: &str,
+    edit: TemplateEdit,
+) -> Result<Template> {
+    let key = key.trim();
+    let ok = key
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if key.is_empty() || !ok {
+        return Err(Error::invalid(
+            "key",
+            format!("'{key}': lowercase letters, digits, '-' and '_'"),
+        ));
+    }
+    let mut tx = store.begin_write().await?;
+    if db::template(&mut tx, key).await?.is_some() {
+        return Err(Error::Conflict(format!("template '{key}' exists")));
+    }
+    let mut t = Template {
+        key: key.to_string(),
+        name: key.to_string(),
+        description: String::new(),
+        kinds: crate::inventory::Kind::ALL.to_vec(),
+        max_scopes: None,
+        allow_offline_access: false,
+        allow_bulk_export: false,
+        max_access_token_lifetime_s: None,
+        expected_auth_method: None,
+        updated_at: time::format(now),
+    };
+    edit_fields(&mut t, edit)?;
+    db::insert_template(&mut tx, &t).await?;
+    audit::record(
+        &mut tx,
+        now,
+        actor,
+        "template.create",
+        format!("template:{key}"),
+        serde_json::to_value(&t).unwrap_or_default(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(t)
+}
+
+/// Removes a template no identity uses, audited.
+pub async fn template_delete(
+    store: &Store,
+    now: Timestamp,
+    actor: &Actor,
+    key: &str,
+) -> Result<()> {
+    let mut tx = store.begin_write().await?;
+    let t = db::template(&mut tx, key)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("template '{key}'")))?;
+    let uses = db::template_uses(&mut tx, key).await?;
+    if uses > 0 {
+        return Err(Error::Conflict(format!(
+            "{uses} identities use '{key}': move them to another use case first"
+        )));
+    }
+    db::delete_template(&mut tx, key).await?;
+    audit::record(
+        &mut tx,
+        now,
+        actor,
+        "template.delete",
+        format!("template:{key}"),
+        serde_json::to_value(&t).unwrap_or_default(),
+    )
+    .await?;
+    tx.commit().await
 }

@@ -30,8 +30,8 @@ pub use evidence::{
     evidence_key_show, evidence_verify, EvidenceFilter, KeyInfo,
 };
 pub use findings::{
-    finding_accept, finding_accept_request, findings_list, framework_mapping, template_edit,
-    template_list, template_show, AcceptRequest, TemplateEdit,
+    finding_accept, finding_accept_request, findings_list, framework_mapping, template_create,
+    template_delete, template_edit, template_list, template_show, AcceptRequest, TemplateEdit,
 };
 pub use identity::{
     identity_add, identity_list, identity_retire, identity_set_owner, identity_set_purpose,

@@ -99,6 +99,54 @@ pub async fn update_template(db: &mut Db, t: &Template) -> Result<()> {
     Ok(())
 }
 
+/// Stores a new template.
+pub async fn insert_template(db: &mut Db, t: &Template) -> Result<()> {
+    let kinds: Vec<&str> = t.kinds.iter().map(|k| k.as_str()).collect();
+    let kinds = kinds.join(" ");
+    let max_scopes = t.max_scopes.as_ref().map(|s| s.join(" "));
+    on!(db, |c| sqlx::query(
+        "INSERT INTO use_case_template (key, name, description, kinds, max_scopes, \
+         allow_offline_access, allow_bulk_export, max_access_token_lifetime_s, \
+         expected_auth_method, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&t.key)
+    .bind(&t.name)
+    .bind(&t.description)
+    .bind(&kinds)
+    .bind(&max_scopes)
+    .bind(t.allow_offline_access)
+    .bind(t.allow_bulk_export)
+    .bind(t.max_access_token_lifetime_s)
+    .bind(&t.expected_auth_method)
+    .bind(&t.updated_at)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Removes a template.
+pub async fn delete_template(db: &mut Db, key: &str) -> Result<()> {
+    on!(db, |c| sqlx::query(
+        "DELETE FROM use_case_template WHERE key = $1"
+    )
+    .bind(key)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// How many identities name a template as their use case.
+pub async fn template_uses(db: &mut Db, key: &str) -> Result<i64> {
+    Ok(on!(db, |c| sqlx::query_scalar(
+        "SELECT count(*) FROM identity WHERE use_case = $1"
+    )
+    .bind(key)
+    .fetch_one(c)
+    .await)?)
+}
+
 /// The rule-to-control mapping.
 pub async fn mappings(db: &mut Db) -> Result<Vec<Mapping>> {
     Ok(on!(db, |c| sqlx::query_as(

@@ -611,3 +611,60 @@ async fn a_template_never_flags_its_own_scopes() {
         .expect("wildcard export");
     assert!(t.evidence.contains("bulk export"), "{}", t.evidence);
 }
+
+#[tokio::test]
+async fn templates_are_created_and_deleted_unless_in_use() {
+    let env = Env::new();
+    let store = env.store().await;
+    let t = env.json(&[
+        "templates",
+        "create",
+        "lab-feed",
+        "--name",
+        "Lab feed",
+        "--max-scopes",
+        "system/Observation.rs",
+    ]);
+    assert_eq!(t["name"], "Lab feed");
+    assert_eq!(
+        t["max_scopes"],
+        serde_json::json!(["system/Observation.rs"])
+    );
+    let again = env.cli(&["--db", env.db_arg(), "templates", "create", "lab-feed"]);
+    assert!(!again.status.success());
+    let bad = env.cli(&["--db", env.db_arg(), "templates", "create", "Lab Feed"]);
+    assert!(stderr(&bad).contains("key"), "{}", stderr(&bad));
+    api::identity_add(
+        &store,
+        now(),
+        &actor(),
+        api::NewIdentity {
+            client_id: "lab".into(),
+            name: "Lab".into(),
+            kind: Some(steward::inventory::Kind::BackendService),
+            environment: Some(steward::inventory::Environment::Staging),
+            use_case: Some("lab-feed".into()),
+            ..api::NewIdentity::default()
+        },
+    )
+    .await
+    .expect("add");
+    let in_use = env.cli(&["--db", env.db_arg(), "templates", "delete", "lab-feed"]);
+    assert!(
+        stderr(&in_use).contains("1 identities use 'lab-feed'"),
+        "{}",
+        stderr(&in_use)
+    );
+    crate::support::exec(&store, "UPDATE identity SET use_case = NULL")
+        .await
+        .expect("clear the use case");
+    env.json(&["templates", "delete", "lab-feed"]);
+    let log = env.json(&["audit", "log", "--action", "template."]);
+    let actions: Vec<&str> = log
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(actions, ["template.delete", "template.create"]);
+}

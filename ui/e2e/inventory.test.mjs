@@ -230,6 +230,33 @@ test("a template is edited in the UI and the edit is audited", async () => {
   const [entry] = JSON.parse(log.stdout);
   assert.equal(entry.action, "template.edit");
   assert.deepEqual(entry.details.changes.max_scopes.to, ["openid", "system/Observation.rs"]);
+
+  // A new template, then deleted (no identity uses it).
+  const before = (await driver.findElements(By.css("[data-testid=template]"))).length;
+  await driver.findElement(By.css("[data-testid=template-new-key]")).sendKeys("e2e-courier");
+  await driver.findElement(By.css("[data-testid=template-new-name]")).sendKeys("Courier");
+  await clickFresh("[data-testid=template-create]");
+  await driver.wait(
+    settled(async () => (await driver.findElements(By.css("[data-testid=template]"))).length === before + 1),
+    10000,
+    "the new template is listed",
+  );
+  await clickFresh("[data-testid=template] .template-form button.link");
+  const all = await driver.findElements(By.css("[data-testid=template]"));
+  let deleted = false;
+  for (const t of all) {
+    if (/e2e-courier/.test(await t.getText())) {
+      await t.findElement(By.css("[data-testid=template-delete]")).click();
+      deleted = true;
+      break;
+    }
+  }
+  assert.ok(deleted, "the new template has a Delete button");
+  await driver.wait(
+    settled(async () => (await driver.findElements(By.css("[data-testid=template]"))).length === before),
+    10000,
+    "the template is gone",
+  );
 });
 
 test("the window exports a signed evidence package that verifies", async () => {
