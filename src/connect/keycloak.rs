@@ -14,18 +14,9 @@ use zeroize::Zeroizing;
 use super::http::{endpoint, Call, Http};
 use super::oauth::{self, ClientAuth};
 use super::{canonical_scopes, Connection, ServerClient};
+use crate::inventory::import::keycloak::BUILT_IN;
 use crate::usage::tokens::{self, RawTokenEvent, TokenEventKind};
 use crate::{time, Error, Result};
-
-/// Clients every realm has, which are Keycloak's own and never inventory.
-pub const BUILT_IN: [&str; 6] = [
-    "account",
-    "account-console",
-    "admin-cli",
-    "broker",
-    "realm-management",
-    "security-admin-console",
-];
 
 /// A page of the client list.
 const PAGE: usize = 100;

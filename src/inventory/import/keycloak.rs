@@ -19,7 +19,7 @@ use crate::inventory::{Environment, IdentityInput, Kind, Status};
 use crate::scope;
 
 /// Clients every Keycloak realm has; they are the server's own, not applications.
-const BUILT_IN: [&str; 6] = [
+pub const BUILT_IN: [&str; 6] = [
     "account",
     "account-console",
     "admin-cli",

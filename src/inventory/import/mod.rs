@@ -8,7 +8,7 @@
 //! fails naming file, line or record, and field. Storing them is the caller's transaction.
 
 mod csv;
-mod keycloak;
+pub(crate) mod keycloak;
 mod rfc7591;
 
 use serde::Serialize;
