@@ -440,6 +440,13 @@ enum PersonCommand {
     Depart { person: String },
     /// Mark a departed person as back.
     Return { person: String },
+    /// Import a roster CSV (name,email,active): adds who is new, marks who has left or is back.
+    Import {
+        file: PathBuf,
+        /// Say what it would change, and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -1056,6 +1063,24 @@ async fn dispatch(
         Command::Person(PersonCommand::Return { person }) => {
             let p = api::person_set_active(store, now, actor, &person, true).await?;
             out.one(&p, || format!("{} <{}> is back", p.name, p.email))
+        }
+        Command::Person(PersonCommand::Import { file, dry_run }) => {
+            let r = api::people_import_roster(store, now, actor, &file, dry_run).await?;
+            out.one(&r, || {
+                format!(
+                    "{}: {} added, {} departed, {} back, {} unchanged{}",
+                    file.display(),
+                    r.added.len(),
+                    r.departed.len(),
+                    r.returned.len(),
+                    r.unchanged,
+                    if r.dry_run {
+                        " (a preview: nothing was written)"
+                    } else {
+                        ""
+                    }
+                )
+            })
         }
         Command::Person(PersonCommand::Add { person }) => {
             let p = api::person_add(store, now, actor, &person).await?;

@@ -19,7 +19,9 @@ use steward::store::review::ItemQuery;
 
 use steward::api::{AuditImportSummary, IdentityUsage, TokenImportSummary, TraceReport};
 use steward::api::{ConnectAdd, DrillOptions, DrillReport, EnforceReport, SyncReport};
-use steward::api::{EscalationSummary, ImportSummary, NewIdentity, QueueCounts, StartState};
+use steward::api::{
+    EscalationSummary, ImportSummary, NewIdentity, QueueCounts, RosterSummary, StartState,
+};
 use steward::connect::Connection;
 use steward::inventory::Environment;
 use steward::store::connect::Task;
@@ -284,6 +286,17 @@ async fn review_policy_edit(
     edit: PolicyEdit,
 ) -> Result<ReviewPolicy, Error> {
     api::review_policy_edit(&c.store(), time::now(), &c.actor, edit).await
+}
+
+/// Imports (or previews) a roster CSV picked in the open dialog.
+#[tauri::command]
+async fn people_import_roster(
+    c: State<'_, Console>,
+    path: String,
+    dry_run: bool,
+) -> Result<RosterSummary, Error> {
+    let path = std::path::PathBuf::from(path);
+    api::people_import_roster(&c.store(), time::now(), &c.actor, &path, dry_run).await
 }
 
 #[tauri::command]
@@ -560,6 +573,7 @@ fn main() {
             identity_add,
             identity_retire,
             person_add,
+            people_import_roster,
             person_designations,
             person_set_reviewer,
             review_policy_edit,

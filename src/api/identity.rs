@@ -456,6 +456,130 @@ pub async fn person_set_active(
     Ok(Person { active, ..found })
 }
 
+/// What a roster import does (or, in a preview, would do).
+#[derive(Debug, Clone, Default, serde::Serialize, TS)]
+pub struct RosterSummary {
+    /// People added.
+    pub added: Vec<String>,
+    /// People the roster marks as gone (they have left the organization).
+    pub departed: Vec<String>,
+    /// People the roster marks as back.
+    pub returned: Vec<String>,
+    #[ts(type = "number")]
+    pub unchanged: usize,
+    pub dry_run: bool,
+}
+
+/// Imports a roster CSV (`name,email,active`, a header line first): adds who is new, and marks
+/// who has left (`active` false) and who is back, in one audited transaction. Errors name the
+/// file, the line and the field; a preview (`dry_run`) writes nothing.
+pub async fn people_import_roster(
+    store: &Store,
+    now: Timestamp,
+    actor: &Actor,
+    path: &std::path::Path,
+    dry_run: bool,
+) -> Result<RosterSummary> {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bad = |line: usize, field: &str, message: String| Error::Import {
+        file: file.clone(),
+        location: format!("line {line}"),
+        field: field.into(),
+        message,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(&bytes[..]);
+    let headers = reader
+        .headers()
+        .map_err(|e| bad(1, "header", e.to_string()))?
+        .clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                bad(
+                    1,
+                    name,
+                    "missing column (expected name,email,active)".into(),
+                )
+            })
+    };
+    let (name_at, email_at, active_at) = (col("name")?, col("email")?, col("active")?);
+    let mut rows = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 2;
+        let r = record.map_err(|e| bad(line, "record", e.to_string()))?;
+        let get = |at: usize| r.get(at).unwrap_or("").to_string();
+        let active = match get(active_at).to_ascii_lowercase().as_str() {
+            "true" | "yes" | "1" | "active" => true,
+            "false" | "no" | "0" | "inactive" | "departed" | "left" => false,
+            other => {
+                return Err(bad(
+                    line,
+                    "active",
+                    format!("'{other}' is not true or false"),
+                ))
+            }
+        };
+        let spec = format!("{} <{}>", get(name_at), get(email_at));
+        let input = PersonInput::parse(&spec).map_err(|m| bad(line, "email", m))?;
+        rows.push((input, active));
+    }
+    let mut summary = RosterSummary {
+        dry_run,
+        ..RosterSummary::default()
+    };
+    let mut tx = store.begin_write().await?;
+    let stamp = crate::time::format(now);
+    let mut drafts = Vec::new();
+    for (input, active) in rows {
+        let existing = person::by_email(&mut tx, &input.email).await?;
+        let p = match existing {
+            Some(p) => p,
+            None => {
+                let p = person::ensure(&mut tx, &input).await?;
+                summary.added.push(p.email.clone());
+                drafts.push(audit::Draft {
+                    action: "person.create",
+                    subject: format!("person:{}", p.id),
+                    details: json!({ "name": p.name, "email": p.email, "source": file }),
+                });
+                p
+            }
+        };
+        if p.active == active {
+            if !summary.added.contains(&p.email) {
+                summary.unchanged += 1;
+            }
+            continue;
+        }
+        person::set_active(&mut tx, p.id, active, (!active).then_some(stamp.as_str())).await?;
+        if active {
+            summary.returned.push(p.email.clone());
+        } else {
+            summary.departed.push(p.email.clone());
+        }
+        drafts.push(audit::Draft {
+            action: if active {
+                "person.return"
+            } else {
+                "person.depart"
+            },
+            subject: format!("person:{}", p.id),
+            details: json!({ "email": p.email, "source": file }),
+        });
+    }
+    if dry_run {
+        return Ok(summary);
+    }
+    audit::append(&mut tx, now, actor, drafts).await?;
+    tx.commit().await?;
+    Ok(summary)
+}
+
 pub async fn person_list(store: &Store) -> Result<Vec<Person>> {
     let mut conn = store.read().await?;
     person::list(&mut conn).await

@@ -35,7 +35,8 @@ pub use findings::{
 };
 pub use identity::{
     identity_add, identity_list, identity_retire, identity_set_owner, identity_set_purpose,
-    identity_show, person_add, person_list, person_set_active, IdentityRef, NewIdentity,
+    identity_show, people_import_roster, person_add, person_list, person_set_active, IdentityRef,
+    NewIdentity, RosterSummary,
 };
 pub use import::{registrations_import, ImportChange, ImportSummary};
 pub use review::{

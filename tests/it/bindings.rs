@@ -135,6 +135,7 @@ fn generated() -> String {
         steward::api::ImportChange::decl(&cfg),
         steward::api::StartState::decl(&cfg),
         steward::api::QueueCounts::decl(&cfg),
+        steward::api::RosterSummary::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from the Rust IPC types by tests/it/bindings.rs; do not edit by hand.\n",

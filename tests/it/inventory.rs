@@ -440,3 +440,55 @@ async fn a_person_who_departs_leaves_an_owner_departed_finding() {
         .expect("findings");
     assert!(!rules(back).contains(&"owner-departed"));
 }
+
+#[tokio::test]
+async fn a_roster_adds_people_and_marks_who_has_left_after_a_preview() {
+    let env = Env::new();
+    let store = env.store().await;
+    api::person_add(&store, now(), &actor(), "Lea Park <lea@example.org>")
+        .await
+        .expect("add");
+    let roster = env.dir.path().join("roster.csv");
+    std::fs::write(
+        &roster,
+        "name,email,active\nLea Park,lea@example.org,false\nMo Reyes,mo@example.org,true\n",
+    )
+    .expect("write");
+    let preview = env.json(&[
+        "person",
+        "import",
+        roster.to_str().expect("path"),
+        "--dry-run",
+    ]);
+    assert_eq!(preview["added"], serde_json::json!(["mo@example.org"]));
+    assert_eq!(preview["departed"], serde_json::json!(["lea@example.org"]));
+    assert_eq!(
+        api::person_list(&store).await.expect("list").len(),
+        1,
+        "a preview writes nothing"
+    );
+    env.json(&["person", "import", roster.to_str().expect("path")]);
+    let people = api::person_list(&store).await.expect("list");
+    let lea = people
+        .iter()
+        .find(|p| p.email == "lea@example.org")
+        .expect("lea");
+    assert!(!lea.active);
+    assert!(people
+        .iter()
+        .any(|p| p.email == "mo@example.org" && p.active));
+    std::fs::write(
+        &roster,
+        "name,email,active\nLea Park,lea@example.org,maybe\n",
+    )
+    .expect("write");
+    let bad = env.cli(&[
+        "--db",
+        env.db_arg(),
+        "person",
+        "import",
+        roster.to_str().expect("path"),
+    ]);
+    let err = crate::support::stderr(&bad);
+    assert!(err.contains("line 2") && err.contains("active"), "{err}");
+}

@@ -131,10 +131,15 @@ after(async () => {
     await new Promise((r) => driverProcess.once("exit", r));
   }
   if (authServer) authServer.kill("SIGTERM");
-  // Whatever happened to the session, no copy of the app outlives the test.
+  // Whatever happened to the session, no copy of the app outlives the test: wait until the
+  // app and the authorization server have exited before their files go.
   spawnSync("pkill", ["-TERM", "-f", app]);
+  for (let i = 0; i < 50 && spawnSync("pgrep", ["-f", app]).status === 0; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  if (authServer && authServer.exitCode === null) await new Promise((r) => authServer.once("exit", r));
   // The webview may still be flushing its own data dir for a moment after quitting.
-  if (tmp) rmSync(tmp, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+  if (tmp) rmSync(tmp, { recursive: true, force: true, maxRetries: 20, retryDelay: 250 });
 });
 
 // The webview re-renders while data arrives: conditions that touch a replaced element throw
@@ -631,6 +636,16 @@ test("an administrator adds an identity, marks its owner departed and sees the f
   const imported = await invoke("registrations_import", { path: csv, environment: null, dryRun: false });
   assert.equal(imported.created, 4);
   assert.equal(cliJson(["identity", "list", "--search", "pophealth"]).length, 2);
+
+  // A roster from HR: previewed, then imported (the open dialog's command).
+  const roster = path.join(tmp, "roster.csv");
+  writeFileSync(roster, "name,email,active\nZoe Quinn,zoe.quinn@stewardhealth.example,true\nBen Okafor,ben.okafor@stewardhealth.example,false\n");
+  const rosterPreview = await invoke("people_import_roster", { path: roster, dryRun: true });
+  assert.deepEqual([rosterPreview.added, rosterPreview.departed], [["zoe.quinn@stewardhealth.example"], ["ben.okafor@stewardhealth.example"]]);
+  await invoke("people_import_roster", { path: roster, dryRun: false });
+  const people = cliJson(["person", "list"]);
+  assert.ok(people.some((p) => p.email === "zoe.quinn@stewardhealth.example" && p.active));
+  assert.ok(people.some((p) => p.email === "ben.okafor@stewardhealth.example" && !p.active));
 });
 
 test("a reviewer is told when items are escalated to them, and the top bar counts them", async () => {

@@ -37,6 +37,7 @@ import type {
   Whoami,
   OwnerRole,
   StartState,
+  RosterSummary,
   PolicyEdit,
   EscalationSummary,
   QueueCounts,
@@ -102,6 +103,8 @@ export const api = {
   identityRetire: (reference: IdentityRef, reason: string | null) =>
     call<IdentityDetail>("identity_retire", { reference, reason }),
   personAdd: (spec: string) => call<Person>("person_add", { spec }),
+  peopleImportRoster: (path: string, dryRun: boolean) =>
+    call<RosterSummary>("people_import_roster", { path, dryRun }),
   personDesignations: () => call<[number, number][]>("person_designations"),
   personSetReviewer: (person: string, reviewer: string | null) =>
     call<Person>("person_set_reviewer", { person, reviewer }),

@@ -703,3 +703,17 @@ overdue: number,
  * Items escalated to them.
  */
 escalated: number, };
+
+export type RosterSummary = { 
+/**
+ * People added.
+ */
+added: Array<string>, 
+/**
+ * People the roster marks as gone (they have left the organization).
+ */
+departed: Array<string>, 
+/**
+ * People the roster marks as back.
+ */
+returned: Array<string>, unchanged: number, dry_run: boolean, };
