@@ -190,6 +190,7 @@ async function countText() {
 test("the dashboard is the home screen", async () => {
   const open = await driver.wait(until.elementLocated(By.css("[data-testid=open-findings-count]")), 30000);
   await accessible("dashboard");
+  await shot("dashboard");
   const text = await open.getText();
   assert.ok(Number(text) > 0, `the seeded demo has open findings: '${text}'`);
   const pct = await driver.wait(until.elementLocated(By.css("[data-testid=traced-percent]")), 10000);
@@ -202,6 +203,7 @@ test("the findings view lists findings and filters by severity", async () => {
   await clickFresh("[data-testid=tab-findings]");
   await driver.wait(until.elementsLocated(By.css("[data-testid=finding-row]")), 10000);
   await accessible("findings");
+  await shot("findings");
   const count = async () => driver.findElement(By.css("[data-testid=findings-count]")).getText();
   const before = await count();
   await clickFresh("[data-testid=filter-severity] option[value=critical]");
@@ -286,6 +288,7 @@ test("the window shows the seeded inventory", async () => {
   await driver.wait(until.elementsLocated(By.css("[data-testid=identity-row]")), 30000);
   await driver.wait(settled(async () => (await countText()) === "61 identities"), 10000, "the 60 seeded and the one registered");
   await accessible("inventory");
+  await shot("inventory");
   assert.equal((await rows()).length, 61, "all 61 identities are listed");
   const tiers = await driver.findElements(By.css("[data-testid=risk-tier]"));
   assert.equal(tiers.length, 61, "every row shows its risk tier");
@@ -348,6 +351,7 @@ test("opening an identity shows its detail", async () => {
   assert.match(await usage.getText(), /usage/i);
   const history = await driver.wait(until.elementLocated(By.css("[data-testid=history] li")), 10000);
   await accessible("identity detail");
+  await shot("identity-detail");
   assert.match(await history.getText(), /identity\.create/);
   await clickFresh("[data-testid=detail-close]");
   await driver.wait(
