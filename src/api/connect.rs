@@ -174,31 +174,17 @@ pub async fn connect_discover(
 /// A credential Steward holds, without its value.
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct HeldCredential {
-    pub subject: String,
-    pub kind: SecretKind,
-    pub fingerprint: String,
-    pub kid: Option<String>,
-    /// `keychain` or `file`.
-    pub store: String,
-    /// The keychain account or the file.
-    pub location: String,
-    pub set_at: String,
-    pub set_by: String,
+    #[serde(flatten)]
+    #[ts(flatten)]
+    pub held: HeldRow,
     /// Why the keychain was asked for and not used (only when it was just set).
     pub fallback: Option<String>,
 }
 
 impl From<HeldRow> for HeldCredential {
-    fn from(r: HeldRow) -> Self {
+    fn from(held: HeldRow) -> Self {
         HeldCredential {
-            subject: r.subject,
-            kind: r.kind,
-            fingerprint: r.fingerprint,
-            kid: r.kid,
-            store: r.store,
-            location: r.location,
-            set_at: r.set_at,
-            set_by: r.set_by,
+            held,
             fallback: None,
         }
     }
@@ -241,19 +227,18 @@ async fn hold(
     kid: Option<&str>,
 ) -> Result<HeldCredential> {
     let (place, fallback) = vault(store).put(subject, kind, value)?;
-    let stamp = time::format(now);
-    db::hold(
-        tx,
-        subject,
-        kind,
-        fingerprint,
-        kid,
-        &place,
-        &stamp,
-        &actor.0,
-    )
-    .await?;
     let (store_name, location) = place.parts();
+    let held = HeldRow {
+        subject: subject.to_string(),
+        kind,
+        fingerprint: fingerprint.to_string(),
+        kid: kid.map(String::from),
+        store: store_name.to_string(),
+        location: location.to_string(),
+        set_at: time::format(now),
+        set_by: actor.0.clone(),
+    };
+    db::hold(tx, &held).await?;
     audit::record(
         tx,
         now,
@@ -264,17 +249,7 @@ async fn hold(
                "kid": kid}),
     )
     .await?;
-    Ok(HeldCredential {
-        subject: subject.to_string(),
-        kind,
-        fingerprint: fingerprint.to_string(),
-        kid: kid.map(String::from),
-        store: store_name.to_string(),
-        location: location.to_string(),
-        set_at: stamp,
-        set_by: actor.0.clone(),
-        fallback,
-    })
+    Ok(HeldCredential { held, fallback })
 }
 
 /// [`hold`] for a secret (a client secret, a token): fingerprinted with the store's key.
@@ -680,16 +655,16 @@ pub async fn connect_sync(
                     .into_iter()
                     .map(|r| (r.subject.clone(), r))
                     .collect();
+            let mut facts = db::server_facts_in(&mut conn, env).await?;
             let mut jobs = Vec::new();
             for rec in &records {
                 if matches!(rec.status, Status::Retired) {
                     continue;
                 }
-                let facts = db::server_facts(&mut conn, rec.id).await?;
-                match (
-                    facts.registration_client_uri,
-                    tokens.get(&identity_subject(rec.id)),
-                ) {
+                let uri = facts
+                    .remove(&rec.id)
+                    .and_then(|f| f.registration_client_uri);
+                match (uri, tokens.get(&identity_subject(rec.id))) {
                     (Some(uri), Some(row)) => {
                         jobs.push((rec.id, rec.client_id.clone(), uri, row.place()?))
                     }
@@ -761,7 +736,13 @@ pub async fn connect_sync(
             let since = db::last_event_at(&mut conn, c.id).await?;
             drop(conn);
             let admin = net::keycloak::Admin::sign_in(&http, &c, secret.text()?).await?;
-            let clients = admin.clients(progress, cancel).await?;
+            let reps = admin.representations(cancel).await?;
+            progress(reps.len(), reps.len());
+            let uuids = net::keycloak::Admin::uuids(&reps);
+            let clients: Vec<ServerClient> = reps
+                .iter()
+                .filter_map(net::keycloak::server_client)
+                .collect();
             let by_client: BTreeMap<&str, &IdentityRecord> =
                 records.iter().map(|r| (r.client_id.as_str(), r)).collect();
             for sc in clients {
@@ -782,7 +763,7 @@ pub async fn connect_sync(
                     seen.insert(rec.id, Seen::Gone);
                 }
             }
-            let (evs, newest) = admin.events(since.as_deref()).await?;
+            let (evs, newest) = admin.events(since.as_deref(), &uuids).await?;
             events = evs;
             newest_event = newest;
         }
@@ -790,6 +771,9 @@ pub async fn connect_sync(
 
     // Compare.
     let mut conn = store.read().await?;
+    let mut granted = db::granted_in(&mut conn, env).await?;
+    let states = db::server_facts_in(&mut conn, env).await?;
+    drop(conn);
     let mut plan: Vec<(IdentityRecord, Option<ServerClient>)> = Vec::new();
     for rec in &records {
         let Some(s) = seen.remove(&rec.id) else {
@@ -802,7 +786,7 @@ pub async fn connect_sync(
             }
             Seen::Found(sc) => {
                 report.clients_read += 1;
-                let granted = granted_scopes(&mut conn, rec.id).await?;
+                let granted = granted.remove(&rec.id).unwrap_or_default();
                 let grants = net::grant_types(
                     rec.kind,
                     rec.refresh_token_lifetime_s.is_some_and(|s| s > 0),
@@ -822,7 +806,6 @@ pub async fn connect_sync(
     report.clients_read += unknown.len();
     report.unknown_on_server = unknown.iter().map(|u| u.client_id.clone()).collect();
     report.token_events = events.len();
-    drop(conn);
     if dry_run {
         return Ok(report);
     }
@@ -841,8 +824,8 @@ pub async fn connect_sync(
                     .iter()
                     .filter(|ch| ch.client_id == rec.client_id)
                     .collect();
-                let state = db::server_facts(&mut tx, rec.id).await?.server_state;
-                if state.as_deref() != Some("present") && state.as_deref() != Some("unregistered") {
+                let state = states.get(&rec.id).and_then(|f| f.server_state.as_deref());
+                if !matches!(state, Some("present" | "unregistered")) {
                     db::set_server_state(&mut tx, rec.id, "present", &stamp).await?;
                 }
                 if changed.is_empty() {

@@ -533,7 +533,7 @@ pub async fn template_edit(
         return Ok(t);
     }
     t.updated_at = time::format(now);
-    db::update_template(&mut tx, &t).await?;
+    db::save_template(&mut tx, &t).await?;
     let (b, a) = (
         serde_json::to_value(&before).unwrap_or_default(),
         serde_json::to_value(&t).unwrap_or_default(),
@@ -680,7 +680,7 @@ pub async fn template_create(
         updated_at: time::format(now),
     };
     edit_fields(&mut t, edit)?;
-    db::insert_template(&mut tx, &t).await?;
+    db::save_template(&mut tx, &t).await?;
     audit::record(
         &mut tx,
         now,

@@ -209,17 +209,18 @@ pub async fn credential(
     let text = |h: &api::HeldCredential| {
         let mut s = format!(
             "{} {}: fingerprint {}{}\n  kept in {}: {}\n  set {} by {}",
-            h.subject,
-            h.kind,
-            h.fingerprint,
-            h.kid
+            h.held.subject,
+            h.held.kind,
+            h.held.fingerprint,
+            h.held
+                .kid
                 .as_deref()
                 .map(|k| format!(", kid {k}"))
                 .unwrap_or_default(),
-            h.store,
-            h.location,
-            h.set_at,
-            h.set_by
+            h.held.store,
+            h.held.location,
+            h.held.set_at,
+            h.held.set_by
         );
         if let Some(why) = &h.fallback {
             s.push_str(&format!(

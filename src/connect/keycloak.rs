@@ -203,6 +203,18 @@ impl<'a> Admin<'a> {
         }
     }
 
+    /// The internal id and clientId of each representation.
+    pub fn uuids(reps: &[Value]) -> Vec<(String, String)> {
+        reps.iter()
+            .filter_map(|r| {
+                Some((
+                    r.get("id")?.as_str()?.to_string(),
+                    r.get("clientId")?.as_str()?.to_string(),
+                ))
+            })
+            .collect()
+    }
+
     /// Every client representation of the realm but Keycloak's own, a page at a time.
     pub async fn representations(&self, cancel: &AtomicBool) -> Result<Vec<Value>> {
         let mut out = Vec::new();
@@ -232,23 +244,13 @@ impl<'a> Admin<'a> {
         Ok(out)
     }
 
-    /// Every client of the realm, as Steward compares them, but Keycloak's own and the
-    /// admin client itself (it has no SMART scopes and is Steward's).
-    pub async fn clients(
-        &self,
-        progress: &(dyn Fn(usize, usize) + Sync),
-        cancel: &AtomicBool,
-    ) -> Result<Vec<ServerClient>> {
-        let reps = self.representations(cancel).await?;
-        progress(reps.len(), reps.len());
-        Ok(reps.iter().filter_map(server_client).collect())
-    }
-
     /// The realm's events and admin events since `since` (epoch milliseconds, exclusive), as
-    /// token-log entries, and the newest event's time.
+    /// token-log entries, and the newest event's time. `uuids` names each client by its
+    /// internal id ([`Admin::uuids`]).
     pub async fn events(
         &self,
         since: Option<&str>,
+        uuids: &[(String, String)],
     ) -> Result<(Vec<RawTokenEvent>, Option<String>)> {
         let from: i64 = since.and_then(|s| s.parse().ok()).map_or(0, |s: i64| s + 1);
         let user = self
@@ -287,18 +289,7 @@ impl<'a> Admin<'a> {
         let mut parsed = tokens::parse_keycloak(&bytes)
             .map_err(|e| Error::remote(&self.base, format!("events: {e}")))?
             .events;
-        let uuids: Vec<(String, String)> = self
-            .representations(&AtomicBool::new(false))
-            .await?
-            .iter()
-            .filter_map(|r| {
-                Some((
-                    r.get("id")?.as_str()?.to_string(),
-                    r.get("clientId")?.as_str()?.to_string(),
-                ))
-            })
-            .collect();
-        parsed.extend(admin_events(&keep(&admin), &uuids));
+        parsed.extend(admin_events(&keep(&admin), uuids));
         parsed.sort_by_key(|e| e.at);
         Ok((parsed, newest.map(|t| t.to_string())))
     }

@@ -152,6 +152,17 @@ pub async fn post_as(
     }
 }
 
+/// Posts an access token to an introspection or revocation endpoint as the client.
+async fn post_token(http: &Http, url: &Url, auth: &ClientAuth<'_>, token: &str) -> Result<Answer> {
+    post_as(
+        http,
+        url,
+        auth,
+        &[("token", token), ("token_type_hint", "access_token")],
+    )
+    .await
+}
+
 /// A token by client credentials, for `scope`.
 pub async fn client_credentials(
     http: &Http,
@@ -180,13 +191,7 @@ pub async fn introspect(
     auth: &ClientAuth<'_>,
     token: &str,
 ) -> Result<(bool, Answer)> {
-    let answer = post_as(
-        http,
-        endpoint,
-        auth,
-        &[("token", token), ("token_type_hint", "access_token")],
-    )
-    .await?;
+    let answer = post_token(http, endpoint, auth, token).await?;
     let active = answer
         .ok_json()?
         .get("active")
@@ -202,13 +207,7 @@ pub async fn revoke(
     auth: &ClientAuth<'_>,
     token: &str,
 ) -> Result<Answer> {
-    let answer = post_as(
-        http,
-        endpoint,
-        auth,
-        &[("token", token), ("token_type_hint", "access_token")],
-    )
-    .await?;
+    let answer = post_token(http, endpoint, auth, token).await?;
     if !answer.status.is_success() {
         return Err(answer.failure());
     }

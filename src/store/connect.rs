@@ -87,7 +87,7 @@ pub struct NewConnection<'a> {
     pub admin_client_id: Option<&'a str>,
 }
 
-/// Records a new connection; returns its id.
+/// Records a new connection with its metadata; returns its id.
 pub async fn insert(
     db: &mut Db,
     c: &NewConnection<'_>,
@@ -96,10 +96,8 @@ pub async fn insert(
 ) -> Result<i64> {
     let id: i64 = on!(db, |conn| sqlx::query_scalar(
         "INSERT INTO connection (environment, issuer, kind, realm, fhir_base, token_endpoint, \
-         revocation_endpoint, introspection_endpoint, registration_endpoint, grant_types, \
-         auth_methods, scopes_supported, metadata_sources, admin_client_id, discovered_at, \
-         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-         $15) RETURNING id",
+         admin_client_id, discovered_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+         RETURNING id",
     )
     .bind(c.environment)
     .bind(&m.issuer)
@@ -107,17 +105,11 @@ pub async fn insert(
     .bind(c.realm)
     .bind(c.fhir_base)
     .bind(&m.token_endpoint)
-    .bind(&m.revocation_endpoint)
-    .bind(&m.introspection_endpoint)
-    .bind(&m.registration_endpoint)
-    .bind(m.grant_types_supported.join(" "))
-    .bind(m.token_endpoint_auth_methods_supported.join(" "))
-    .bind(m.scopes_supported.join(" "))
-    .bind(m.sources.join(" "))
     .bind(c.admin_client_id)
     .bind(at)
     .fetch_one(conn)
     .await)?;
+    rediscovered(db, id, m, at).await?;
     Ok(id)
 }
 
@@ -170,14 +162,16 @@ pub async fn last_event_at(db: &mut Db, id: i64) -> Result<Option<String>> {
     .await)?)
 }
 
-/// A held credential as recorded.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A held credential as recorded (never its value).
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS, sqlx::FromRow)]
 pub struct HeldRow {
     pub subject: String,
     pub kind: SecretKind,
     pub fingerprint: String,
     pub kid: Option<String>,
+    /// `keychain` or `file`.
     pub store: String,
+    /// The keychain account or the file.
     pub location: String,
     pub set_at: String,
     pub set_by: String,
@@ -190,32 +184,21 @@ impl HeldRow {
 }
 
 /// Records (or replaces) a held credential.
-#[allow(clippy::too_many_arguments)]
-pub async fn hold(
-    db: &mut Db,
-    subject: &str,
-    kind: SecretKind,
-    fingerprint: &str,
-    kid: Option<&str>,
-    place: &Place,
-    at: &str,
-    by: &str,
-) -> Result<()> {
-    let (store, location) = place.parts();
+pub async fn hold(db: &mut Db, h: &HeldRow) -> Result<()> {
     on!(db, |c| sqlx::query(
         "INSERT INTO held_credential (subject, kind, fingerprint, kid, store, location, set_at, \
          set_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (subject, kind) DO UPDATE \
          SET fingerprint = excluded.fingerprint, kid = excluded.kid, store = excluded.store, \
          location = excluded.location, set_at = excluded.set_at, set_by = excluded.set_by",
     )
-    .bind(subject)
-    .bind(kind)
-    .bind(fingerprint)
-    .bind(kid)
-    .bind(store)
-    .bind(location)
-    .bind(at)
-    .bind(by)
+    .bind(&h.subject)
+    .bind(h.kind)
+    .bind(&h.fingerprint)
+    .bind(&h.kid)
+    .bind(&h.store)
+    .bind(&h.location)
+    .bind(&h.set_at)
+    .bind(&h.set_by)
     .execute(c)
     .await
     .map(|r| r.rows_affected()))?;
@@ -262,6 +245,47 @@ pub async fn server_facts(db: &mut Db, identity: i64) -> Result<ServerFacts> {
     .fetch_optional(c)
     .await)?
     .unwrap_or_default())
+}
+
+/// What sync and registration know about each identity of `env`, by identity.
+pub async fn server_facts_in(
+    db: &mut Db,
+    env: Environment,
+) -> Result<std::collections::HashMap<i64, ServerFacts>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        id: i64,
+        #[sqlx(flatten)]
+        facts: ServerFacts,
+    }
+    let rows: Vec<Row> = on!(db, |c| sqlx::query_as(
+        "SELECT id, registration_client_uri, server_state, server_seen_at, drillable \
+         FROM identity WHERE environment = $1",
+    )
+    .bind(env)
+    .fetch_all(c)
+    .await)?;
+    Ok(rows.into_iter().map(|r| (r.id, r.facts)).collect())
+}
+
+/// The granted scopes of each identity of `env`, by identity.
+pub async fn granted_in(
+    db: &mut Db,
+    env: Environment,
+) -> Result<std::collections::HashMap<i64, Vec<String>>> {
+    let rows: Vec<(i64, String)> = on!(db, |c| sqlx::query_as(
+        "SELECT s.identity_id, s.scope FROM identity_scope s JOIN identity i \
+         ON i.id = s.identity_id WHERE i.environment = $1 AND s.scope_set = 'granted' \
+         ORDER BY s.identity_id, s.scope",
+    )
+    .bind(env)
+    .fetch_all(c)
+    .await)?;
+    let mut out: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
+    for (id, scope) in rows {
+        out.entry(id).or_default().push(scope);
+    }
+    Ok(out)
 }
 
 /// Every identity's server state that is set, as (identity, state).

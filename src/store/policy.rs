@@ -73,41 +73,21 @@ pub async fn template(db: &mut Db, key: &str) -> Result<Option<Template>> {
     Ok(row.map(Template::from))
 }
 
-/// Writes every field of a template.
-pub async fn update_template(db: &mut Db, t: &Template) -> Result<()> {
-    let kinds: Vec<&str> = t.kinds.iter().map(|k| k.as_str()).collect();
-    let kinds = kinds.join(" ");
-    let max_scopes = t.max_scopes.as_ref().map(|s| s.join(" "));
-    on!(db, |c| sqlx::query(
-        "UPDATE use_case_template SET name = $2, description = $3, kinds = $4, max_scopes = $5, \
-         allow_offline_access = $6, allow_bulk_export = $7, max_access_token_lifetime_s = $8, \
-         expected_auth_method = $9, updated_at = $10 WHERE key = $1",
-    )
-    .bind(&t.key)
-    .bind(&t.name)
-    .bind(&t.description)
-    .bind(&kinds)
-    .bind(&max_scopes)
-    .bind(t.allow_offline_access)
-    .bind(t.allow_bulk_export)
-    .bind(t.max_access_token_lifetime_s)
-    .bind(&t.expected_auth_method)
-    .bind(&t.updated_at)
-    .execute(c)
-    .await
-    .map(|r| r.rows_affected()))?;
-    Ok(())
-}
-
-/// Stores a new template.
-pub async fn insert_template(db: &mut Db, t: &Template) -> Result<()> {
+/// Writes every field of a template, adding it when its key is new.
+pub async fn save_template(db: &mut Db, t: &Template) -> Result<()> {
     let kinds: Vec<&str> = t.kinds.iter().map(|k| k.as_str()).collect();
     let kinds = kinds.join(" ");
     let max_scopes = t.max_scopes.as_ref().map(|s| s.join(" "));
     on!(db, |c| sqlx::query(
         "INSERT INTO use_case_template (key, name, description, kinds, max_scopes, \
          allow_offline_access, allow_bulk_export, max_access_token_lifetime_s, \
-         expected_auth_method, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         expected_auth_method, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (key) DO UPDATE SET name = excluded.name, \
+         description = excluded.description, kinds = excluded.kinds, \
+         max_scopes = excluded.max_scopes, allow_offline_access = excluded.allow_offline_access, \
+         allow_bulk_export = excluded.allow_bulk_export, \
+         max_access_token_lifetime_s = excluded.max_access_token_lifetime_s, \
+         expected_auth_method = excluded.expected_auth_method, updated_at = excluded.updated_at",
     )
     .bind(&t.key)
     .bind(&t.name)

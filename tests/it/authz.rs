@@ -195,12 +195,12 @@ async fn held(store: &Store, id: i64, kind: &str) -> String {
     )
     .await
     .expect("show");
-    let h = list.iter().find(|h| h.kind.as_str() == kind).expect("held");
+    let h = list.iter().find(|h| h.held.kind.as_str() == kind).expect("held");
     assert_eq!(
-        h.store, "file",
+        h.held.store, "file",
         "a named test database keeps its credentials in files"
     );
-    std::fs::read_to_string(&h.location).expect("the held file")
+    std::fs::read_to_string(&h.held.location).expect("the held file")
 }
 
 async fn registration_uri(store: &Store, id: i64) -> String {

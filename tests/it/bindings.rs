@@ -131,6 +131,7 @@ fn generated() -> String {
         steward::api::DrillOptions::decl(&cfg),
         steward::api::Registration::decl(&cfg),
         steward::connect::vault::SecretKind::decl(&cfg),
+        steward::store::connect::HeldRow::decl(&cfg),
         steward::api::HeldCredential::decl(&cfg),
         steward::api::ImportChange::decl(&cfg),
         steward::api::StartState::decl(&cfg),

@@ -644,7 +644,7 @@ export type Registration = { identity_id: number, client_id: string, registratio
 
 export type SecretKind = "client_secret" | "private_key" | "registration_token" | "admin_secret";
 
-export type HeldCredential = { subject: string, kind: SecretKind, fingerprint: string, kid: string | null, 
+export type HeldRow = { subject: string, kind: SecretKind, fingerprint: string, kid: string | null, 
 /**
  * `keychain` or `file`.
  */
@@ -652,11 +652,21 @@ store: string,
 /**
  * The keychain account or the file.
  */
-location: string, set_at: string, set_by: string, 
+location: string, set_at: string, set_by: string, };
+
+export type HeldCredential = { 
 /**
  * Why the keychain was asked for and not used (only when it was just set).
  */
-fallback: string | null, };
+fallback: string | null, subject: string, kind: SecretKind, fingerprint: string, kid: string | null, 
+/**
+ * `keychain` or `file`.
+ */
+store: string, 
+/**
+ * The keychain account or the file.
+ */
+location: string, set_at: string, set_by: string, };
 
 export type ImportChange = { client_id: string, environment: Environment, 
 /**
