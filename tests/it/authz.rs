@@ -195,7 +195,10 @@ async fn held(store: &Store, id: i64, kind: &str) -> String {
     )
     .await
     .expect("show");
-    let h = list.iter().find(|h| h.held.kind.as_str() == kind).expect("held");
+    let h = list
+        .iter()
+        .find(|h| h.held.kind.as_str() == kind)
+        .expect("held");
     assert_eq!(
         h.held.store, "file",
         "a named test database keeps its credentials in files"
