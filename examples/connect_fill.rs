@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use steward::api::{self, ConnectAdd, IdentityRef, NewIdentity};
+use steward::api::{self, ConnectAdd, IdentityEdit, IdentityRef, NewIdentity};
 use steward::inventory::{Environment, Kind};
 use steward::{time, Store};
 
@@ -42,12 +42,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             &actor,
             NewIdentity {
                 client_id: format!("bench-{i}"),
-                name: format!("Bench service {i}"),
-                kind: Some(Kind::BackendService),
                 environment: Some(Environment::Staging),
-                approved_scopes: Some("system/Patient.rs system/Observation.rs".into()),
-                auth_method: Some("client_secret_basic".into()),
-                ..NewIdentity::default()
+                fields: IdentityEdit {
+                    name: Some(format!("Bench service {i}")),
+                    kind: Some(Kind::BackendService),
+                    approved_scopes: Some("system/Patient.rs system/Observation.rs".into()),
+                    auth_method: Some("client_secret_basic".into()),
+                    ..IdentityEdit::default()
+                },
             },
         )
         .await?;

@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use steward::api::{self, NewIdentity};
+use steward::api::{self, IdentityEdit, NewIdentity};
 use steward::audit::Actor;
 use steward::inventory::{Environment, Kind};
 use steward::review::{CampaignFilter, DecideRequest, NewCampaign, ReviewDecision};
@@ -65,15 +65,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             &admin,
             NewIdentity {
                 client_id: format!("app-{n}"),
-                name: format!("App {n}"),
-                kind: Some(Kind::ClinicianApp),
                 environment: Some(Environment::Production),
-                business_owner: Some(format!("o{}@bench.example", n % reviewers)),
-                purpose: Some("Shows clinic schedules.".into()),
-                approved_scopes: Some("user/Appointment.rs".into()),
-                granted_scopes: Some("user/Appointment.rs".into()),
-                revocation_endpoint: Some("https://auth.example.org/revoke".into()),
-                ..NewIdentity::default()
+                fields: IdentityEdit {
+                    name: Some(format!("App {n}")),
+                    kind: Some(Kind::ClinicianApp),
+                    business_owner: Some(format!("o{}@bench.example", n % reviewers)),
+                    purpose: Some("Shows clinic schedules.".into()),
+                    approved_scopes: Some("user/Appointment.rs".into()),
+                    granted_scopes: Some("user/Appointment.rs".into()),
+                    revocation_endpoint: Some("https://auth.example.org/revoke".into()),
+                    ..IdentityEdit::default()
+                },
             },
         )
         .await?;

@@ -7,8 +7,8 @@ use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
 use steward::api::{
-    self, AuditQuery, DemoOptions, EvidenceFilter, IdentityRef, NewIdentity, ScopeInfo,
-    TemplateEdit,
+    self, AuditQuery, DemoOptions, EvidenceFilter, IdentityEdit, IdentityRef, NewIdentity,
+    ScopeInfo, TemplateEdit,
 };
 use steward::audit::Actor;
 use steward::evidence::Checkpoint;
@@ -350,6 +350,8 @@ enum IdentityCommand {
     Show(Target),
     /// Register an identity.
     Add(Box<AddArgs>),
+    /// Change an identity's fields; what is not given keeps its value.
+    Edit(Box<EditArgs>),
     /// Set the business or technical owner ("Name <email>", an email, or a person id).
     SetOwner {
         #[command(flatten)]
@@ -395,6 +397,31 @@ struct AddArgs {
     kind: Kind,
     #[arg(long)]
     environment: Environment,
+    #[command(flatten)]
+    fields: FieldArgs,
+    /// The identity is an AI or autonomous agent (NIST AI RMF applies).
+    #[arg(long)]
+    ai_agent: bool,
+}
+
+#[derive(Args)]
+struct EditArgs {
+    #[command(flatten)]
+    target: Target,
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long)]
+    kind: Option<Kind>,
+    #[command(flatten)]
+    fields: FieldArgs,
+    /// Whether the identity is an AI or autonomous agent.
+    #[arg(long)]
+    ai_agent: Option<bool>,
+}
+
+/// The fields `identity add` and `identity edit` share.
+#[derive(Args)]
+struct FieldArgs {
     #[arg(long)]
     vendor: Option<String>,
     /// "Name <email>" or an email.
@@ -423,9 +450,33 @@ struct AddArgs {
     jwks_uri: Option<String>,
     #[arg(long)]
     revocation_endpoint: Option<String>,
-    /// The identity is an AI or autonomous agent (NIST AI RMF applies).
-    #[arg(long)]
-    ai_agent: bool,
+}
+
+impl FieldArgs {
+    fn edit(
+        self,
+        name: Option<String>,
+        kind: Option<Kind>,
+        ai_agent: Option<bool>,
+    ) -> IdentityEdit {
+        IdentityEdit {
+            name,
+            kind,
+            vendor: self.vendor,
+            business_owner: self.business_owner,
+            technical_owner: self.technical_owner,
+            purpose: self.purpose,
+            use_case: self.use_case,
+            approved_scopes: self.approved_scopes,
+            granted_scopes: self.granted_scopes,
+            auth_method: self.auth_method,
+            access_token_lifetime_s: self.access_token_lifetime_s,
+            refresh_token_lifetime_s: self.refresh_token_lifetime_s,
+            jwks_uri: self.jwks_uri,
+            revocation_endpoint: self.revocation_endpoint,
+            ai_agent,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -1263,24 +1314,15 @@ async fn identity(
             let a = *a;
             let n = NewIdentity {
                 client_id: a.client_id,
-                name: a.name,
-                kind: Some(a.kind),
                 environment: Some(a.environment),
-                vendor: a.vendor,
-                business_owner: a.business_owner,
-                technical_owner: a.technical_owner,
-                purpose: a.purpose,
-                use_case: a.use_case,
-                approved_scopes: a.approved_scopes,
-                granted_scopes: a.granted_scopes,
-                auth_method: a.auth_method,
-                access_token_lifetime_s: a.access_token_lifetime_s,
-                refresh_token_lifetime_s: a.refresh_token_lifetime_s,
-                jwks_uri: a.jwks_uri,
-                revocation_endpoint: a.revocation_endpoint,
-                ai_agent: Some(a.ai_agent),
+                fields: a.fields.edit(Some(a.name), Some(a.kind), Some(a.ai_agent)),
             };
             api::identity_add(store, now, actor, n).await?
+        }
+        IdentityCommand::Edit(e) => {
+            let e = *e;
+            let edit = e.fields.edit(e.name, e.kind, e.ai_agent);
+            api::identity_edit(store, now, actor, &e.target.reference(), edit).await?
         }
         IdentityCommand::SetOwner {
             target,

@@ -1,10 +1,13 @@
 //! The Steward desktop console: a window over `steward::api`. Each command is one line.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use steward::api::{
-    self, AcceptRequest, AuditQuery, Dashboard, EvidenceFilter, IdentityRef, ItemDetail, KeyInfo,
-    TemplateEdit, Whoami,
+    self, AcceptRequest, AuditQuery, Dashboard, EvidenceFilter, IdentityEdit, IdentityRef,
+    ItemDetail, KeyInfo, TemplateEdit, Whoami,
 };
 use steward::audit::{Actor, AuditEntry, ChainStatus};
 use steward::evidence::bag::{BagSummary, BagVerification};
@@ -44,12 +47,125 @@ struct Console {
     actor: Actor,
     /// Set by the Cancel button of a running usage import.
     cancel: AtomicBool,
+    /// The paths the person chose in a file dialog: the only paths a command reads or writes.
+    chosen: Mutex<HashSet<PathBuf>>,
 }
 
 impl Console {
     fn store(&self) -> Store {
         self.store.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
+
+    /// `path`, if the person chose it in a dialog; any other path is refused, so a script in
+    /// the window cannot make Steward read or write a file of its choosing.
+    fn chosen(&self, path: &str) -> Result<PathBuf, Error> {
+        let path = PathBuf::from(path);
+        let chosen = self.chosen.lock().unwrap_or_else(|e| e.into_inner());
+        if chosen.contains(&path) {
+            Ok(path)
+        } else {
+            Err(Error::invalid(
+                "path",
+                format!("{} was not chosen in a file dialog", path.display()),
+            ))
+        }
+    }
+}
+
+/// What a file dialog is for: its title, what it shows, and whether it picks a folder.
+#[derive(Clone, Copy, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Pick {
+    Registrations,
+    Roster,
+    AuditEvents,
+    TokenLog,
+    EvidenceFolder,
+}
+
+/// What a save dialog writes.
+#[derive(Clone, Copy, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum SaveAs {
+    EvidencePackage,
+    CampaignReport,
+}
+
+fn remember(c: &Console, path: Option<tauri_plugin_dialog::FilePath>) -> Option<String> {
+    let path = path?.into_path().ok()?;
+    let shown = path.to_string_lossy().into_owned();
+    c.chosen
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(path);
+    Some(shown)
+}
+
+/// Asks the person for a file (or folder) to read; `None` when they cancel.
+#[tauri::command]
+async fn dialog_open(
+    app: AppHandle,
+    c: State<'_, Console>,
+    pick: Pick,
+) -> Result<Option<String>, Error> {
+    use tauri_plugin_dialog::DialogExt;
+    let (title, filter): (&str, Option<(&str, &[&str])>) = match pick {
+        Pick::Registrations => (
+            "Registrations (CSV, RFC 7591 or Keycloak JSON)",
+            Some(("Registrations", &["csv", "json"])),
+        ),
+        Pick::Roster => ("Roster (CSV: name,email,active)", Some(("CSV", &["csv"]))),
+        Pick::AuditEvents => (
+            "FHIR AuditEvent log (NDJSON or Bundle)",
+            Some(("AuditEvents", &["ndjson", "json", "jsonl"])),
+        ),
+        Pick::TokenLog => (
+            "Token events (CSV, JSON or NDJSON)",
+            Some(("Token events", &["csv", "json", "ndjson"])),
+        ),
+        Pick::EvidenceFolder => ("Evidence package to verify", None),
+    };
+    let mut dialog = app.dialog().file().set_title(title);
+    if let Some((name, extensions)) = filter {
+        dialog = dialog.add_filter(name, extensions);
+    }
+    let folder = matches!(pick, Pick::EvidenceFolder);
+    let answer = tauri::async_runtime::spawn_blocking(move || {
+        if folder {
+            dialog.blocking_pick_folder()
+        } else {
+            dialog.blocking_pick_file()
+        }
+    })
+    .await
+    .map_err(|e| Error::io("file dialog", std::io::Error::other(e.to_string())))?;
+    Ok(remember(&c, answer))
+}
+
+/// Asks the person where to write; `None` when they cancel.
+#[tauri::command]
+async fn dialog_save(
+    app: AppHandle,
+    c: State<'_, Console>,
+    save: SaveAs,
+    suggested: String,
+) -> Result<Option<String>, Error> {
+    use tauri_plugin_dialog::DialogExt;
+    let name = Path::new(&suggested)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut dialog = app.dialog().file().set_file_name(name);
+    dialog = match save {
+        SaveAs::EvidencePackage => dialog.set_title("Export signed evidence package"),
+        SaveAs::CampaignReport => dialog
+            .set_title("Campaign report")
+            .add_filter("CSV", &["csv"]),
+    };
+    let answer = tauri::async_runtime::spawn_blocking(move || dialog.blocking_save_file())
+        .await
+        .map_err(|e| Error::io("file dialog", std::io::Error::other(e.to_string())))?;
+    Ok(remember(&c, answer))
 }
 
 #[tauri::command]
@@ -154,21 +270,20 @@ async fn template_delete(c: State<'_, Console>, key: String) -> Result<(), Error
 }
 
 #[tauri::command]
-async fn evidence_export(c: State<'_, Console>, out: String) -> Result<BagSummary, Error> {
-    api::evidence_export(
-        &c.store(),
-        time::now(),
-        &c.actor,
-        out.as_ref(),
-        &EvidenceFilter::default(),
-    )
-    .await
+async fn evidence_export(
+    c: State<'_, Console>,
+    out: String,
+    filter: EvidenceFilter,
+) -> Result<BagSummary, Error> {
+    let out = c.chosen(&out)?;
+    api::evidence_export(&c.store(), time::now(), &c.actor, &out, &filter).await
 }
 
-/// Verifies the package in a folder the person picked in the open dialog.
+/// Checks the package in a folder the person picked in the open dialog, check by check.
 #[tauri::command]
 async fn evidence_verify(c: State<'_, Console>, dir: String) -> Result<BagVerification, Error> {
-    api::evidence_verify(Some(&c.store()), dir.as_ref(), None).await
+    let dir = c.chosen(&dir)?;
+    api::evidence_inspect(Some(&c.store()), &dir, None).await
 }
 
 #[tauri::command]
@@ -204,6 +319,7 @@ async fn campaign_create(c: State<'_, Console>, campaign: NewCampaign) -> Result
 /// Writes the campaign's CSV report to the file the person chose in the save dialog.
 #[tauri::command]
 async fn campaign_report(c: State<'_, Console>, id: i64, out: String) -> Result<usize, Error> {
+    let out = c.chosen(&out)?;
     let csv = api::campaign_report(&c.store(), time::now(), id).await?;
     std::fs::write(&out, csv.as_bytes()).map_err(|e| Error::io(&out, e))?;
     Ok(csv.lines().count().saturating_sub(1))
@@ -257,6 +373,15 @@ async fn identity_add(
 }
 
 #[tauri::command]
+async fn identity_edit(
+    c: State<'_, Console>,
+    reference: IdentityRef,
+    edit: IdentityEdit,
+) -> Result<IdentityDetail, Error> {
+    api::identity_edit(&c.store(), time::now(), &c.actor, &reference, edit).await
+}
+
+#[tauri::command]
 async fn identity_retire(
     c: State<'_, Console>,
     reference: IdentityRef,
@@ -295,7 +420,7 @@ async fn people_import_roster(
     path: String,
     dry_run: bool,
 ) -> Result<RosterSummary, Error> {
-    let path = std::path::PathBuf::from(path);
+    let path = c.chosen(&path)?;
     api::people_import_roster(&c.store(), time::now(), &c.actor, &path, dry_run).await
 }
 
@@ -321,7 +446,7 @@ async fn registrations_import(
     environment: Option<Environment>,
     dry_run: bool,
 ) -> Result<ImportSummary, Error> {
-    let path = std::path::PathBuf::from(path);
+    let path = c.chosen(&path)?;
     api::registrations_import(
         &c.store(),
         time::now(),
@@ -378,7 +503,7 @@ async fn usage_import_audit(
         cancel: &c.cancel,
         progress: &progress,
     };
-    let path = std::path::PathBuf::from(path);
+    let path = c.chosen(&path)?;
     api::usage_import_audit(
         &c.store(),
         time::now(),
@@ -397,7 +522,7 @@ async fn usage_import_tokens(
     path: String,
     environment: Environment,
 ) -> Result<TokenImportSummary, Error> {
-    let path = std::path::PathBuf::from(path);
+    let path = c.chosen(&path)?;
     api::usage_import_tokens(&c.store(), time::now(), &c.actor, &path, environment, false).await
 }
 
@@ -535,6 +660,7 @@ fn main() {
             demo: AtomicBool::new(false),
             actor,
             cancel: AtomicBool::new(false),
+            chosen: Mutex::new(HashSet::new()),
         })
         .invoke_handler(tauri::generate_handler![
             start_state,
@@ -571,7 +697,10 @@ fn main() {
             review_escalate,
             review_queue_counts,
             identity_add,
+            identity_edit,
             identity_retire,
+            dialog_open,
+            dialog_save,
             person_add,
             people_import_roster,
             person_designations,

@@ -206,12 +206,18 @@ async fn joined<T>(task: tokio::task::JoinHandle<Result<T>>) -> Result<T> {
 }
 
 /// What an export covers.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Deserialize, TS)]
+#[serde(default)]
 pub struct EvidenceFilter {
+    /// Audit entries from this time (RFC 3339).
+    #[ts(type = "string | null")]
     pub since: Option<Timestamp>,
+    /// Audit entries up to this time (RFC 3339).
+    #[ts(type = "string | null")]
     pub until: Option<Timestamp>,
     pub environment: Option<Environment>,
     /// Only this recertification campaign's reviews and decisions.
+    #[ts(type = "number | null")]
     pub campaign: Option<i64>,
 }
 
@@ -1002,6 +1008,21 @@ pub async fn evidence_verify(
     dir: &Path,
     key_pem: Option<&str>,
 ) -> Result<BagVerification> {
+    let report = evidence_inspect(store, dir, key_pem).await?;
+    if report.passed() {
+        Ok(report)
+    } else {
+        Err(Error::Integrity(report.problems().join("; ")))
+    }
+}
+
+/// Every check [`evidence_verify`] makes, each with its verdict, for a screen that shows
+/// them one by one; fails only when the package cannot be read at all.
+pub async fn evidence_inspect(
+    store: Option<&Store>,
+    dir: &Path,
+    key_pem: Option<&str>,
+) -> Result<BagVerification> {
     let trusted = match (key_pem, store) {
         (Some(pem), _) => vec![key::parse_public_pem(pem)
             .ok_or_else(|| Error::invalid("--key", "not an Ed25519 public key PEM"))?],
@@ -1018,7 +1039,7 @@ pub async fn evidence_verify(
             format!("{} is not a directory", dir.display()),
         ));
     }
-    bag::verify_bag(dir, &trusted)
+    bag::inspect_bag(dir, &trusted)
 }
 
 fn verify_md(fingerprint: &str) -> String {

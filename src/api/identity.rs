@@ -33,32 +33,16 @@ impl IdentityRef {
     }
 }
 
-/// A new identity from the CLI or a form. Owners are `Name <email>` or an email.
+/// A new identity from the CLI or a form: the client_id and environment that name it, and
+/// its fields (a name and a kind are required). Owners are `Name <email>` or an email.
 #[derive(Debug, Clone, Default, Deserialize, TS)]
 #[serde(default)]
 pub struct NewIdentity {
     pub client_id: String,
-    pub name: String,
-    pub kind: Option<Kind>,
     pub environment: Option<Environment>,
-    pub vendor: Option<String>,
-    pub business_owner: Option<String>,
-    pub technical_owner: Option<String>,
-    pub purpose: Option<String>,
-    pub use_case: Option<String>,
-    /// Space-separated.
-    pub approved_scopes: Option<String>,
-    /// Space-separated.
-    pub granted_scopes: Option<String>,
-    pub auth_method: Option<String>,
-    #[ts(type = "number | null")]
-    pub access_token_lifetime_s: Option<i64>,
-    #[ts(type = "number | null")]
-    pub refresh_token_lifetime_s: Option<i64>,
-    pub jwks_uri: Option<String>,
-    pub revocation_endpoint: Option<String>,
-    /// An AI or autonomous agent.
-    pub ai_agent: Option<bool>,
+    #[serde(flatten)]
+    #[ts(flatten)]
+    pub fields: IdentityEdit,
 }
 
 pub(crate) async fn resolve(conn: &mut Db, r: &IdentityRef) -> Result<IdentityRecord> {
@@ -200,6 +184,74 @@ fn nonempty(s: Option<String>) -> Option<String> {
     s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
+/// Changes to an identity's fields from the CLI or a form: a field left out (or blank) keeps
+/// its value. The client_id and environment name the identity and do not change.
+#[derive(Debug, Clone, Default, Deserialize, TS)]
+#[serde(default)]
+pub struct IdentityEdit {
+    pub name: Option<String>,
+    pub kind: Option<Kind>,
+    pub vendor: Option<String>,
+    pub business_owner: Option<String>,
+    pub technical_owner: Option<String>,
+    pub purpose: Option<String>,
+    pub use_case: Option<String>,
+    /// Space-separated.
+    pub approved_scopes: Option<String>,
+    /// Space-separated.
+    pub granted_scopes: Option<String>,
+    pub auth_method: Option<String>,
+    #[ts(type = "number | null")]
+    pub access_token_lifetime_s: Option<i64>,
+    #[ts(type = "number | null")]
+    pub refresh_token_lifetime_s: Option<i64>,
+    pub jwks_uri: Option<String>,
+    pub revocation_endpoint: Option<String>,
+    pub ai_agent: Option<bool>,
+}
+
+impl IdentityEdit {
+    /// The input that applies these changes to the identity `key` names; an owner is
+    /// validated as `set-owner` validates it.
+    async fn input(self, conn: &mut Db, key: IdentityInput) -> Result<IdentityInput> {
+        let business = person_spec("business_owner", self.business_owner.as_deref())?;
+        let technical = person_spec("technical_owner", self.technical_owner.as_deref())?;
+        for (field, owner) in [
+            ("business_owner", &business),
+            ("technical_owner", &technical),
+        ] {
+            if let Some(owner) = owner {
+                if let Some(p) = person::by_email(conn, &owner.email).await? {
+                    if !p.active {
+                        return Err(Error::invalid(
+                            field,
+                            format!("{} has left the organization", p.email),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(IdentityInput {
+            name: nonempty(self.name),
+            kind: self.kind,
+            vendor: nonempty(self.vendor),
+            business_owner: business,
+            technical_owner: technical,
+            purpose: nonempty(self.purpose),
+            use_case: nonempty(self.use_case),
+            approved_scopes: self.approved_scopes.as_deref().map(scope::stored_set),
+            granted_scopes: self.granted_scopes.as_deref().map(scope::stored_set),
+            auth_method: nonempty(self.auth_method),
+            access_token_lifetime_s: self.access_token_lifetime_s,
+            refresh_token_lifetime_s: self.refresh_token_lifetime_s,
+            jwks_uri: nonempty(self.jwks_uri),
+            revocation_endpoint: nonempty(self.revocation_endpoint),
+            ai_agent: self.ai_agent,
+            ..key
+        })
+    }
+}
+
 /// Registers a new identity; fails if (client_id, environment) exists.
 pub async fn identity_add(
     store: &Store,
@@ -207,36 +259,44 @@ pub async fn identity_add(
     actor: &Actor,
     n: NewIdentity,
 ) -> Result<IdentityDetail> {
-    if n.name.trim().is_empty() {
+    if n.fields.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
         return Err(Error::invalid("name", "must not be empty"));
     }
-    let input = IdentityInput {
+    if n.fields.kind.is_none() {
+        return Err(Error::invalid("kind", "is required"));
+    }
+    let key = IdentityInput {
         client_id: n.client_id.trim().to_string(),
         environment: Some(
             n.environment
                 .ok_or_else(|| Error::invalid("environment", "is required"))?,
         ),
-        name: Some(n.name.trim().to_string()),
-        kind: Some(
-            n.kind
-                .ok_or_else(|| Error::invalid("kind", "is required"))?,
-        ),
-        vendor: nonempty(n.vendor),
-        business_owner: person_spec("business_owner", n.business_owner.as_deref())?,
-        technical_owner: person_spec("technical_owner", n.technical_owner.as_deref())?,
-        purpose: nonempty(n.purpose),
-        use_case: nonempty(n.use_case),
-        approved_scopes: n.approved_scopes.as_deref().map(scope::stored_set),
-        granted_scopes: n.granted_scopes.as_deref().map(scope::stored_set),
-        auth_method: nonempty(n.auth_method),
-        access_token_lifetime_s: n.access_token_lifetime_s,
-        refresh_token_lifetime_s: n.refresh_token_lifetime_s,
-        jwks_uri: nonempty(n.jwks_uri),
-        revocation_endpoint: nonempty(n.revocation_endpoint),
-        ai_agent: n.ai_agent,
         ..IdentityInput::default()
     };
+    let input = n.fields.input(&mut store.read().await?, key).await?;
     write_one(store, now, actor, input, "identity.create", true).await
+}
+
+/// Changes an identity's fields, validated as `add` validates them, in one audited
+/// transaction; a change that widens a certified identity's access opens re-authorization.
+pub async fn identity_edit(
+    store: &Store,
+    now: Timestamp,
+    actor: &Actor,
+    r: &IdentityRef,
+    edit: IdentityEdit,
+) -> Result<IdentityDetail> {
+    if edit.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+        return Err(Error::invalid("name", "must not be empty"));
+    }
+    let mut conn = store.read().await?;
+    let rec = resolve(&mut conn, r).await?;
+    if rec.status == Status::Retired {
+        return Err(Error::Conflict(format!("identity {} is retired", rec.id)));
+    }
+    let input = edit.input(&mut conn, keyed(&rec)).await?;
+    drop(conn);
+    write_one(store, now, actor, input, "identity.update", false).await
 }
 
 fn keyed(rec: &IdentityRecord) -> IdentityInput {

@@ -26,17 +26,17 @@ pub use connect::{
 pub use dashboard::{dashboard, Count, Dashboard, EnvironmentKinds, PosturePoint};
 pub use demo::{demo_seed, demo_seed_if_empty, start_state, DemoOptions, DemoSummary, StartState};
 pub use evidence::{
-    audit_checkpoint, audit_verify_checkpoint, csv_cell, evidence_export, evidence_key_rotate,
-    evidence_key_show, evidence_verify, EvidenceFilter, KeyInfo,
+    audit_checkpoint, audit_verify_checkpoint, csv_cell, evidence_export, evidence_inspect,
+    evidence_key_rotate, evidence_key_show, evidence_verify, EvidenceFilter, KeyInfo,
 };
 pub use findings::{
     finding_accept, finding_accept_request, findings_list, framework_mapping, template_create,
     template_delete, template_edit, template_list, template_show, AcceptRequest, TemplateEdit,
 };
 pub use identity::{
-    identity_add, identity_list, identity_retire, identity_set_owner, identity_set_purpose,
-    identity_show, people_import_roster, person_add, person_list, person_set_active, IdentityRef,
-    NewIdentity, RosterSummary,
+    identity_add, identity_edit, identity_list, identity_retire, identity_set_owner,
+    identity_set_purpose, identity_show, people_import_roster, person_add, person_list,
+    person_set_active, IdentityEdit, IdentityRef, NewIdentity, RosterSummary,
 };
 pub use import::{registrations_import, ImportChange, ImportSummary};
 pub use review::{

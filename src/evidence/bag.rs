@@ -263,7 +263,38 @@ fn tag_files(
     })
 }
 
-/// What a successful verification checked.
+/// One check of a package, as VERIFY.md lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckName {
+    /// The public key is an Ed25519 key (and, in the window, one of this installation's).
+    Key,
+    /// The Ed25519 signature over the tag manifest.
+    Signature,
+    /// The minisign signature over the tag manifest, with its trusted comment.
+    Minisign,
+    /// Exactly the files of a package: no tag file missing or added, no payload file added.
+    FileSet,
+    /// Every tag file against the tag manifest.
+    TagChecksums,
+    /// Every payload file against the manifest.
+    PayloadChecksums,
+    /// The exported audit log's hash chain.
+    AuditChain,
+    /// Each exported checkpoint: signed by the key, chained, and its head hash in the log.
+    Checkpoints,
+}
+
+/// A check's verdict: passed when it found no problem.
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+pub struct Check {
+    pub name: CheckName,
+    pub passed: bool,
+    /// What is wrong, each naming the file.
+    pub problems: Vec<String>,
+}
+
+/// What a verification checked, check by check.
 #[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
 pub struct BagVerification {
     pub key_fingerprint: String,
@@ -271,6 +302,32 @@ pub struct BagVerification {
     pub payload_files: usize,
     #[ts(type = "number")]
     pub audit_entries: usize,
+    #[ts(type = "number")]
+    pub checkpoints: usize,
+    /// Every check, in the order VERIFY.md takes them.
+    pub checks: Vec<Check>,
+}
+
+impl BagVerification {
+    /// Whether every check passed.
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.passed)
+    }
+
+    /// Every problem, in check order.
+    pub fn problems(&self) -> Vec<String> {
+        self.checks
+            .iter()
+            .flat_map(|c| c.problems.clone())
+            .collect()
+    }
+
+    fn fail(&mut self, name: CheckName, problem: String) {
+        if let Some(c) = self.checks.iter_mut().find(|c| c.name == name) {
+            c.passed = false;
+            c.problems.push(problem);
+        }
+    }
 }
 
 fn read(dir: &Path, name: &str) -> Result<Vec<u8>> {
@@ -311,24 +368,61 @@ fn files_under(root: &Path, rel: &str, out: &mut BTreeSet<String>) -> Result<()>
 /// the public keys allowed to have signed it (empty: any key, as an auditor checking only
 /// integrity would). Fails naming every problem found.
 pub fn verify_bag(dir: &Path, trusted: &[VerifyingKey]) -> Result<BagVerification> {
-    let mut problems: Vec<String> = Vec::new();
+    let report = inspect_bag(dir, trusted)?;
+    if report.passed() {
+        Ok(report)
+    } else {
+        Err(Error::Integrity(report.problems().join("; ")))
+    }
+}
+
+/// Every check of [`verify_bag`], each with its verdict; fails only when the package cannot
+/// be read at all (no tag manifest, key or signature file).
+pub fn inspect_bag(dir: &Path, trusted: &[VerifyingKey]) -> Result<BagVerification> {
+    use CheckName::*;
     let tagmanifest = read(dir, TAGMANIFEST)?;
     let pem = String::from_utf8_lossy(&read(dir, "signing-key.pub.pem")?).into_owned();
     let vk = key::parse_public_pem(&pem)
         .ok_or_else(|| Error::Integrity("signing-key.pub.pem: not an Ed25519 public key".into()))?;
     let fingerprint = key::fingerprint(&vk);
+    let mut report = BagVerification {
+        key_fingerprint: fingerprint.clone(),
+        payload_files: 0,
+        audit_entries: 0,
+        checkpoints: 0,
+        checks: [
+            Key,
+            Signature,
+            Minisign,
+            FileSet,
+            TagChecksums,
+            PayloadChecksums,
+            AuditChain,
+            Checkpoints,
+        ]
+        .into_iter()
+        .map(|name| Check {
+            name,
+            passed: true,
+            problems: Vec::new(),
+        })
+        .collect(),
+    };
     if !trusted.is_empty() && !trusted.contains(&vk) {
-        problems.push(format!(
-            "signed by {fingerprint}, which is not a key of this installation"
-        ));
+        report.fail(
+            Key,
+            format!("signed by {fingerprint}, which is not a key of this installation"),
+        );
     }
     if !key::verify(&vk, &tagmanifest, &read(dir, SIG)?) {
-        problems.push(format!("{SIG}: the signature does not match {TAGMANIFEST}"));
+        report.fail(
+            Signature,
+            format!("{SIG}: the signature does not match {TAGMANIFEST}"),
+        );
     }
     if let Err(why) = check_minisig(&vk, &tagmanifest, &read(dir, MINISIG)?) {
-        problems.push(format!("{MINISIG}: {why}"));
+        report.fail(Minisign, format!("{MINISIG}: {why}"));
     }
-
     let mut top: BTreeSet<String> = BTreeSet::new();
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
@@ -343,22 +437,23 @@ pub fn verify_bag(dir: &Path, trusted: &[VerifyingKey]) -> Result<BagVerificatio
         .map(|s| s.to_string())
         .collect();
     for extra in top.difference(&expected_top) {
-        problems.push(format!("{extra}: not part of the package"));
+        report.fail(FileSet, format!("{extra}: not part of the package"));
     }
     let tag_text = String::from_utf8_lossy(&tagmanifest).into_owned();
     let tag_lines = parse_manifest(&tag_text, TAGMANIFEST)?;
     for name in TAG_FILES {
         if !tag_lines.iter().any(|(_, f)| f == name) {
-            problems.push(format!("{TAGMANIFEST}: does not list {name}"));
+            report.fail(FileSet, format!("{TAGMANIFEST}: does not list {name}"));
         }
     }
     for (hash, name) in &tag_lines {
         match std::fs::read(dir.join(name)) {
             Ok(bytes) if sha256_hex(&bytes) == *hash => {}
-            Ok(_) => problems.push(format!(
-                "{name}: changed (checksum differs from {TAGMANIFEST})"
-            )),
-            Err(_) => problems.push(format!("{name}: missing")),
+            Ok(_) => report.fail(
+                TagChecksums,
+                format!("{name}: changed (checksum differs from {TAGMANIFEST})"),
+            ),
+            Err(_) => report.fail(FileSet, format!("{name}: missing")),
         }
     }
 
@@ -370,7 +465,10 @@ pub fn verify_bag(dir: &Path, trusted: &[VerifyingKey]) -> Result<BagVerificatio
     }
     let listed_names: BTreeSet<String> = listed.iter().map(|(_, f)| f.clone()).collect();
     for extra in present.difference(&listed_names) {
-        problems.push(format!("{extra}: added (not in manifest-sha256.txt)"));
+        report.fail(
+            FileSet,
+            format!("{extra}: added (not in manifest-sha256.txt)"),
+        );
     }
     // The audit log is hashed for the manifest while its lines are checked on every core; the
     // other files are hashed meanwhile.
@@ -400,32 +498,117 @@ pub fn verify_bag(dir: &Path, trusted: &[VerifyingKey]) -> Result<BagVerificatio
             }
         }
     }
-    problems.extend(checks.into_iter().flatten());
-    let mut audit_entries = 0;
+    for (check, problem) in checks.into_iter().flatten() {
+        report.fail(check, problem);
+    }
     match chain {
-        Some(Ok(n)) => audit_entries = n,
-        Some(Err(why)) => problems.push(format!("{LOG}: {why}")),
+        Some(Ok(n)) => report.audit_entries = n,
+        Some(Err(why)) => report.fail(AuditChain, format!("{LOG}: {why}")),
         None => {}
     }
-    if problems.is_empty() {
-        Ok(BagVerification {
-            key_fingerprint: fingerprint,
-            payload_files: listed.len(),
-            audit_entries,
-        })
-    } else {
-        Err(Error::Integrity(problems.join("; ")))
-    }
+    report.payload_files = listed.len();
+    check_checkpoints(dir, &vk, trusted, &mut report);
+    Ok(report)
 }
 
 /// Why a payload file fails its manifest line, if it does.
-fn check_hash(name: &str, listed: &str, actual: std::io::Result<String>) -> Option<String> {
+fn check_hash(
+    name: &str,
+    listed: &str,
+    actual: std::io::Result<String>,
+) -> Option<(CheckName, String)> {
     match actual {
         Ok(actual) if actual == listed => None,
-        Ok(_) => Some(format!(
-            "{name}: changed (checksum differs from manifest-sha256.txt)"
+        Ok(_) => Some((
+            CheckName::PayloadChecksums,
+            format!("{name}: changed (checksum differs from manifest-sha256.txt)"),
         )),
-        Err(_) => Some(format!("{name}: missing or renamed")),
+        Err(_) => Some((CheckName::FileSet, format!("{name}: missing or renamed"))),
+    }
+}
+
+/// The exported checkpoints: each signed by the package's key (or a trusted one), chained
+/// to the one before, and, where the exported log holds its seq, naming that entry's hash.
+fn check_checkpoints(
+    dir: &Path,
+    vk: &VerifyingKey,
+    trusted: &[VerifyingKey],
+    report: &mut BagVerification,
+) {
+    const FILE: &str = "data/checkpoints.jsonl";
+    let Ok(text) = std::fs::read_to_string(dir.join(FILE)) else {
+        return; // a package without the file: named by the file-set check if it is listed
+    };
+    if text.trim().is_empty() {
+        return;
+    }
+    let log = mapped(&dir.join("data/audit-log.jsonl"));
+    let entries: Vec<&[u8]> = match &log {
+        Ok(log) => lines(log).collect(),
+        Err(_) => Vec::new(),
+    };
+    #[derive(serde::Deserialize)]
+    struct Line {
+        seq: i64,
+        hash: String,
+    }
+    let at = |i: usize| {
+        entries
+            .get(i)
+            .and_then(|l| serde_json::from_slice::<Line>(l).ok())
+    };
+    let first_seq = at(0).map(|l| l.seq);
+    let keys: Vec<&VerifyingKey> = std::iter::once(vk).chain(trusted).collect();
+    let mut prev: Option<String> = None;
+    for (n, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+        let place = format!("{FILE} line {}", n + 1);
+        let cp: super::Checkpoint = match serde_json::from_str(line) {
+            Ok(cp) => cp,
+            Err(e) => {
+                report.fail(CheckName::Checkpoints, format!("{place}: {e}"));
+                continue;
+            }
+        };
+        report.checkpoints += 1;
+        let signer = keys
+            .iter()
+            .find(|k| key::fingerprint(k) == cp.key_fingerprint);
+        let signature = hex::decode(&cp.signature).unwrap_or_default();
+        // A checkpoint signed before a key rotation, by a key neither the package nor this
+        // installation holds, is checked for its chain and head hash only.
+        if let Some(k) = signer {
+            if !key::verify(k, cp.message().as_bytes(), &signature) {
+                report.fail(
+                    CheckName::Checkpoints,
+                    format!(
+                        "{place}: the signature does not match checkpoint {}",
+                        cp.seq
+                    ),
+                );
+            }
+        }
+        if prev.is_some() && cp.prev_signature != prev {
+            report.fail(
+                CheckName::Checkpoints,
+                format!("{place}: does not chain to the checkpoint before it"),
+            );
+        }
+        let entry = first_seq
+            .and_then(|first| usize::try_from(cp.seq - first).ok())
+            .and_then(at)
+            .filter(|e| e.seq == cp.seq);
+        if let Some(e) = entry {
+            if e.hash != cp.head_hash {
+                report.fail(
+                    CheckName::Checkpoints,
+                    format!(
+                        "{place}: data/audit-log.jsonl no longer holds checkpoint {}'s head hash",
+                        cp.seq
+                    ),
+                );
+            }
+        }
+        prev = Some(cp.signature);
     }
 }
 

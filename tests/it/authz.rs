@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use steward::api::{self, IdentityRef, NewIdentity};
+use steward::api::{self, IdentityEdit, IdentityRef, NewIdentity};
 use steward::inventory::{Environment, Kind};
 use steward::review::{
     CampaignFilter, DeadlineDefault, DecideRequest, NewCampaign, ReviewDecision,
@@ -144,15 +144,17 @@ async fn service(
         &actor(),
         NewIdentity {
             client_id: client_id.into(),
-            name: format!("Service {client_id}"),
-            kind: Some(Kind::BackendService),
             environment: Some(env),
-            business_owner: Some(ANA.into()),
-            purpose: Some("Sends lab results to the registry.".into()),
-            approved_scopes: Some("system/Patient.rs system/Observation.rs".into()),
-            granted_scopes: granted.map(String::from),
-            auth_method: Some(auth_method.into()),
-            ..NewIdentity::default()
+            fields: IdentityEdit {
+                name: Some(format!("Service {client_id}")),
+                kind: Some(Kind::BackendService),
+                business_owner: Some(ANA.into()),
+                purpose: Some("Sends lab results to the registry.".into()),
+                approved_scopes: Some("system/Patient.rs system/Observation.rs".into()),
+                granted_scopes: granted.map(String::from),
+                auth_method: Some(auth_method.into()),
+                ..IdentityEdit::default()
+            },
         },
     )
     .await

@@ -2,8 +2,9 @@
 //! This test fails when that file is stale; `UPDATE_BINDINGS=1 cargo test bindings` rewrites it.
 
 use steward::api::{
-    AcceptRequest, AuditQuery, Count, Dashboard, DemoSummary, EnvironmentKinds, IdentityRef,
-    ImportSummary, NewIdentity, PosturePoint, ScopeDiff, ScopeInfo, TemplateEdit,
+    AcceptRequest, AuditQuery, Count, Dashboard, DemoSummary, EnvironmentKinds, EvidenceFilter,
+    IdentityEdit, IdentityRef, ImportSummary, NewIdentity, PosturePoint, ScopeDiff, ScopeInfo,
+    TemplateEdit,
 };
 use steward::api::{
     AuditImportSummary, ClassCounts, EscalationSummary, IdentityTrace, IdentityUsage, ItemDetail,
@@ -11,7 +12,7 @@ use steward::api::{
 };
 use steward::audit::{AuditEntry, ChainStatus};
 use steward::error::{ApiError, Code};
-use steward::evidence::bag::{BagSummary, BagVerification};
+use steward::evidence::bag::{BagSummary, BagVerification, Check, CheckName};
 use steward::evidence::Checkpoint;
 use steward::inventory::import::Format;
 use steward::inventory::{
@@ -52,6 +53,8 @@ fn generated() -> String {
         IdentityDetail::decl(&cfg),
         IdentityRef::decl(&cfg),
         NewIdentity::decl(&cfg),
+        IdentityEdit::decl(&cfg),
+        EvidenceFilter::decl(&cfg),
         AuditEntry::decl(&cfg),
         ChainStatus::decl(&cfg),
         AuditQuery::decl(&cfg),
@@ -79,6 +82,8 @@ fn generated() -> String {
         PosturePoint::decl(&cfg),
         Dashboard::decl(&cfg),
         BagSummary::decl(&cfg),
+        CheckName::decl(&cfg),
+        Check::decl(&cfg),
         BagVerification::decl(&cfg),
         Checkpoint::decl(&cfg),
         KeyInfo::decl(&cfg),

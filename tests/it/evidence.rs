@@ -144,6 +144,68 @@ async fn tampering_is_caught_by_steward_and_by_the_stock_tools(
 }
 
 #[tokio::test]
+async fn each_check_is_reported_on_its_own_naming_the_file() {
+    use steward::evidence::bag::CheckName;
+    let env = Env::new();
+    let store = env.store().await;
+    let dir = package(&env, &store).await;
+    let failing = |r: &steward::evidence::bag::BagVerification| -> Vec<CheckName> {
+        r.checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.name)
+            .collect()
+    };
+    let fresh = api::evidence_inspect(Some(&store), &dir, None)
+        .await
+        .expect("inspect");
+    assert_eq!(fresh.checks.len(), 8);
+    assert!(failing(&fresh).is_empty(), "{:?}", fresh.checks);
+    assert!(
+        fresh.checkpoints >= 1,
+        "the export's own checkpoint is checked"
+    );
+
+    for (n, (tamper, check, named)) in [
+        (
+            "sed -i '2s/./X/' data/inventory.csv",
+            CheckName::PayloadChecksums,
+            "data/inventory.csv",
+        ),
+        ("echo hi > notes.txt", CheckName::FileSet, "notes.txt"),
+        (
+            "head -c 64 /dev/zero > tagmanifest-sha256.txt.sig",
+            CheckName::Signature,
+            "tagmanifest-sha256.txt.sig",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let copy = env.dir.path().join(format!("copy-{n}"));
+        assert!(sh(
+            env.dir.path(),
+            &format!("cp -r '{}' '{}'", dir.display(), copy.display())
+        ));
+        assert!(sh(&copy, tamper), "{tamper}");
+        let r = api::evidence_inspect(Some(&store), &copy, None)
+            .await
+            .expect("inspect");
+        assert_eq!(failing(&r), [check], "{tamper}: {:?}", r.checks);
+        let problems = &r
+            .checks
+            .iter()
+            .find(|c| c.name == check)
+            .expect("check")
+            .problems;
+        assert!(
+            problems.iter().any(|p| p.contains(named)),
+            "{tamper}: {problems:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_package_from_another_installation_is_refused() {
     let env = Env::new();
     let store = env.store().await;

@@ -4,7 +4,7 @@
 use rstest::rstest;
 
 use crate::support::{actor, now, stderr, Env};
-use steward::api::{self, NewIdentity, TemplateEdit};
+use steward::api::{self, IdentityEdit, NewIdentity, TemplateEdit};
 use steward::inventory::{Environment, Kind};
 use steward::policy::{Finding, FindingFilter, FindingStatus, Severity};
 use steward::{time, Code, Store};
@@ -13,19 +13,21 @@ use steward::{time, Code, Store};
 async fn clean(store: &Store, client_id: &str, env: Environment) -> i64 {
     let n = NewIdentity {
         client_id: client_id.into(),
-        name: format!("Clean {client_id}"),
-        kind: Some(Kind::ClinicianApp),
         environment: Some(env),
-        business_owner: Some("Ana Lima <ana@hospital.example>".into()),
-        technical_owner: Some("Dev Patel <dev@hospital.example>".into()),
-        purpose: Some("Sepsis alerts in the clinician's workflow".into()),
-        use_case: Some("clinical-decision-support".into()),
-        approved_scopes: Some("openid fhirUser launch user/Observation.rs".into()),
-        granted_scopes: Some("openid fhirUser launch user/Observation.rs".into()),
-        auth_method: Some("private_key_jwt".into()),
-        access_token_lifetime_s: Some(300),
-        revocation_endpoint: Some("https://auth.hospital.example/revoke".into()),
-        ..NewIdentity::default()
+        fields: IdentityEdit {
+            name: Some(format!("Clean {client_id}")),
+            kind: Some(Kind::ClinicianApp),
+            business_owner: Some("Ana Lima <ana@hospital.example>".into()),
+            technical_owner: Some("Dev Patel <dev@hospital.example>".into()),
+            purpose: Some("Sepsis alerts in the clinician's workflow".into()),
+            use_case: Some("clinical-decision-support".into()),
+            approved_scopes: Some("openid fhirUser launch user/Observation.rs".into()),
+            granted_scopes: Some("openid fhirUser launch user/Observation.rs".into()),
+            auth_method: Some("private_key_jwt".into()),
+            access_token_lifetime_s: Some(300),
+            revocation_endpoint: Some("https://auth.hospital.example/revoke".into()),
+            ..IdentityEdit::default()
+        },
     };
     let id = api::identity_add(store, now(), &actor(), n)
         .await
@@ -640,11 +642,13 @@ async fn templates_are_created_and_deleted_unless_in_use() {
         &actor(),
         api::NewIdentity {
             client_id: "lab".into(),
-            name: "Lab".into(),
-            kind: Some(steward::inventory::Kind::BackendService),
             environment: Some(steward::inventory::Environment::Staging),
-            use_case: Some("lab-feed".into()),
-            ..api::NewIdentity::default()
+            fields: api::IdentityEdit {
+                name: Some("Lab".into()),
+                kind: Some(steward::inventory::Kind::BackendService),
+                use_case: Some("lab-feed".into()),
+                ..api::IdentityEdit::default()
+            },
         },
     )
     .await

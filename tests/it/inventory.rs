@@ -1,22 +1,24 @@
 //! Identities through `steward::api`: create, resolve, owners, purpose, retire, list.
 
 use crate::support::{actor, now, rows, snapshot, Env};
-use steward::api::{self, DemoOptions, IdentityRef, NewIdentity};
+use steward::api::{self, DemoOptions, IdentityEdit, IdentityRef, NewIdentity};
 use steward::inventory::{Environment, IdentityFilter, IdentitySort, Kind, OwnerRole, Status};
 use steward::Code;
 
 fn new_app(client_id: &str, env: Environment) -> NewIdentity {
     NewIdentity {
         client_id: client_id.into(),
-        name: format!("App {client_id}"),
-        kind: Some(Kind::ClinicianApp),
         environment: Some(env),
-        business_owner: Some("Ana Lima <ana@hospital.example>".into()),
-        technical_owner: Some("dev@hospital.example".into()),
-        purpose: Some("Shows lab trends".into()),
-        approved_scopes: Some("openid user/Observation.rs".into()),
-        granted_scopes: Some("openid user/Observation.rs user/Patient.rs".into()),
-        ..NewIdentity::default()
+        fields: IdentityEdit {
+            name: Some(format!("App {client_id}")),
+            kind: Some(Kind::ClinicianApp),
+            business_owner: Some("Ana Lima <ana@hospital.example>".into()),
+            technical_owner: Some("dev@hospital.example".into()),
+            purpose: Some("Shows lab trends".into()),
+            approved_scopes: Some("openid user/Observation.rs".into()),
+            granted_scopes: Some("openid user/Observation.rs user/Patient.rs".into()),
+            ..IdentityEdit::default()
+        },
     }
 }
 
@@ -118,7 +120,7 @@ async fn bad_input_names_the_field() {
     let env = Env::new();
     let store = env.store().await;
     let mut n = new_app("x", Environment::Sandbox);
-    n.business_owner = Some("not-an-email".into());
+    n.fields.business_owner = Some("not-an-email".into());
     let e = api::identity_add(&store, now(), &actor(), n)
         .await
         .expect_err("bad email");
@@ -126,7 +128,7 @@ async fn bad_input_names_the_field() {
     assert!(e.to_string().starts_with("business_owner:"), "{e}");
 
     let mut n = new_app("y", Environment::Sandbox);
-    n.access_token_lifetime_s = Some(-5);
+    n.fields.access_token_lifetime_s = Some(-5);
     let e = api::identity_add(&store, now(), &actor(), n)
         .await
         .expect_err("negative lifetime");
@@ -245,6 +247,104 @@ async fn owner_and_purpose_changes_are_audited_and_departed_people_refused() {
     .await
     .expect_err("departed person");
     assert!(e.to_string().contains("left the organization"), "{e}");
+}
+
+#[tokio::test]
+async fn edit_changes_only_the_given_fields_validated_and_audited() {
+    let env = Env::new();
+    let store = env.store().await;
+    let d = add(&store, "ed", Environment::Production).await;
+    let id = d.identity.id.to_string();
+    let cli = |extra: &[&str]| {
+        let mut args = vec!["--db", env.db_arg(), "--json", "identity", "edit", &id];
+        args.extend_from_slice(extra);
+        env.cli(&args)
+    };
+    let out = cli(&[
+        "--vendor",
+        "Acme",
+        "--technical-owner",
+        "Kim Ode <kim@hospital.example>",
+        "--access-token-lifetime-s",
+        "600",
+        "--ai-agent",
+        "true",
+    ]);
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    let shown = api::identity_show(&store, &IdentityRef::id(d.identity.id))
+        .await
+        .expect("show");
+    let i = &shown.identity;
+    assert_eq!(i.vendor.as_deref(), Some("Acme"));
+    assert_eq!(i.access_token_lifetime_s, Some(600));
+    assert!(i.ai_agent);
+    assert_eq!(
+        i.technical_owner.as_ref().map(|p| p.email.as_str()),
+        Some("kim@hospital.example")
+    );
+    assert_eq!(i.name, d.identity.name, "a field not given keeps its value");
+    assert_eq!(i.purpose, d.identity.purpose);
+    assert_eq!(shown.history[0].action, "identity.update");
+    let changed = shown.history[0].details["changes"]
+        .as_object()
+        .expect("changes");
+    for field in [
+        "vendor",
+        "access_token_lifetime_s",
+        "ai_agent",
+        "technical_owner_id",
+    ] {
+        assert!(changed.contains_key(field), "{field} in {changed:?}");
+    }
+    assert!(!changed.contains_key("name"), "{changed:?}");
+
+    for (args, field) in [
+        (
+            &["--access-token-lifetime-s=-5"][..],
+            "access_token_lifetime_s",
+        ),
+        (&["--use-case", "no-such-template"][..], "use_case"),
+        (&["--business-owner", "not an email"][..], "business_owner"),
+        (&["--name", " "][..], "name"),
+    ] {
+        let out = cli(args);
+        let err = crate::support::stderr(&out);
+        assert!(
+            !out.status.success() && err.contains(field),
+            "{args:?}: {err}"
+        );
+    }
+    let unchanged = api::identity_show(&store, &IdentityRef::id(d.identity.id))
+        .await
+        .expect("show");
+    assert_eq!(
+        unchanged.history.len(),
+        shown.history.len(),
+        "a refused edit writes nothing"
+    );
+
+    api::identity_retire(
+        &store,
+        now(),
+        &actor(),
+        &IdentityRef::id(d.identity.id),
+        None,
+    )
+    .await
+    .expect("retire");
+    let e = api::identity_edit(
+        &store,
+        now(),
+        &actor(),
+        &IdentityRef::id(d.identity.id),
+        IdentityEdit {
+            vendor: Some("Other".into()),
+            ..IdentityEdit::default()
+        },
+    )
+    .await
+    .expect_err("retired");
+    assert_eq!(e.code(), Code::Conflict);
 }
 
 #[tokio::test]
@@ -406,11 +506,13 @@ async fn a_person_who_departs_leaves_an_owner_departed_finding() {
         &actor(),
         NewIdentity {
             client_id: "rounds".into(),
-            name: "Rounds list".into(),
-            kind: Some(Kind::ClinicianApp),
             environment: Some(Environment::Production),
-            business_owner: Some("Lea Park <lea@example.org>".into()),
-            ..NewIdentity::default()
+            fields: IdentityEdit {
+                name: Some("Rounds list".into()),
+                kind: Some(Kind::ClinicianApp),
+                business_owner: Some("Lea Park <lea@example.org>".into()),
+                ..IdentityEdit::default()
+            },
         },
     )
     .await

@@ -2,7 +2,7 @@
 //! re-authorization on change, attestation, and the audit trail of all of it.
 
 use chrono::Duration;
-use steward::api::{self, IdentityRef, NewIdentity};
+use steward::api::{self, IdentityEdit, IdentityRef, NewIdentity};
 use steward::inventory::{Environment, Kind, Status};
 use steward::review::{
     AttestRequest, CampaignFilter, DeadlineDefault, DecideRequest, ItemState, NewCampaign,
@@ -25,16 +25,18 @@ async fn setup(env: &Env) -> Store {
     let add = |client_id: &str, env: Environment, kind: Kind, approved: &str, granted: &str| {
         NewIdentity {
             client_id: client_id.into(),
-            name: client_id.into(),
-            kind: Some(kind),
             environment: Some(env),
-            business_owner: Some(ANA.into()),
-            technical_owner: Some(TOM.into()),
-            purpose: Some("Shows clinic schedules.".into()),
-            approved_scopes: Some(approved.into()),
-            granted_scopes: Some(granted.into()),
-            revocation_endpoint: Some("https://auth.example.org/revoke".into()),
-            ..NewIdentity::default()
+            fields: IdentityEdit {
+                name: Some(client_id.into()),
+                kind: Some(kind),
+                business_owner: Some(ANA.into()),
+                technical_owner: Some(TOM.into()),
+                purpose: Some("Shows clinic schedules.".into()),
+                approved_scopes: Some(approved.into()),
+                granted_scopes: Some(granted.into()),
+                revocation_endpoint: Some("https://auth.example.org/revoke".into()),
+                ..IdentityEdit::default()
+            },
         }
     };
     for n in [
@@ -52,16 +54,17 @@ async fn setup(env: &Env) -> Store {
             "system/Observation.rs",
             "system/Observation.rs",
         ),
-        NewIdentity {
-            business_owner: Some(TOM.into()),
-            technical_owner: None,
-            ..add(
+        {
+            let mut n = add(
                 "toy",
                 Environment::Sandbox,
                 Kind::PatientApp,
                 "patient/Observation.rs",
                 "patient/Observation.rs",
-            )
+            );
+            n.fields.business_owner = Some(TOM.into());
+            n.fields.technical_owner = None;
+            n
         },
     ] {
         api::identity_add(&store, now(), &actor(), n)

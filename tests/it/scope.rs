@@ -1,7 +1,7 @@
 //! The scope CLI contract and canonical scope storage.
 
 use crate::support::{actor, now, stderr, Env};
-use steward::api::{self, IdentityRef, NewIdentity};
+use steward::api::{self, IdentityEdit, IdentityRef, NewIdentity};
 use steward::inventory::{Environment, Kind};
 
 fn lines(out: &std::process::Output) -> Vec<serde_json::Value> {
@@ -132,14 +132,17 @@ async fn stored_scopes_are_canonical_and_invalid_ones_kept_and_flagged() {
     let store = env.store().await;
     let n = NewIdentity {
         client_id: "legacy".into(),
-        name: "Legacy".into(),
-        kind: Some(Kind::PatientApp),
         environment: Some(Environment::Sandbox),
-        approved_scopes: Some("patient/Observation.read launch/patient".into()),
-        granted_scopes: Some(
-            "patient/Observation.read patient/Observation.rs patient/*.write __vendor_admin".into(),
-        ),
-        ..NewIdentity::default()
+        fields: IdentityEdit {
+            name: Some("Legacy".into()),
+            kind: Some(Kind::PatientApp),
+            approved_scopes: Some("patient/Observation.read launch/patient".into()),
+            granted_scopes: Some(
+                "patient/Observation.read patient/Observation.rs patient/*.write __vendor_admin"
+                    .into(),
+            ),
+            ..IdentityEdit::default()
+        },
     };
     api::identity_add(&store, now(), &actor(), n)
         .await

@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use steward::api::{self, NewIdentity};
+use steward::api::{self, IdentityEdit, NewIdentity};
 use steward::audit::Actor;
 use steward::inventory::{Environment, Kind};
 use steward::review::{CampaignFilter, DecideRequest, NewCampaign, ReviewDecision};
@@ -96,15 +96,17 @@ async fn identity(owner: &Store, client_id: &str, business_owner: &str) -> i64 {
         &actor,
         NewIdentity {
             client_id: client_id.into(),
-            name: client_id.into(),
-            kind: Some(Kind::ClinicianApp),
             environment: Some(Environment::Production),
-            business_owner: Some(business_owner.into()),
-            purpose: Some("Shows clinic schedules.".into()),
-            approved_scopes: Some("user/Appointment.rs".into()),
-            granted_scopes: Some("user/Appointment.rs".into()),
-            revocation_endpoint: Some("https://auth.example.org/revoke".into()),
-            ..NewIdentity::default()
+            fields: IdentityEdit {
+                name: Some(client_id.into()),
+                kind: Some(Kind::ClinicianApp),
+                business_owner: Some(business_owner.into()),
+                purpose: Some("Shows clinic schedules.".into()),
+                approved_scopes: Some("user/Appointment.rs".into()),
+                granted_scopes: Some("user/Appointment.rs".into()),
+                revocation_endpoint: Some("https://auth.example.org/revoke".into()),
+                ..IdentityEdit::default()
+            },
         },
     )
     .await

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 
-use steward::api::{self, IdentityRef, NewIdentity};
+use steward::api::{self, IdentityEdit, IdentityRef, NewIdentity};
 use steward::inventory::{Environment, Kind};
 use steward::scope::{Context, Interaction};
 use steward::usage::synthetic::{write_event, SyntheticCall};
@@ -16,14 +16,16 @@ use crate::support::{actor, fixture, now, rows, stderr, Env};
 fn add(client: &str, granted: &str, approved: &str, purpose: Option<&str>) -> NewIdentity {
     NewIdentity {
         client_id: client.into(),
-        name: client.into(),
-        kind: Some(Kind::ClinicianApp),
         environment: Some(Environment::Production),
-        business_owner: Some("Ana Lima <ana@example.org>".into()),
-        purpose: purpose.map(String::from),
-        approved_scopes: Some(approved.into()),
-        granted_scopes: Some(granted.into()),
-        ..NewIdentity::default()
+        fields: IdentityEdit {
+            name: Some(client.into()),
+            kind: Some(Kind::ClinicianApp),
+            business_owner: Some("Ana Lima <ana@example.org>".into()),
+            purpose: purpose.map(String::from),
+            approved_scopes: Some(approved.into()),
+            granted_scopes: Some(granted.into()),
+            ..IdentityEdit::default()
+        },
     }
 }
 

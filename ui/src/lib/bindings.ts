@@ -102,7 +102,7 @@ reviewed_elsewhere_at: string | null, };
 
 export type IdentityRef = { key: string, environment: Environment | null, };
 
-export type NewIdentity = { client_id: string, name: string, kind: Kind | null, environment: Environment | null, vendor: string | null, business_owner: string | null, technical_owner: string | null, purpose: string | null, use_case: string | null, 
+export type NewIdentity = { client_id: string, environment: Environment | null, name: string | null, kind: Kind | null, vendor: string | null, business_owner: string | null, technical_owner: string | null, purpose: string | null, use_case: string | null, 
 /**
  * Space-separated.
  */
@@ -110,11 +110,31 @@ approved_scopes: string | null,
 /**
  * Space-separated.
  */
-granted_scopes: string | null, auth_method: string | null, access_token_lifetime_s: number | null, refresh_token_lifetime_s: number | null, jwks_uri: string | null, revocation_endpoint: string | null, 
+granted_scopes: string | null, auth_method: string | null, access_token_lifetime_s: number | null, refresh_token_lifetime_s: number | null, jwks_uri: string | null, revocation_endpoint: string | null, ai_agent: boolean | null, };
+
+export type IdentityEdit = { name: string | null, kind: Kind | null, vendor: string | null, business_owner: string | null, technical_owner: string | null, purpose: string | null, use_case: string | null, 
 /**
- * An AI or autonomous agent.
+ * Space-separated.
  */
-ai_agent: boolean | null, };
+approved_scopes: string | null, 
+/**
+ * Space-separated.
+ */
+granted_scopes: string | null, auth_method: string | null, access_token_lifetime_s: number | null, refresh_token_lifetime_s: number | null, jwks_uri: string | null, revocation_endpoint: string | null, ai_agent: boolean | null, };
+
+export type EvidenceFilter = { 
+/**
+ * Audit entries from this time (RFC 3339).
+ */
+since: string | null, 
+/**
+ * Audit entries up to this time (RFC 3339).
+ */
+until: string | null, environment: Environment | null, 
+/**
+ * Only this recertification campaign's reviews and decisions.
+ */
+campaign: number | null, };
 
 export type AuditEntry = { seq: number, at: string, actor: string, action: string, subject: string, details: Record<string, unknown>, prev_hash: string, hash: string, };
 
@@ -288,7 +308,19 @@ least_privilege_pct: number, history: Array<PosturePoint>, };
 
 export type BagSummary = { dir: string, files: Array<string>, payload_bytes: number, key_fingerprint: string, };
 
-export type BagVerification = { key_fingerprint: string, payload_files: number, audit_entries: number, };
+export type CheckName = "key" | "signature" | "minisign" | "file_set" | "tag_checksums" | "payload_checksums" | "audit_chain" | "checkpoints";
+
+export type Check = { name: CheckName, passed: boolean, 
+/**
+ * What is wrong, each naming the file.
+ */
+problems: Array<string>, };
+
+export type BagVerification = { key_fingerprint: string, payload_files: number, audit_entries: number, checkpoints: number, 
+/**
+ * Every check, in the order VERIFY.md takes them.
+ */
+checks: Array<Check>, };
 
 export type Checkpoint = { seq: number, head_hash: string, at: string, 
 /**
