@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(libwebkit2gtk-4.1-dev build-essential pkg-config libxdo-dev libssl-dev
   libayatana-appindicator3-dev librsvg2-dev libdbus-1-dev)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(xvfb xauth webkit2gtk-driver openssl minisign jq gnome-keyring dbus-daemon
+  packages+=(xvfb xauth xdotool webkit2gtk-driver openssl minisign jq gnome-keyring dbus-daemon
     postgresql postgresql-client python3)
 fi
 

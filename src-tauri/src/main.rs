@@ -91,14 +91,98 @@ enum SaveAs {
     CampaignReport,
 }
 
-fn remember(c: &Console, path: Option<tauri_plugin_dialog::FilePath>) -> Option<String> {
-    let path = path?.into_path().ok()?;
-    let shown = path.to_string_lossy().into_owned();
-    c.chosen
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(path);
-    Some(shown)
+/// The flag that makes this binary show one file dialog and print the answer.
+const DIALOG_FLAG: &str = "--file-dialog";
+
+/// One file dialog. It runs in a process of its own: a file chooser opens the files it lists
+/// to read their type, and closing any descriptor of the database file drops every SQLite
+/// lock the process holds on it (POSIX record locks belong to the process), after which
+/// another process may checkpoint and delete the write-ahead log the window still writes to.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct DialogSpec {
+    title: String,
+    save: bool,
+    folder: bool,
+    filter: Option<(String, Vec<String>)>,
+    directory: Option<PathBuf>,
+    file_name: Option<String>,
+}
+
+/// Runs in the dialog process: shows the dialog, prints the answer as JSON.
+fn dialog_process(spec: &str) -> std::process::ExitCode {
+    let Ok(spec) = serde_json::from_str::<DialogSpec>(spec) else {
+        eprintln!("steward-desktop: a file dialog needs its description");
+        return std::process::ExitCode::FAILURE;
+    };
+    let mut d = rfd::FileDialog::new().set_title(&spec.title);
+    if let Some((name, extensions)) = &spec.filter {
+        d = d.add_filter(name, extensions);
+    }
+    if let Some(dir) = &spec.directory {
+        d = d.set_directory(dir);
+    }
+    if let Some(name) = &spec.file_name {
+        d = d.set_file_name(name);
+    }
+    let answer = if spec.save {
+        d.save_file()
+    } else if spec.folder {
+        d.pick_folder()
+    } else {
+        d.pick_file()
+    };
+    match serde_json::to_string(&answer) {
+        Ok(json) => {
+            println!("{json}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("steward-desktop: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Shows a dialog in its own process and remembers the path the person chose.
+async fn ask(c: &Console, spec: DialogSpec) -> Result<Option<String>, Error> {
+    let failed = |m: String| Error::io("file dialog", std::io::Error::other(m));
+    let exe = std::env::current_exe().map_err(|e| Error::io("steward-desktop", e))?;
+    let json = serde_json::to_string(&spec).map_err(|e| failed(e.to_string()))?;
+    let out = tauri::async_runtime::spawn_blocking(move || {
+        std::process::Command::new(exe)
+            .arg(DIALOG_FLAG)
+            .arg(json)
+            .stdin(std::process::Stdio::null())
+            .output()
+    })
+    .await
+    .map_err(|e| failed(e.to_string()))?
+    .map_err(|e| failed(e.to_string()))?;
+    if !out.status.success() {
+        return Err(failed(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    }
+    let answer: Option<PathBuf> =
+        serde_json::from_slice(&out.stdout).map_err(|e| failed(e.to_string()))?;
+    Ok(answer.map(|path| {
+        let shown = path.to_string_lossy().into_owned();
+        c.chosen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path);
+        shown
+    }))
+}
+
+/// Where a file dialog opens: the person's documents folder, else their home.
+fn start_dir(app: &AppHandle) -> Option<PathBuf> {
+    use tauri::Manager;
+    let paths = app.path();
+    [paths.document_dir(), paths.home_dir()]
+        .into_iter()
+        .flatten()
+        .find(|d| d.is_dir())
 }
 
 /// Asks the person for a file (or folder) to read; `None` when they cancel.
@@ -108,7 +192,6 @@ async fn dialog_open(
     c: State<'_, Console>,
     pick: Pick,
 ) -> Result<Option<String>, Error> {
-    use tauri_plugin_dialog::DialogExt;
     let (title, filter): (&str, Option<(&str, &[&str])>) = match pick {
         Pick::Registrations => (
             "Registrations (CSV, RFC 7591 or Keycloak JSON)",
@@ -125,21 +208,15 @@ async fn dialog_open(
         ),
         Pick::EvidenceFolder => ("Evidence package to verify", None),
     };
-    let mut dialog = app.dialog().file().set_title(title);
-    if let Some((name, extensions)) = filter {
-        dialog = dialog.add_filter(name, extensions);
-    }
-    let folder = matches!(pick, Pick::EvidenceFolder);
-    let answer = tauri::async_runtime::spawn_blocking(move || {
-        if folder {
-            dialog.blocking_pick_folder()
-        } else {
-            dialog.blocking_pick_file()
-        }
-    })
-    .await
-    .map_err(|e| Error::io("file dialog", std::io::Error::other(e.to_string())))?;
-    Ok(remember(&c, answer))
+    let spec = DialogSpec {
+        title: title.into(),
+        save: false,
+        folder: matches!(pick, Pick::EvidenceFolder),
+        filter: filter.map(|(n, e)| (n.into(), e.iter().map(|x| x.to_string()).collect())),
+        directory: start_dir(&app),
+        file_name: None,
+    };
+    ask(&c, spec).await
 }
 
 /// Asks the person where to write; `None` when they cancel.
@@ -150,22 +227,25 @@ async fn dialog_save(
     save: SaveAs,
     suggested: String,
 ) -> Result<Option<String>, Error> {
-    use tauri_plugin_dialog::DialogExt;
-    let name = Path::new(&suggested)
+    let file_name = Path::new(&suggested)
         .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut dialog = app.dialog().file().set_file_name(name);
-    dialog = match save {
-        SaveAs::EvidencePackage => dialog.set_title("Export signed evidence package"),
-        SaveAs::CampaignReport => dialog
-            .set_title("Campaign report")
-            .add_filter("CSV", &["csv"]),
+        .map(|n| n.to_string_lossy().into_owned());
+    let (title, filter) = match save {
+        SaveAs::EvidencePackage => ("Export signed evidence package", None),
+        SaveAs::CampaignReport => (
+            "Campaign report",
+            Some(("CSV".to_string(), vec!["csv".to_string()])),
+        ),
     };
-    let answer = tauri::async_runtime::spawn_blocking(move || dialog.blocking_save_file())
-        .await
-        .map_err(|e| Error::io("file dialog", std::io::Error::other(e.to_string())))?;
-    Ok(remember(&c, answer))
+    let spec = DialogSpec {
+        title: title.into(),
+        save: true,
+        folder: false,
+        filter,
+        directory: start_dir(&app),
+        file_name,
+    };
+    ask(&c, spec).await
 }
 
 #[tauri::command]
@@ -644,16 +724,21 @@ async fn open() -> Result<(Store, Actor), Error> {
     Ok((store, actor))
 }
 
-fn main() {
+fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, spec] = args.as_slice() {
+        if flag == DIALOG_FLAG {
+            return dialog_process(spec);
+        }
+    }
     let (store, actor) = match tauri::async_runtime::block_on(open()) {
         Ok(opened) => opened,
         Err(e) => {
             eprintln!("steward: cannot open the database: {e}");
-            std::process::exit(1);
+            return std::process::ExitCode::FAILURE;
         }
     };
     let result = tauri::Builder::default()
-        .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_notification::init())
         .manage(Console {
             store: std::sync::RwLock::new(store),
@@ -725,8 +810,11 @@ fn main() {
             identity_drills
         ])
         .run(tauri::generate_context!());
-    if let Err(e) = result {
-        eprintln!("steward: {e}");
-        std::process::exit(1);
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("steward: {e}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }

@@ -154,8 +154,40 @@ function settled(fn) {
   };
 }
 
-// Calls a desktop command the way the window does (for what a native dialog would start);
-// a rejection comes back as `{ error }`.
+// Answers the native file dialog titled `title` as a person at the keyboard does: the
+// location (Ctrl+L), the path, Enter. The dialog is GTK's own; xdotool types into it.
+async function answerDialog(title, answer, { folder = false } = {}) {
+  const find = () => spawnSync("xdotool", ["search", "--onlyvisible", "--name", title], { encoding: "utf8" }).stdout.trim().split("\n")[0];
+  let win = "";
+  for (let i = 0; i < 150 && !win; i++) {
+    win = find();
+    if (!win) await driver.sleep(100);
+  }
+  assert.ok(win, `the dialog "${title}" opened`);
+  // A dialog that is mapped may not take keys yet: a person would type again, and so do we.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    spawnSync("xdotool", ["windowfocus", "--sync", win]);
+    await driver.sleep(700);
+    spawnSync("xdotool", ["key", "--clearmodifiers", "ctrl+l"]);
+    await driver.sleep(200);
+    // A save dialog selects the suggested name without its extension: replace all of it.
+    spawnSync("xdotool", ["key", "--clearmodifiers", "ctrl+a"]);
+    spawnSync("xdotool", ["type", "--delay", "2", answer]);
+    await driver.sleep(300);
+    // GTK completes a folder's name inline; Delete drops what it added. A folder is chosen
+    // with the dialog's Open button (Alt+O): Enter would open it instead.
+    spawnSync("xdotool", ["key", "Delete"]);
+    spawnSync("xdotool", ["key", "--clearmodifiers", folder ? "alt+o" : "Return"]);
+    for (let i = 0; i < 40; i++) {
+      if (!find()) return;
+      await driver.sleep(100);
+    }
+  }
+  await shot(`dialog-stuck-${title.split(" ")[0]}`);
+  assert.fail(`the dialog "${title}" did not close`);
+}
+
+// Calls a desktop command the way the window does; a rejection comes back as `{ error }`.
 async function invoke(command, args = {}) {
   return driver.executeAsyncScript(
     "const done = arguments[arguments.length - 1];" +
@@ -267,20 +299,34 @@ test("a template is edited in the UI and the edit is audited", async () => {
 });
 
 test("the window exports a signed evidence package that verifies", async () => {
-  const button = await driver.findElement(By.css("[data-testid=export-evidence]"));
-  assert.match(await button.getText(), /Export evidence/);
-  // The native save dialog cannot be driven over WebDriver: call the same command it calls.
+  await clickFresh("[data-testid=export-evidence]");
+  const form = await driver.wait(until.elementLocated(By.css("[data-testid=export-form]")), 10000);
+  await accessible("export");
+  // The form takes the focus, and gives it back when it closes.
+  const focused = await driver.switchTo().activeElement();
+  assert.equal(await focused.getAttribute("data-testid"), "export-since");
+  await driver.actions().sendKeys(Key.ESCAPE).perform();
+  await driver.wait(settled(async () => (await driver.findElements(By.css("[data-testid=export-form]"))).length === 0), 5000);
+  assert.equal(await (await driver.switchTo().activeElement()).getAttribute("data-testid"), "export-evidence");
+  await clickFresh("[data-testid=export-evidence]");
+  await driver.wait(until.elementLocated(By.css("[data-testid=export-form]")), 10000);
+  await clickFresh("[data-testid=export-submit]");
   const out = path.join(tmp, "evidence");
-  const result = await invoke("evidence_export", { out });
-  assert.ok(!result.error, JSON.stringify(result.error));
-  assert.equal(result.files.length, 14);
+  await answerDialog("Export signed evidence package", out);
+  const done = await driver.wait(until.elementLocated(By.css("[data-testid=export-done]")), 30000);
+  assert.match(await done.getText(), /Signed package written/);
+  assert.equal(form !== null, true);
   const verified = spawnSync(cli, ["--db", db, "evidence", "verify", out], { encoding: "utf8" });
   assert.equal(verified.status, 0, verified.stderr);
   // Where the key is: a database named by STEWARD_DB keeps it in a file, never the keychain.
   const key = await invoke("evidence_key_show");
   assert.ok(!key.error, JSON.stringify(key.error));
   assert.equal(key.storage, "file");
-  assert.equal(key.fingerprint, result.key_fingerprint);
+  // A path that no dialog answered is refused: a script in the window cannot pick files.
+  const forged = await invoke("evidence_export", { out: path.join(tmp, "forged"), filter: {} });
+  assert.equal(forged.error?.code, "invalid", JSON.stringify(forged));
+  assert.match(forged.error.message, /not chosen in a file dialog/);
+  assert.ok(!existsSync(path.join(tmp, "forged")));
 });
 
 test("the window shows the seeded inventory", async () => {
@@ -463,16 +509,25 @@ test("the import screen brings in an audit log and the trace follows", async () 
   await accessible("import");
   assert.match(await button.getText(), /Import audit log/);
   const before = cliJson(["trace"]).total_calls;
-  // The native open dialog cannot be driven over WebDriver: call the command it calls.
   const fixture = path.join(root, "tests", "fixtures", "auditevents", "balp-ex-auditBasicReadOServer.json");
-  const result = await invoke("usage_import_audit", { path: fixture, environment: "production" });
-  assert.ok(!result.error, JSON.stringify(result.error));
-  assert.equal(result.calls, 1);
-  assert.deepEqual(result.unknown_clients, [["SampleApp", 1]], "an unknown client is surfaced");
+  await clickFresh("[data-testid=import-environment] option[value=production]");
+  await clickFresh("[data-testid=import-audit]");
+  await answerDialog("FHIR AuditEvent log", fixture);
+  const result = await driver.wait(until.elementLocated(By.css("[data-testid=import-result]")), 20000);
+  await driver.wait(settled(async () => /1 API calls/.test(await result.getText())), 10000, "the import's summary");
+  assert.match(await result.getText(), /SampleApp · 1 calls/, "an unknown client is surfaced");
   const after = cliJson(["trace"]);
+  // What the window wrote after a file dialog is what the CLI reads: the dialog runs in a
+  // process of its own, so listing the database's folder cannot cost the window its locks.
   assert.equal(after.total_calls, before + 1);
-  const again = await invoke("usage_import_audit", { path: fixture, environment: "production" });
-  assert.equal(again.already_imported, true, "the same file is counted once");
+  await clickFresh("[data-testid=import-audit]");
+  await answerDialog("FHIR AuditEvent log", fixture);
+  await driver.wait(
+    settled(async () => /imported before/.test(await driver.findElement(By.css("[data-testid=import-result]")).getText())),
+    10000,
+    "the same file is counted once",
+  );
+  assert.equal(cliJson(["trace"]).total_calls, before + 1);
 });
 
 test("an administrator checks a server for drift and drills an identity's revocation", async () => {
@@ -554,22 +609,25 @@ test("an auditor verifies a good package and a tampered one, and signs a checkpo
     "only the drill's entry",
   );
 
-  // The native folder dialog cannot be driven over WebDriver: call the command it calls.
   const good = path.join(tmp, "evidence");
   assert.ok(existsSync(good), "the export test made a package");
-  const ok = await invoke("evidence_verify", { dir: good });
-  assert.ok(!ok.error, JSON.stringify(ok.error));
-  assert.equal(ok.payload_files, 14);
+  await clickFresh("[data-testid=verify-package]");
+  await answerDialog("Evidence package to verify", good, { folder: true });
+  const result = await driver.wait(until.elementLocated(By.css("[data-testid=verify-checks]")), 20000);
+  await driver.wait(settled(async () => /Verified/.test(await driver.findElement(By.css("[data-testid=verify-result]")).getText())), 10000, "the good package verifies");
+  assert.equal((await result.findElements(By.css("li[data-passed=true]"))).length, 8, "every check passes");
+  await shot("audit");
   const bad = path.join(tmp, "tampered");
   cpSync(good, bad, { recursive: true });
   const inv = path.join(bad, "data", "inventory.csv");
   writeFileSync(inv, readFileSync(inv, "utf8").replace(/,production,/, ",sandbox,"));
-  const refused = await invoke("evidence_verify", { dir: bad });
-  assert.equal(refused.error?.code, "integrity", JSON.stringify(refused));
-  assert.match(refused.error.message, /data\/inventory\.csv/, "the failure names the file");
-  const button = await driver.findElement(By.css("[data-testid=verify-package]"));
-  assert.match(await button.getText(), /Verify a package/);
-  await shot("audit");
+  await clickFresh("[data-testid=verify-package]");
+  await answerDialog("Evidence package to verify", bad, { folder: true });
+  const failed = await driver.wait(until.elementLocated(By.css("[data-testid=check-payload_checksums][data-passed=false]")), 20000);
+  assert.match(await failed.getText(), /data\/inventory\.csv: changed/, "the failing check names the file");
+  assert.equal((await driver.findElements(By.css("[data-testid=verify-checks] > li[data-passed=false]"))).length, 1, "only that check fails");
+  await shot("audit-tampered");
+  await accessible("audit with a failed verification");
 
   const before = cliJson(["audit", "log", "--action", "audit.checkpoint"]).length;
   await clickFresh("[data-testid=checkpoint-sign]");
@@ -595,6 +653,23 @@ test("an administrator adds an identity, marks its owner departed and sees the f
   await clickFresh("[data-testid=add-submit]");
   const heading = await driver.wait(until.elementLocated(By.css("[data-testid=detail-name]")), 10000);
   await driver.wait(settled(async () => (await heading.getText()) === "Fax gateway"), 10000, "the new identity opens");
+  // Edited by keyboard alone: the form takes the focus, Enter saves, the focus comes back.
+  const edit = await driver.findElement(By.css("[data-testid=edit-open]"));
+  await driver.executeScript("arguments[0].scrollIntoView(); arguments[0].focus();", edit);
+  await driver.actions().sendKeys(Key.ENTER).perform();
+  await driver.wait(until.elementLocated(By.css("[data-testid=edit-identity]")), 10000);
+  assert.equal(await (await driver.switchTo().activeElement()).getAttribute("data-testid"), "add-name", "the form takes the focus");
+  await accessible("edit an identity");
+  await shot("edit-identity");
+  await driver.actions().sendKeys(Key.TAB, Key.TAB).perform();
+  assert.equal(await (await driver.switchTo().activeElement()).getAttribute("data-testid"), "add-vendor");
+  await driver.actions().sendKeys("Fax Corp", Key.ENTER).perform();
+  await driver.wait(settled(async () => (await driver.findElements(By.css("[data-testid=edit-identity]"))).length === 0), 10000, "saved");
+  assert.equal(await (await driver.switchTo().activeElement()).getAttribute("data-testid"), "edit-open", "the focus comes back");
+  const [fax] = cliJson(["identity", "list", "--search", "Fax gateway"]);
+  const shown = cliJson(["identity", "show", String(fax.id)]);
+  assert.equal(shown.vendor, "Fax Corp");
+  assert.equal(shown.history[0].action, "identity.update");
   await clickFresh("[data-testid=detail-close]");
 
   await clickFresh("[data-testid=tab-people]");
@@ -631,22 +706,29 @@ test("an administrator adds an identity, marks its owner departed and sees the f
   await driver.wait(settled(async () => /Owner has left/.test(await findings.getText())), 10000, "the owner-departed finding");
   await clickFresh("[data-testid=detail-close]");
 
-  // The native open dialog cannot be driven over WebDriver: call the command it calls.
   const csv = path.join(root, "tests", "fixtures", "csv", "inventory.csv");
-  const preview = await invoke("registrations_import", { path: csv, environment: null, dryRun: true });
-  assert.ok(!preview.error, JSON.stringify(preview.error));
-  assert.equal(preview.created, 4);
+  await clickFresh("[data-testid=tab-import]");
+  await clickFresh("[data-testid=import-registrations]");
+  await answerDialog("Registrations", csv);
+  const preview = await driver.wait(until.elementLocated(By.css("[data-testid=registrations-preview]")), 20000);
+  assert.match(await preview.getText(), /4 to create/);
+  await accessible("registrations preview");
   assert.equal(cliJson(["identity", "list", "--search", "pophealth"]).length, 0, "a preview writes nothing");
-  const imported = await invoke("registrations_import", { path: csv, environment: null, dryRun: false });
-  assert.equal(imported.created, 4);
+  await clickFresh("[data-testid=registrations-apply]");
+  const imported = await driver.wait(until.elementLocated(By.css("[data-testid=registrations-result]")), 20000);
+  assert.match(await imported.getText(), /4 created/);
   assert.equal(cliJson(["identity", "list", "--search", "pophealth"]).length, 2);
 
-  // A roster from HR: previewed, then imported (the open dialog's command).
+  // A roster from HR: previewed, then imported.
   const roster = path.join(tmp, "roster.csv");
   writeFileSync(roster, "name,email,active\nZoe Quinn,zoe.quinn@stewardhealth.example,true\nBen Okafor,ben.okafor@stewardhealth.example,false\n");
-  const rosterPreview = await invoke("people_import_roster", { path: roster, dryRun: true });
-  assert.deepEqual([rosterPreview.added, rosterPreview.departed], [["zoe.quinn@stewardhealth.example"], ["ben.okafor@stewardhealth.example"]]);
-  await invoke("people_import_roster", { path: roster, dryRun: false });
+  await clickFresh("[data-testid=tab-people]");
+  await clickFresh("[data-testid=roster-import]");
+  await answerDialog("Roster", roster);
+  const rosterPreview = await driver.wait(until.elementLocated(By.css("[data-testid=roster-preview]")), 20000);
+  assert.match(await rosterPreview.getText(), /1 to add \(zoe\.quinn@stewardhealth\.example\), 1 who have left \(ben\.okafor@stewardhealth\.example\)/);
+  await clickFresh("[data-testid=roster-apply]");
+  await driver.wait(settled(async () => (await driver.findElements(By.css("[data-testid=roster-preview]"))).length === 0), 10000);
   const people = cliJson(["person", "list"]);
   assert.ok(people.some((p) => p.email === "zoe.quinn@stewardhealth.example" && p.active));
   assert.ok(people.some((p) => p.email === "ben.okafor@stewardhealth.example" && !p.active));
@@ -673,9 +755,10 @@ test("a reviewer is told when items are escalated to them, and the top bar count
   // The campaign's CSV report (the save dialog's command), then the campaign is closed here.
   const sweep = cliJson(["review", "campaign", "list"]).find((c) => c.name === "Sandbox sweep");
   const csv = path.join(tmp, "sweep.csv");
-  const rows = await invoke("campaign_report", { id: sweep.id, out: csv });
-  assert.ok(rows > 0 && readFileSync(csv, "utf8").split("\n").length > rows, `${rows} rows`);
   await clickFresh("[data-testid=campaign-row]", cliJson(["review", "campaign", "list"]).findIndex((c) => c.id === sweep.id));
+  await clickFresh("[data-testid=campaign-report]");
+  await answerDialog("Campaign report", csv);
+  await driver.wait(settled(() => existsSync(csv) && readFileSync(csv, "utf8").split("\n").length > 2), 10000, "the report is written");
   // Closing is refused while items are undecided, and the window says why.
   await clickFresh("[data-testid=campaign-close]");
   const refused = await driver.wait(until.elementLocated(By.css("[data-testid=campaign-error]")), 10000);
