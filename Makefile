@@ -1,12 +1,13 @@
 # Steward: `make run` sets up, builds and opens the console; `make test` runs every test.
 SHELL := /bin/bash
 CARGO ?= cargo
-DEBUG_BIN := target/debug
 
 .PHONY: run test deps deps-test ui build lint unit keychain e2e bench clean
 
-run: deps build
-	$(DEBUG_BIN)/steward-desktop
+# The console people use is the optimized build (the first build takes several minutes).
+run: deps ui
+	$(CARGO) build --release -p steward-desktop -p steward
+	target/release/steward-desktop
 
 test: deps-test build lint unit keychain e2e
 

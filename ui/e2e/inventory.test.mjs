@@ -315,6 +315,7 @@ test("the window exports a signed evidence package that verifies", async () => {
   await answerDialog("Export signed evidence package", out);
   const done = await driver.wait(until.elementLocated(By.css("[data-testid=export-done]")), 30000);
   assert.match(await done.getText(), /Signed package written/);
+  await done.findElement(By.css("button.close")).click();
   assert.equal(form !== null, true);
   const verified = spawnSync(cli, ["--db", db, "evidence", "verify", out], { encoding: "utf8" });
   assert.equal(verified.status, 0, verified.stderr);
