@@ -4,16 +4,16 @@
 #[path = "../ipc.rs"]
 mod ipc;
 
+const SOURCE: &str = include_str!("../src/main.rs");
+
 fn commands() -> Vec<ipc::Command> {
-    let source = include_str!("../src/main.rs");
-    ipc::commands(source).expect("parse the commands")
+    ipc::commands(SOURCE).expect("parse the commands")
 }
 
 #[test]
 fn the_windows_calls_match_the_commands() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../ui/src/lib/commands.ts");
-    let source = include_str!("../src/main.rs");
-    let want = ipc::module(&commands(), &ipc::choices(source).expect("enums"));
+    let want = ipc::module(&commands(), &ipc::choices(SOURCE).expect("enums"));
     if std::env::var_os("UPDATE_BINDINGS").is_some() {
         std::fs::write(path, &want).expect("write commands.ts");
     }

@@ -3,7 +3,7 @@
 //! is written afterwards in one transaction with its audit entries, so a failure leaves
 //! nothing half-recorded.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use futures_util::stream::{self, StreamExt};
@@ -813,17 +813,20 @@ pub async fn connect_sync(
     let stamp = time::format(now);
     let mut tx = store.begin_write().await?;
     let mut drafts = Vec::new();
+    let mut changes: HashMap<&str, Vec<&Change>> = HashMap::new();
+    for ch in &report.changed {
+        changes.entry(ch.client_id.as_str()).or_default().push(ch);
+    }
     for (rec, sc) in &plan {
         match sc {
             None => {
                 db::set_server_state(&mut tx, rec.id, "missing", &stamp).await?;
             }
             Some(sc) => {
-                let changed: Vec<&Change> = report
-                    .changed
-                    .iter()
-                    .filter(|ch| ch.client_id == rec.client_id)
-                    .collect();
+                let changed = changes
+                    .get(rec.client_id.as_str())
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
                 let state = states.get(&rec.id).and_then(|f| f.server_state.as_deref());
                 if !matches!(state, Some("present" | "unregistered")) {
                     db::set_server_state(&mut tx, rec.id, "present", &stamp).await?;
@@ -836,7 +839,7 @@ pub async fn connect_sync(
                     environment: Some(rec.environment),
                     ..IdentityInput::default()
                 };
-                for ch in &changed {
+                for ch in changed {
                     match ch.field.as_str() {
                         "scope" => input.granted_scopes = Some(sc.scopes.clone()),
                         "token_endpoint_auth_method" => {

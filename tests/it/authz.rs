@@ -224,7 +224,7 @@ async fn server_side_scope(store: &Store, id: i64, scope: &str) {
     let uri = registration_uri(store, id).await;
     let token = held(store, id, "registration_token").await;
     let http = reqwest::Client::new();
-    let mut current: Value = http
+    let current: Value = http
         .get(&uri)
         .bearer_auth(&token)
         .send()
@@ -234,16 +234,8 @@ async fn server_side_scope(store: &Store, id: i64, scope: &str) {
         .await
         .map(|b| serde_json::from_slice(&b).expect("JSON"))
         .expect("body");
-    let o = current.as_object_mut().expect("object");
-    for m in [
-        "registration_access_token",
-        "registration_client_uri",
-        "client_secret_expires_at",
-        "client_id_issued_at",
-    ] {
-        o.remove(m);
-    }
-    o.insert("scope".into(), json!(scope));
+    // What the server returned, with the scope changed: the request Steward's enforcement sends.
+    let current = steward::connect::oauth::with_scope(&current, scope);
     let put = http
         .put(&uri)
         .bearer_auth(&token)
