@@ -49,7 +49,13 @@ struct Console {
     cancel: AtomicBool,
     /// The paths the person chose in a file dialog: the only paths a command reads or writes.
     chosen: Mutex<HashSet<PathBuf>>,
+    /// The dashboard, computed while the window loads, for its first paint (taken once; a
+    /// later view computes afresh).
+    first_dashboard: Mutex<Option<Prefetch>>,
 }
+
+/// A dashboard computed in the background at start.
+type Prefetch = tauri::async_runtime::JoinHandle<Result<Dashboard, Error>>;
 
 impl Console {
     fn store(&self) -> Store {
@@ -263,6 +269,15 @@ async fn start_demo(c: State<'_, Console>) -> Result<StartState, Error> {
         .with_key_store(store::key_store(true)?);
     api::demo_seed_if_empty(&demo, time::now(), &c.actor).await?;
     *c.store.write().unwrap_or_else(|e| e.into_inner()) = demo;
+    // What was computed at start is of the other database.
+    if let Some(job) = c
+        .first_dashboard
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+    {
+        job.abort();
+    }
     c.demo.store(true, Ordering::SeqCst);
     start_state(c).await
 }
@@ -305,6 +320,17 @@ async fn audit_log(c: State<'_, Console>, query: AuditQuery) -> Result<Vec<Audit
 
 #[tauri::command]
 async fn dashboard(c: State<'_, Console>) -> Result<Dashboard, Error> {
+    let first = c
+        .first_dashboard
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    if let Some(job) = first {
+        // A prefetch that failed is computed again here, where its error reaches the window.
+        if let Ok(Ok(d)) = job.await {
+            return Ok(d);
+        }
+    }
     api::dashboard(&c.store(), time::now()).await
 }
 
@@ -738,6 +764,12 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    // The home screen's figures are computed while the webview starts: on a large inventory
+    // that is most of the wait before the first paint.
+    let prefetch = {
+        let store = store.clone();
+        tauri::async_runtime::spawn(async move { api::dashboard(&store, time::now()).await })
+    };
     let result = tauri::Builder::default()
         .plugin(tauri_plugin_notification::init())
         .manage(Console {
@@ -746,6 +778,7 @@ fn main() -> std::process::ExitCode {
             actor,
             cancel: AtomicBool::new(false),
             chosen: Mutex::new(HashSet::new()),
+            first_dashboard: Mutex::new(Some(prefetch)),
         })
         .invoke_handler(tauri::generate_handler![
             start_state,

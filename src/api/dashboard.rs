@@ -4,7 +4,7 @@ use serde::Serialize;
 use ts_rs::TS;
 
 use crate::inventory::{Environment, Kind};
-use crate::policy::{FindingFilter, Severity};
+use crate::policy::Severity;
 use crate::store::policy as db;
 use crate::time::{self, Timestamp};
 use crate::{Result, Store};
@@ -60,8 +60,19 @@ const LEAST_PRIVILEGE_RULES: [&str; 2] = ["granted-beyond-approved", "beyond-tem
 
 /// Computes the dashboard as of `now` and records today's point of the posture series.
 pub async fn dashboard(store: &Store, now: Timestamp) -> Result<Dashboard> {
-    let findings = super::findings_list(store, now, &FindingFilter::default()).await?;
-    let rows = db::kinds_by_environment(&mut store.read().await?).await?;
+    // The findings are counted on blocking threads while the database answers the rest.
+    let (tally, rows, (overdue, due_soon)) = tokio::try_join!(
+        super::findings::findings_tally(store, now, &LEAST_PRIVILEGE_RULES),
+        async { db::kinds_by_environment(&mut store.read().await?).await },
+        async {
+            db::reviews_due(
+                &mut store.read().await?,
+                &time::format(now),
+                &time::format(now + chrono::Duration::days(30)),
+            )
+            .await
+        },
+    )?;
     let mut by_env: BTreeMap<Environment, Vec<Count>> = BTreeMap::new();
     let mut identities = 0;
     let mut evaluated = 0;
@@ -80,19 +91,8 @@ pub async fn dashboard(store: &Store, now: Timestamp) -> Result<Dashboard> {
     for kinds in by_env.values_mut() {
         kinds.sort_by_key(|c| Kind::ALL.iter().position(|k| k.as_str() == c.label));
     }
-    let mut by_severity: BTreeMap<Severity, i64> = BTreeMap::new();
-    let mut by_control: BTreeMap<String, i64> = BTreeMap::new();
-    let mut over_privileged = std::collections::HashSet::new();
-    for f in &findings {
-        *by_severity.entry(f.severity).or_default() += 1;
-        for c in f.frameworks.iter() {
-            *by_control.entry(c.clone()).or_default() += 1;
-        }
-        if LEAST_PRIVILEGE_RULES.contains(&f.rule) {
-            over_privileged.insert(f.identity_id);
-        }
-    }
-    let mut findings_by_control: Vec<Count> = by_control
+    let mut findings_by_control: Vec<Count> = tally
+        .by_control
         .into_iter()
         .map(|(label, count)| Count { label, count })
         .collect();
@@ -100,24 +100,18 @@ pub async fn dashboard(store: &Store, now: Timestamp) -> Result<Dashboard> {
     let least_privilege_pct = if evaluated == 0 {
         100.0
     } else {
-        100.0 * (evaluated - over_privileged.len() as i64) as f64 / evaluated as f64
+        100.0 * (evaluated - tally.over_privileged) as f64 / evaluated as f64
     };
-    let (overdue, due_soon) = db::reviews_due(
-        &mut store.read().await?,
-        &time::format(now),
-        &time::format(now + chrono::Duration::days(30)),
-    )
-    .await?;
     let today = PosturePoint {
         day: time::format(now)[..10].to_string(),
         least_privilege_pct: (least_privilege_pct * 10.0).round() / 10.0,
-        open_findings: findings.len() as i64,
+        open_findings: tally.open,
         identities,
     };
     db::record_posture(&mut store.read().await?, &today).await?;
     Ok(Dashboard {
         identities,
-        open_findings: findings.len() as i64,
+        open_findings: tally.open,
         by_environment: by_env
             .into_iter()
             .map(|(environment, kinds)| EnvironmentKinds { environment, kinds })
@@ -127,7 +121,7 @@ pub async fn dashboard(store: &Store, now: Timestamp) -> Result<Dashboard> {
             .rev()
             .map(|s| Count {
                 label: s.as_str().into(),
-                count: by_severity.get(s).copied().unwrap_or(0),
+                count: tally.by_severity.get(s).copied().unwrap_or(0),
             })
             .collect(),
         findings_by_control,

@@ -399,6 +399,98 @@ pub(crate) fn judge(
     out
 }
 
+/// The open findings counted, as the dashboard shows them, without building each finding.
+#[derive(Default)]
+pub(crate) struct Tally {
+    pub open: i64,
+    pub by_severity: FxHashMap<crate::policy::Severity, i64>,
+    /// Framework control -> findings.
+    pub by_control: FxHashMap<String, i64>,
+    /// Identities with a finding of one of `least_privilege_rules`.
+    pub over_privileged: i64,
+}
+
+/// Judges every identity as [`findings_list`] does and counts what it finds.
+pub(crate) async fn findings_tally(
+    store: &Store,
+    now: Timestamp,
+    least_privilege_rules: &[&str],
+) -> Result<Tally> {
+    // SQLite: the identities and their scopes are read on two connections at once (counts
+    // need no single snapshot: a change between the two reads is counted at the next view).
+    let snap = if store.sqlite_pool().is_some() {
+        let path = store.path().to_path_buf();
+        crate::store::bulk::read(store.path(), move |b| {
+            use crate::store::bulk::{scope_texts, Bulk};
+            std::thread::scope(|t| {
+                let scopes = t.spawn(|| scope_texts(&Bulk::open(&path)?, None));
+                let mut snap = db::snapshot_without_scopes(b, None)?;
+                let scopes = scopes
+                    .join()
+                    .map_err(|_| Error::Integrity("reading the scopes failed".into()))??;
+                db::attach_scopes(&mut snap, scopes);
+                Ok(snap)
+            })
+        })
+        .await?
+    } else {
+        db::snapshot_db(&mut store.read().await?, None).await?
+    };
+    let inputs = rule_inputs(store, false).await?;
+    let sets = scope_sets(&snap);
+    let filter = FindingFilter::default();
+    let judge = Judge::new(&snap, &sets, &inputs, now, &filter);
+    // Per core: findings by severity, and by the rule's list of controls (one shared list
+    // per rule and flavour), expanded into controls once at the end.
+    #[derive(Default)]
+    struct Part<'a> {
+        open: i64,
+        severity: FxHashMap<crate::policy::Severity, i64>,
+        controls: FxHashMap<usize, (&'a Controls, i64)>,
+        over: i64,
+    }
+    let part = snap
+        .subjects
+        .par_iter()
+        .fold(Part::default, |mut p, row| {
+            let mut over = false;
+            judge.each(row, |j| {
+                p.open += 1;
+                *p.severity.entry(j.hit.severity).or_default() += 1;
+                if let Some(c) = j.controls {
+                    // The shared list's address is its key.
+                    p.controls.entry(c.as_ptr() as usize).or_insert((c, 0)).1 += 1;
+                }
+                over |= least_privilege_rules.contains(&j.hit.rule);
+            });
+            p.over += i64::from(over);
+            p
+        })
+        .reduce(Part::default, |mut a, b| {
+            a.open += b.open;
+            a.over += b.over;
+            for (k, n) in b.severity {
+                *a.severity.entry(k).or_default() += n;
+            }
+            for (k, (c, n)) in b.controls {
+                a.controls.entry(k).or_insert((c, 0)).1 += n;
+            }
+            a
+        });
+    let mut tally = Tally {
+        open: part.open,
+        by_severity: part.severity,
+        over_privileged: part.over,
+        ..Tally::default()
+    };
+    for (controls, n) in part.controls.into_values() {
+        for c in controls.iter() {
+            *tally.by_control.entry(c.clone()).or_default() += n;
+        }
+    }
+    Ok(tally)
+}
+
 /// Accepts a finding as a risk until a date. The approver is the signed-in person (naming
 /// anyone else is refused), who must own neither side of the identity.
 pub async fn finding_accept(

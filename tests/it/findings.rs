@@ -580,6 +580,57 @@ async fn the_dashboard_counts_agree_with_the_findings_and_keep_a_daily_series() 
 }
 
 #[tokio::test]
+async fn the_dashboard_counts_what_the_findings_list_lists() {
+    let env = Env::new();
+    let store = crate::support::seeded(&env, 400, 7).await;
+    let d = api::dashboard(&store, now()).await.expect("dashboard");
+    let open = api::findings_list(&store, now(), &FindingFilter::default())
+        .await
+        .expect("findings");
+    assert!(open.len() > 100, "{} findings", open.len());
+    assert_eq!(d.open_findings, open.len() as i64);
+    for c in &d.findings_by_severity {
+        let n = open
+            .iter()
+            .filter(|f| f.severity.as_str() == c.label)
+            .count();
+        assert_eq!(c.count, n as i64, "{}", c.label);
+    }
+    let mut controls = std::collections::BTreeMap::<String, i64>::new();
+    for f in &open {
+        for c in f.frameworks.iter() {
+            *controls.entry(c.clone()).or_default() += 1;
+        }
+    }
+    let shown: std::collections::BTreeMap<String, i64> = d
+        .findings_by_control
+        .iter()
+        .map(|c| (c.label.clone(), c.count))
+        .collect();
+    assert_eq!(shown, controls);
+    let over: std::collections::HashSet<i64> = open
+        .iter()
+        .filter(|f| ["granted-beyond-approved", "beyond-template"].contains(&f.rule))
+        .map(|f| f.identity_id)
+        .collect();
+    let all = api::identity_list(&store, &Default::default())
+        .await
+        .expect("list");
+    let evaluated = all
+        .rows
+        .iter()
+        .filter(|i| !matches!(i.status.as_str(), "retired" | "revoked"))
+        .count() as f64;
+    let want = 100.0 * (evaluated - over.len() as f64) / evaluated;
+    assert!(
+        (d.least_privilege_pct - (want * 10.0).round() / 10.0).abs() < 1e-9,
+        "{} with {} of {evaluated} over-privileged",
+        d.least_privilege_pct,
+        over.len()
+    );
+}
+
+#[tokio::test]
 async fn a_template_never_flags_its_own_scopes() {
     let env = Env::new();
     let store = env.store().await;

@@ -26,3 +26,15 @@ export async function bindPerson(spec: string): Promise<Whoami> {
 export function signedIn(): Person | null {
   return session.who?.person ?? null;
 }
+
+// The first screen's figures come first: the top bar's own checks (the audit chain, the
+// review queue) start once it has them, or after two seconds, so that on a large inventory
+// they do not share the machine with the dashboard's first paint.
+let shown: () => void = () => {};
+export const firstScreen = new Promise<void>((resolve) => {
+  shown = resolve;
+  setTimeout(resolve, 2000);
+});
+export function firstScreenShown(): void {
+  shown();
+}
