@@ -49,6 +49,7 @@ bench:
 	bash scripts/bench-usage.sh
 	bash scripts/bench-team.sh
 	bash scripts/bench-connect.sh
+	bash scripts/bench-window.sh
 
 clean:
 	$(CARGO) clean

@@ -211,6 +211,25 @@ async function clickFresh(css, index = 0) {
   );
 }
 
+// Activates a control from the keyboard: it takes the focus (as Tab would bring it there) and
+// Enter presses it. A control only a mouse can use fails here.
+async function press(css) {
+  await driver.wait(
+    settled(async () => {
+      const el = await driver.findElement(By.css(css));
+      const focused = await driver.executeScript(
+        "arguments[0].scrollIntoView({ block: 'center' }); arguments[0].focus(); return document.activeElement === arguments[0];",
+        el,
+      );
+      if (!focused) return false;
+      await driver.actions().sendKeys(Key.ENTER).perform();
+      return true;
+    }),
+    10000,
+    `press ${css}`,
+  );
+}
+
 async function rows() {
   return driver.findElements(By.css("[data-testid=identity-row]"));
 }
@@ -310,7 +329,7 @@ test("the window exports a signed evidence package that verifies", async () => {
   assert.equal(await (await driver.switchTo().activeElement()).getAttribute("data-testid"), "export-evidence");
   await clickFresh("[data-testid=export-evidence]");
   await driver.wait(until.elementLocated(By.css("[data-testid=export-form]")), 10000);
-  await clickFresh("[data-testid=export-submit]");
+  await press("[data-testid=export-submit]");
   const out = path.join(tmp, "evidence");
   await answerDialog("Export signed evidence package", out);
   const done = await driver.wait(until.elementLocated(By.css("[data-testid=export-done]")), 30000);
@@ -571,7 +590,7 @@ test("an owner attests an identity's purpose and scopes in the window", async ()
   await clickFresh("[data-testid=tab-mine]");
   const row = await driver.wait(until.elementLocated(By.css("[data-testid=mine-row]")), 10000);
   assert.match(await row.getText(), /Lab results feed/);
-  await clickFresh("[data-testid=attest-open]");
+  await press("[data-testid=attest-open]");
   const purpose = await driver.wait(until.elementLocated(By.css("[data-testid=attest-purpose]")), 10000);
   await purpose.clear();
   await purpose.sendKeys("Sends finalized lab results to the state public-health registry.");
@@ -580,7 +599,7 @@ test("an owner attests an identity's purpose and scopes in the window", async ()
   await accessible("my identities");
   for (const w of why) await w.sendKeys("The registry report needs the patient and the result.");
   await shot("my-identities");
-  await clickFresh("[data-testid=attest-submit]");
+  await why[why.length - 1].sendKeys(Key.ENTER);
   const saved = await driver.wait(until.elementLocated(By.css("[data-testid=attest-saved]")), 10000);
   assert.match(await saved.getText(), /2 justification/);
   const [lab] = cliJson(["identity", "list", "--search", "Lab results feed"]);
@@ -612,7 +631,7 @@ test("an auditor verifies a good package and a tampered one, and signs a checkpo
 
   const good = path.join(tmp, "evidence");
   assert.ok(existsSync(good), "the export test made a package");
-  await clickFresh("[data-testid=verify-package]");
+  await press("[data-testid=verify-package]");
   await answerDialog("Evidence package to verify", good, { folder: true });
   const result = await driver.wait(until.elementLocated(By.css("[data-testid=verify-checks]")), 20000);
   await driver.wait(settled(async () => /Verified/.test(await driver.findElement(By.css("[data-testid=verify-result]")).getText())), 10000, "the good package verifies");
@@ -622,7 +641,7 @@ test("an auditor verifies a good package and a tampered one, and signs a checkpo
   cpSync(good, bad, { recursive: true });
   const inv = path.join(bad, "data", "inventory.csv");
   writeFileSync(inv, readFileSync(inv, "utf8").replace(/,production,/, ",sandbox,"));
-  await clickFresh("[data-testid=verify-package]");
+  await press("[data-testid=verify-package]");
   await answerDialog("Evidence package to verify", bad, { folder: true });
   const failed = await driver.wait(until.elementLocated(By.css("[data-testid=check-payload_checksums][data-passed=false]")), 20000);
   assert.match(await failed.getText(), /data\/inventory\.csv: changed/, "the failing check names the file");
@@ -631,7 +650,7 @@ test("an auditor verifies a good package and a tampered one, and signs a checkpo
   await accessible("audit with a failed verification");
 
   const before = cliJson(["audit", "log", "--action", "audit.checkpoint"]).length;
-  await clickFresh("[data-testid=checkpoint-sign]");
+  await press("[data-testid=checkpoint-sign]");
   await driver.wait(
     settled(async () => cliJson(["audit", "log", "--action", "audit.checkpoint"]).length === before + 1),
     10000,
@@ -641,7 +660,7 @@ test("an auditor verifies a good package and a tampered one, and signs a checkpo
 
 test("an administrator adds an identity, marks its owner departed and sees the finding, and imports after a preview", async () => {
   await clickFresh("[data-testid=tab-inventory]");
-  await clickFresh("[data-testid=add-identity-toggle]");
+  await press("[data-testid=add-identity-toggle]");
   const form = await driver.wait(until.elementLocated(By.css("[data-testid=add-identity]")), 10000);
   await form.findElement(By.css("[data-testid=add-client-id]")).sendKeys("e2e-fax-gateway");
   await form.findElement(By.css("[data-testid=add-name]")).sendKeys("Fax gateway");
@@ -651,7 +670,7 @@ test("an administrator adds an identity, marks its owner departed and sees the f
   await form.findElement(By.css("[data-testid=add-approved]")).sendKeys("system/DocumentReference.rs");
   await shot("add-identity");
   await accessible("add an identity");
-  await clickFresh("[data-testid=add-submit]");
+  await form.findElement(By.css("[data-testid=add-approved]")).sendKeys(Key.ENTER);
   const heading = await driver.wait(until.elementLocated(By.css("[data-testid=detail-name]")), 10000);
   await driver.wait(settled(async () => (await heading.getText()) === "Fax gateway"), 10000, "the new identity opens");
   // Edited by keyboard alone: the form takes the focus, Enter saves, the focus comes back.
@@ -674,11 +693,13 @@ test("an administrator adds an identity, marks its owner departed and sees the f
   await clickFresh("[data-testid=detail-close]");
 
   await clickFresh("[data-testid=tab-people]");
-  await clickFresh("[data-testid=person-row][data-email='omar.silva@stewardhealth.example'] [data-testid=person-depart]");
+  await press("[data-testid=person-row][data-email='omar.silva@stewardhealth.example'] [data-testid=person-depart]");
   const done = await driver.wait(until.elementLocated(By.css("[data-testid=people-done]")), 10000);
   assert.match(await done.getText(), /has left the organization/);
   await shot("people");
   // Who reviews what Ana owns, and the review policy, are kept here too.
+  // Ana's row, clear of the table's sticky header.
+  await driver.executeScript("document.querySelector(\"[data-testid=person-row][data-email='ana.lima@stewardhealth.example']\").scrollIntoView({ block: 'center' });");
   await clickFresh("[data-testid=person-row][data-email='ana.lima@stewardhealth.example'] [data-testid=person-reviewer] option[value='ben.okafor@stewardhealth.example']");
   await driver.wait(
     settled(async () => /reviewed by ben\.okafor/.test(await driver.findElement(By.css("[data-testid=people-done]")).getText())),
@@ -709,13 +730,13 @@ test("an administrator adds an identity, marks its owner departed and sees the f
 
   const csv = path.join(root, "tests", "fixtures", "csv", "inventory.csv");
   await clickFresh("[data-testid=tab-import]");
-  await clickFresh("[data-testid=import-registrations]");
+  await press("[data-testid=import-registrations]");
   await answerDialog("Registrations", csv);
   const preview = await driver.wait(until.elementLocated(By.css("[data-testid=registrations-preview]")), 20000);
   assert.match(await preview.getText(), /4 to create/);
   await accessible("registrations preview");
   assert.equal(cliJson(["identity", "list", "--search", "pophealth"]).length, 0, "a preview writes nothing");
-  await clickFresh("[data-testid=registrations-apply]");
+  await press("[data-testid=registrations-apply]");
   const imported = await driver.wait(until.elementLocated(By.css("[data-testid=registrations-result]")), 20000);
   assert.match(await imported.getText(), /4 created/);
   assert.equal(cliJson(["identity", "list", "--search", "pophealth"]).length, 2);
@@ -724,11 +745,11 @@ test("an administrator adds an identity, marks its owner departed and sees the f
   const roster = path.join(tmp, "roster.csv");
   writeFileSync(roster, "name,email,active\nZoe Quinn,zoe.quinn@stewardhealth.example,true\nBen Okafor,ben.okafor@stewardhealth.example,false\n");
   await clickFresh("[data-testid=tab-people]");
-  await clickFresh("[data-testid=roster-import]");
+  await press("[data-testid=roster-import]");
   await answerDialog("Roster", roster);
   const rosterPreview = await driver.wait(until.elementLocated(By.css("[data-testid=roster-preview]")), 20000);
   assert.match(await rosterPreview.getText(), /1 to add \(zoe\.quinn@stewardhealth\.example\), 1 who have left \(ben\.okafor@stewardhealth\.example\)/);
-  await clickFresh("[data-testid=roster-apply]");
+  await press("[data-testid=roster-apply]");
   await driver.wait(settled(async () => (await driver.findElements(By.css("[data-testid=roster-preview]"))).length === 0), 10000);
   const people = cliJson(["person", "list"]);
   assert.ok(people.some((p) => p.email === "zoe.quinn@stewardhealth.example" && p.active));
@@ -757,7 +778,7 @@ test("a reviewer is told when items are escalated to them, and the top bar count
   const sweep = cliJson(["review", "campaign", "list"]).find((c) => c.name === "Sandbox sweep");
   const csv = path.join(tmp, "sweep.csv");
   await clickFresh("[data-testid=campaign-row]", cliJson(["review", "campaign", "list"]).findIndex((c) => c.id === sweep.id));
-  await clickFresh("[data-testid=campaign-report]");
+  await press("[data-testid=campaign-report]");
   await answerDialog("Campaign report", csv);
   await driver.wait(settled(() => existsSync(csv) && readFileSync(csv, "utf8").split("\n").length > 2), 10000, "the report is written");
   // Closing is refused while items are undecided, and the window says why.
