@@ -178,8 +178,9 @@ async function answerDialog(title, answer, { folder = false } = {}) {
     // with the dialog's Open button (Alt+O): Enter would open it instead.
     spawnSync("xdotool", ["key", "Delete"]);
     spawnSync("xdotool", ["key", "--clearmodifiers", folder ? "alt+o" : "Return"]);
+    // Answered, the dialog's window is destroyed (a window being re-mapped is not).
     for (let i = 0; i < 40; i++) {
-      if (!find()) return;
+      if (spawnSync("xdotool", ["getwindowname", win]).status !== 0) return;
       await driver.sleep(100);
     }
   }
@@ -633,7 +634,9 @@ test("an auditor verifies a good package and a tampered one, and signs a checkpo
   assert.ok(existsSync(good), "the export test made a package");
   await press("[data-testid=verify-package]");
   await answerDialog("Evidence package to verify", good, { folder: true });
-  const result = await driver.wait(until.elementLocated(By.css("[data-testid=verify-checks]")), 20000);
+  const verdict = await driver.wait(until.elementLocated(By.css("[data-testid=verify-checks], [data-testid=verify-failure]")), 20000);
+  assert.equal(await verdict.getAttribute("data-testid"), "verify-checks", await verdict.getText());
+  const result = verdict;
   await driver.wait(settled(async () => /Verified/.test(await driver.findElement(By.css("[data-testid=verify-result]")).getText())), 10000, "the good package verifies");
   assert.equal((await result.findElements(By.css("li[data-passed=true]"))).length, 8, "every check passes");
   await shot("audit");
