@@ -4,10 +4,10 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { cpSync, mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { Builder, By, Key, until } from "selenium-webdriver";
+import { waitForPort } from "./driver.mjs";
 
 const root = path.resolve(import.meta.dirname, "..", "..");
 const app = process.env.STEWARD_APP ?? path.join(root, "target", "debug", "steward-desktop");
@@ -63,25 +63,6 @@ async function startAuthServer() {
     proc.once("exit", (code) => reject(new Error(`the authorization server exited (${code})`)));
   });
   return { proc, issuer: line.replace(/^listening /, "").trim() };
-}
-
-function waitForPort(port, ms) {
-  const deadline = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const attempt = () => {
-      const socket = net.connect(port, "127.0.0.1");
-      socket.once("connect", () => {
-        socket.end();
-        resolve();
-      });
-      socket.once("error", () => {
-        socket.destroy();
-        if (Date.now() > deadline) reject(new Error(`tauri-driver did not listen on ${port}`));
-        else setTimeout(attempt, 200);
-      });
-    };
-    attempt();
-  });
 }
 
 before(async () => {

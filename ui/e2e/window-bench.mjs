@@ -8,10 +8,10 @@
 // and prints the large figures beside the small ones. Run by scripts/bench-window.sh.
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { Builder, By, until } from "selenium-webdriver";
+import { waitForPort } from "./driver.mjs";
 
 const root = path.resolve(import.meta.dirname, "..", "..");
 const app = process.env.STEWARD_APP ?? path.join(root, "target", "release", "steward-desktop");
@@ -24,25 +24,6 @@ const [small, large] = process.argv.slice(2);
 if (!small || !large) {
   console.error("usage: node e2e/window-bench.mjs SMALL.db LARGE.db");
   process.exit(2);
-}
-
-function waitForPort(port, ms) {
-  const deadline = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const attempt = () => {
-      const socket = net.connect(port, "127.0.0.1");
-      socket.once("connect", () => {
-        socket.end();
-        resolve();
-      });
-      socket.once("error", () => {
-        socket.destroy();
-        if (Date.now() > deadline) reject(new Error(`tauri-driver did not listen on ${port}`));
-        else setTimeout(attempt, 100);
-      });
-    };
-    attempt();
-  });
 }
 
 // Resolves with performance.now() in the frame after `selector` matches an element whose text
