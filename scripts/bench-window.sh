@@ -4,7 +4,7 @@
 #   dashboard  page start to the dashboard's figures painted
 #   inventory  a click on the Inventory tab to its first rows painted
 #   keystroke  a key in the search box to its rows painted (median of 5 keys)
-# each on a 1,000-identity database (the baseline) and a LARGE one (default 100,000), both made
+# each the median of RUNS (default 3) launches, on a 1,000-identity database (the baseline) and a LARGE one (default 100,000), both made
 # by `steward demo`. Prints large/small for each (target: at most 2x) and the dashboard at
 # LARGE (target: under one second).
 set -euo pipefail

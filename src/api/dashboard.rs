@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use ts_rs::TS;
 
-use crate::inventory::{Environment, Kind};
+use crate::inventory::{Environment, Kind, Status};
 use crate::policy::Severity;
 use crate::store::policy as db;
 use crate::time::{self, Timestamp};
@@ -56,29 +56,30 @@ pub struct Dashboard {
     pub history: Vec<PosturePoint>,
 }
 
+/// Days of the posture series the dashboard shows.
+const POSTURE_DAYS: usize = 366;
+
 const LEAST_PRIVILEGE_RULES: [&str; 2] = ["granted-beyond-approved", "beyond-template"];
 
 /// Computes the dashboard as of `now` and records today's point of the posture series.
 pub async fn dashboard(store: &Store, now: Timestamp) -> Result<Dashboard> {
-    // The findings are counted on blocking threads while the database answers the rest.
-    let (tally, rows, (overdue, due_soon)) = tokio::try_join!(
-        super::findings::findings_tally(store, now, &LEAST_PRIVILEGE_RULES),
-        async { db::kinds_by_environment(&mut store.read().await?).await },
-        async {
-            db::reviews_due(
-                &mut store.read().await?,
-                &time::format(now),
-                &time::format(now + chrono::Duration::days(30)),
-            )
-            .await
-        },
+    // One read of the inventory gives the findings, the kinds and the reviews due; the posture
+    // series is read meanwhile.
+    let (tally, mut history) = tokio::try_join!(
+        super::findings::findings_tally(
+            store,
+            now,
+            now + chrono::Duration::days(30),
+            &LEAST_PRIVILEGE_RULES
+        ),
+        async { db::posture_history(&mut store.read().await?, POSTURE_DAYS as i64).await },
     )?;
     let mut by_env: BTreeMap<Environment, Vec<Count>> = BTreeMap::new();
     let mut identities = 0;
     let mut evaluated = 0;
-    for (env, kind, status, count) in rows {
+    for (&(env, kind, status), &count) in &tally.kinds {
         identities += count;
-        if !matches!(status.as_str(), "retired" | "revoked") {
+        if !matches!(status, Status::Retired | Status::Revoked) {
             evaluated += count;
         }
         let kinds = by_env.entry(env).or_default();
@@ -109,6 +110,13 @@ pub async fn dashboard(store: &Store, now: Timestamp) -> Result<Dashboard> {
         identities,
     };
     db::record_posture(&mut store.read().await?, &today).await?;
+    // The series as read, with today's point as just recorded.
+    match history.binary_search_by(|p| p.day.cmp(&today.day)) {
+        Ok(i) => history[i] = today.clone(),
+        Err(i) => history.insert(i, today.clone()),
+    }
+    let extra = history.len().saturating_sub(POSTURE_DAYS);
+    history.drain(..extra);
     Ok(Dashboard {
         identities,
         open_findings: tally.open,
@@ -125,9 +133,9 @@ pub async fn dashboard(store: &Store, now: Timestamp) -> Result<Dashboard> {
             })
             .collect(),
         findings_by_control,
-        reviews_overdue: overdue,
-        reviews_due_30_days: due_soon,
+        reviews_overdue: tally.reviews_overdue,
+        reviews_due_30_days: tally.reviews_due_soon,
         least_privilege_pct: today.least_privilege_pct,
-        history: db::posture_history(&mut store.read().await?).await?,
+        history,
     })
 }

@@ -211,12 +211,14 @@ pub fn snapshot(db: &Bulk, identity_id: Option<i64>) -> Result<Snapshot> {
 /// A [`snapshot`] whose scope texts are still to be attached ([`attach_scopes`]): they may
 /// be gathered meanwhile on another connection (as [`super::bulk::scopes_csv`] does).
 pub fn snapshot_without_scopes(db: &Bulk, identity_id: Option<i64>) -> Result<Snapshot> {
+    // The owners are a few hundred people: looked up here rather than joined for each row.
+    let people: rustc_hash::FxHashMap<i64, (String, bool)> = db
+        .conn()
+        .prepare("SELECT id, name, active FROM person")?
+        .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
+        .collect::<rusqlite::Result<_>>()?;
     let mut stmt = db.conn().prepare(&format!(
-        "SELECT {RECORD_COLUMNS}, bo.name, bo.active, tech.name, tech.active \
-         FROM identity i \
-         LEFT JOIN person bo ON bo.id = i.business_owner_id \
-         LEFT JOIN person tech ON tech.id = i.technical_owner_id \
-         WHERE ?1 IS NULL OR i.id = ?1",
+        "SELECT {RECORD_COLUMNS} FROM identity i WHERE ?1 IS NULL OR i.id = ?1 ORDER BY i.id",
     ))?;
     // Sized at once: grown a doubling at a time, the rows (a few hundred bytes each) would be
     // copied over and over into memory the system must first zero.
@@ -227,19 +229,24 @@ pub fn snapshot_without_scopes(db: &Bulk, identity_id: Option<i64>) -> Result<Sn
             .query_row("SELECT count(*) FROM identity", [], |r| r.get(0))?,
     };
     let mut subjects = Vec::with_capacity(count);
-    for row in stmt.query_map([identity_id], |r| {
-        Ok(SubjectRow {
-            record: record(r)?,
+    let owner = |id: Option<i64>| match id.and_then(|id| people.get(&id)) {
+        Some((name, active)) => (Some(name.clone()), Some(*active)),
+        None => (None, None),
+    };
+    for row in stmt.query_map([identity_id], record)? {
+        let record = row?;
+        let (bo_name, bo_active) = owner(record.business_owner_id);
+        let (to_name, to_active) = owner(record.technical_owner_id);
+        subjects.push(SubjectRow {
+            record,
             approved: None,
             granted: None,
             unjustified: None,
-            bo_name: r.get(26)?,
-            bo_active: r.get(27)?,
-            to_name: r.get(28)?,
-            to_active: r.get(29)?,
-        })
-    })? {
-        subjects.push(row?);
+            bo_name,
+            bo_active,
+            to_name,
+            to_active,
+        });
     }
     // Reuse is judged across the whole inventory, so credentials are always read in full.
     let credentials = db
@@ -370,31 +377,6 @@ pub async fn client_ids(db: &mut Db) -> Result<Vec<(i64, String, crate::inventor
     .await)?)
 }
 
-/// (environment, kind, status, count) over the inventory.
-pub async fn kinds_by_environment(
-    db: &mut Db,
-) -> Result<Vec<(crate::inventory::Environment, Kind, String, i64)>> {
-    Ok(on!(db, |c| sqlx::query_as(
-        "SELECT environment, kind, status, count(*) FROM identity \
-         GROUP BY environment, kind, status",
-    )
-    .fetch_all(c)
-    .await)?)
-}
-
-/// (overdue, due before `soon`) reviews of identities still in use.
-pub async fn reviews_due(db: &mut Db, now: &str, soon: &str) -> Result<(i64, i64)> {
-    Ok(on!(db, |c| sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE next_review_due < $1), \
-                count(*) FILTER (WHERE next_review_due >= $1 AND next_review_due < $2) \
-         FROM identity WHERE status NOT IN ('retired', 'revoked')",
-    )
-    .bind(now)
-    .bind(soon)
-    .fetch_one(c)
-    .await)?)
-}
-
 /// Records (or replaces) one day of the posture series.
 pub async fn record_posture(db: &mut Db, p: &crate::api::PosturePoint) -> Result<()> {
     on!(db, |c| sqlx::query(
@@ -413,12 +395,13 @@ pub async fn record_posture(db: &mut Db, p: &crate::api::PosturePoint) -> Result
     Ok(())
 }
 
-/// The last year of the posture series, oldest first.
-pub async fn posture_history(db: &mut Db) -> Result<Vec<crate::api::PosturePoint>> {
+/// The last `days` days of the posture series, oldest first.
+pub async fn posture_history(db: &mut Db, days: i64) -> Result<Vec<crate::api::PosturePoint>> {
     Ok(on!(db, |c| sqlx::query_as(
         "SELECT day, least_privilege_pct, open_findings, identities FROM \
-         (SELECT * FROM posture_history ORDER BY day DESC LIMIT 366) AS recent ORDER BY day",
+         (SELECT * FROM posture_history ORDER BY day DESC LIMIT $1) AS recent ORDER BY day",
     )
+    .bind(days)
     .fetch_all(c)
     .await)?)
 }
