@@ -9,6 +9,7 @@ use ts_rs::TS;
 use crate::audit::{self, canonical_json, Actor, ChainStatus};
 use crate::evidence::bag::{self, BagSummary, BagVerification};
 use crate::evidence::key::{self, Place, Signer25519};
+use crate::evidence::report::{self, Report};
 use crate::evidence::Checkpoint;
 use crate::inventory::Environment;
 use crate::policy::rules::RULES;
@@ -730,6 +731,17 @@ pub async fn evidence_export(
             .filter(|d| f.environment.is_none_or(|e| e == d.environment))
             .collect();
     drop(conn);
+    let mut drill_digest = DrillDigest::default();
+    for d in &drill_rows {
+        match drill_digest
+            .by_outcome
+            .iter_mut()
+            .find(|o| o.0 == d.outcome)
+        {
+            Some(o) => o.1 += 1,
+            None => drill_digest.by_outcome.push((d.outcome.clone(), 1)),
+        }
+    }
     let bool_cell = |b: Option<bool>| b.map_or(String::new(), |b| b.to_string());
     let drills = csv(
         &[
@@ -927,16 +939,22 @@ pub async fn evidence_export(
         ));
         checkpoints.push('\n');
     }
-    let report = report_html(
+    let model = report_model(
         now,
         &counts,
         &findings,
-        entries,
-        &checkpoint,
+        &AuditDigest {
+            entries,
+            checkpoint: &checkpoint,
+            checkpoints: checkpoints.lines().count(),
+            fingerprint: s.fingerprint(),
+        },
         f,
         &trace,
         &items,
+        &drill_digest,
     );
+    let report_pdf = report::pdf(&model)?;
     let put = |name: &str, bytes: &[u8]| bag.put(name, bytes);
     let payload = vec![
         inventory,
@@ -952,7 +970,8 @@ pub async fn evidence_export(
         put("trace-summary.json", trace_json.as_bytes())?,
         log,
         put("checkpoints.jsonl", checkpoints.as_bytes())?,
-        put("report.html", report.as_bytes())?,
+        put("report.html", report::html(&model).as_bytes())?,
+        put("report.pdf", &report_pdf)?,
     ];
     let info = vec![
         (
@@ -1078,134 +1097,238 @@ rewritten.\n"
     )
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// What the report says of the revocation drills in the window.
+#[derive(Debug, Default)]
+struct DrillDigest {
+    /// Drills by outcome, in the order first seen.
+    by_outcome: Vec<(String, usize)>,
 }
 
-/// Width of a bar chart: labels, the longest bar, and room for its count after it.
-const CHART_WIDTH: usize = 150 + 380 + 110;
-
-fn bars(title: &str, data: &[(String, usize, &str)]) -> String {
-    let max = data.iter().map(|d| d.1).max().unwrap_or(1).max(1);
-    let mut svg = format!(
-        "<h2>{}</h2><svg width=\"{CHART_WIDTH}\" height=\"{}\" role=\"img\" aria-label=\"{}\">",
-        esc(title),
-        data.len() * 28 + 6,
-        esc(title)
-    );
-    for (i, (label, n, color)) in data.iter().enumerate() {
-        let w = 380 * n / max;
-        let y = i * 28 + 4;
-        svg.push_str(&format!(
-            "<text x=\"0\" y=\"{}\" font-size=\"13\">{}</text><rect x=\"150\" y=\"{}\" width=\"{w}\" height=\"20\" fill=\"{color}\"/><text x=\"{}\" y=\"{}\" font-size=\"13\">{n}</text>",
-            y + 15, esc(label), y, 156 + w, y + 15
-        ));
-    }
-    svg.push_str("</svg>");
-    svg
+/// The audit log and checkpoints the package holds, for the report.
+struct AuditDigest<'a> {
+    entries: usize,
+    checkpoint: &'a Checkpoint,
+    checkpoints: usize,
+    fingerprint: String,
 }
 
+/// The report's content (`report.html` and `report.pdf` are both made from it).
 #[allow(clippy::too_many_arguments)]
-fn report_html(
+fn report_model(
     now: Timestamp,
     identities: &InventoryCounts,
     findings: &FindingsDigest,
-    entries: usize,
-    cp: &Checkpoint,
+    audit: &AuditDigest<'_>,
     f: &EvidenceFilter,
     trace: &super::TraceReport,
     items: &[crate::review::Item],
-) -> String {
+    drills: &DrillDigest,
+) -> Report {
+    use crate::evidence::report::{Bar, Block, Section};
     use crate::policy::Severity;
+    const BLUE: [u8; 3] = [0x12, 0x54, 0x7c];
     let n = |v: i64| usize::try_from(v).unwrap_or(0);
     let t = &trace.counts;
-    let classes: Vec<(String, usize, &str)> = vec![
-        ("traced".into(), n(t.traced), "#2e7d4f"),
-        ("unjustified".into(), n(t.unjustified), "#d08a1e"),
-        ("outside grant".into(), n(t.outside_grant), "#b3261e"),
-        ("unowned".into(), n(t.unowned), "#8a94a3"),
-        ("unknown client".into(), n(t.unknown_client), "#5b3a8c"),
+    let classes = vec![
+        Bar::new("traced", n(t.traced), [0x2e, 0x7d, 0x4f]),
+        Bar::new("unjustified", n(t.unjustified), [0xd0, 0x8a, 0x1e]),
+        Bar::new("outside grant", n(t.outside_grant), [0xb3, 0x26, 0x1e]),
+        Bar::new("unowned", n(t.unowned), [0x8a, 0x94, 0xa3]),
+        Bar::new("unknown client", n(t.unknown_client), [0x5b, 0x3a, 0x8c]),
     ];
-    let outcome = |i: &crate::review::Item| match i.decision {
-        Some(d) => d.to_string(),
-        None => i.state.to_string(),
-    };
-    let mut review_counts: Vec<(String, usize, &str)> = Vec::new();
+    let mut review_counts: Vec<(String, usize)> = Vec::new();
     for i in items {
-        let key = outcome(i);
+        let key = match i.decision {
+            Some(d) => d.to_string(),
+            None => i.state.to_string(),
+        };
         match review_counts.iter_mut().find(|r| r.0 == key) {
             Some(r) => r.1 += 1,
-            None => review_counts.push((key, 1, "#12547c")),
+            None => review_counts.push((key, 1)),
         }
     }
     review_counts.sort();
-    let usage_section = format!(
-        "<p><strong>{:.1} %</strong> of {} API calls in the window are traceable to a justified need \
-         (known identity, granted scope, approved and justified scope, purpose, active owner).</p>{}",
-        trace.traced_percent,
-        t.total_calls,
-        bars("API calls by traceability", &classes)
-    );
-    let review_section = if items.is_empty() {
-        "<h2>Recertification</h2><p>No review items in this package.</p>".to_string()
-    } else {
-        bars("Review items by outcome", &review_counts)
-    };
-    let sev: Vec<(String, usize, &str)> = [
-        (Severity::Critical, "#7f1d1d"),
-        (Severity::High, "#b3261e"),
-        (Severity::Medium, "#d08a1e"),
-        (Severity::Low, "#8aa0b2"),
+    let sev = [
+        (Severity::Critical, [0x7f, 0x1d, 0x1d]),
+        (Severity::High, [0xb3, 0x26, 0x1e]),
+        (Severity::Medium, [0xd0, 0x8a, 0x1e]),
+        (Severity::Low, [0x8a, 0xa0, 0xb2]),
     ]
     .iter()
-    .map(|(s, c)| (s.to_string(), findings.by_severity[severity_slot(*s)], *c))
+    .map(|(s, c)| Bar::new(s.as_str(), findings.by_severity[severity_slot(*s)], *c))
     .collect();
-    let env: Vec<(String, usize, &str)> = Environment::ALL
+    let env = Environment::ALL
         .iter()
         .map(|e| {
-            (
-                e.to_string(),
-                identities.by_environment.get(e).copied().unwrap_or(0),
-                "#12547c",
-            )
+            let count = identities.by_environment.get(e).copied().unwrap_or(0);
+            Bar::new(e.as_str(), count, BLUE)
         })
         .collect();
-    let mut rows = String::new();
-    for x in &findings.serious {
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}<br><small>{}</small></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(x.severity.as_str()),
-            esc(x.rule),
-            esc(&x.name),
-            esc(&x.client_id),
-            esc(x.environment.as_str()),
-            esc(&x.evidence),
-            esc(&x.frameworks.join(" "))
-        ));
-    }
     let serious_count = findings.by_severity[0] + findings.by_severity[1];
     let listed = if serious_count > REPORT_ROWS {
         format!(" (the first {REPORT_ROWS} of {serious_count}; findings.csv has them all)")
     } else {
         String::new()
     };
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Steward evidence report</title>\
-<style>body{{font-family:sans-serif;margin:2em;color:#1b2733}}table{{border-collapse:collapse}}td,th{{border-bottom:1px solid #dde3e8;padding:4px 8px;text-align:left;font-size:13px}}</style></head><body>\
-<h1>Steward evidence report</h1><p>Generated {} · environment {} · window {} to {}</p>\
-<p>{} identities · {} findings ({} open) · {} audit entries in the window · checkpoint at seq {} (head {})</p>\
-{}{}{}{}<h2>Critical and high findings{}</h2><table><tr><th>severity</th><th>rule</th><th>identity</th><th>environment</th><th>evidence</th><th>controls</th></tr>{}</table>\
-</body></html>\n",
-        time::format(now), f.environment.map_or("all".into(), |e| e.to_string()),
-        f.since.map_or("the beginning".into(), time::format), f.until.map_or("now".into(), time::format),
-        identities.identities, findings.total, findings.open,
-        entries, cp.seq, esc(&cp.head_hash),
-        usage_section, review_section,
-        bars("Findings by severity", &sev), bars("Identities by environment", &env), listed, rows
-    )
+    let serious = if findings.serious.is_empty() {
+        Block::Text("No critical or high findings.".into())
+    } else {
+        Block::Table {
+            columns: vec![
+                ("severity".into(), 0.8),
+                ("rule".into(), 1.5),
+                ("identity".into(), 1.6),
+                ("environment".into(), 1.2),
+                ("evidence".into(), 2.6),
+                ("controls".into(), 1.3),
+            ],
+            rows: findings
+                .serious
+                .iter()
+                .map(|x| {
+                    vec![
+                        x.severity.as_str().to_string(),
+                        x.rule.to_string(),
+                        format!("{}\n{}", x.name, x.client_id),
+                        x.environment.as_str().to_string(),
+                        x.evidence.clone(),
+                        x.frameworks.join(" "),
+                    ]
+                })
+                .collect(),
+        }
+    };
+    let drill_section = if drills.by_outcome.is_empty() {
+        vec![Block::Text(
+            "No revocation drills in this window (drills.csv is empty).".into(),
+        )]
+    } else {
+        let total: usize = drills.by_outcome.iter().map(|d| d.1).sum();
+        vec![
+            Block::Text(format!(
+                "{total} revocation drills in the window, each listed in drills.csv with its steps."
+            )),
+            Block::Bars(
+                drills
+                    .by_outcome
+                    .iter()
+                    .map(|(o, c)| {
+                        let color = if o == "passed" {
+                            [0x2e, 0x7d, 0x4f]
+                        } else {
+                            [0xb3, 0x26, 0x1e]
+                        };
+                        Bar::new(o.clone(), *c, color)
+                    })
+                    .collect(),
+            ),
+        ]
+    };
+    let cp = audit.checkpoint;
+    Report {
+        title: "Steward evidence report".into(),
+        intro: vec![
+            format!(
+                "Generated {} · environment {} · window {} to {}{}",
+                time::format(now),
+                f.environment.map_or("all".into(), |e| e.to_string()),
+                f.since.map_or("the beginning".into(), time::format),
+                f.until.map_or("now".into(), time::format),
+                f.campaign.map_or(String::new(), |c| format!(" · campaign {c}")),
+            ),
+            format!(
+                "{} identities · {} findings ({} open) · {} audit entries in the window · \
+                 checkpoint at seq {}",
+                identities.identities, findings.total, findings.open, audit.entries, cp.seq
+            ),
+        ],
+        sections: vec![
+            Section {
+                heading: "API calls by traceability".into(),
+                blocks: vec![
+                    Block::Text(format!(
+                        "{:.1} % of {} API calls in the window are traceable to a justified need \
+                         (known identity, granted scope, approved and justified scope, purpose, \
+                         active owner).",
+                        trace.traced_percent, t.total_calls
+                    )),
+                    Block::Bars(classes),
+                ],
+            },
+            Section {
+                heading: "Review items by outcome".into(),
+                blocks: if items.is_empty() {
+                    vec![Block::Text("No review items in this package.".into())]
+                } else {
+                    vec![Block::Bars(
+                        review_counts
+                            .into_iter()
+                            .map(|(k, c)| Bar::new(k, c, BLUE))
+                            .collect(),
+                    )]
+                },
+            },
+            Section {
+                heading: "Findings by severity".into(),
+                blocks: vec![Block::Bars(sev)],
+            },
+            Section {
+                heading: "Identities by environment".into(),
+                blocks: vec![Block::Bars(env)],
+            },
+            Section {
+                heading: "Revocation drills".into(),
+                blocks: drill_section,
+            },
+            Section {
+                heading: format!("Critical and high findings{listed}"),
+                blocks: vec![serious],
+            },
+            Section {
+                heading: "Audit chain and checkpoints".into(),
+                blocks: vec![
+                    Block::Text(format!(
+                        "audit-log.jsonl holds {} entries of the hash-chained audit log. Before \
+                         this package was written, Steward signed a checkpoint of the whole \
+                         chain: seq {}, at {}, head hash {}.",
+                        audit.entries, cp.seq, cp.at, cp.head_hash
+                    )),
+                    Block::Text(format!(
+                        "checkpoints.jsonl holds {} signed checkpoint{}, each chained to the one \
+                         before by its signature; this package's is signed by key {}. Keep it: a \
+                         later log without this head hash at seq {} was truncated or rewritten.",
+                        audit.checkpoints,
+                        if audit.checkpoints == 1 { "" } else { "s" },
+                        cp.key_fingerprint,
+                        cp.seq
+                    )),
+                ],
+            },
+            Section {
+                heading: "How to verify this package".into(),
+                blocks: vec![
+                    Block::Text(format!(
+                        "The package is a BagIt bag whose tag manifest is signed with Ed25519 by \
+                         the key {}. The manifest covers every file, this report included. In the \
+                         package's folder (verify.md explains each step):",
+                        audit.fingerprint
+                    )),
+                    Block::Code(vec![
+                        "openssl pkey -pubin -in signing-key.pub.pem -outform DER | tail -c 32 | sha256sum".into(),
+                        "openssl pkeyutl -verify -pubin -inkey signing-key.pub.pem -rawin -in tagmanifest-sha256.txt -sigfile tagmanifest-sha256.txt.sig".into(),
+                        "sha256sum -c tagmanifest-sha256.txt".into(),
+                        "sha256sum -c manifest-sha256.txt".into(),
+                    ]),
+                    Block::Text(
+                        "Or with Steward: steward evidence verify FOLDER, or Audit > Verify a \
+                         package in the window."
+                            .into(),
+                    ),
+                ],
+            },
+        ],
+        fingerprint: audit.fingerprint.clone(),
+    }
 }
 
 #[cfg(test)]

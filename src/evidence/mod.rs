@@ -2,6 +2,7 @@
 
 pub mod bag;
 pub mod key;
+pub mod report;
 
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;

@@ -781,3 +781,98 @@ async fn chart_counts_fit_inside_their_charts() {
     }
     assert!(counts >= 10, "the charts carry their counts");
 }
+
+/// `report.pdf` says what `report.html` and the package's files say, on pages that each carry
+/// the signing key's fingerprint, and the signature covers it.
+#[tokio::test]
+async fn the_pdf_report_reads_back_with_the_packages_figures_on_every_page() {
+    let env = Env::new();
+    let (out, html) = demo_report(&env).await;
+    let pdf = out.join("data/report.pdf");
+    let text = Command::new("pdftotext")
+        .args(["-layout", "-enc", "UTF-8"])
+        .arg(&pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) runs");
+    assert!(text.status.success(), "pdftotext reads report.pdf");
+    let text = String::from_utf8(text.stdout).expect("utf-8");
+    let pages: Vec<&str> = text
+        .split('\u{c}')
+        .filter(|p| !p.trim().is_empty())
+        .collect();
+    assert!(pages.len() > 2, "200 findings take several pages");
+    let manifest = std::fs::read_to_string(out.join("bag-info.txt")).expect("bag-info");
+    let fingerprint = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("Signing-Key-Fingerprint: "))
+        .expect("the key's fingerprint");
+    for (i, page) in pages.iter().enumerate() {
+        assert!(
+            page.contains(&format!("Signing key {fingerprint}")),
+            "page {} names the key",
+            i + 1
+        );
+        assert!(page.contains(&format!("page {} of {}", i + 1, pages.len())));
+    }
+    // The figures, against the package's own files.
+    let rows = |name: &str| {
+        csv::Reader::from_path(out.join("data").join(name))
+            .expect(name)
+            .records()
+            .count()
+    };
+    let (identities, findings) = (rows("inventory.csv"), rows("findings.csv"));
+    let entries = std::fs::read_to_string(out.join("data/audit-log.jsonl"))
+        .expect("log")
+        .lines()
+        .count();
+    let summary = format!("{identities} identities · {findings} findings (");
+    assert!(text.contains(&summary), "{summary} in the PDF");
+    assert!(html.contains(&summary), "and in the HTML");
+    assert!(text.contains(&format!("{entries} audit entries in the window")));
+    let serious = csv::Reader::from_path(out.join("data/findings.csv"))
+        .expect("findings")
+        .records()
+        .filter(|r| matches!(&r.as_ref().expect("row")[2], "critical" | "high"))
+        .count();
+    let listed = format!("(the first 200 of {serious}; findings.csv has them all)");
+    // A heading may wrap: compare without the line breaks.
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains(&listed), "{listed}");
+    let head = std::fs::read_to_string(out.join("data/checkpoints.jsonl")).expect("checkpoints");
+    let last: serde_json::Value =
+        serde_json::from_str(head.lines().last().expect("a checkpoint")).expect("json");
+    let seq = last["seq"].as_i64().expect("seq");
+    assert!(flat.contains(&format!("checkpoint at seq {seq}")));
+    let hash = last["head_hash"].as_str().expect("hash");
+    assert!(
+        flat.replace(' ', "").contains(hash),
+        "the head hash is given"
+    );
+    // Each chart's counts: the findings by severity, as findings.csv counts them.
+    for severity in ["critical", "high", "medium", "low"] {
+        let n = csv::Reader::from_path(out.join("data/findings.csv"))
+            .expect("findings")
+            .records()
+            .filter(|r| &r.as_ref().expect("row")[2] == severity)
+            .count();
+        assert!(
+            text.lines().any(|l| {
+                let words: Vec<&str> = l.split_whitespace().collect();
+                words == [severity, n.to_string().as_str()]
+            }),
+            "{severity} {n} in the chart"
+        );
+    }
+    // The manifest lists the PDF and the signature covers the manifest.
+    let listed = std::fs::read_to_string(out.join("manifest-sha256.txt")).expect("manifest");
+    assert!(listed.lines().any(|l| l.ends_with("  data/report.pdf")));
+    let store = env.store().await;
+    steward_verify(&store, &out).await.expect("intact");
+    let mut bytes = std::fs::read(&pdf).expect("pdf");
+    bytes.extend_from_slice(b"\n% appended\n");
+    std::fs::write(&pdf, bytes).expect("append");
+    let err = steward_verify(&store, &out).await.expect_err("tampered");
+    assert!(err.contains("data/report.pdf"), "{err}");
+}
