@@ -8,7 +8,7 @@ packages=(libwebkit2gtk-4.1-dev build-essential pkg-config libxdo-dev libssl-dev
   libayatana-appindicator3-dev librsvg2-dev libdbus-1-dev)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(xvfb xauth xdotool webkit2gtk-driver openssl minisign jq gnome-keyring dbus-daemon
-    postgresql postgresql-client python3)
+    postgresql postgresql-client python3 poppler-utils)
 fi
 
 missing=()

@@ -21,4 +21,13 @@ pub mod time;
 pub mod usage;
 
 pub use error::{Code, Error, Result};
+
+/// The version and the commit this program was built from, as `steward --version` and the
+/// window's About box give them.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("STEWARD_COMMIT"),
+    ")"
+);
 pub use store::Store;

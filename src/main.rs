@@ -80,7 +80,7 @@ use usage_cli::{TraceArgs, UsageArgs, UsageImportArgs};
 
 /// Governance of SMART on FHIR access: non-human identities, owners, scopes and evidence.
 #[derive(Parser)]
-#[command(name = "steward", version, about)]
+#[command(name = "steward", version = steward::VERSION, about)]
 struct Cli {
     /// SQLite database file, or a team database as postgres://LOGIN@HOST:PORT/DB (default:
     /// $STEWARD_DB, else steward.db in the OS data directory).

@@ -207,7 +207,22 @@ impl Store {
             .max_connections(4)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        let migrator = sqlx::migrate!("./migrations/sqlite");
+        let applied: Option<i64> = if sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(&pool)
+        .await?
+            > 0
+        {
+            sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations")
+                .fetch_one(&pool)
+                .await?
+        } else {
+            None
+        };
+        refuse_newer(applied, &migrator, &path.display().to_string())?;
+        migrator.run(&pool).await?;
         let mut db = Db::Sqlite(Link::Pooled(pool.acquire().await?));
         let fingerprint_key = Arc::new(fingerprint_key(&mut db, &key_path(&path), false).await?);
         drop(db);
@@ -539,4 +554,23 @@ pub fn default_db_path() -> Result<PathBuf> {
                 "no home directory; pass --db PATH or set STEWARD_DB",
             )
         })
+}
+
+/// Refuses a database whose schema is newer than this program's (`applied` is its newest
+/// migration): a newer Steward wrote it, and this one would misread it. Nothing is changed.
+pub(crate) fn refuse_newer(
+    applied: Option<i64>,
+    known: &sqlx::migrate::Migrator,
+    place: &str,
+) -> Result<()> {
+    let newest = known.iter().map(|m| m.version).max().unwrap_or(0);
+    match applied {
+        Some(v) if v > newest => Err(Error::Conflict(format!(
+            "{place} was written by a newer Steward (database schema {v}; Steward {} knows \
+             schemas up to {newest}): open it with that version or a later one. Nothing was \
+             changed.",
+            crate::VERSION
+        ))),
+        _ => Ok(()),
+    }
 }

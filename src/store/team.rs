@@ -17,6 +17,8 @@ pub async fn migrate(pool: &PgPool) -> Result<()> {
             .fetch_all(pool)
             .await
             .ok();
+    let newest = applied.as_ref().and_then(|done| done.iter().max().copied());
+    super::refuse_newer(newest, &MIGRATOR, "the team database")?;
     let pending = match &applied {
         Some(done) => MIGRATOR.iter().any(|m| !done.contains(&m.version)),
         None => true,

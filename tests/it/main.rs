@@ -14,4 +14,5 @@ mod inventory;
 mod review;
 mod scope;
 mod team;
+mod upgrade;
 mod usage;
