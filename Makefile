@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test deps deps-test ui build lint unit keychain e2e bench clean
+.PHONY: run test deps deps-test ui build lint unit keychain e2e package package-test appimage bench clean
 
 # The console people use is the optimized build (the first build takes several minutes).
 run: deps ui
@@ -10,6 +10,8 @@ run: deps ui
 	target/release/steward-desktop
 
 test: deps-test build lint unit keychain e2e
+	$(MAKE) package PROFILE=debug
+	$(MAKE) package-test
 
 deps:
 	bash scripts/deps.sh
@@ -42,6 +44,36 @@ keychain:
 e2e:
 	bash scripts/e2e.sh
 
+# The .deb (Tauri's bundler, pinned in ui/package.json): the console, its menu entry and icon,
+# and the steward CLI, copied to dist/ under Debian's name for it. `make test` packages the
+# debug build it has already compiled (PROFILE=debug): the same files, without a second,
+# optimized compile of every crate.
+TAURI := ui/node_modules/.bin/tauri
+PROFILE ?= release
+VERSION = $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+package: deps ui
+ifeq ($(PROFILE),release)
+	$(CARGO) build --release -p steward
+	$(TAURI) build --bundles deb --ci
+else
+	$(CARGO) build -p steward
+	$(TAURI) build --debug --bundles deb --ci \
+	  --config '{"bundle":{"linux":{"deb":{"files":{"/usr/bin/steward":"../target/debug/steward"}}}}}'
+endif
+	mkdir -p dist
+	cp target/$(PROFILE)/bundle/deb/Steward_$(VERSION)_amd64.deb dist/steward_$(VERSION)_amd64.deb
+
+# Installs the .deb, tries the installed CLI and window, and removes it (needs root or sudo).
+package-test:
+	bash scripts/package-test.sh
+
+# Tauri's bundler fetches the AppImage tools from their GitHub releases on first use.
+appimage: deps ui
+	$(CARGO) build --release -p steward
+	$(TAURI) build --bundles appimage --ci
+	mkdir -p dist
+	cp target/release/bundle/appimage/Steward_$(VERSION)_amd64.AppImage dist/
+
 bench:
 	bash scripts/bench.sh
 	$(CARGO) bench --bench scope_parse
@@ -53,4 +85,4 @@ bench:
 
 clean:
 	$(CARGO) clean
-	rm -rf ui/dist ui/node_modules
+	rm -rf ui/dist ui/node_modules dist

@@ -20,11 +20,11 @@ use steward::review::{
 };
 use steward::store::review::ItemQuery;
 
+use steward::api::{
+    About, EscalationSummary, ImportSummary, NewIdentity, QueueCounts, RosterSummary, StartState,
+};
 use steward::api::{AuditImportSummary, IdentityUsage, TokenImportSummary, TraceReport};
 use steward::api::{ConnectAdd, DrillOptions, DrillReport, EnforceReport, SyncReport};
-use steward::api::{
-    EscalationSummary, ImportSummary, NewIdentity, QueueCounts, RosterSummary, StartState,
-};
 use steward::connect::Connection;
 use steward::inventory::Environment;
 use steward::store::connect::Task;
@@ -257,6 +257,12 @@ async fn dialog_save(
 #[tauri::command]
 async fn start_state(c: State<'_, Console>) -> Result<StartState, Error> {
     api::start_state(&c.store(), c.demo.load(Ordering::SeqCst)).await
+}
+
+/// The version, its commit and the database the window works on (the About box).
+#[tauri::command]
+async fn about(c: State<'_, Console>) -> Result<About, Error> {
+    api::about(&c.store()).await
 }
 
 /// Opens the demo database (a separate file beside the real one, seeded on first use) and
@@ -782,6 +788,7 @@ fn main() -> std::process::ExitCode {
         })
         .invoke_handler(tauri::generate_handler![
             start_state,
+            about,
             start_demo,
             identity_list,
             identity_show,

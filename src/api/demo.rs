@@ -237,6 +237,34 @@ pub struct StartState {
     pub engine: String,
 }
 
+/// What the window's About box says.
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+pub struct About {
+    /// The version and the commit it was built from.
+    pub version: String,
+    /// `sqlite` or `postgres`.
+    pub engine: String,
+    /// The database's file, or the team database's URL without its password.
+    pub database: String,
+    /// The newest schema migration applied to the database.
+    #[ts(type = "number")]
+    pub schema: i64,
+}
+
+/// The program's version and the database it works on.
+pub async fn about(store: &Store) -> Result<About> {
+    let schema = crate::store::schema_version(&mut store.read().await?).await?;
+    Ok(About {
+        version: crate::VERSION.to_string(),
+        engine: store.engine().as_str().to_string(),
+        database: match store.location() {
+            crate::store::Location::Sqlite(p) => p.display().to_string(),
+            crate::store::Location::Postgres(url) => crate::store::redact(url),
+        },
+        schema,
+    })
+}
+
 /// Whether `store` is empty, for the window's first start.
 pub async fn start_state(store: &Store, demo: bool) -> Result<StartState> {
     let mut conn = store.read().await?;

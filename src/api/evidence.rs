@@ -986,10 +986,7 @@ pub async fn evidence_export(
             "External-Description".to_string(),
             "Steward evidence package: SMART on FHIR access governance".to_string(),
         ),
-        (
-            "Steward-Version".to_string(),
-            env!("CARGO_PKG_VERSION").to_string(),
-        ),
+        ("Steward-Version".to_string(), crate::VERSION.to_string()),
         ("Signing-Key-Fingerprint".to_string(), s.fingerprint()),
         (
             "Filter-Since".to_string(),

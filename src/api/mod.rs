@@ -24,7 +24,9 @@ pub use connect::{
     DrillReport, EnforceReport, Enforced, HeldCredential, Registration, SyncReport, Unread,
 };
 pub use dashboard::{dashboard, Count, Dashboard, EnvironmentKinds, PosturePoint};
-pub use demo::{demo_seed, demo_seed_if_empty, start_state, DemoOptions, DemoSummary, StartState};
+pub use demo::{
+    about, demo_seed, demo_seed_if_empty, start_state, About, DemoOptions, DemoSummary, StartState,
+};
 pub use evidence::{
     audit_checkpoint, audit_verify_checkpoint, csv_cell, evidence_export, evidence_inspect,
     evidence_key_rotate, evidence_key_show, evidence_verify, EvidenceFilter, KeyInfo,

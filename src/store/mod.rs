@@ -556,6 +556,16 @@ pub fn default_db_path() -> Result<PathBuf> {
         })
 }
 
+/// The newest schema migration applied to the database.
+pub async fn schema_version(db: &mut Db) -> Result<i64> {
+    Ok(on!(db, |c| sqlx::query_scalar::<_, Option<i64>>(
+        "SELECT max(version) FROM _sqlx_migrations WHERE success"
+    )
+    .fetch_one(c)
+    .await)?
+    .unwrap_or(0))
+}
+
 /// Refuses a database whose schema is newer than this program's (`applied` is its newest
 /// migration): a newer Steward wrote it, and this one would misread it. Nothing is changed.
 pub(crate) fn refuse_newer(

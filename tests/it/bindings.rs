@@ -140,6 +140,7 @@ fn generated() -> String {
         steward::api::HeldCredential::decl(&cfg),
         steward::api::ImportChange::decl(&cfg),
         steward::api::StartState::decl(&cfg),
+        steward::api::About::decl(&cfg),
         steward::api::QueueCounts::decl(&cfg),
         steward::api::RosterSummary::decl(&cfg),
     ];

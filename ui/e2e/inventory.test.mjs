@@ -232,6 +232,20 @@ test("the dashboard is the home screen", async () => {
   assert.equal(charts.length, 5, "five charts are drawn, traceability first");
 });
 
+test("the About box gives the version, its commit and the database, from the keyboard", async () => {
+  await press("[data-testid=about]");
+  const version = await driver.wait(until.elementLocated(By.css("[data-testid=about-version]")), 10000);
+  const cliVersion = spawnSync(cli, ["--version"], { encoding: "utf8" }).stdout.trim();
+  assert.equal(`steward ${await version.getText()}`, cliVersion, "the window and the CLI name one build");
+  const dialog = await driver.findElement(By.css("[data-testid=about-dialog]"));
+  assert.match(await dialog.getText(), new RegExp(path.basename(db).replace(".", "\\.")), "the database it works on");
+  await accessible("about");
+  await driver.actions().sendKeys(Key.ESCAPE).perform();
+  await driver.wait(async () => (await driver.findElements(By.css("[data-testid=about-dialog]"))).length === 0, 5000);
+  const focused = await driver.executeScript("return document.activeElement?.dataset?.testid ?? null;");
+  assert.equal(focused, "about", "the focus goes back to the About button");
+});
+
 test("the findings view lists findings and filters by severity", async () => {
   await clickFresh("[data-testid=tab-findings]");
   await driver.wait(until.elementsLocated(By.css("[data-testid=finding-row]")), 10000);
@@ -314,7 +328,13 @@ test("the window exports a signed evidence package that verifies", async () => {
   await press("[data-testid=export-submit]");
   const out = path.join(tmp, "evidence");
   await answerDialog("Export signed evidence package", out);
-  const done = await driver.wait(until.elementLocated(By.css("[data-testid=export-done]")), 30000);
+  // The export ends in its notice or an error: a failure says which, and what the form showed.
+  await driver
+    .wait(async () => (await driver.findElements(By.css("[data-testid=export-done], [data-testid=export-error]"))).length > 0, 60000)
+    .catch(async () => assert.fail(`the export did not finish: ${await driver.findElement(By.css("[data-testid=export-form]")).then((f) => f.getText()).catch(() => "(no form)")}`));
+  const failed = await driver.findElements(By.css("[data-testid=export-error]"));
+  if (failed.length) assert.fail(`the export failed: ${await failed[0].getText()}`);
+  const done = await driver.findElement(By.css("[data-testid=export-done]"));
   assert.match(await done.getText(), /Signed package written/);
   await done.findElement(By.css("button.close")).click();
   assert.equal(form !== null, true);

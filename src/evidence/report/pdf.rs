@@ -325,7 +325,7 @@ pub fn pdf(r: &Report) -> Result<Vec<u8>> {
     doc.set_metadata(
         Metadata::new()
             .title(r.title.clone())
-            .creator(format!("Steward {}", env!("CARGO_PKG_VERSION"))),
+            .creator(format!("Steward {}", crate::VERSION)),
     );
     let count = pages.len();
     for (n, ops) in pages.into_iter().enumerate() {

@@ -728,6 +728,24 @@ demo: boolean,
  */
 engine: string, };
 
+export type About = { 
+/**
+ * The version and the commit it was built from.
+ */
+version: string, 
+/**
+ * `sqlite` or `postgres`.
+ */
+engine: string, 
+/**
+ * The database's file, or the team database's URL without its password.
+ */
+database: string, 
+/**
+ * The newest schema migration applied to the database.
+ */
+schema: number, };
+
 export type QueueCounts = { 
 /**
  * Open items assigned to them (escalated ones included).

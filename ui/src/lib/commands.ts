@@ -1,7 +1,7 @@
 // Generated from the desktop commands in src-tauri/src/main.rs by src-tauri/tests/ipc.rs;
 // do not edit by hand. Each call is allowed by name in src-tauri/capabilities.
 import { call } from "./call";
-import type { AcceptRequest, AttestRequest, AuditEntry, AuditImportSummary, AuditQuery, BagSummary, BagVerification, Campaign, ChainStatus, Checkpoint, ConnectAdd, Connection, Dashboard, DecideRequest, DrillOptions, DrillReport, EnforceReport, Environment, EscalationSummary, EvidenceFilter, Finding, FindingFilter, IdentityDetail, IdentityEdit, IdentityFilter, IdentityPage, IdentityRef, IdentityUsage, ImportSummary, Item, ItemDetail, ItemQuery, KeyInfo, NewCampaign, NewIdentity, OwnerRole, Person, PolicyEdit, QueueCounts, ReviewPolicy, RosterSummary, StartState, SyncReport, Task, Template, TemplateEdit, TokenImportSummary, TraceReport, Whoami } from "./bindings";
+import type { About, AcceptRequest, AttestRequest, AuditEntry, AuditImportSummary, AuditQuery, BagSummary, BagVerification, Campaign, ChainStatus, Checkpoint, ConnectAdd, Connection, Dashboard, DecideRequest, DrillOptions, DrillReport, EnforceReport, Environment, EscalationSummary, EvidenceFilter, Finding, FindingFilter, IdentityDetail, IdentityEdit, IdentityFilter, IdentityPage, IdentityRef, IdentityUsage, ImportSummary, Item, ItemDetail, ItemQuery, KeyInfo, NewCampaign, NewIdentity, OwnerRole, Person, PolicyEdit, QueueCounts, ReviewPolicy, RosterSummary, StartState, SyncReport, Task, Template, TemplateEdit, TokenImportSummary, TraceReport, Whoami } from "./bindings";
 
 export type Pick = "registrations" | "roster" | "audit_events" | "token_log" | "evidence_folder";
 export type SaveAs = "evidence_package" | "campaign_report";
@@ -10,6 +10,7 @@ export const commands = {
   dialogOpen: (pick: Pick) => call<string | null>("dialog_open", { pick }),
   dialogSave: (save: SaveAs, suggested: string) => call<string | null>("dialog_save", { save, suggested }),
   startState: () => call<StartState>("start_state"),
+  about: () => call<About>("about"),
   startDemo: () => call<StartState>("start_demo"),
   identityList: (filter: IdentityFilter) => call<IdentityPage>("identity_list", { filter }),
   identityShow: (reference: IdentityRef) => call<IdentityDetail>("identity_show", { reference }),
