@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the .deb `make package` built, as a user would (apt-get install ./steward_*.deb), and
-# tries it: the installed `steward` (version, demo, export, verify, the PDF report read back),
+# tries it: the installed `steward` (version, init, demo, export, verify, the PDF read back),
 # the menu entry, the installed window under Xvfb (first start, demo, About), and removal, which
 # must leave the user's data where it was. Needs root or sudo (it installs a system package).
 set -euo pipefail
@@ -28,6 +28,7 @@ expected="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1) (commit $(
 (
   export HOME="$home" XDG_DATA_HOME="$home/.local/share"
   cd "$home"
+  steward --db work.db init >/dev/null
   steward --db work.db demo --identities 60 >/dev/null
   steward --db work.db evidence export --out pkg >/dev/null
   steward --db work.db evidence verify pkg >/dev/null

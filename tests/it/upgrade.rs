@@ -86,11 +86,9 @@ async fn a_database_of_the_previous_release_opens_migrated_with_its_data() {
     }
     let dir = fixture("release-0.1.0");
     std::fs::copy(dir.join("steward.db"), &env.db).expect("copy the database");
-    std::fs::copy(
-        dir.join("steward.db.key"),
-        env.db.with_file_name("steward.db.key"),
-    )
-    .expect("copy its key");
+    // Its fingerprint key sits beside it, named after it.
+    let key = format!("{}.key", env.db.display());
+    std::fs::copy(dir.join("steward.db.key"), key).expect("copy its key");
     let expected: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("expected.json")).expect("expected.json"),
     )
