@@ -628,6 +628,46 @@ async fn the_dashboard_counts_what_the_findings_list_lists() {
         d.least_privilege_pct,
         over.len()
     );
+    // The other figures, as the database counts them.
+    type Kinds = Vec<(String, String, i64)>;
+    let mut kinds: Kinds = on_pool!(store, |p| sqlx::query_as(
+        "SELECT environment, kind, count(*) FROM identity GROUP BY environment, kind"
+    )
+    .fetch_all(p)
+    .await)
+    .expect("kinds");
+    let mut shown: Kinds = d
+        .by_environment
+        .iter()
+        .flat_map(|e| {
+            e.kinds
+                .iter()
+                .map(|k| (e.environment.as_str().to_string(), k.label.clone(), k.count))
+        })
+        .collect();
+    shown.sort();
+    kinds.sort();
+    assert_eq!(shown, kinds);
+    assert_eq!(d.identities, all.rows.len() as i64);
+    let (now_text, soon) = (
+        steward::time::format(now()),
+        steward::time::format(now() + chrono::Duration::days(30)),
+    );
+    let due: (i64, i64) = on_pool!(store, |p| sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE next_review_due < $1), \
+                count(*) FILTER (WHERE next_review_due >= $1 AND next_review_due < $2) \
+         FROM identity WHERE status NOT IN ('retired', 'revoked')"
+    )
+    .bind(&now_text)
+    .bind(&soon)
+    .fetch_one(p)
+    .await)
+    .expect("reviews due");
+    assert!(
+        due.0 > 0 && due.1 > 0,
+        "the demo has reviews overdue and due soon: {due:?}"
+    );
+    assert_eq!((d.reviews_overdue, d.reviews_due_30_days), due);
 }
 
 #[tokio::test]
