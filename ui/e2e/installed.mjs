@@ -3,31 +3,21 @@
 // dashboard's figures, and the About box's version. Run by scripts/package-test.sh:
 //   node e2e/installed.mjs APP VERSION HOME
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
-import os from "node:os";
+import { spawnSync } from "node:child_process";
 import path from "node:path";
-import { Builder, By, until } from "selenium-webdriver";
-import { waitForPort } from "./driver.mjs";
+import { By, until } from "selenium-webdriver";
+import { openApp } from "./driver.mjs";
 
 const [app, version, home] = process.argv.slice(2);
 if (!app || !version || !home) {
   console.error("usage: node e2e/installed.mjs APP VERSION HOME");
   process.exit(2);
 }
-const driverBin =
-  process.env.TAURI_DRIVER ??
-  path.join(process.env.CARGO_HOME ?? path.join(os.homedir(), ".cargo"), "bin", "tauri-driver");
 const PORT = 4448;
 const env = { ...process.env, HOME: home, XDG_DATA_HOME: path.join(home, ".local", "share") };
 delete env.STEWARD_DB;
-const driverProcess = spawn(driverBin, ["--port", String(PORT), "--native-port", String(PORT + 1)], { env, stdio: "ignore" });
-let driver;
+const { driver, driverProcess } = await openApp(app, env, PORT);
 try {
-  await waitForPort(PORT, 20000);
-  driver = await new Builder()
-    .usingServer(`http://127.0.0.1:${PORT}/`)
-    .withCapabilities({ browserName: "wry", "tauri:options": { application: app } })
-    .build();
   const found = (css) => driver.wait(until.elementLocated(By.css(css)), 30000);
   // An empty data directory opens on the first-start choice.
   await found("[data-testid=first-start]");
@@ -43,7 +33,7 @@ try {
   }
   console.log(`installed window: first start, demo dashboard and About (${shown}) ok`);
 } finally {
-  if (driver) await driver.quit().catch(() => {});
+  await driver.quit().catch(() => {});
   driverProcess.kill("SIGTERM");
   // Anchored: this script's own command line names the app too.
   spawnSync("pkill", ["-TERM", "-f", `^${app}`]);

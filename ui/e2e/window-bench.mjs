@@ -6,18 +6,15 @@
 //   inventory  a click on the Inventory tab to its first rows painted
 //   keystroke  a key in the search box to the updated rows painted (median of 5)
 // and prints the large figures beside the small ones. Run by scripts/bench-window.sh.
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { Builder, By, until } from "selenium-webdriver";
-import { waitForPort } from "./driver.mjs";
+import { By, until } from "selenium-webdriver";
+import { openApp } from "./driver.mjs";
 
 const root = path.resolve(import.meta.dirname, "..", "..");
 const app = process.env.STEWARD_APP ?? path.join(root, "target", "release", "steward-desktop");
-const driverBin =
-  process.env.TAURI_DRIVER ??
-  path.join(process.env.CARGO_HOME ?? path.join(os.homedir(), ".cargo"), "bin", "tauri-driver");
 // Ports of their own (the e2e suite uses 4444 and its native driver 4445).
 const PORT = 4446;
 const [small, large] = process.argv.slice(2);
@@ -40,14 +37,8 @@ const PAINTED = `
 async function measure(db) {
   const home = mkdtempSync(path.join(os.tmpdir(), "steward-bench-window-"));
   const env = { ...process.env, HOME: home, XDG_DATA_HOME: path.join(home, "data"), STEWARD_DB: db };
-  const driverProcess = spawn(driverBin, ["--port", String(PORT), "--native-port", String(PORT + 1)], { env, stdio: "ignore" });
-  let driver;
+  const { driver, driverProcess } = await openApp(app, env, PORT);
   try {
-    await waitForPort(PORT, 20000);
-    driver = await new Builder()
-      .usingServer(`http://127.0.0.1:${PORT}/`)
-      .withCapabilities({ browserName: "wry", "tauri:options": { application: app } })
-      .build();
     await driver.manage().setTimeouts({ script: 120000 });
     const dashboard = await driver.executeAsyncScript(PAINTED, "[data-testid=open-findings-count]", "\\d");
 
@@ -98,7 +89,7 @@ async function measure(db) {
     const count = await driver.findElement(By.css("[data-testid=result-count]")).getText();
     return { dashboard, inventory, keystroke: keystrokes[2], found: count };
   } finally {
-    if (driver) await driver.quit().catch(() => {});
+    await driver.quit().catch(() => {});
     driverProcess.kill("SIGTERM");
     await new Promise((r) => driverProcess.once("exit", r));
     spawnSync("pkill", ["-TERM", "-f", app]);
