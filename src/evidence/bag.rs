@@ -195,9 +195,27 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// The SHA-256 of a file, read where it lies in the page cache.
-fn sha256_file(path: &Path) -> std::io::Result<String> {
-    Ok(sha256_hex(&mapped(path)?))
+/// The SHA-256 of a regular file of `size` bytes, read a buffer at a time; an error if it is
+/// not that size (it changed since it was listed).
+fn sha256_file(path: &Path, size: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    let (file, _) = open_regular(path)?;
+    let mut file = file.take(size + 1);
+    let mut sha = Sha256::new();
+    let mut buf = vec![0; BUF];
+    let mut read = 0;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        sha.update(&buf[..n]);
+        read += n as u64;
+    }
+    if read != size {
+        return Err(std::io::Error::other("changed while it was checked"));
+    }
+    Ok(hex::encode(sha.finalize()))
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
@@ -330,9 +348,88 @@ impl BagVerification {
     }
 }
 
+/// The largest tag file or checkpoint file read: far more than a manifest of a few hundred
+/// thousand files needs, and little enough to hold.
+const TAG_FILE_MAX: u64 = 64 << 20;
+
+/// Folders a package's `data/` may nest (Steward writes none).
+const MAX_DEPTH: usize = 16;
+
+/// What a file is, when it is not a regular file, in words.
+fn kind_of(t: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_dir() {
+        "a folder"
+    } else {
+        "not a regular file"
+    }
+}
+
+fn not_regular(t: std::fs::FileType) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("is {}, not a regular file", kind_of(t)),
+    )
+}
+
+/// Opens `path` only if it is a regular file: never through a symbolic link, and without
+/// waiting on a FIFO. Returns the file and its size.
+fn open_regular(path: &Path) -> std::io::Result<(std::fs::File, u64)> {
+    let t = std::fs::symlink_metadata(path)?.file_type();
+    if !t.is_file() {
+        return Err(not_regular(t));
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    // What was opened, which may have been swapped in after the look above.
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(not_regular(meta.file_type()));
+    }
+    Ok((file, meta.len()))
+}
+
+/// Reads a regular file of at most `max` bytes whole.
+fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let (file, len) = open_regular(path)?;
+    if len > max {
+        return Err(std::io::Error::other(format!(
+            "is {len} bytes, more than the {max} such a file may be"
+        )));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::other("grew while it was read"));
+    }
+    Ok(bytes)
+}
+
+/// A tag file, which the package cannot be checked without.
 fn read(dir: &Path, name: &str) -> Result<Vec<u8>> {
-    let p = dir.join(name);
-    std::fs::read(&p).map_err(|e| Error::Integrity(format!("{name}: cannot be read ({e})")))
+    read_bounded(&dir.join(name), TAG_FILE_MAX)
+        .map_err(|e| Error::Integrity(format!("{name}: cannot be read ({e})")))
 }
 
 fn parse_manifest(text: &str, name: &str) -> Result<Vec<(String, String)>> {
@@ -350,18 +447,68 @@ fn parse_manifest(text: &str, name: &str) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-fn files_under(root: &Path, rel: &str, out: &mut BTreeSet<String>) -> Result<()> {
-    let dir = root.join(rel);
-    for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
-        let entry = entry.map_err(|e| Error::io(&dir, e))?;
-        let name = format!("{rel}/{}", entry.file_name().to_string_lossy());
-        if entry.file_type().map_err(|e| Error::io(&dir, e))?.is_dir() {
-            files_under(root, &name, out)?;
-        } else {
-            out.insert(name);
-        }
+/// Why a manifest's file name is not one a package may hold: a relative path, normalised,
+/// its parts joined by `/`.
+fn name_problem(name: &str) -> Option<&'static str> {
+    if name.starts_with('/') {
+        Some("an absolute path")
+    } else if name.contains('\\') || name.chars().any(char::is_control) {
+        Some("a name with a backslash or a control character")
+    } else if name
+        .split('/')
+        .any(|part| part.is_empty() || part == "." || part == "..")
+    {
+        Some("not a normalised relative path (an empty part, '.' or '..')")
+    } else {
+        None
     }
-    Ok(())
+}
+
+/// The payload's regular files (name and size), found without following a link; anything
+/// else under `data/` is a problem, named.
+#[derive(Default)]
+struct Payload {
+    files: std::collections::BTreeMap<String, u64>,
+    problems: Vec<String>,
+}
+
+impl Payload {
+    fn walk(&mut self, root: &Path, rel: &str, depth: usize) -> Result<()> {
+        let dir = root.join(rel);
+        for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+            let entry = entry.map_err(|e| Error::io(&dir, e))?;
+            let name = format!("{rel}/{}", entry.file_name().to_string_lossy());
+            // The entry itself, never what a link points to.
+            let meta = entry.metadata().map_err(|e| Error::io(&dir, e))?;
+            let t = meta.file_type();
+            if t.is_file() {
+                self.files.insert(name, meta.len());
+            } else if t.is_dir() && depth < MAX_DEPTH {
+                self.walk(root, &name, depth + 1)?;
+            } else if t.is_dir() {
+                self.problems
+                    .push(format!("{name}: folders nested more than {MAX_DEPTH} deep"));
+            } else {
+                self.problems.push(format!("{name}: {}", not_regular(t)));
+            }
+        }
+        Ok(())
+    }
+
+    fn bytes(&self) -> u64 {
+        self.files.values().sum()
+    }
+}
+
+/// The bytes and files a package's `bag-info.txt` declares (`Payload-Oxum: bytes.files`).
+fn payload_oxum(bag_info: &[u8]) -> Option<(u64, usize)> {
+    let text = std::str::from_utf8(bag_info).ok()?;
+    let value = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Payload-Oxum:"))?
+        .trim();
+    let (bytes, files) = value.split_once('.')?;
+    Some((bytes.parse().ok()?, files.parse().ok()?))
 }
 
 /// Checks a package the way VERIFY.md does, and the audit chain inside it. `trusted` lists
@@ -378,7 +525,15 @@ pub fn verify_bag(dir: &Path, trusted: &[VerifyingKey]) -> Result<BagVerificatio
 
 /// Every check of [`verify_bag`], each with its verdict; fails only when the package cannot
 /// be read at all (no tag manifest, key or signature file).
+///
+/// A package is hostile until shown otherwise. No file is read before the signature over the
+/// tag manifest holds; a name is opened only if it is a relative path under the package,
+/// without `..`, and what it names is a regular file (never a link, a FIFO or a device); the
+/// payload is hashed only when its files add up to the size `bag-info.txt` declares, and
+/// each is read no further than its size. Files are read, not mapped: a package changed
+/// while it is checked gives an error, never a crash.
 pub fn inspect_bag(dir: &Path, trusted: &[VerifyingKey]) -> Result<BagVerification> {
+    use std::io::Read;
     use CheckName::*;
     let tagmanifest = read(dir, TAGMANIFEST)?;
     let pem = String::from_utf8_lossy(&read(dir, "signing-key.pub.pem")?).into_owned();
@@ -414,7 +569,8 @@ pub fn inspect_bag(dir: &Path, trusted: &[VerifyingKey]) -> Result<BagVerificati
             format!("signed by {fingerprint}, which is not a key of this installation"),
         );
     }
-    if !key::verify(&vk, &tagmanifest, &read(dir, SIG)?) {
+    let signed = key::verify(&vk, &tagmanifest, &read(dir, SIG)?);
+    if !signed {
         report.fail(
             Signature,
             format!("{SIG}: the signature does not match {TAGMANIFEST}"),
@@ -423,21 +579,32 @@ pub fn inspect_bag(dir: &Path, trusted: &[VerifyingKey]) -> Result<BagVerificati
     if let Err(why) = check_minisig(&vk, &tagmanifest, &read(dir, MINISIG)?) {
         report.fail(Minisign, format!("{MINISIG}: {why}"));
     }
-    let mut top: BTreeSet<String> = BTreeSet::new();
+    // The package's own files: each a regular file, and no other beside `data/`.
+    let expected_top: BTreeSet<&str> = TAG_FILES
+        .iter()
+        .chain([TAGMANIFEST, SIG, MINISIG].iter())
+        .copied()
+        .collect();
+    let mut data_dir = false;
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name != "data" {
-            top.insert(name);
+        let t = entry.file_type().map_err(|e| Error::io(dir, e))?;
+        if name == "data" && t.is_dir() {
+            data_dir = true;
+        } else if !expected_top.contains(name.as_str()) {
+            report.fail(FileSet, format!("{name}: not part of the package"));
+        } else if !t.is_file() {
+            report.fail(FileSet, format!("{name}: {}", not_regular(t)));
         }
     }
-    let expected_top: BTreeSet<String> = TAG_FILES
-        .iter()
-        .chain([TAGMANIFEST, SIG, MINISIG].iter())
-        .map(|s| s.to_string())
-        .collect();
-    for extra in top.difference(&expected_top) {
-        report.fail(FileSet, format!("{extra}: not part of the package"));
+    if !signed {
+        // Nothing the tag manifest lists is read on the word of a signature that does not hold.
+        let why = format!("not checked: the signature over {TAGMANIFEST} does not hold");
+        for check in [TagChecksums, PayloadChecksums, AuditChain, Checkpoints] {
+            report.fail(check, why.clone());
+        }
+        return Ok(report);
     }
     let tag_text = String::from_utf8_lossy(&tagmanifest).into_owned();
     let tag_lines = parse_manifest(&tag_text, TAGMANIFEST)?;
@@ -446,51 +613,159 @@ pub fn inspect_bag(dir: &Path, trusted: &[VerifyingKey]) -> Result<BagVerificati
             report.fail(FileSet, format!("{TAGMANIFEST}: does not list {name}"));
         }
     }
+    // Tag files whose bytes are what the signed tag manifest lists.
+    let mut good_tags = BTreeSet::new();
     for (hash, name) in &tag_lines {
-        match std::fs::read(dir.join(name)) {
-            Ok(bytes) if sha256_hex(&bytes) == *hash => {}
+        if !TAG_FILES.contains(&name.as_str()) {
+            report.fail(
+                FileSet,
+                format!("{TAGMANIFEST}: lists '{name}', which is not a tag file"),
+            );
+            continue;
+        }
+        match read_bounded(&dir.join(name), TAG_FILE_MAX) {
+            Ok(bytes) if sha256_hex(&bytes) == *hash => {
+                good_tags.insert(name.as_str());
+            }
             Ok(_) => report.fail(
                 TagChecksums,
                 format!("{name}: changed (checksum differs from {TAGMANIFEST})"),
             ),
-            Err(_) => report.fail(FileSet, format!("{name}: missing")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                report.fail(FileSet, format!("{name}: missing"))
+            }
+            Err(e) => report.fail(FileSet, format!("{name}: {e}")),
         }
     }
-
-    let manifest_text = String::from_utf8_lossy(&read(dir, "manifest-sha256.txt")?).into_owned();
-    let listed = parse_manifest(&manifest_text, "manifest-sha256.txt")?;
-    let mut present = BTreeSet::new();
-    if dir.join("data").is_dir() {
-        files_under(dir, "data", &mut present)?;
+    // The payload is read on the word of the manifest and bag-info.txt the signature covers.
+    let unsigned: Vec<&str> = ["manifest-sha256.txt", "bag-info.txt"]
+        .into_iter()
+        .filter(|name| !good_tags.contains(name))
+        .collect();
+    if !unsigned.is_empty() {
+        let why = format!(
+            "not checked: {} not what the signature covers",
+            match unsigned.as_slice() {
+                [one] => format!("{one} is"),
+                _ => unsigned.join(" and ") + " are",
+            }
+        );
+        for check in [PayloadChecksums, AuditChain, Checkpoints] {
+            report.fail(check, why.clone());
+        }
+        return Ok(report);
     }
-    let listed_names: BTreeSet<String> = listed.iter().map(|(_, f)| f.clone()).collect();
-    for extra in present.difference(&listed_names) {
+    let manifest_text = String::from_utf8_lossy(&read(dir, "manifest-sha256.txt")?).into_owned();
+    let mut listed = parse_manifest(&manifest_text, "manifest-sha256.txt")?;
+    report.payload_files = listed.len();
+    listed.retain(|(_, name)| {
+        let why = name_problem(name).or((!name.starts_with("data/")).then_some("not under data/"));
+        if let Some(why) = why {
+            report.fail(
+                FileSet,
+                format!("manifest-sha256.txt: lists '{name}', {why}; it is not opened"),
+            );
+        }
+        why.is_none()
+    });
+    let mut payload = Payload::default();
+    if data_dir {
+        payload.walk(dir, "data", 1)?;
+    } else if let Ok(meta) = std::fs::symlink_metadata(dir.join("data")) {
+        report.fail(FileSet, format!("data: {}", not_regular(meta.file_type())));
+    }
+    for problem in std::mem::take(&mut payload.problems) {
+        report.fail(FileSet, problem);
+    }
+    let listed_names: BTreeSet<&str> = listed.iter().map(|(_, f)| f.as_str()).collect();
+    for extra in payload
+        .files
+        .keys()
+        .filter(|n| !listed_names.contains(n.as_str()))
+    {
         report.fail(
             FileSet,
             format!("{extra}: added (not in manifest-sha256.txt)"),
         );
     }
+    // The payload is read only as far as the package says it reaches: a file larger than the
+    // whole payload it declares is not read at all.
+    let oxum = read(dir, "bag-info.txt")
+        .ok()
+        .and_then(|b| payload_oxum(&b));
+    let found = (payload.bytes(), payload.files.len());
+    let Some(declared) = oxum else {
+        report.fail(FileSet, "bag-info.txt: no Payload-Oxum".into());
+        let why = "not checked: bag-info.txt does not declare the payload's size".to_string();
+        for check in [PayloadChecksums, AuditChain, Checkpoints] {
+            report.fail(check, why.clone());
+        }
+        return Ok(report);
+    };
+    if declared != found {
+        report.fail(
+            FileSet,
+            format!(
+                "bag-info.txt: Payload-Oxum says {} bytes in {} files; data/ holds {} bytes in \
+                 {} files",
+                declared.0, declared.1, found.0, found.1
+            ),
+        );
+    }
+    let within = |name: &str| match payload.files.get(name) {
+        Some(&size) if size > declared.0 => Err(std::io::Error::other(format!(
+            "{size} bytes, more than the whole payload bag-info.txt declares ({}); not read",
+            declared.0
+        ))),
+        Some(&size) => Ok(size),
+        None => Err(std::io::ErrorKind::NotFound.into()),
+    };
+    const LOG: &str = "data/audit-log.jsonl";
+    const CHECKPOINTS: &str = "data/checkpoints.jsonl";
+    // The checkpoints are read first: the log's pass keeps the hashes of their seqs.
+    let checkpoints = payload
+        .files
+        .contains_key(CHECKPOINTS)
+        .then(|| read_bounded(&dir.join(CHECKPOINTS), TAG_FILE_MAX));
+    let wanted = checkpoints
+        .as_ref()
+        .and_then(|c| c.as_ref().ok())
+        .map(|text| checkpoint_seqs(text))
+        .unwrap_or_default();
     // The audit log is hashed for the manifest while its lines are checked on every core; the
     // other files are hashed meanwhile.
-    const LOG: &str = "data/audit-log.jsonl";
+    let hash = |name: &str| within(name).and_then(|size| sha256_file(&dir.join(name), size));
     let (checks, log) = rayon::join(
         || {
             listed
                 .par_iter()
                 .filter(|(_, name)| name != LOG)
-                .map(|(hash, name)| check_hash(name, hash, sha256_file(&dir.join(name))))
+                .map(|(listed, name)| check_hash(name, listed, hash(name)))
                 .collect::<Vec<_>>()
         },
-        || mapped(&dir.join(LOG)).map(|log| check_audit_log(&log, BLOCK)),
-    );
-    let mut chain = None;
-    let mut checks = checks;
-    match log {
-        Ok((hash, c)) => {
-            if let Some((listed_hash, _)) = listed.iter().find(|(_, n)| n == LOG) {
-                checks.push(check_hash(LOG, listed_hash, Ok(hash)));
+        || {
+            let size = within(LOG)?;
+            let (file, _) = open_regular(&dir.join(LOG))?;
+            let c = check_audit_log(file.take(size + 1), BLOCK, CHUNK, &wanted)?;
+            if c.bytes == size {
+                Ok(c)
+            } else {
+                Err(std::io::Error::other("changed while it was checked"))
             }
-            chain = Some(c);
+        },
+    );
+    let mut checks = checks;
+    let mut heads = None;
+    match log {
+        Ok(c) => {
+            if let Some((listed_hash, _)) = listed.iter().find(|(_, n)| n == LOG) {
+                checks.push(check_hash(LOG, listed_hash, Ok(c.hash)));
+            }
+            match c.verdict {
+                Ok(n) => report.audit_entries = n,
+                Err(why) => report.fail(AuditChain, format!("{LOG}: {why}")),
+            }
+            heads = Some(c.heads);
         }
         Err(e) => {
             if listed.iter().any(|(_, n)| n == LOG) {
@@ -501,13 +776,13 @@ pub fn inspect_bag(dir: &Path, trusted: &[VerifyingKey]) -> Result<BagVerificati
     for (check, problem) in checks.into_iter().flatten() {
         report.fail(check, problem);
     }
-    match chain {
-        Some(Ok(n)) => report.audit_entries = n,
-        Some(Err(why)) => report.fail(AuditChain, format!("{LOG}: {why}")),
-        None => {}
+    match checkpoints {
+        Some(Ok(text)) => {
+            check_checkpoints(&text, &heads.unwrap_or_default(), &vk, trusted, &mut report)
+        }
+        Some(Err(e)) => report.fail(Checkpoints, format!("{CHECKPOINTS}: {e}")),
+        None => {} // named by the file-set check if it is listed
     }
-    report.payload_files = listed.len();
-    check_checkpoints(dir, &vk, trusted, &mut report);
     Ok(report)
 }
 
@@ -523,41 +798,42 @@ fn check_hash(
             CheckName::PayloadChecksums,
             format!("{name}: changed (checksum differs from manifest-sha256.txt)"),
         )),
-        Err(_) => Some((CheckName::FileSet, format!("{name}: missing or renamed"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Some((CheckName::FileSet, format!("{name}: missing or renamed")))
+        }
+        Err(e) => Some((CheckName::PayloadChecksums, format!("{name}: {e}"))),
     }
 }
 
+/// One checkpoint line, as far as the log's pass needs it.
+#[derive(serde::Deserialize)]
+struct CheckpointSeq {
+    seq: i64,
+}
+
+/// The seqs the checkpoints of `text` name.
+fn checkpoint_seqs(text: &[u8]) -> rustc_hash::FxHashSet<i64> {
+    lines(text)
+        .filter_map(|l| serde_json::from_slice::<CheckpointSeq>(l).ok())
+        .map(|c| c.seq)
+        .collect()
+}
+
 /// The exported checkpoints: each signed by the package's key (or a trusted one), chained
-/// to the one before, and, where the exported log holds its seq, naming that entry's hash.
+/// to the one before, and, where the exported log holds its seq, naming that entry's hash
+/// (`heads`: seq to hash, kept by the log's pass).
 fn check_checkpoints(
-    dir: &Path,
+    text: &[u8],
+    heads: &rustc_hash::FxHashMap<i64, String>,
     vk: &VerifyingKey,
     trusted: &[VerifyingKey],
     report: &mut BagVerification,
 ) {
     const FILE: &str = "data/checkpoints.jsonl";
-    let Ok(text) = std::fs::read_to_string(dir.join(FILE)) else {
-        return; // a package without the file: named by the file-set check if it is listed
-    };
-    if text.trim().is_empty() {
+    let Ok(text) = std::str::from_utf8(text) else {
+        report.fail(CheckName::Checkpoints, format!("{FILE}: not UTF-8"));
         return;
-    }
-    let log = mapped(&dir.join("data/audit-log.jsonl"));
-    let entries: Vec<&[u8]> = match &log {
-        Ok(log) => lines(log).collect(),
-        Err(_) => Vec::new(),
     };
-    #[derive(serde::Deserialize)]
-    struct Line {
-        seq: i64,
-        hash: String,
-    }
-    let at = |i: usize| {
-        entries
-            .get(i)
-            .and_then(|l| serde_json::from_slice::<Line>(l).ok())
-    };
-    let first_seq = at(0).map(|l| l.seq);
     let keys: Vec<&VerifyingKey> = std::iter::once(vk).chain(trusted).collect();
     let mut prev: Option<String> = None;
     for (n, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
@@ -593,12 +869,8 @@ fn check_checkpoints(
                 format!("{place}: does not chain to the checkpoint before it"),
             );
         }
-        let entry = first_seq
-            .and_then(|first| usize::try_from(cp.seq - first).ok())
-            .and_then(at)
-            .filter(|e| e.seq == cp.seq);
-        if let Some(e) = entry {
-            if e.hash != cp.head_hash {
+        if let Some(hash) = heads.get(&cp.seq) {
+            if *hash != cp.head_hash {
                 report.fail(
                     CheckName::Checkpoints,
                     format!(
@@ -708,6 +980,24 @@ struct Span<'a> {
     problem: Option<String>,
     /// Where the block stops being UTF-8.
     bad_utf8: Option<String>,
+    /// Seq and hash of the entries asked for.
+    heads: Vec<(i64, String)>,
+}
+
+impl Span<'_> {
+    /// The span, owning its text (the lines it was read from are about to be reused).
+    fn owned(self) -> Span<'static> {
+        let own = |c: Cow<'_, str>| Cow::Owned(c.into_owned());
+        Span {
+            first: self.first.map(|(n, seq, prev, ok)| (n, seq, own(prev), ok)),
+            last: self.last.map(|(seq, hash)| (seq, own(hash))),
+            entries: self.entries,
+            lines: self.lines,
+            problem: self.problem,
+            bad_utf8: self.bad_utf8,
+            heads: self.heads,
+        }
+    }
 }
 
 /// The lines of `text` as [`str::lines`] splits them (at `\n` or `\r\n`; no empty line after
@@ -738,7 +1028,11 @@ const LINES_HASHED_TOGETHER: usize = 64;
 /// other; the link of its first entry to the block before is checked by [`chain`]. Each line
 /// is checked to be UTF-8 on its way (see [`check_audit_log`]). Lines are read a few dozen at
 /// a time, their contents hashed together ([`Messages::digests`]), then their links followed.
-fn check_block(text: &[u8], first_line: usize) -> Span<'_> {
+fn check_block<'a>(
+    text: &'a [u8],
+    first_line: usize,
+    wanted: &rustc_hash::FxHashSet<i64>,
+) -> Span<'a> {
     let mut span = Span::default();
     let mut contents = Messages::default();
     let mut links = Vec::with_capacity(LINES_HASHED_TOGETHER);
@@ -774,6 +1068,9 @@ fn check_block(text: &[u8], first_line: usize) -> Span<'_> {
                 Content::Hashed(k) => crate::audit::line::is_lower_hex_of(&link.hash, &digests[k]),
             };
             span.entries += 1;
+            if wanted.contains(&link.seq) {
+                span.heads.push((link.seq, link.hash.to_string()));
+            }
             match &span.last {
                 None => {
                     span.first = Some((n, link.seq, link.prev_hash, content_ok));
@@ -831,57 +1128,168 @@ fn chain(spans: &[Span]) -> std::result::Result<usize, String> {
 /// Bytes of the audit log checked as one task, about (a block ends at a line end).
 const BLOCK: usize = 1 << 20;
 
-/// A payload file mapped into memory: hashing and checking read the page cache in place,
-/// without copying the file into buffers first.
-#[allow(unsafe_code)]
-fn mapped(path: &Path) -> std::io::Result<memmap2::Mmap> {
-    let file = std::fs::File::open(path)?;
-    // SAFETY: the map is read-only and lives no longer than the check that reads it. A package
-    // changed while it is being verified may be read in part old and in part new (as a
-    // buffered read of it would), and a file truncated meanwhile ends the process with
-    // SIGBUS rather than an error: verification is of a package at rest.
-    let map = unsafe { memmap2::Mmap::map(&file)? };
-    #[cfg(unix)]
-    let _ = map.advise(memmap2::Advice::Sequential);
-    Ok(map)
+/// Bytes of the audit log read at a time: a few blocks for each core. Two buffers of it are
+/// held, one being checked while the next is read.
+const CHUNK: usize = 16 << 20;
+
+/// The longest audit-log line checked: far beyond any entry Steward writes.
+const MAX_LINE: usize = 64 << 20;
+
+/// What the pass over an exported audit log found.
+struct LogCheck {
+    /// The file's SHA-256, for the manifest.
+    hash: String,
+    /// The number of entries, or the first bad line.
+    verdict: std::result::Result<usize, String>,
+    /// The hash of each entry whose seq was asked for (the checkpoints').
+    heads: rustc_hash::FxHashMap<i64, String>,
+    bytes: u64,
 }
 
-/// Checks an exported audit log: returns its SHA-256 and the chain's verdict (the number of
-/// entries, or the first bad line). One core hashes the file for the manifest while blocks
-/// of whole lines are checked on the others (and on it, once it is done).
-fn check_audit_log(bytes: &[u8], block: usize) -> (String, std::result::Result<usize, String>) {
+/// Reads into `buf` until it is full or the reader ends; returns how much was read.
+fn fill(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Checks an exported audit log read from `r`, `chunk` bytes at a time: its SHA-256 and the
+/// chain's verdict (the number of entries, or the first bad line), keeping the hashes of the
+/// entries whose seq is `wanted`. One core hashes each chunk and reads the next while blocks
+/// of whole lines are checked on the others (and on it, once it is done). Memory stays at
+/// two chunks, whatever the size of the log.
+fn check_audit_log(
+    mut r: impl std::io::Read + Send,
+    block: usize,
+    chunk: usize,
+    wanted: &rustc_hash::FxHashSet<i64>,
+) -> std::io::Result<LogCheck> {
+    let mut sha = Sha256::new();
+    let mut bytes = 0u64;
+    // `now`: the carried partial line, then the fresh bytes from `fresh` on.
+    let mut now = vec![0; chunk];
+    let n = fill(&mut r, &mut now)?;
+    now.truncate(n);
+    let mut fresh = 0;
+    let mut next: Vec<u8> = Vec::new();
+    let mut spans: Vec<Span<'static>> = Vec::new();
+    let mut heads = rustc_hash::FxHashMap::default();
+    let mut too_long = None;
+    // Lines before `now`, and the file offset of its first byte.
+    let (mut before, mut offset) = (0usize, 0u64);
+    loop {
+        let eof = now.len() - fresh < chunk;
+        let cut = if eof {
+            now.len()
+        } else {
+            memchr::memrchr(b'\n', &now).map_or(0, |i| i + 1)
+        };
+        let carried = now.len() - cut;
+        if carried > MAX_LINE && too_long.is_none() {
+            too_long = Some(format!(
+                "line {}: longer than {MAX_LINE} bytes",
+                before + lines(&now[..cut]).count() + 1
+            ));
+        }
+        next.clear();
+        if too_long.is_none() {
+            next.extend_from_slice(&now[cut..]);
+        }
+        let keep = next.len();
+        let (read, checked) = rayon::join(
+            || {
+                sha.update(&now[fresh..]);
+                bytes += (now.len() - fresh) as u64;
+                if eof {
+                    return Ok(0);
+                }
+                next.resize(keep + chunk, 0);
+                let n = fill(&mut r, &mut next[keep..]);
+                next.truncate(keep + *n.as_ref().unwrap_or(&0));
+                n
+            },
+            || check_lines(&now[..cut], block, before, offset, wanted),
+        );
+        let (checked, lines_in, found) = checked;
+        if too_long.is_none() {
+            spans.extend(checked);
+            heads.extend(found);
+        }
+        before += lines_in;
+        offset += cut as u64;
+        read?;
+        if eof {
+            break;
+        }
+        std::mem::swap(&mut now, &mut next);
+        fresh = keep;
+    }
+    // As when the file is read whole: text that is not UTF-8 is named before any link.
+    let verdict = match spans.iter().find_map(|s| s.bad_utf8.clone()) {
+        Some(why) => Err(why),
+        None => match chain(&spans) {
+            Ok(n) => too_long.map_or(Ok(n), Err),
+            Err(why) => Err(why),
+        },
+    };
+    Ok(LogCheck {
+        hash: hex::encode(sha.finalize()),
+        verdict,
+        heads,
+        bytes,
+    })
+}
+
+/// Checks whole lines (`text`, which starts at line `before + 1` and byte `offset` of the
+/// file) in blocks on every core. Returns their spans, numbered in the file, how many lines
+/// they hold, and the hashes of the `wanted` seqs among them.
+#[allow(clippy::type_complexity)]
+fn check_lines(
+    text: &[u8],
+    block: usize,
+    before: usize,
+    offset: u64,
+    wanted: &rustc_hash::FxHashSet<i64>,
+) -> (Vec<Span<'static>>, usize, Vec<(i64, String)>) {
     let mut blocks = Vec::new();
     let mut start = 0;
-    while start < bytes.len() {
-        let end = match memchr::memchr(b'\n', &bytes[(start + block).min(bytes.len()) - 1..]) {
-            Some(i) => (start + block).min(bytes.len()) + i,
-            None => bytes.len(),
+    while start < text.len() {
+        let end = match memchr::memchr(b'\n', &text[(start + block).min(text.len()) - 1..]) {
+            Some(i) => (start + block).min(text.len()) + i,
+            None => text.len(),
         };
         blocks.push(start..end);
         start = end;
     }
-    let (hash, spans) = rayon::join(
-        || hex::encode(Sha256::digest(bytes)),
-        || {
-            blocks
-                .par_iter()
-                .map(|r| check_block(&bytes[r.clone()], 1))
-                .collect::<Vec<Span>>()
-        },
-    );
+    let spans: Vec<Span> = blocks
+        .par_iter()
+        .map(|r| check_block(&text[r.clone()], 1, wanted))
+        .collect();
     // Blocks were checked with their lines counted from 1: number them in the file. A block
     // with a problem is checked again, from its place, to name its line (it is the last
     // block `chain` reads), or where it stops being UTF-8 if it does. (A block without a
     // problem is UTF-8: its lines were checked on their way.)
-    let mut spans = spans;
-    let mut before = 0;
-    for (span, r) in spans.iter_mut().zip(&blocks) {
+    let mut before = before;
+    let mut lines_in = 0;
+    let mut found = Vec::new();
+    let mut out = Vec::with_capacity(spans.len());
+    for (mut span, r) in spans.into_iter().zip(&blocks) {
         if span.problem.is_some() {
-            let block = &bytes[r.clone()];
-            *span = match std::str::from_utf8(block) {
-                Ok(_) => check_block(block, before + 1),
+            let block = &text[r.clone()];
+            span = match std::str::from_utf8(block) {
+                Ok(_) => check_block(block, before + 1, wanted),
                 Err(e) => Span {
-                    bad_utf8: Some(format!("not UTF-8 at byte {}", r.start + e.valid_up_to())),
+                    bad_utf8: Some(format!(
+                        "not UTF-8 at byte {}",
+                        offset + (r.start + e.valid_up_to()) as u64
+                    )),
                     ..Span::default()
                 },
             };
@@ -889,13 +1297,11 @@ fn check_audit_log(bytes: &[u8], block: usize) -> (String, std::result::Result<u
             first.0 += before;
         }
         before += span.lines;
+        lines_in += span.lines;
+        found.append(&mut span.heads);
+        out.push(span.owned());
     }
-    // As when the file is read whole: text that is not UTF-8 is named before any link.
-    let verdict = match spans.iter().find_map(|s| s.bad_utf8.clone()) {
-        Some(why) => Err(why),
-        None => chain(&spans),
-    };
-    (hash, verdict)
+    (out, lines_in, found)
 }
 
 #[cfg(test)]
@@ -948,14 +1354,24 @@ mod tests {
         out
     }
 
+    /// The verdict on `text` read `chunk` bytes at a time and checked in blocks of `block`.
+    fn read_in(text: &[u8], block: usize, chunk: usize) -> LogCheck {
+        let c = check_audit_log(text, block, chunk, &Default::default()).expect("read");
+        assert_eq!(c.hash, sha256_hex(text), "the manifest hash is the file's");
+        assert_eq!(c.bytes, text.len() as u64);
+        c
+    }
+
     fn verdict(text: &str, block: usize) -> std::result::Result<usize, String> {
-        let (hash, verdict) = check_audit_log(text.as_bytes(), block);
-        assert_eq!(
-            hash,
-            sha256_hex(text.as_bytes()),
-            "the manifest hash is the file's"
-        );
-        verdict
+        let whole = read_in(text.as_bytes(), block, CHUNK).verdict;
+        for chunk in [97, 333, 5000] {
+            assert_eq!(
+                read_in(text.as_bytes(), block, chunk).verdict,
+                whole,
+                "blocks of {block}, read {chunk} bytes at a time"
+            );
+        }
+        whole
     }
 
     #[test]
@@ -999,18 +1415,43 @@ mod tests {
         assert_eq!(verdict(&good, 500), Ok(300));
         assert!(verdict(&cases[6], 500).is_err_and(|e| e.starts_with("line 200 (seq 200)")));
         assert!(verdict(&cases[3], 500).is_err_and(|e| e.starts_with("line 124 (seq 125)")));
-        let (_, bad) = check_audit_log(&not_utf8[..], 700);
-        assert_eq!(bad, Err("not UTF-8 at byte 20000".to_string()));
+        for chunk in [333, 5000, CHUNK] {
+            let bad = read_in(&not_utf8, 700, chunk).verdict;
+            assert_eq!(bad, Err("not UTF-8 at byte 20000".to_string()));
+        }
         // Named before a broken link, wherever either is, in blocks of any size.
         let mut both = cases[6].clone().into_bytes();
         let at = both.len() - 100;
         both[at] = 0xff;
         for block in [64, 700, 4096, both.len() + 1] {
-            let (_, bad) = check_audit_log(&both[..], block);
+            let bad = read_in(&both, block, 1000).verdict;
             assert_eq!(
                 bad,
                 Err(format!("not UTF-8 at byte {at}")),
                 "blocks of {block}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_pass_over_the_log_keeps_the_hashes_the_checkpoints_name() {
+        let text = log(1, 300);
+        let hash_of = |seq: usize| {
+            let line = text.lines().nth(seq - 1).expect("line");
+            serde_json::from_str::<serde_json::Value>(line).expect("entry")["hash"]
+                .as_str()
+                .expect("hash")
+                .to_string()
+        };
+        let wanted = [1, 150, 300, 301].into_iter().collect();
+        for chunk in [97, 333, CHUNK] {
+            let c = check_audit_log(text.as_bytes(), 700, chunk, &wanted).expect("read");
+            let mut heads: Vec<_> = c.heads.into_iter().collect();
+            heads.sort();
+            assert_eq!(
+                heads,
+                vec![(1, hash_of(1)), (150, hash_of(150)), (300, hash_of(300))],
+                "read {chunk} bytes at a time"
             );
         }
     }

@@ -9,6 +9,7 @@ mod bindings;
 mod cli;
 mod evidence;
 mod findings;
+mod hostile;
 mod import;
 mod inventory;
 mod review;
