@@ -65,6 +65,10 @@ impl PayloadFile {
     /// Writes what is left and returns the file's hash and size.
     pub fn finish(mut self) -> Result<Written> {
         self.spill().map_err(|e| Error::io(&self.path, e))?;
+        // On disk before the package is renamed into place.
+        self.file
+            .sync_all()
+            .map_err(|e| Error::io(&self.path, e))?;
         Ok(Written {
             name: self.name,
             sha256: hex::encode(self.sha.finalize()),
@@ -122,9 +126,13 @@ impl Builder {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "bag".into());
-        let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
-        let data = tmp.join("data");
-        std::fs::create_dir_all(&data).map_err(|e| Error::io(&data, e))?;
+        // Unique to this export: another may be under way, or one that crashed left its own.
+        static EXPORTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = EXPORTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = parent.join(format!(".{name}.partial-{}-{n}", std::process::id()));
+        for dir in [&tmp, &tmp.join("data")] {
+            private_dir(dir).map_err(|e| Error::io(dir, e))?;
+        }
         Ok(Builder {
             out: out.to_path_buf(),
             tmp,
@@ -135,7 +143,7 @@ impl Builder {
     /// Creates `data/<name>`.
     pub fn file(&self, name: &str) -> Result<PayloadFile> {
         let path = self.tmp.join("data").join(name);
-        let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+        let file = private_file(&path).map_err(|e| Error::io(&path, e))?;
         Ok(PayloadFile {
             name: format!("data/{name}"),
             path,
@@ -164,7 +172,15 @@ impl Builder {
         verify_md: &str,
     ) -> Result<BagSummary> {
         let summary = tag_files(&self.tmp, payload, info, signer, verify_md)?;
+        // Every file and both folders are on disk before the rename, and the rename after it:
+        // a crash leaves either no package or a whole one.
+        for dir in [self.tmp.join("data"), self.tmp.clone()] {
+            sync_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+        }
         std::fs::rename(&self.tmp, &self.out).map_err(|e| Error::io(&self.out, e))?;
+        if let Some(parent) = self.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent).map_err(|e| Error::io(parent, e))?;
+        }
         self.finished = true;
         Ok(BagSummary {
             dir: self.out.display().to_string(),
@@ -218,9 +234,39 @@ fn sha256_file(path: &Path, size: u64) -> std::io::Result<String> {
     Ok(hex::encode(sha.finalize()))
 }
 
+/// Writes a tag file, readable by its owner only, and flushes it to disk.
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
     let path = dir.join(name);
-    std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))
+    private_file(&path)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .map_err(|e| Error::io(&path, e))
+}
+
+/// Creates a file that only its owner can read and write (0600), failing if it exists.
+fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+/// Creates a folder that only its owner can enter (0700).
+fn private_dir(path: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path)
+}
+
+/// Flushes a folder's entries to disk.
+fn sync_dir(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    std::fs::File::open(path)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 fn manifest<'a>(entries: impl IntoIterator<Item = (String, &'a str)>) -> String {

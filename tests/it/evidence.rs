@@ -321,6 +321,30 @@ async fn an_export_never_overwrites_and_leaves_no_partial_package() {
     assert!(leftovers.is_empty(), "no half-written package may remain");
 }
 
+/// A package holds the organisation's inventory: its folders are its owner's alone (0700) and
+/// its files readable by its owner only (0600).
+#[cfg(unix)]
+#[tokio::test]
+async fn a_package_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let store = env.store().await;
+    let dir = package(&env, &store).await;
+    let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("data")), 0o700);
+    let mut files = 0;
+    for d in [dir.clone(), dir.join("data")] {
+        for e in std::fs::read_dir(&d).expect("dir").filter_map(|e| e.ok()) {
+            if e.file_type().expect("type").is_file() {
+                assert_eq!(mode(&e.path()), 0o600, "{}", e.path().display());
+                files += 1;
+            }
+        }
+    }
+    assert!(files > 20, "{files} files");
+}
+
 #[tokio::test]
 async fn a_checkpoint_catches_truncation_and_a_fully_rehashed_chain() {
     let env = Env::new();
