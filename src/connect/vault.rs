@@ -171,9 +171,14 @@ impl Vault {
                 .and_then(|e| e.get_secret())
                 .map(Secret::new)
                 .map_err(|e| Error::Integrity(format!("keychain entry '{account}': {e}"))),
-            Place::File(path) => std::fs::read(path)
-                .map(Secret::new)
-                .map_err(|e| Error::io(path, e)),
+            Place::File(path) => {
+                match crate::inventory::fingerprint::read_private(Path::new(path))? {
+                    Some(bytes) => Ok(Secret(bytes)),
+                    None => Err(Error::NotFound(format!(
+                        "{path}: the held credential is gone"
+                    ))),
+                }
+            }
         }
     }
 

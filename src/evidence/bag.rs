@@ -66,9 +66,7 @@ impl PayloadFile {
     pub fn finish(mut self) -> Result<Written> {
         self.spill().map_err(|e| Error::io(&self.path, e))?;
         // On disk before the package is renamed into place.
-        self.file
-            .sync_all()
-            .map_err(|e| Error::io(&self.path, e))?;
+        self.file.sync_all().map_err(|e| Error::io(&self.path, e))?;
         Ok(Written {
             name: self.name,
             sha256: hex::encode(self.sha.finalize()),

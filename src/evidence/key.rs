@@ -105,15 +105,14 @@ fn from_keychain(account: &str) -> Result<std::result::Result<Zeroizing<[u8; 32]
 }
 
 fn from_file(path: &Path) -> Result<Zeroizing<[u8; 32]>> {
-    match std::fs::read(path) {
-        Ok(bytes) => seed_of(&Zeroizing::new(bytes), &path.display().to_string()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    match crate::inventory::fingerprint::read_private(path)? {
+        Some(bytes) => seed_of(&bytes, &path.display().to_string()),
+        None => {
             let seed = new_seed();
             crate::inventory::fingerprint::write_private(path, seed.as_ref())
                 .map_err(|e| Error::io(path, e))?;
             Ok(seed)
         }
-        Err(e) => Err(Error::io(path, e)),
     }
 }
 

@@ -22,24 +22,25 @@ pub struct FingerprintKey(Zeroizing<[u8; KEY_LEN]>);
 impl FingerprintKey {
     /// Reads the key at `path`, or creates one (mode 0600) when none exists yet.
     pub fn load_or_create(path: &Path) -> Result<FingerprintKey> {
-        match std::fs::read(path) {
-            Ok(bytes) => {
+        match read_private(path)? {
+            Some(bytes) => {
                 let raw: [u8; KEY_LEN] = bytes.as_slice().try_into().map_err(|_| {
-                    Error::Integrity(format!(
-                        "{}: fingerprint key must be {KEY_LEN} bytes, found {}",
-                        path.display(),
-                        bytes.len()
-                    ))
+                    Error::invalid(
+                        path.display().to_string(),
+                        format!(
+                            "a fingerprint key is {KEY_LEN} bytes, found {}",
+                            bytes.len()
+                        ),
+                    )
                 })?;
                 Ok(FingerprintKey(Zeroizing::new(raw)))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            None => {
                 let mut raw = Zeroizing::new([0u8; KEY_LEN]);
                 rand::rngs::OsRng.fill_bytes(raw.as_mut());
                 write_private(path, raw.as_ref()).map_err(|e| Error::io(path, e))?;
                 Ok(FingerprintKey(raw))
             }
-            Err(e) => Err(Error::io(path, e)),
         }
     }
 
@@ -72,6 +73,46 @@ impl FingerprintKey {
 }
 
 /// Writes a new file readable by its owner only; never overwrites one.
+/// Reads a key or secret file (`None` when there is none), refusing one that is not the
+/// user's own regular file with mode 0600: a key others can read, or that someone else
+/// placed, is not this user's key. The bytes are zeroized when dropped.
+pub(crate) fn read_private(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    use std::io::Read;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+    let mut file = match options.open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        #[allow(unsafe_code)]
+        let me = unsafe { libc::geteuid() };
+        let mode = meta.mode() & 0o777;
+        if !meta.is_file() || meta.uid() != me || mode & 0o077 != 0 {
+            return Err(Error::Forbidden(format!(
+                "{}: a key file must be a regular file of this user's, mode 0600; this one is \
+                 owned by uid {} with mode {mode:03o}. Check who changed it, then \
+                 `chmod 600` it (or restore it from a backup)",
+                path.display(),
+                meta.uid()
+            )));
+        }
+    }
+    let mut bytes = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
+    Read::by_ref(&mut file)
+        .take(1 << 20)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    Ok(Some(bytes))
+}
+
 pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);

@@ -188,8 +188,10 @@ impl Store {
             return Store::open_snapshot(path).await;
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            private_data_dir(dir, default_db_path().is_ok_and(|d| d == path))
+                .map_err(|e| Error::io(dir, e))?;
         }
+        private_db_files(&path)?;
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(&path)
             .create_if_missing(true)
@@ -529,6 +531,66 @@ pub fn key_store(named: bool) -> Result<KeyStore> {
         _ if named => Ok(KeyStore::File),
         _ => Ok(KeyStore::Keychain),
     }
+}
+
+/// Creates the folder a database goes in, and any missing above it, for their owner alone
+/// (0700); the OS data directory Steward keeps its default database in (`ours`) is narrowed
+/// to 0700 if it was wider.
+fn private_data_dir(dir: &Path, ours: bool) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)?;
+    #[cfg(unix)]
+    if ours {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(dir)?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ours;
+    Ok(())
+}
+
+/// A SQLite database, its WAL and its shared memory are readable by their owner only
+/// (0600): a new database file is made so before SQLite opens it (SQLite gives the WAL and
+/// shared-memory files the database's mode), and an older one of this user's is narrowed.
+fn private_db_files(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+        match created {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::io(path, e))
+            }
+            _ => {}
+        }
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        #[allow(unsafe_code)]
+        let me = unsafe { libc::geteuid() };
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_os_string();
+            name.push(suffix);
+            let file = PathBuf::from(name);
+            if let Ok(meta) = std::fs::symlink_metadata(&file) {
+                if meta.is_file() && meta.uid() == me && meta.mode() & 0o077 != 0 {
+                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                        .map_err(|e| Error::io(&file, e))?;
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Whether `$STEWARD_DB` names the database.

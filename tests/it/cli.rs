@@ -338,5 +338,13 @@ fn a_swapped_or_lost_fingerprint_key_is_refused_at_open() {
     assert!(!out.status.success(), "a lost key is not silently replaced");
     assert!(stderr(&out).contains("is missing"), "{}", stderr(&out));
     std::fs::write(&key, original).expect("restore");
+    // Restored readable by others, it is refused until it is the user's alone again.
+    let out = env.cli(&["--db", db(&env), "identity", "list"]);
+    assert!(stderr(&out).contains("mode 0600"), "{}", stderr(&out));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
     env.json(&["identity", "list"]);
 }

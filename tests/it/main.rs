@@ -12,6 +12,7 @@ mod findings;
 mod hostile;
 mod import;
 mod inventory;
+mod private;
 mod review;
 mod scope;
 mod team;
