@@ -19,8 +19,14 @@ pub enum Code {
     Conflict,
     Forbidden,
     Cancelled,
+    /// Tampering: the audit chain, a checkpoint or an evidence package is not what was signed.
     Integrity,
     Storage,
+    /// A store outside the database (the OS keychain) cannot be used now.
+    Unavailable,
+    /// A fault of Steward's own (a task that stopped, a value it could not encode or read
+    /// back), not of the data's integrity.
+    Internal,
     /// An authorization server could not be reached or answered with an error.
     Remote,
 }
@@ -51,9 +57,18 @@ pub enum Error {
     /// A rule of separation of duties or of assignment refuses the actor.
     #[error("{0}")]
     Forbidden(String),
-    /// The audit chain or another integrity check failed.
+    /// Tampering, and nothing else: the audit chain, a checkpoint or an evidence package is
+    /// not what was recorded or signed.
     #[error("{0}")]
     Integrity(String),
+    /// A store outside the database (the OS keychain) cannot be used now: locked, or no
+    /// service answers.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A fault of Steward's own: a task that stopped, a value it could not encode, or one it
+    /// wrote that it cannot read back.
+    #[error("{0}")]
+    Internal(String),
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
     /// A bulk read on an export's own connection ([`crate::store::bulk`]).
@@ -107,6 +122,8 @@ impl Error {
             Error::Forbidden(_) => Code::Forbidden,
             Error::Cancelled => Code::Cancelled,
             Error::Integrity(_) => Code::Integrity,
+            Error::Unavailable(_) => Code::Unavailable,
+            Error::Internal(_) => Code::Internal,
             Error::Remote { .. } => Code::Remote,
             Error::Db(_) | Error::Bulk(_) | Error::Migrate(_) | Error::Io { .. } => Code::Storage,
         }

@@ -1238,7 +1238,7 @@ impl TryFrom<DrillRow> for DrillReport {
             environment: r.environment.to_string(),
             at: r.at,
             steps: serde_json::from_str(&r.steps)
-                .map_err(|e| Error::Integrity(format!("drill {}: steps: {e}", r.id)))?,
+                .map_err(|e| Error::Internal(format!("drill {}: steps: {e}", r.id)))?,
             active_before: r.active_before,
             active_after: r.active_after,
             revoke_to_inactive_ms: r.revoke_to_inactive_ms,

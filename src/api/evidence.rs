@@ -203,7 +203,7 @@ where
 /// The result of a read started with [`spawn`] or [`bulk`].
 async fn joined<T>(task: tokio::task::JoinHandle<Result<T>>) -> Result<T> {
     task.await
-        .map_err(|e| Error::Integrity(format!("an export task failed: {e}")))?
+        .map_err(|e| Error::Internal(format!("an export task failed: {e}")))?
 }
 
 /// What an export covers.
@@ -616,7 +616,7 @@ pub async fn evidence_export(
                         });
                         let snap = store::policy::snapshot_without_scopes(db, None);
                         let scopes = scopes.join().unwrap_or_else(|_| {
-                            Err(Error::Integrity("writing scopes.csv failed".into()))
+                            Err(Error::Internal("writing scopes.csv failed".into()))
                         });
                         let (mut snap, (scopes, texts)) = (snap?, scopes?);
                         store::policy::attach_scopes(&mut snap, texts);
@@ -661,7 +661,7 @@ pub async fn evidence_export(
                     )
                     .and_then(|(f, digest)| Ok((f.finish()?, digest)));
                     let inventory = inventory.join().unwrap_or_else(|_| {
-                        Err(Error::Integrity("writing inventory.csv failed".into()))
+                        Err(Error::Internal("writing inventory.csv failed".into()))
                     });
                     (inventory, written)
                 });
@@ -929,7 +929,7 @@ pub async fn evidence_export(
     let trace = joined(trace).await?;
     let trace_json = canonical_json(
         &serde_json::to_value(&trace)
-            .map_err(|e| Error::Integrity(format!("cannot encode the trace: {e}")))?,
+            .map_err(|e| Error::Internal(format!("cannot encode the trace: {e}")))?,
     );
     let (log, entries) = joined(log).await?;
     let mut checkpoints = String::new();

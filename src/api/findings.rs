@@ -434,7 +434,7 @@ pub(crate) async fn findings_tally(
                 let mut snap = db::snapshot_without_scopes(b, None)?;
                 let scopes = scopes
                     .join()
-                    .map_err(|_| Error::Integrity("reading the scopes failed".into()))??;
+                    .map_err(|_| Error::Internal("reading the scopes failed".into()))??;
                 db::attach_scopes(&mut snap, scopes);
                 Ok(snap)
             })

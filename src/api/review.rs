@@ -181,7 +181,7 @@ pub async fn person_set_reviewer(
 
 fn filter_json(c: &CampaignRow) -> Result<review::CampaignFilter> {
     serde_json::from_str(&c.filter)
-        .map_err(|e| Error::Integrity(format!("campaign {}: filter: {e}", c.id)))
+        .map_err(|e| Error::Internal(format!("campaign {}: filter: {e}", c.id)))
 }
 
 async fn campaign_view(conn: &mut Db, now: Timestamp, c: CampaignRow) -> Result<Campaign> {
@@ -258,7 +258,7 @@ pub async fn campaign_create(
         id: 0,
         name: name.clone(),
         filter: serde_json::to_string(&n.filter)
-            .map_err(|e| Error::Integrity(format!("cannot encode filter: {e}")))?,
+            .map_err(|e| Error::Internal(format!("cannot encode filter: {e}")))?,
         deadline: deadline_text.clone(),
         default_decision: n.deadline_default.unwrap_or(policy.deadline_default),
         fallback_reviewer_id: fallback.as_ref().map(|f| f.id),
@@ -1257,5 +1257,5 @@ pub async fn campaign_report(store: &Store, now: Timestamp, id: i64) -> Result<S
     let decisions = db::decisions(&mut conn, None, Some(id)).await?;
     drop(conn);
     let bytes = super::evidence::csv(&REVIEW_COLUMNS, review_rows(&items, &decisions))?;
-    String::from_utf8(bytes).map_err(|e| Error::Integrity(format!("CSV is not UTF-8: {e}")))
+    String::from_utf8(bytes).map_err(|e| Error::Internal(format!("CSV is not UTF-8: {e}")))
 }

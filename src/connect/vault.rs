@@ -50,7 +50,7 @@ impl Place {
         match store {
             "keychain" => Ok(Place::Keychain(at.to_string())),
             "file" => Ok(Place::File(at.to_string())),
-            other => Err(Error::Integrity(format!(
+            other => Err(Error::Internal(format!(
                 "a held credential is kept in '{other}'"
             ))),
         }
@@ -83,7 +83,7 @@ impl Secret {
     /// The value as text (client secrets, tokens, PEM).
     pub fn text(&self) -> Result<&str> {
         std::str::from_utf8(&self.0)
-            .map_err(|_| Error::Integrity("a held credential is not text".into()))
+            .map_err(|_| Error::invalid("credential", "a held credential is not text"))
     }
 }
 
@@ -170,7 +170,7 @@ impl Vault {
             Place::Keychain(account) => keyring::Entry::new(KEYCHAIN_SERVICE, account)
                 .and_then(|e| e.get_secret())
                 .map(Secret::new)
-                .map_err(|e| Error::Integrity(format!("keychain entry '{account}': {e}"))),
+                .map_err(|e| Error::Unavailable(format!("keychain entry '{account}': {e}"))),
             Place::File(path) => {
                 match crate::inventory::fingerprint::read_private(Path::new(path))? {
                     Some(bytes) => Ok(Secret(bytes)),
@@ -187,7 +187,7 @@ impl Vault {
         match place {
             Place::Keychain(account) => keyring::Entry::new(KEYCHAIN_SERVICE, account)
                 .and_then(|e| e.delete_credential())
-                .map_err(|e| Error::Integrity(format!("keychain entry '{account}': {e}"))),
+                .map_err(|e| Error::Unavailable(format!("keychain entry '{account}': {e}"))),
             Place::File(path) => {
                 let path = Path::new(path);
                 if let Ok(m) = std::fs::metadata(path) {

@@ -68,7 +68,7 @@ fn account(db: &Path) -> String {
 fn seed_of(bytes: &[u8], place: &str) -> Result<Zeroizing<[u8; 32]>> {
     let seed: [u8; 32] = bytes
         .try_into()
-        .map_err(|_| Error::Integrity(format!("{place}: a signing key is 32 bytes")))?;
+        .map_err(|_| Error::invalid(place, "a signing key is 32 bytes"))?;
     Ok(Zeroizing::new(seed))
 }
 
@@ -96,7 +96,7 @@ fn from_keychain(account: &str) -> Result<std::result::Result<Zeroizing<[u8; 32]
             // Read back: a keychain that accepts but does not keep must not be trusted.
             match entry.get_secret().map(Zeroizing::new) {
                 Ok(back) if back.as_slice() == seed.as_ref() => Ok(Ok(seed)),
-                Ok(_) => Err(Error::Integrity(format!("{place}: read back differs"))),
+                Ok(_) => Err(Error::Unavailable(format!("{place}: read back differs"))),
                 Err(e) => Ok(Err(e.to_string())),
             }
         }
@@ -160,7 +160,7 @@ impl Signer25519 {
             Place::File(path) => shred(path),
             Place::Keychain(account) => keyring::Entry::new(KEYCHAIN_SERVICE, account)
                 .and_then(|e| e.delete_credential())
-                .map_err(|e| Error::Integrity(format!("keychain entry '{account}': {e}"))),
+                .map_err(|e| Error::Unavailable(format!("keychain entry '{account}': {e}"))),
         }
     }
 

@@ -45,7 +45,7 @@ where
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || read(&Bulk::open(&path)?))
         .await
-        .map_err(|e| Error::Integrity(format!("a bulk read failed: {e}")))?
+        .map_err(|e| Error::Internal(format!("a bulk read failed: {e}")))?
 }
 
 fn io(e: std::io::Error) -> Error {

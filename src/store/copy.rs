@@ -72,7 +72,7 @@ pub async fn tables(pg: &PgPool) -> Result<Vec<Table>> {
             "double precision" | "real" | "numeric" => Kind::Real,
             "text" | "character varying" => Kind::Text,
             other => {
-                return Err(Error::Integrity(format!(
+                return Err(Error::Internal(format!(
                     "{table}.{column} is of type {other}, which Steward does not copy"
                 )))
             }
@@ -97,7 +97,7 @@ pub async fn tables(pg: &PgPool) -> Result<Vec<Table>> {
             }
         }
         if ordered.len() == before {
-            return Err(Error::Integrity(
+            return Err(Error::Internal(
                 "the tables' foreign keys form a cycle".into(),
             ));
         }
@@ -217,7 +217,7 @@ async fn copy_all(
                 let db = Bulk::open(&from)?;
                 read_copy_text(&db, &table, |c| {
                     send.blocking_send(c)
-                        .map_err(|_| Error::Integrity("the copy stopped".into()))
+                        .map_err(|_| Error::Internal("the copy stopped".into()))
                 })
             })
         };
@@ -228,7 +228,7 @@ async fn copy_all(
         }
         let read = reader
             .await
-            .map_err(|e| Error::Integrity(format!("reading {} failed: {e}", table.name)));
+            .map_err(|e| Error::Internal(format!("reading {} failed: {e}", table.name)));
         let read = match read.and_then(|r| r) {
             Ok(n) => n,
             Err(e) => {
@@ -238,7 +238,7 @@ async fn copy_all(
         };
         let written = copy.finish().await?;
         if written != read {
-            return Err(Error::Integrity(format!(
+            return Err(Error::Internal(format!(
                 "{}: {read} rows read, {written} written",
                 table.name
             )));

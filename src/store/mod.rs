@@ -444,7 +444,7 @@ pub(crate) fn unpack<T: serde::de::DeserializeOwned>(
     what: &str,
 ) -> Result<Vec<T>> {
     serde_json::from_str(packed.unwrap_or("[]"))
-        .map_err(|e| Error::Integrity(format!("{what} unreadable: {e}")))
+        .map_err(|e| Error::Internal(format!("{what} unreadable: {e}")))
 }
 
 /// JSON `true`/`false` (or `null`) of an SQLite 0/1 column, inside a packed `json_object`.

@@ -776,7 +776,7 @@ pub struct NewDecision<'a> {
 /// Records a decision; returns its id.
 pub async fn insert_decision(db: &mut Db, d: &NewDecision<'_>) -> Result<i64> {
     let removed = serde_json::to_string(d.removed_scopes)
-        .map_err(|e| Error::Integrity(format!("cannot encode scopes: {e}")))?;
+        .map_err(|e| Error::Internal(format!("cannot encode scopes: {e}")))?;
     let sql = "INSERT INTO review_decision (item_id, decision, reviewer_id, comment, \
          removed_scopes, new_owner_id, evidence, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
          RETURNING id";
@@ -838,7 +838,7 @@ pub async fn decisions(
                 reviewer: person(r.r_id, r.r_name, r.r_email, r.r_active),
                 comment: r.comment,
                 removed_scopes: serde_json::from_str(&r.removed_scopes).map_err(|e| {
-                    Error::Integrity(format!("decision {}: removed_scopes: {e}", r.id))
+                    Error::Internal(format!("decision {}: removed_scopes: {e}", r.id))
                 })?,
                 new_owner: person(r.o_id, r.o_name, r.o_email, r.o_active),
                 at: r.at,
@@ -877,7 +877,7 @@ pub async fn insert_attestation(
     at: &str,
 ) -> Result<()> {
     let j = serde_json::to_string(justifications)
-        .map_err(|e| Error::Integrity(format!("cannot encode justifications: {e}")))?;
+        .map_err(|e| Error::Internal(format!("cannot encode justifications: {e}")))?;
     let sql = "INSERT INTO attestation (identity_id, person_id, role, purpose, justifications, \
          at) VALUES ($1, $2, $3, $4, $5, $6)";
     on!(db, |c| sqlx::query(sql)
@@ -914,7 +914,7 @@ pub async fn latest_attestation(db: &mut Db, identity_id: i64) -> Result<Option<
             role,
             purpose,
             justifications: serde_json::from_str(&j)
-                .map_err(|e| Error::Integrity(format!("attestation: {e}")))?,
+                .map_err(|e| Error::Internal(format!("attestation: {e}")))?,
             at,
         })
     })
@@ -946,7 +946,7 @@ pub async fn set_next_due(db: &mut Db, due: &[(i64, String)]) -> Result<()> {
     for chunk in due.chunks(10_000) {
         // A JSON array of [id, due] pairs.
         let payload = serde_json::to_string(chunk)
-            .map_err(|e| Error::Integrity(format!("cannot encode schedule: {e}")))?;
+            .map_err(|e| Error::Internal(format!("cannot encode schedule: {e}")))?;
         on!(
             db,
             sql = (

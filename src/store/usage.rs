@@ -213,7 +213,7 @@ async fn add_usage_sqlite(
 /// would have.
 pub async fn claim_usage(db: &mut Db, ids: &[i64]) -> Result<()> {
     let ids = serde_json::to_string(ids)
-        .map_err(|e| Error::Integrity(format!("cannot encode ids: {e}")))?;
+        .map_err(|e| Error::Internal(format!("cannot encode ids: {e}")))?;
     // The ids, one row each as `value`: JSON numbers on SQLite, BIGINT on PostgreSQL.
     let listed = if db.is_pg() {
         "(SELECT value::bigint AS value FROM json_array_elements_text($1::json))"
@@ -265,7 +265,7 @@ pub async fn claim_usage(db: &mut Db, ids: &[i64]) -> Result<()> {
 /// Moves `last_used_at` forward where the data shows later use.
 pub async fn touch_last_used(db: &mut Db, last: &[(i64, String)]) -> Result<()> {
     let payload = serde_json::to_string(last)
-        .map_err(|e| Error::Integrity(format!("cannot encode times: {e}")))?;
+        .map_err(|e| Error::Internal(format!("cannot encode times: {e}")))?;
     on!(db, sql = (
         "UPDATE identity SET last_used_at = j.value ->> 1 FROM json_each($1) j \
          WHERE identity.id = j.value ->> 0 \
@@ -301,7 +301,7 @@ pub async fn insert_token_events(
 ) -> Result<()> {
     for chunk in events.chunks(20_000) {
         let payload = serde_json::to_string(chunk)
-            .map_err(|e| Error::Integrity(format!("cannot encode token events: {e}")))?;
+            .map_err(|e| Error::Internal(format!("cannot encode token events: {e}")))?;
         // In the order given: the events' ids follow it.
         on!(db, sql = (
             "INSERT INTO token_event (import_id, identity_id, client_id, environment, at, event, \

@@ -797,7 +797,7 @@ pub fn scan_ndjson(
         }
         reader
             .join()
-            .map_err(|_| Error::Integrity("the reader thread failed".into()))?
+            .map_err(|_| Error::Internal("the reader thread failed".into()))?
             .map_err(|e| Error::io("audit file", e))
     })?;
     let parts = parts
@@ -810,7 +810,7 @@ pub fn scan_ndjson(
         Some(hash) => hash,
         None => tree
             .finish()
-            .ok_or_else(|| Error::Integrity("a part of the file was not hashed".into()))?,
+            .ok_or_else(|| Error::Internal("a part of the file was not hashed".into()))?,
     };
     scan.content_hash = format!("blake3:{}", hash.to_hex());
     Ok(scan)

@@ -12,6 +12,7 @@ mod findings;
 mod hostile;
 mod import;
 mod inventory;
+mod layering;
 mod private;
 mod review;
 mod scope;

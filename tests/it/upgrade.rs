@@ -91,11 +91,8 @@ async fn a_database_of_the_previous_release_opens_migrated_with_its_data() {
     std::fs::copy(dir.join("steward.db.key"), &key).expect("copy its key");
     // A checkout does not keep modes: the key is made the user's alone, as it was.
     #[cfg(unix)]
-    std::fs::set_permissions(
-        &key,
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .expect("chmod");
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
     let expected: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("expected.json")).expect("expected.json"),
     )

@@ -330,7 +330,7 @@ pub fn pdf(r: &Report) -> Result<Vec<u8>> {
     let count = pages.len();
     for (n, ops) in pages.into_iter().enumerate() {
         let settings = PageSettings::from_wh(PAGE.0, PAGE.1)
-            .ok_or_else(|| Error::Integrity("the report's page size is invalid".into()))?;
+            .ok_or_else(|| Error::Internal("the report's page size is invalid".into()))?;
         let mut page = doc.start_page_with(settings);
         let mut surface = page.surface();
         let footer = [
@@ -396,7 +396,7 @@ pub fn pdf(r: &Report) -> Result<Vec<u8>> {
         page.finish();
     }
     doc.finish()
-        .map_err(|e| Error::Integrity(format!("cannot write the PDF report: {e:?}")))
+        .map_err(|e| Error::Internal(format!("cannot write the PDF report: {e:?}")))
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 // Generated from the Rust IPC types by tests/it/bindings.rs; do not edit by hand.
 
-export type Code = "not_found" | "ambiguous" | "invalid" | "import" | "conflict" | "forbidden" | "cancelled" | "integrity" | "storage" | "remote";
+export type Code = "not_found" | "ambiguous" | "invalid" | "import" | "conflict" | "forbidden" | "cancelled" | "integrity" | "storage" | "unavailable" | "internal" | "remote";
 
 export type ApiError = { code: Code, message: string, };
 
