@@ -3,8 +3,8 @@
 # Service (in a throwaway home), and the built CLI. Checks that the key is created in the
 # keychain and nowhere on disk, that it persists, that packages it signs verify with openssl,
 # that rotation replaces it there while old packages still verify, that a key already in a
-# file stays in the file, and that without a Secret Service the key falls back to a file and
-# says why.
+# file stays in the file, and that without a Secret Service no key is made until the user
+# chooses the file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${STEWARD_BIN:-target/debug/steward}
@@ -75,9 +75,21 @@ export bin work
 mkdir -p "$work/home/.cache" "$work/home/data"
 HOME="$work/home" XDG_DATA_HOME="$work/home/data" dbus-run-session -- bash -c inside 2> >(grep -v "fd limit" >&2)
 
-# No session bus: the key goes to a file, and `key show` says why.
+# No session bus: no key is made anywhere, the error says why and how to choose the file;
+# chosen, the key is a file from then on.
+if env -u DBUS_SESSION_BUS_ADDRESS -u DISPLAY STEWARD_KEY_STORE=keychain \
+  "$bin" --db "$work/n.db" evidence export --out "$work/np" 2>"$work/err"; then
+  echo "keychain test: an export without a keychain signed with a key made elsewhere" >&2; exit 1
+fi
+grep -q "keychain cannot keep" "$work/err" && grep -q "evidence key use-file" "$work/err" ||
+  { echo "keychain test: the error does not say why or what to do: $(cat "$work/err")" >&2; exit 1; }
+[[ ! -e "$work/n.db.signing.key" && ! -e "$work/np" ]] ||
+  { echo "keychain test: a key file or a package was made without the user's word" >&2; exit 1; }
 show=$(env -u DBUS_SESSION_BUS_ADDRESS -u DISPLAY STEWARD_KEY_STORE=keychain \
-  "$bin" --db "$work/n.db" --json evidence key show)
-[[ $(jq -r .storage <<<"$show") == file && $(jq -r .keychain_unavailable <<<"$show") != null ]] ||
-  { echo "keychain test: no fallback to a file without a Secret Service: $show" >&2; exit 1; }
-echo "keychain test: key created, kept, used, rotated in the Secret Service; a client secret held there; file fallback ok"
+  "$bin" --db "$work/n.db" --json evidence key use-file)
+[[ $(jq -r .storage <<<"$show") == file && -e "$work/n.db.signing.key" ]] ||
+  { echo "keychain test: use-file did not make the key in a file: $show" >&2; exit 1; }
+env -u DBUS_SESSION_BUS_ADDRESS -u DISPLAY STEWARD_KEY_STORE=keychain \
+  "$bin" --db "$work/n.db" evidence export --out "$work/np" >/dev/null ||
+  { echo "keychain test: the chosen file key does not sign" >&2; exit 1; }
+echo "keychain test: key created, kept, used, rotated in the Secret Service; a client secret held there; no keychain: refused, then a file by choice"

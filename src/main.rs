@@ -619,6 +619,9 @@ enum KeyCommand {
     ExportPublic,
     /// Replace the key; old public keys stay listed so old packages still verify.
     Rotate,
+    /// Make the signing key in a 0600 file beside the database, where the OS keychain
+    /// cannot be used (locked, no Secret Service); the file is used from then on.
+    UseFile,
 }
 
 fn parse_sort(s: &str) -> Result<IdentitySort, String> {
@@ -907,16 +910,19 @@ async fn evidence(
         EvidenceCommand::Key(KeyCommand::Show) => {
             let k = api::evidence_key_show(store).await?;
             out.one(&k, || {
-                let mut s = format!(
+                format!(
                     "{}\nkept in the {}: {}",
                     k.fingerprint, k.storage, k.location
-                );
-                if let Some(why) = &k.keychain_unavailable {
-                    s.push_str(&format!(
-                        "\n(the keychain was asked for but not used: {why})"
-                    ));
-                }
-                s
+                )
+            })
+        }
+        EvidenceCommand::Key(KeyCommand::UseFile) => {
+            let k = api::evidence_key_use_file(store, now, actor).await?;
+            out.one(&k, || {
+                format!(
+                    "new key {}\nkept in the {}: {}",
+                    k.fingerprint, k.storage, k.location
+                )
             })
         }
         EvidenceCommand::Key(KeyCommand::Rotate) => {

@@ -413,6 +413,12 @@ async fn evidence_key_show(c: State<'_, Console>) -> Result<KeyInfo, Error> {
     api::evidence_key_show(&c.store()).await
 }
 
+/// The person's choice where the OS keychain cannot be used: the signing key in a 0600 file.
+#[tauri::command]
+async fn evidence_key_use_file(c: State<'_, Console>) -> Result<KeyInfo, Error> {
+    api::evidence_key_use_file(&c.store(), time::now(), &c.actor).await
+}
+
 #[tauri::command]
 async fn audit_verify(c: State<'_, Console>) -> Result<ChainStatus, Error> {
     api::audit_verify(&c.store()).await
@@ -806,6 +812,7 @@ fn main() -> std::process::ExitCode {
             template_delete,
             evidence_export,
             evidence_key_show,
+            evidence_key_use_file,
             evidence_verify,
             audit_checkpoint,
             audit_checkpoints,

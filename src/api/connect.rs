@@ -177,16 +177,11 @@ pub struct HeldCredential {
     #[serde(flatten)]
     #[ts(flatten)]
     pub held: HeldRow,
-    /// Why the keychain was asked for and not used (only when it was just set).
-    pub fallback: Option<String>,
 }
 
 impl From<HeldRow> for HeldCredential {
     fn from(held: HeldRow) -> Self {
-        HeldCredential {
-            held,
-            fallback: None,
-        }
+        HeldCredential { held }
     }
 }
 
@@ -226,7 +221,7 @@ async fn hold(
     fingerprint: &str,
     kid: Option<&str>,
 ) -> Result<HeldCredential> {
-    let (place, fallback) = vault(store).put(subject, kind, value)?;
+    let place = vault(store).put(subject, kind, value)?;
     let (store_name, location) = place.parts();
     let held = HeldRow {
         subject: subject.to_string(),
@@ -249,7 +244,7 @@ async fn hold(
                "kid": kid}),
     )
     .await?;
-    Ok(HeldCredential { held, fallback })
+    Ok(HeldCredential { held })
 }
 
 /// [`hold`] for a secret (a client secret, a token): fingerprinted with the store's key.

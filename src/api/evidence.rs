@@ -26,8 +26,6 @@ pub struct KeyInfo {
     pub storage: String,
     /// The file's path, or the keychain service and account.
     pub location: String,
-    /// Why the key is in a file though the keychain was asked for (none answered, ...).
-    pub keychain_unavailable: Option<String>,
     pub fingerprint: String,
     pub public_pem: String,
     /// Every key that has signed here, newest last (rotation keeps old ones).
@@ -51,7 +49,6 @@ pub async fn evidence_key_show(store: &Store) -> Result<KeyInfo> {
     Ok(KeyInfo {
         storage: storage.into(),
         location,
-        keychain_unavailable: s.fallback().map(str::to_string),
         fingerprint: s.fingerprint(),
         public_pem: key::public_pem(&s.verifying_key()),
         known: db::keys(&mut store.read().await?)
@@ -79,6 +76,35 @@ pub async fn evidence_key_rotate(store: &Store, now: Timestamp, actor: &Actor) -
         "evidence.key_rotate",
         "evidence:key".into(),
         json!({ "from": old.key_fingerprint, "to": new.key_fingerprint }),
+    )
+    .await?;
+    tx.commit().await?;
+    evidence_key_show(store).await
+}
+
+/// Makes the signing key in a 0600 file beside the database, as the user chose where the OS
+/// keychain cannot be used, and records that it did (with the key's fingerprint).
+pub async fn evidence_key_use_file(
+    store: &Store,
+    now: Timestamp,
+    actor: &Actor,
+) -> Result<KeyInfo> {
+    let s = Signer25519::create_in_file(store.path())?;
+    let mut tx = store.begin_write().await?;
+    db::register_key(
+        &mut tx,
+        &s.fingerprint(),
+        &key::public_pem(&s.verifying_key()),
+        &time::format(now),
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        now,
+        actor,
+        "evidence.key_file",
+        "evidence:key".into(),
+        json!({ "key": s.fingerprint() }),
     )
     .await?;
     tx.commit().await?;

@@ -29,7 +29,8 @@ pub use demo::{
 };
 pub use evidence::{
     audit_checkpoint, audit_verify_checkpoint, csv_cell, evidence_export, evidence_inspect,
-    evidence_key_rotate, evidence_key_show, evidence_verify, EvidenceFilter, KeyInfo,
+    evidence_key_rotate, evidence_key_show, evidence_key_use_file, evidence_verify, EvidenceFilter,
+    KeyInfo,
 };
 pub use findings::{
     finding_accept, finding_accept_request, findings_list, framework_mapping, template_create,

@@ -207,7 +207,7 @@ pub async fn credential(
     out: &Output,
 ) -> Result<(), Error> {
     let text = |h: &api::HeldCredential| {
-        let mut s = format!(
+        let s = format!(
             "{} {}: fingerprint {}{}\n  kept in {}: {}\n  set {} by {}",
             h.held.subject,
             h.held.kind,
@@ -222,11 +222,6 @@ pub async fn credential(
             h.held.set_at,
             h.held.set_by
         );
-        if let Some(why) = &h.fallback {
-            s.push_str(&format!(
-                "\n  (no keychain answered: {why}; kept in a 0600 file)"
-            ));
-        }
         s
     };
     match c {

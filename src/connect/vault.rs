@@ -135,23 +135,21 @@ impl Vault {
         self.dir().join(format!("{}.{kind}", file_part(subject)))
     }
 
-    /// Keeps `value`; returns where, and why the keychain was not used when it was asked for.
-    pub fn put(
-        &self,
-        subject: &str,
-        kind: SecretKind,
-        value: &Secret,
-    ) -> Result<(Place, Option<String>)> {
-        let mut fallback = None;
+    /// Keeps `value`; returns where. A keychain that is asked for and cannot be used is an
+    /// error, never a quiet file in its place.
+    pub fn put(&self, subject: &str, kind: SecretKind, value: &Secret) -> Result<Place> {
         if self.store == KeyStore::Keychain {
             let account = self.account(subject, kind);
-            match keychain_put(&account, value.bytes()) {
+            return match keychain_put(&account, value.bytes()) {
                 Ok(()) => {
                     let _ = std::fs::remove_file(self.file(subject, kind));
-                    return Ok((Place::Keychain(account), None));
+                    Ok(Place::Keychain(account))
                 }
-                Err(why) => fallback = Some(why),
-            }
+                Err(why) => Err(crate::evidence::key::keychain_unavailable(
+                    "the credential",
+                    &why,
+                )),
+            };
         }
         let dir = self.dir();
         private_dir(&dir)?;
@@ -161,7 +159,7 @@ impl Vault {
         crate::inventory::fingerprint::write_private(&tmp, value.bytes())
             .map_err(|e| Error::io(&tmp, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
-        Ok((Place::File(path.display().to_string()), fallback))
+        Ok(Place::File(path.display().to_string()))
     }
 
     /// The value kept at `place`.
@@ -232,14 +230,13 @@ mod tests {
     fn a_file_vault_keeps_values_private_and_removes_them() {
         let dir = tempfile::tempdir().expect("valid");
         let v = Vault::new(&dir.path().join("s.db"), KeyStore::File);
-        let (place, fallback) = v
+        let place = v
             .put(
                 "identity:7",
                 SecretKind::ClientSecret,
                 &Secret::new(b"s3cret".to_vec()),
             )
             .expect("valid");
-        assert!(fallback.is_none());
         let Place::File(path) = &place else {
             panic!("{place:?}")
         };

@@ -55,8 +55,6 @@ pub enum Place {
 pub struct Signer25519 {
     key: SigningKey,
     place: Place,
-    /// Why the keychain was asked for but not used.
-    fallback: Option<String>,
 }
 
 /// The keychain account of the database at `db`: one key per database.
@@ -116,41 +114,57 @@ fn from_file(path: &Path) -> Result<Zeroizing<[u8; 32]>> {
     }
 }
 
+/// Why no key was made: the keychain was asked for and cannot be used.
+pub fn keychain_unavailable(what: &str, why: &str) -> Error {
+    Error::Unavailable(format!(
+        "the OS keychain cannot keep {what} ({why}); nothing was made or signed. Unlock the \
+         keychain or start its Secret Service and try again, or keep it in a 0600 file beside \
+         the database instead: `steward evidence key use-file` (in the window: Export \
+         evidence, Keep the key in a file), or STEWARD_KEY_STORE=file"
+    ))
+}
+
 impl Signer25519 {
-    /// The signing key of the database at `db`, created on first use where `store` says
-    /// (a key already in the file beside the database stays there).
+    /// The signing key of the database at `db`, created on first use where `store` says (a
+    /// key already in the file beside the database stays there). A keychain that is asked
+    /// for and cannot be used (locked, no service) is an error: a new key is never made
+    /// elsewhere in its place without the user's word ([`Signer25519::create_in_file`]).
     pub fn load_or_create(db: &Path, store: KeyStore) -> Result<Signer25519> {
         let path = key_path(db);
-        let mut fallback = None;
         if store == KeyStore::Keychain && !path.exists() {
             let account = account(db);
-            match from_keychain(&account)? {
-                Ok(seed) => {
-                    return Ok(Signer25519 {
-                        key: SigningKey::from_bytes(&seed),
-                        place: Place::Keychain(account),
-                        fallback: None,
-                    })
-                }
-                Err(why) => fallback = Some(why),
-            }
+            return match from_keychain(&account)? {
+                Ok(seed) => Ok(Signer25519 {
+                    key: SigningKey::from_bytes(&seed),
+                    place: Place::Keychain(account),
+                }),
+                Err(why) => Err(keychain_unavailable("this database's signing key", &why)),
+            };
         }
         let seed = from_file(&path)?;
         Ok(Signer25519 {
             key: SigningKey::from_bytes(&seed),
             place: Place::File(path),
-            fallback,
         })
+    }
+
+    /// Makes the signing key of the database at `db` in a 0600 file beside it, as the user
+    /// chose when the keychain cannot be used; the file is used from then on. Refused when
+    /// the file is there already.
+    pub fn create_in_file(db: &Path) -> Result<Signer25519> {
+        let path = key_path(db);
+        if path.exists() {
+            return Err(Error::Conflict(format!(
+                "{}: the signing key is in this file already",
+                path.display()
+            )));
+        }
+        Signer25519::load_or_create(db, KeyStore::File)
     }
 
     /// Where the key is kept.
     pub fn place(&self) -> &Place {
         &self.place
-    }
-
-    /// Why the keychain was asked for and not used, if it was.
-    pub fn fallback(&self) -> Option<&str> {
-        self.fallback.as_deref()
     }
 
     /// Destroys the key where it is kept (a file is overwritten with zeros, then removed),

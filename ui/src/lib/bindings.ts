@@ -340,11 +340,7 @@ storage: string,
 /**
  * The file's path, or the keychain service and account.
  */
-location: string, 
-/**
- * Why the key is in a file though the keychain was asked for (none answered, ...).
- */
-keychain_unavailable: string | null, fingerprint: string, public_pem: string, 
+location: string, fingerprint: string, public_pem: string, 
 /**
  * Every key that has signed here, newest last (rotation keeps old ones).
  */
@@ -686,11 +682,7 @@ store: string,
  */
 location: string, set_at: string, set_by: string, };
 
-export type HeldCredential = { 
-/**
- * Why the keychain was asked for and not used (only when it was just set).
- */
-fallback: string | null, subject: string, kind: SecretKind, fingerprint: string, kid: string | null, 
+export type HeldCredential = { subject: string, kind: SecretKind, fingerprint: string, kid: string | null, 
 /**
  * `keychain` or `file`.
  */

@@ -30,6 +30,7 @@ export const commands = {
   auditCheckpoint: () => call<Checkpoint>("audit_checkpoint"),
   auditCheckpoints: () => call<Checkpoint[]>("audit_checkpoints"),
   evidenceKeyShow: () => call<KeyInfo>("evidence_key_show"),
+  evidenceKeyUseFile: () => call<KeyInfo>("evidence_key_use_file"),
   auditVerify: () => call<ChainStatus>("audit_verify"),
   campaignList: () => call<Campaign[]>("campaign_list"),
   campaignCreate: (campaign: NewCampaign) => call<Campaign>("campaign_create", { campaign }),
