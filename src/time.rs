@@ -32,6 +32,21 @@ pub fn from_millis(ms: i64) -> Option<Timestamp> {
     DateTime::from_timestamp(ms.div_euclid(1000), 0)
 }
 
+/// The longest window a command looks back over, in days (ten years).
+pub const WINDOW_DAYS_MAX: i64 = 3660;
+
+/// The start of the window of `days` days before `now`; `days` (named `field` in the error)
+/// must be from 1 to [`WINDOW_DAYS_MAX`].
+pub fn days_before(now: Timestamp, field: &str, days: i64) -> crate::Result<Timestamp> {
+    if !(1..=WINDOW_DAYS_MAX).contains(&days) {
+        return Err(crate::Error::invalid(
+            field,
+            format!("{days} days: must be from 1 to {WINDOW_DAYS_MAX}"),
+        ));
+    }
+    Ok(now - chrono::Duration::days(days))
+}
+
 /// The current time, truncated to whole seconds so stored and returned values agree.
 pub fn now() -> Timestamp {
     let t = Utc::now();

@@ -653,12 +653,8 @@ fn usage_import_cancel(c: State<'_, Console>) {
 #[tauri::command]
 async fn trace(c: State<'_, Console>, days: i64) -> Result<TraceReport, Error> {
     let now = time::now();
-    api::trace(
-        &c.store(),
-        Some(now - chrono::Duration::days(days)),
-        Some(now),
-    )
-    .await
+    let since = time::days_before(now, "days", days)?;
+    api::trace(&c.store(), Some(since), Some(now)).await
 }
 
 #[tauri::command]

@@ -555,6 +555,20 @@ pub async fn finding_accept(
     if until <= now {
         return Err(Error::invalid("until", "must be in the future"));
     }
+    let max_days = crate::store::review::policy(&mut store.read().await?)
+        .await?
+        .acceptance_max_days;
+    if until > now + chrono::Duration::days(max_days) {
+        return Err(Error::invalid(
+            "until",
+            format!(
+                "{}: a risk is accepted for at most {max_days} days (until {}); the review \
+                 policy sets the most",
+                time::format(until),
+                &time::format(now + chrono::Duration::days(max_days))[..10]
+            ),
+        ));
+    }
     let filter = FindingFilter {
         identity_id: Some(id),
         rule: Some(rule.to_string()),

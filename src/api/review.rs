@@ -39,53 +39,45 @@ pub async fn review_policy_edit(
     let mut tx = store.begin_write().await?;
     let before = db::policy(&mut tx).await?;
     let mut p = before.clone();
-    let positive = |field: &str, v: Option<i64>, min: i64| -> Result<Option<i64>> {
-        match v {
-            Some(d) if d < min => Err(Error::invalid(field, format!("must be at least {min}"))),
-            other => Ok(other),
+    // Every number within its bounds (review::POLICY_BOUNDS), or nothing is changed.
+    let number = |field: &str, v: Option<i64>, slot: &mut i64| -> Result<()> {
+        if let Some(d) = v {
+            *slot = review::check_bound(field, d)?;
         }
+        Ok(())
     };
-    if let Some(d) = positive("high_days", edit.high_days, 1)? {
-        p.intervals.high_days = d;
-    }
-    if let Some(d) = positive("medium_days", edit.medium_days, 1)? {
-        p.intervals.medium_days = d;
-    }
-    if let Some(d) = positive("low_days", edit.low_days, 1)? {
-        p.intervals.low_days = d;
-    }
-    if let Some(d) = positive("remind_days", edit.remind_days, 0)? {
-        p.remind_days = d;
-    }
-    if let Some(d) = positive("escalate_days", edit.escalate_days, 0)? {
-        p.escalate_days = d;
-    }
-    if let Some(d) = positive("reauth_days", edit.reauth_days, 1)? {
-        p.reauth_days = d;
-    }
+    number("high_days", edit.high_days, &mut p.intervals.high_days)?;
+    number(
+        "medium_days",
+        edit.medium_days,
+        &mut p.intervals.medium_days,
+    )?;
+    number("low_days", edit.low_days, &mut p.intervals.low_days)?;
+    number("remind_days", edit.remind_days, &mut p.remind_days)?;
+    number("escalate_days", edit.escalate_days, &mut p.escalate_days)?;
+    number("reauth_days", edit.reauth_days, &mut p.reauth_days)?;
+    number(
+        "drill_high_days",
+        edit.drill_high_days,
+        &mut p.drill_intervals.high_days,
+    )?;
+    number(
+        "drill_medium_days",
+        edit.drill_medium_days,
+        &mut p.drill_intervals.medium_days,
+    )?;
+    number(
+        "drill_low_days",
+        edit.drill_low_days,
+        &mut p.drill_intervals.low_days,
+    )?;
+    number(
+        "acceptance_max_days",
+        edit.acceptance_max_days,
+        &mut p.acceptance_max_days,
+    )?;
     if let Some(d) = edit.deadline_default {
         p.deadline_default = d;
-    }
-    for (field, v, slot) in [
-        (
-            "drill_high_days",
-            edit.drill_high_days,
-            &mut p.drill_intervals.high_days,
-        ),
-        (
-            "drill_medium_days",
-            edit.drill_medium_days,
-            &mut p.drill_intervals.medium_days,
-        ),
-        (
-            "drill_low_days",
-            edit.drill_low_days,
-            &mut p.drill_intervals.low_days,
-        ),
-    ] {
-        if let Some(d) = positive(field, v, 1)? {
-            *slot = d;
-        }
     }
     if let Some(spec) = edit.fallback_reviewer.as_deref() {
         p.fallback_reviewer = match spec.trim() {

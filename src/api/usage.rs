@@ -808,12 +808,9 @@ pub async fn usage_show(
     r: &IdentityRef,
     days: i64,
 ) -> Result<IdentityUsage> {
-    if days < 1 {
-        return Err(Error::invalid("days", "must be at least 1"));
-    }
+    let since = time::format(time::days_before(now, "days", days)?)[..10].to_string();
     let mut conn = store.read().await?;
     let rec = resolve(&mut conn, r).await?;
-    let since = time::format(now - chrono::Duration::days(days))[..10].to_string();
     let rows = db::calls(&mut conn, Some(&since), None, Some(rec.id)).await?;
     let scopes = crate::store::identity::scopes(&mut conn, rec.id).await?;
     let token_events = db::token_events(&mut conn, rec.id, 20).await?;

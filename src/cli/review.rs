@@ -96,6 +96,9 @@ pub struct PolicyArgs {
     drill_medium_days: Option<i64>,
     #[arg(long)]
     drill_low_days: Option<i64>,
+    /// The longest a risk acceptance may last, in days (1 to 1825; 365 unless changed).
+    #[arg(long)]
+    acceptance_max_days: Option<i64>,
 }
 
 #[derive(Subcommand)]
@@ -199,7 +202,7 @@ fn campaign_text(c: &Campaign) -> String {
 
 fn policy_text(p: &ReviewPolicy) -> String {
     format!(
-        "review every {} days (high), {} (medium), {} (low)\nremind {} days and escalate {} days before the deadline; re-authorization due in {} days\nat the deadline: {}; fallback reviewer: {}\ndrill revocation every {} days (high), {} (medium), {} (low)",
+        "review every {} days (high), {} (medium), {} (low)\nremind {} days and escalate {} days before the deadline; re-authorization due in {} days\nat the deadline: {}; fallback reviewer: {}\ndrill revocation every {} days (high), {} (medium), {} (low)\naccept a risk for at most {} days",
         p.intervals.high_days,
         p.intervals.medium_days,
         p.intervals.low_days,
@@ -213,6 +216,7 @@ fn policy_text(p: &ReviewPolicy) -> String {
         p.drill_intervals.high_days,
         p.drill_intervals.medium_days,
         p.drill_intervals.low_days,
+        p.acceptance_max_days,
     )
 }
 
@@ -387,6 +391,7 @@ pub async fn review(
                 drill_high_days: a.drill_high_days,
                 drill_medium_days: a.drill_medium_days,
                 drill_low_days: a.drill_low_days,
+                acceptance_max_days: a.acceptance_max_days,
             };
             let p = api::review_policy_edit(store, now, actor, edit).await?;
             out.one(&p, || policy_text(&p))

@@ -748,7 +748,7 @@ pub fn inspect_bag(dir: &Path, trusted: &[VerifyingKey]) -> Result<BagVerificati
     };
     if declared != found {
         report.fail(
-            FileSet,
+            PayloadChecksums,
             format!(
                 "bag-info.txt: Payload-Oxum says {} bytes in {} files; data/ holds {} bytes in \
                  {} files",

@@ -144,7 +144,44 @@ pub struct ReviewPolicy {
     pub fallback_reviewer: Option<Person>,
     /// Days between revocation drills, by review tier.
     pub drill_intervals: Intervals,
+    /// The longest a risk acceptance may last, in days.
+    #[ts(type = "number")]
+    pub acceptance_max_days: i64,
     pub updated_at: Option<String>,
+}
+
+/// The bounds of each policy number, in days: (field, least, most). A review or drill is due
+/// within five years; reminders, escalation and re-authorization within a year; a risk is
+/// accepted for five years at the very most.
+pub const POLICY_BOUNDS: [(&str, i64, i64); 10] = [
+    ("high_days", 1, 1825),
+    ("medium_days", 1, 1825),
+    ("low_days", 1, 1825),
+    ("remind_days", 0, 365),
+    ("escalate_days", 0, 365),
+    ("reauth_days", 1, 365),
+    ("drill_high_days", 1, 1825),
+    ("drill_medium_days", 1, 1825),
+    ("drill_low_days", 1, 1825),
+    ("acceptance_max_days", 1, 1825),
+];
+
+/// `value` of the policy number `field`, refused outside [`POLICY_BOUNDS`] with the bounds
+/// named.
+pub fn check_bound(field: &str, value: i64) -> crate::Result<i64> {
+    let (_, least, most) = POLICY_BOUNDS
+        .iter()
+        .find(|(f, ..)| *f == field)
+        .copied()
+        .unwrap_or((field, 0, i64::MAX));
+    if (least..=most).contains(&value) {
+        Ok(value)
+    } else {
+        Err(crate::Error::invalid(
+            field,
+            format!("{value} days: must be from {least} to {most}"),
+        ))
+    }
 }
 
 /// Changes to the policy; `None` keeps a value.
@@ -172,6 +209,8 @@ pub struct PolicyEdit {
     pub drill_medium_days: Option<i64>,
     #[ts(type = "number | null")]
     pub drill_low_days: Option<i64>,
+    #[ts(type = "number | null")]
+    pub acceptance_max_days: Option<i64>,
 }
 
 /// Which identities a campaign reviews. Retired and revoked identities are never included.

@@ -26,6 +26,7 @@ struct PolicyRow {
     drill_high_days: i64,
     drill_medium_days: i64,
     drill_low_days: i64,
+    acceptance_max_days: i64,
     updated_at: Option<String>,
     fb_id: Option<i64>,
     fb_name: Option<String>,
@@ -37,7 +38,7 @@ struct PolicyRow {
 pub async fn policy(db: &mut Db) -> Result<ReviewPolicy> {
     let sql = "SELECT p.high_days, p.medium_days, p.low_days, p.remind_days, p.escalate_days, \
          p.reauth_days, p.deadline_default, p.drill_high_days, p.drill_medium_days, \
-         p.drill_low_days, p.updated_at, f.id AS fb_id, f.name AS fb_name, \
+         p.drill_low_days, p.acceptance_max_days, p.updated_at, f.id AS fb_id, f.name AS fb_name, \
          f.email AS fb_email, f.active AS fb_active \
          FROM review_policy p LEFT JOIN person f ON f.id = p.fallback_reviewer_id WHERE p.id = 1";
     let r: PolicyRow = on!(db, |c| sqlx::query_as(sql).fetch_one(c).await)?;
@@ -57,6 +58,7 @@ pub async fn policy(db: &mut Db) -> Result<ReviewPolicy> {
             medium_days: r.drill_medium_days,
             low_days: r.drill_low_days,
         },
+        acceptance_max_days: r.acceptance_max_days,
         updated_at: r.updated_at,
     })
 }
@@ -78,7 +80,7 @@ pub async fn update_policy(db: &mut Db, p: &ReviewPolicy, updated_at: &str) -> R
     let sql = "UPDATE review_policy SET high_days = $1, medium_days = $2, low_days = $3, \
          remind_days = $4, escalate_days = $5, reauth_days = $6, deadline_default = $7, \
          fallback_reviewer_id = $8, updated_at = $9, drill_high_days = $10, \
-         drill_medium_days = $11, drill_low_days = $12 WHERE id = 1";
+         drill_medium_days = $11, drill_low_days = $12, acceptance_max_days = $13 WHERE id = 1";
     on!(db, |c| sqlx::query(sql)
         .bind(p.intervals.high_days)
         .bind(p.intervals.medium_days)
@@ -92,6 +94,7 @@ pub async fn update_policy(db: &mut Db, p: &ReviewPolicy, updated_at: &str) -> R
         .bind(p.drill_intervals.high_days)
         .bind(p.drill_intervals.medium_days)
         .bind(p.drill_intervals.low_days)
+        .bind(p.acceptance_max_days)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;

@@ -228,6 +228,60 @@ async fn retired_identities_are_not_evaluated() {
     assert!(findings_of(&store, id).await.is_empty());
 }
 
+/// A risk is accepted for a year at most unless the review policy says otherwise.
+#[tokio::test]
+async fn a_risk_is_accepted_for_at_most_the_policys_maximum() {
+    let env = Env::new();
+    let store = env.store().await;
+    let id = clean(&store, "max", Environment::Production).await;
+    sql(
+        &store,
+        "UPDATE identity SET revocation_endpoint = NULL WHERE id = $1",
+        id,
+    )
+    .await;
+    on_pool!(store, |p| sqlx::query(
+        "INSERT INTO person (name, email) VALUES ('Cy', 'ciso@hospital.example')"
+    )
+    .execute(p)
+    .await
+    .map(|r| r.rows_affected()))
+    .expect("person");
+    let fid = format!("revocation-path-missing:{id}");
+    let accept = |days: i64| {
+        let (env, store, fid) = (&env, store.clone(), fid.clone());
+        async move {
+            crate::support::accept_as(
+                env,
+                &store,
+                now(),
+                &fid,
+                now() + chrono::Duration::days(days),
+                "vendor fix due",
+                "ciso@hospital.example",
+            )
+            .await
+        }
+    };
+    let e = accept(366).await.expect_err("past a year");
+    assert_eq!(e.code(), Code::Invalid);
+    assert!(e.to_string().contains("at most 365 days"), "{e}");
+    api::review_policy_edit(
+        &store,
+        now(),
+        &actor(),
+        steward::review::PolicyEdit {
+            acceptance_max_days: Some(30),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("policy");
+    let e = accept(31).await.expect_err("past the policy's 30 days");
+    assert!(e.to_string().contains("at most 30 days"), "{e}");
+    accept(30).await.expect("within the policy");
+}
+
 #[tokio::test]
 async fn accepting_a_risk_needs_a_non_owner_a_reason_and_a_future_date_and_expires() {
     let env = Env::new();

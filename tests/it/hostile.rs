@@ -214,7 +214,7 @@ async fn a_tag_file_that_is_no_file_is_named_at_once(#[case] attack: &str, #[cas
 /// say they were not made.
 #[rstest::rstest]
 #[case::tag_manifest(
-    "sed -i '1s/^./0/' tagmanifest-sha256.txt",
+    "sed -i '1s/^./&&/' tagmanifest-sha256.txt",
     &[CheckName::TagChecksums, CheckName::PayloadChecksums, CheckName::AuditChain, CheckName::Checkpoints],
     "not checked: the signature over tagmanifest-sha256.txt does not hold"
 )]

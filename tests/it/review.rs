@@ -814,6 +814,44 @@ async fn intervals_follow_the_tier_and_a_policy_change_reschedules() {
     assert_eq!(audit_count(&store, "review.policy").await, 2);
 }
 
+/// Every policy number has bounds, named in the error; an edit with one number out of bounds
+/// changes nothing.
+#[rstest::rstest]
+#[case::review_interval(PolicyEdit { high_days: Some(1826), ..PolicyEdit::default() }, "high_days: 1826 days: must be from 1 to 1825")]
+#[case::huge(PolicyEdit { low_days: Some(i64::MAX), ..PolicyEdit::default() }, "low_days")]
+#[case::reminder(PolicyEdit { remind_days: Some(366), ..PolicyEdit::default() }, "remind_days: 366 days: must be from 0 to 365")]
+#[case::negative_escalation(PolicyEdit { escalate_days: Some(-1), ..PolicyEdit::default() }, "escalate_days")]
+#[case::reauthorization(PolicyEdit { reauth_days: Some(400), ..PolicyEdit::default() }, "reauth_days")]
+#[case::drill(PolicyEdit { drill_low_days: Some(5000), ..PolicyEdit::default() }, "drill_low_days")]
+#[case::acceptance(PolicyEdit { acceptance_max_days: Some(0), ..PolicyEdit::default() }, "acceptance_max_days: 0 days: must be from 1 to 1825")]
+#[case::one_bad_of_two(PolicyEdit { high_days: Some(60), medium_days: Some(99999), ..PolicyEdit::default() }, "medium_days")]
+#[tokio::test]
+async fn policy_numbers_out_of_bounds_are_refused_and_change_nothing(
+    #[case] edit: PolicyEdit,
+    #[case] named: &str,
+) {
+    let env = Env::new();
+    let store = env.store().await;
+    let before = api::review_policy(&store).await.expect("policy");
+    let e = api::review_policy_edit(&store, now(), &actor(), edit)
+        .await
+        .expect_err("out of bounds");
+    assert_eq!(e.code(), Code::Invalid);
+    assert!(e.to_string().contains(named), "{e}");
+    assert_eq!(api::review_policy(&store).await.expect("policy"), before);
+    // The bounds themselves are accepted.
+    let edge = PolicyEdit {
+        high_days: Some(1825),
+        remind_days: Some(0),
+        acceptance_max_days: Some(1825),
+        ..PolicyEdit::default()
+    };
+    let p = api::review_policy_edit(&store, now(), &actor(), edge)
+        .await
+        .expect("at the bounds");
+    assert_eq!((p.intervals.high_days, p.acceptance_max_days), (1825, 1825));
+}
+
 #[tokio::test]
 async fn the_evidence_package_carries_one_campaigns_reviews_and_decisions() {
     let env = Env::new();

@@ -851,3 +851,30 @@ async fn a_failed_insert_of_aggregates_leaves_the_table_and_its_index_as_they_we
     .expect("schema");
     assert_eq!(index.as_deref(), Some("usage_daily_identity"));
 }
+
+/// A window of days is from one day to ten years: zero, a negative count or one that would
+/// overflow the clock is a clear error, not a crash.
+#[rstest::rstest]
+#[case(0)]
+#[case(-5)]
+#[case(3661)]
+#[case(i64::MAX)]
+#[tokio::test]
+async fn a_window_of_days_out_of_bounds_is_refused(#[case] days: i64) {
+    let env = Env::new();
+    let store = env.store().await;
+    let id = identity(
+        &store,
+        add("window", "system/Patient.rs", "system/Patient.rs", None),
+    )
+    .await;
+    let e = api::usage_show(&store, now(), &IdentityRef::id(id), days)
+        .await
+        .expect_err("out of bounds");
+    assert_eq!(e.code(), Code::Invalid);
+    assert!(
+        e.to_string()
+            .contains(&format!("days: {days} days: must be from 1 to 3660")),
+        "{e}"
+    );
+}

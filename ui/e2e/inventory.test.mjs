@@ -825,3 +825,51 @@ test("a new user's empty database opens on the first-start choice, and the demo 
   assert.equal(JSON.parse(own.stdout).length, 0, "nothing was seeded into the real database");
   assert.ok(existsSync(path.join(tmp, "data", "steward", "steward-demo.db")), "the demo database");
 });
+
+test("where the keychain cannot be used, an export signs nothing until the person keeps the key in a file", async () => {
+  // A window whose database asks for the keychain, with no session bus to reach one.
+  await driver.quit();
+  driverProcess.kill("SIGTERM");
+  await new Promise((r) => driverProcess.once("exit", r));
+  spawnSync("pkill", ["-TERM", "-f", app]);
+  const keyless = path.join(tmp, "keyless.db");
+  const env = {
+    ...process.env,
+    HOME: tmp,
+    XDG_DATA_HOME: path.join(tmp, "data"),
+    XDG_CONFIG_HOME: path.join(tmp, "config"),
+    STEWARD_DB: keyless,
+    STEWARD_KEY_STORE: "keychain",
+    DBUS_SESSION_BUS_ADDRESS: `unix:path=${path.join(tmp, "no-bus")}`,
+  };
+  const seeded = spawnSync(cli, ["--db", keyless, "demo", "--identities", "20"], { env, encoding: "utf8" });
+  assert.equal(seeded.status, 0, seeded.stderr);
+  driverProcess = spawn(driverBin, ["--port", String(PORT)], { env, stdio: "ignore" });
+  await waitForPort(PORT, 20000);
+  driver = await new Builder()
+    .usingServer(`http://127.0.0.1:${PORT}/`)
+    .withCapabilities({ browserName: "wry", "tauri:options": { application: app } })
+    .build();
+  await driver.wait(until.elementLocated(By.css("[data-testid=open-findings-count]")), 30000);
+  const out = path.join(tmp, "keyless-evidence");
+  await clickFresh("[data-testid=export-evidence]");
+  await driver.wait(until.elementLocated(By.css("[data-testid=export-form]")), 10000);
+  await press("[data-testid=export-submit]");
+  await answerDialog("Export signed evidence package", out);
+  const error = await driver.wait(until.elementLocated(By.css("[data-testid=export-error]")), 60000);
+  assert.match(await error.getText(), /keychain cannot keep this database's signing key/);
+  assert.ok(!existsSync(`${keyless}.signing.key`), "no key was made in a file");
+  assert.ok(!existsSync(out), "nothing was exported");
+  await shot("export-keychain-unavailable");
+  await accessible("export without a keychain");
+  // The person chooses the file, with the keyboard, and exports again.
+  await press("[data-testid=key-use-file]");
+  const notice = await driver.wait(until.elementLocated(By.css("[data-testid=key-file-notice]")), 10000);
+  assert.match(await notice.getText(), /kept in a 0600 file beside the database/);
+  assert.ok(existsSync(`${keyless}.signing.key`), "the key is in the file chosen");
+  await press("[data-testid=export-submit]");
+  await answerDialog("Export signed evidence package", out);
+  await driver.wait(until.elementLocated(By.css("[data-testid=export-done]")), 60000);
+  const verified = spawnSync(cli, ["--db", keyless, "evidence", "verify", out], { env, encoding: "utf8" });
+  assert.equal(verified.status, 0, verified.stderr);
+});

@@ -374,13 +374,17 @@ reauth_days: number, deadline_default: DeadlineDefault, fallback_reviewer: Perso
 /**
  * Days between revocation drills, by review tier.
  */
-drill_intervals: Intervals, updated_at: string | null, };
+drill_intervals: Intervals, 
+/**
+ * The longest a risk acceptance may last, in days.
+ */
+acceptance_max_days: number, updated_at: string | null, };
 
 export type PolicyEdit = { high_days: number | null, medium_days: number | null, low_days: number | null, remind_days: number | null, escalate_days: number | null, reauth_days: number | null, deadline_default: DeadlineDefault | null, 
 /**
  * Email or person id.
  */
-fallback_reviewer: string | null, drill_high_days: number | null, drill_medium_days: number | null, drill_low_days: number | null, };
+fallback_reviewer: string | null, drill_high_days: number | null, drill_medium_days: number | null, drill_low_days: number | null, acceptance_max_days: number | null, };
 
 export type CampaignFilter = { environment: Environment | null, kind: Kind | null, tier: Tier | null, 
 /**
