@@ -11,7 +11,6 @@ use steward::api::{
     ScopeInfo, TemplateEdit,
 };
 use steward::audit::Actor;
-use steward::evidence::Checkpoint;
 use steward::inventory::{
     Environment, Identity, IdentityFilter, IdentitySort, Kind, OwnerRole, Status,
 };
@@ -571,12 +570,17 @@ enum AuditCommand {
         #[arg(long)]
         limit: Option<i64>,
     },
-    /// Recompute the hash chain; exit non-zero naming the first bad seq.
+    /// Recompute the hash chain and check it against every signed checkpoint (the
+    /// database's and the checkpoint file's); exit non-zero naming the first bad seq.
     Verify {
-        /// Also check the chain against a checkpoint held outside the database (a JSON
-        /// object, e.g. a line of an evidence package's checkpoints.jsonl).
-        #[arg(long, value_name = "FILE")]
-        checkpoint: Option<PathBuf>,
+        /// Check against this file of checkpoints (JSON lines: an auditor's copy, an evidence
+        /// package's data/checkpoints.jsonl) instead of the one kept beside the database.
+        #[arg(long, visible_alias = "checkpoint", value_name = "FILE")]
+        checkpoints: Option<PathBuf>,
+        /// A public key (PEM file) the checkpoints must be signed with; repeat for keys
+        /// before a rotation (default: the keys this database has signed with).
+        #[arg(long, value_name = "PEM")]
+        key: Vec<PathBuf>,
     },
     /// Sign the current head of the chain (a checkpoint an auditor can keep).
     Checkpoint,
@@ -1244,35 +1248,21 @@ async fn dispatch(
             })
         }
         Command::Evidence(c) => evidence(c, store, now, actor, out).await,
-        Command::Audit(AuditCommand::Verify {
-            checkpoint: Some(file),
-        }) => {
-            let text = std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?;
-            let line = text
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("");
-            let cp: Checkpoint = serde_json::from_str(line).map_err(|e| {
-                Error::invalid(
-                    "--checkpoint",
-                    format!("{}: not a checkpoint ({e})", file.display()),
-                )
-            })?;
-            let s = api::audit_verify_checkpoint(store, &cp).await?;
+        Command::Audit(AuditCommand::Verify { checkpoints, key }) => {
+            let keys = key
+                .iter()
+                .map(|p| std::fs::read_to_string(p).map_err(|e| Error::io(p, e)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let opts = api::VerifyOptions { checkpoints, keys };
+            let s = api::audit_verify_with(store, &opts).await?;
             out.one(&s, || {
+                let outside = match &s.checkpoints_file {
+                    Some(f) => format!(" (with {f})"),
+                    None => " (no checkpoint file)".to_string(),
+                };
                 format!(
-                    "audit log intact and consistent with the checkpoint at seq {}: {} entries",
-                    cp.seq, s.entries
-                )
-            })
-        }
-        Command::Audit(AuditCommand::Verify { checkpoint: None }) => {
-            let s = api::audit_verify(store).await?;
-            out.one(&s, || {
-                format!(
-                    "audit log intact: {} entries, head {}",
-                    s.entries, s.head_hash
+                    "audit log intact: {} entries, head {}\n{} signed checkpoints hold{outside}",
+                    s.entries, s.head_hash, s.checkpoints
                 )
             })
         }

@@ -148,6 +148,8 @@ pub async fn audit_checkpoint(store: &Store, now: Timestamp, actor: &Actor) -> R
     )
     .await?;
     tx.commit().await?;
+    // And outside the database, where deleting it with the log's tail is not enough.
+    super::audit::append_checkpoint(store, &cp)?;
     Ok(cp)
 }
 
@@ -166,19 +168,18 @@ pub(crate) async fn checkpoint_holds(
     cp: &Checkpoint,
     status: &ChainStatus,
 ) -> Result<()> {
-    let keys = db::keys(&mut store.read().await?).await?;
-    let pem = keys
+    // The signer is found by each key's own fingerprint, never the one stored beside it.
+    let vk = db::keys(&mut store.read().await?)
+        .await?
         .iter()
-        .find(|(f, _)| *f == cp.key_fingerprint)
-        .map(|(_, p)| p.clone())
+        .filter_map(|(_, pem)| key::parse_public_pem(pem))
+        .find(|k| key::fingerprint(k) == cp.key_fingerprint)
         .ok_or_else(|| {
             Error::Integrity(format!(
                 "checkpoint signed by unknown key {}",
                 cp.key_fingerprint
             ))
         })?;
-    let vk = key::parse_public_pem(&pem)
-        .ok_or_else(|| Error::Integrity("stored public key unreadable".into()))?;
     let sig = hex::decode(&cp.signature).unwrap_or_default();
     if !key::verify(&vk, cp.message().as_bytes(), &sig) {
         return Err(Error::Integrity(

@@ -16,7 +16,10 @@ mod usage;
 mod who;
 
 pub use crate::scope::report::{scope_diff, scope_info, ScopeDiff, ScopeInfo};
-pub use audit::{audit_checkpoints, audit_log, audit_verify, AuditQuery};
+pub use audit::{
+    audit_checkpoints, audit_log, audit_verify, audit_verify_with, checkpoints_file, AuditQuery,
+    VerifyOptions,
+};
 pub use connect::{
     connect_add, connect_discover, connect_list, connect_sync, credential_set, credential_show,
     enforce, enforcement_pending, identity_drill, identity_drills, identity_register,

@@ -52,6 +52,11 @@ pub struct ChainStatus {
     #[ts(type = "number")]
     pub entries: i64,
     pub head_hash: String,
+    /// Signed checkpoints the chain was checked against (the database's and the file's).
+    #[ts(type = "number")]
+    pub checkpoints: usize,
+    /// The file of checkpoints kept outside the database that was read, if there is one.
+    pub checkpoints_file: Option<String>,
 }
 
 /// Who made a change: the OS user on a workstation, the session's login on a team database.
@@ -263,6 +268,8 @@ pub async fn verify(db: &mut crate::store::Db) -> Result<ChainStatus> {
         None => Ok(ChainStatus {
             entries: count,
             head_hash: prev,
+            checkpoints: 0,
+            checkpoints_file: None,
         }),
     }
 }

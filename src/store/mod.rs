@@ -39,6 +39,8 @@ pub const DB_ENV: &str = "STEWARD_DB";
 
 /// The environment variable that says where a new signing key goes: `keychain` or `file`.
 pub const KEY_STORE_ENV: &str = "STEWARD_KEY_STORE";
+/// Names the file signed checkpoints are also appended to (default: beside the database).
+pub const CHECKPOINTS_ENV: &str = "STEWARD_CHECKPOINTS";
 
 /// The environment variable naming the directory where a team database's keys are kept on
 /// this workstation (default: `teams/<host>-<port>-<db>` in the OS data directory).

@@ -345,52 +345,10 @@ async fn a_package_is_private_to_its_owner() {
     assert!(files > 20, "{files} files");
 }
 
-#[tokio::test]
-async fn a_checkpoint_catches_truncation_and_a_fully_rehashed_chain() {
-    let env = Env::new();
-    let store = seeded(&env, 5, 2).await;
-    let before = rows(&store, "audit_log").await;
-    let cp = api::audit_checkpoint(&store, now(), &actor())
-        .await
-        .expect("checkpoint");
-    assert_eq!(cp.seq, before);
-    api::audit_verify_checkpoint(&store, &cp)
-        .await
-        .expect("consistent");
-
-    // Truncation: the chain still verifies on its own, but no longer reaches the checkpoint.
-    tamper(&store, "DELETE FROM audit_log WHERE seq >= 5").await;
-    api::audit_verify(&store)
-        .await
-        .expect("a truncated chain is still a valid chain");
-    let e = api::audit_verify_checkpoint(&store, &cp)
-        .await
-        .expect_err("truncated");
-    assert!(e.to_string().contains("truncated"), "{e}");
-
-    // A full re-hash: change an entry and recompute every later hash.
-    let env = Env::new();
-    let store = env.store().await;
-    api::demo_seed(
-        &store,
-        now(),
-        &actor(),
-        api::DemoOptions {
-            identities: 5,
-            seed: 2,
-        },
-    )
-    .await
-    .expect("demo");
-    let cp = api::audit_checkpoint(&store, now(), &actor())
-        .await
-        .expect("checkpoint");
-    tamper(
-        &store,
-        "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2",
-    )
-    .await;
-    let entries = api::audit_log(&store, &api::AuditQuery::default())
+/// Re-hashes every entry of the chain from GENESIS, as someone who can write the database
+/// would after changing one.
+async fn rehash(store: &Store) {
+    let entries = api::audit_log(store, &api::AuditQuery::default())
         .await
         .expect("log");
     let mut prev = steward::audit::GENESIS.to_string();
@@ -410,20 +368,152 @@ async fn a_checkpoint_catches_truncation_and_a_fully_rehashed_chain() {
         .expect("rehash");
         prev = h;
     }
+}
+
+/// A plain `audit verify` checks every checkpoint, and the checkpoints kept outside the
+/// database catch a deleted tail, or a chain re-hashed whole with its checkpoints deleted
+/// from the database: each attack below passed a plain verify before.
+#[rstest::rstest]
+#[case::tail_and_checkpoints_deleted(
+    &["DELETE FROM audit_checkpoint", "DELETE FROM audit_log WHERE seq >= 5"],
+    false,
+    "audit log truncated: it ends at seq 4"
+)]
+#[case::rehashed_whole_and_checkpoints_deleted(
+    &["DELETE FROM audit_checkpoint", "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2"],
+    true,
+    "the chain was re-hashed"
+)]
+#[case::checkpoint_moved(&["UPDATE audit_checkpoint SET seq = 1"], false, "the signature does not match")]
+#[case::tail_deleted(&["DELETE FROM audit_log WHERE seq >= 5"], false, "audit log truncated")]
+#[tokio::test]
+async fn a_plain_verify_catches_what_a_surviving_checkpoint_saw(
+    #[case] attack: &[&str],
+    #[case] rehashed: bool,
+    #[case] named: &str,
+) {
+    let env = Env::new();
+    let store = seeded(&env, 5, 2).await;
+    let before = rows(&store, "audit_log").await;
+    let cp = api::audit_checkpoint(&store, now(), &actor())
+        .await
+        .expect("checkpoint");
+    assert_eq!(cp.seq, before);
+    let ok = api::audit_verify(&store).await.expect("intact");
+    assert_eq!(ok.checkpoints, 1);
+    let file = api::checkpoints_file(&store);
+    assert_eq!(
+        ok.checkpoints_file.as_deref(),
+        Some(file.to_str().expect("path"))
+    );
+    let kept = std::fs::read_to_string(&file).expect("the checkpoint file");
+    assert_eq!(kept.lines().count(), 1, "appended as it was made");
+    for sql in attack {
+        tamper(&store, sql).await;
+    }
+    if rehashed {
+        rehash(&store).await;
+    }
+    let e = api::audit_verify(&store).await.expect_err("caught");
+    assert_eq!(e.code(), Code::Integrity);
+    assert!(e.to_string().contains(named), "{named}: {e}");
+    // The same check against an auditor's copy of the file, named.
+    let copy = env.dir.path().join("auditor-copy.jsonl");
+    std::fs::copy(&file, &copy).expect("copy");
+    let opts = api::VerifyOptions {
+        checkpoints: Some(copy),
+        keys: vec![],
+    };
+    let e = api::audit_verify_with(&store, &opts)
+        .await
+        .expect_err("caught");
+    assert!(e.to_string().contains(named), "{named}: {e}");
+}
+
+/// Which key signed is decided by the key itself: a fingerprint in the database naming
+/// another key is not believed, and `--key` pins the keys that may have signed.
+#[tokio::test]
+async fn checkpoints_are_judged_by_their_keys_not_by_what_the_database_says() {
+    use ed25519_dalek::Signer;
+    let env = Env::new();
+    let store = seeded(&env, 5, 2).await;
+    let real = api::evidence_key_show(&store).await.expect("key");
+    api::audit_checkpoint(&store, now(), &actor())
+        .await
+        .expect("checkpoint");
+    // Mallory puts her public key under the real key's fingerprint, and signs a checkpoint
+    // that names that fingerprint.
+    let mallory = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let pem = steward::evidence::key::public_pem(&mallory.verifying_key());
+    on_pool!(store, |p| sqlx::query(
+        "UPDATE signing_key SET public_pem = $1 WHERE fingerprint = $2"
+    )
+    .bind(&pem)
+    .bind(&real.fingerprint)
+    .execute(p)
+    .await
+    .map(|r| r.rows_affected()))
+    .expect("swap");
+    std::fs::remove_file(api::checkpoints_file(&store)).expect("no file");
+    let e = api::audit_verify(&store).await.expect_err("not believed");
+    assert!(e.to_string().contains("which is not a known key"), "{e}");
+    // Her own checkpoint, under her own key, in the database: trusted by the database, and
+    // refused when the real key is pinned.
+    let mut forged = api::audit_checkpoints(&store).await.expect("list")[0].clone();
+    on_pool!(store, |p| sqlx::query(
+        "UPDATE signing_key SET public_pem = $1 WHERE fingerprint = $2"
+    )
+    .bind(&real.public_pem)
+    .bind(&real.fingerprint)
+    .execute(p)
+    .await
+    .map(|r| r.rows_affected()))
+    .expect("restore");
+    let fp = steward::evidence::key::fingerprint(&mallory.verifying_key());
+    on_pool!(store, |p| sqlx::query(
+        "INSERT INTO signing_key (fingerprint, public_pem, first_used) VALUES ($1, $2, $3)"
+    )
+    .bind(&fp)
+    .bind(&pem)
+    .bind("2026-11-30T00:00:00Z")
+    .execute(p)
+    .await
+    .map(|r| r.rows_affected()))
+    .expect("her key");
+    forged.prev_signature = Some(forged.signature.clone());
+    forged.seq += 1;
+    forged.head_hash = api::audit_log(&store, &api::AuditQuery::default())
+        .await
+        .expect("log")[0]
+        .hash
+        .clone();
+    forged.key_fingerprint = fp;
+    forged.signature = hex::encode(mallory.sign(forged.message().as_bytes()).to_bytes());
+    on_pool!(store, |p| sqlx::query(
+        "INSERT INTO audit_checkpoint (seq, head_hash, at, prev_signature, key_fingerprint, \
+         signature) VALUES ($1, $2, $3, $4, $5, $6)"
+    )
+    .bind(forged.seq)
+    .bind(&forged.head_hash)
+    .bind(&forged.at)
+    .bind(&forged.prev_signature)
+    .bind(&forged.key_fingerprint)
+    .bind(&forged.signature)
+    .execute(p)
+    .await
+    .map(|r| r.rows_affected()))
+    .expect("her checkpoint");
     api::audit_verify(&store)
         .await
-        .expect("a fully re-hashed chain verifies on its own");
-    let e = api::audit_verify_checkpoint(&store, &cp)
+        .expect("the database trusts the keys it lists");
+    let pinned = api::VerifyOptions {
+        checkpoints: None,
+        keys: vec![real.public_pem.clone()],
+    };
+    let e = api::audit_verify_with(&store, &pinned)
         .await
-        .expect_err("re-hashed");
-    assert!(e.to_string().contains("re-hashed"), "{e}");
-
-    let mut forged = cp.clone();
-    forged.seq = 1;
-    let e = api::audit_verify_checkpoint(&store, &forged)
-        .await
-        .expect_err("forged checkpoint");
-    assert!(e.to_string().contains("signature"), "{e}");
+        .expect_err("pinned");
+    assert!(e.to_string().contains("which is not a given key"), "{e}");
 }
 
 #[test]

@@ -138,7 +138,15 @@ campaign: number | null, };
 
 export type AuditEntry = { seq: number, at: string, actor: string, action: string, subject: string, details: Record<string, unknown>, prev_hash: string, hash: string, };
 
-export type ChainStatus = { entries: number, head_hash: string, };
+export type ChainStatus = { entries: number, head_hash: string, 
+/**
+ * Signed checkpoints the chain was checked against (the database's and the file's).
+ */
+checkpoints: number, 
+/**
+ * The file of checkpoints kept outside the database that was read, if there is one.
+ */
+checkpoints_file: string | null, };
 
 export type AuditQuery = { 
 /**
