@@ -107,9 +107,14 @@ fn from_file(path: &Path) -> Result<Zeroizing<[u8; 32]>> {
         Some(bytes) => seed_of(&bytes, &path.display().to_string()),
         None => {
             let seed = new_seed();
-            crate::inventory::fingerprint::write_private(path, seed.as_ref())
-                .map_err(|e| Error::io(path, e))?;
-            Ok(seed)
+            if crate::inventory::fingerprint::create_key_file(path, seed.as_ref())
+                .map_err(|e| Error::io(path, e))?
+            {
+                Ok(seed)
+            } else {
+                // Another process made it first: theirs is the key.
+                from_file(path)
+            }
         }
     }
 }

@@ -38,8 +38,12 @@ impl FingerprintKey {
             None => {
                 let mut raw = Zeroizing::new([0u8; KEY_LEN]);
                 rand::rngs::OsRng.fill_bytes(raw.as_mut());
-                write_private(path, raw.as_ref()).map_err(|e| Error::io(path, e))?;
-                Ok(FingerprintKey(raw))
+                if create_key_file(path, raw.as_ref()).map_err(|e| Error::io(path, e))? {
+                    Ok(FingerprintKey(raw))
+                } else {
+                    // Another process made it first: theirs is the key.
+                    FingerprintKey::load_or_create(path)
+                }
             }
         }
     }
@@ -111,6 +115,24 @@ pub(crate) fn read_private(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>> {
         .read_to_end(&mut bytes)
         .map_err(|e| Error::io(path, e))?;
     Ok(Some(bytes))
+}
+
+/// Makes a key file (0600) holding `bytes`, unless one is there already: written whole to a
+/// file of its own, then linked into place, so another process making the same key at the
+/// same moment finds either nothing or a whole key. False when one was there (read it).
+pub(crate) fn create_key_file(path: &Path, bytes: &[u8]) -> std::io::Result<bool> {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(format!(".new-{}", std::process::id()));
+    let tmp = std::path::PathBuf::from(name);
+    let _ = std::fs::remove_file(&tmp);
+    write_private(&tmp, bytes)?;
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -194,6 +194,9 @@ impl Store {
                 .map_err(|e| Error::io(dir, e))?;
         }
         private_db_files(&path)?;
+        // One process at a time brings the schema up to date and makes the fingerprint key:
+        // a window and a CLI started together on a new database would otherwise both migrate.
+        let _opening = open_lock(&path).await?;
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(&path)
             .create_if_missing(true)
@@ -555,6 +558,25 @@ fn private_data_dir(dir: &Path, ours: bool) -> std::io::Result<()> {
     #[cfg(not(unix))]
     let _ = ours;
     Ok(())
+}
+
+/// Waits for, and holds until dropped, the lock on `<db>.lock` (0600, beside the database)
+/// that processes opening the database take in turn.
+async fn open_lock(db: &Path) -> Result<std::fs::File> {
+    let mut name = db.as_os_str().to_os_string();
+    name.push(".lock");
+    let path = PathBuf::from(name);
+    tokio::task::spawn_blocking(move || {
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&path).map_err(|e| Error::io(&path, e))?;
+        file.lock().map_err(|e| Error::io(&path, e))?;
+        Ok(file)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("opening the database: {e}")))?
 }
 
 /// A SQLite database, its WAL and its shared memory are readable by their owner only

@@ -7,6 +7,7 @@ mod audit;
 mod authz;
 mod bindings;
 mod cli;
+mod concurrency;
 mod crash;
 mod evidence;
 mod findings;

@@ -1,0 +1,182 @@
+//! The window and the CLI on one database at once: on first start (migrations, keys) and
+//! while a long import runs, neither fails nor loses a write.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use crate::support::{actor, now, on_postgres, stderr, Env, OS_USER};
+use steward::api::{self, IdentityEdit, NewIdentity};
+use steward::inventory::{Environment, Kind};
+use steward::Store;
+
+fn steward(env: &Env, db: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_steward"));
+    cmd.arg("--db")
+        .arg(db)
+        .args(args)
+        .env_remove("STEWARD_DB")
+        .env("HOME", env.dir.path())
+        .env("USER", OS_USER)
+        .env("LOGNAME", OS_USER)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+fn add(env: &Env, db: &Path, client: &str) -> Child {
+    steward(
+        env,
+        db,
+        &[
+            "identity",
+            "add",
+            "--client-id",
+            client,
+            "--name",
+            client,
+            "--kind",
+            "backend_service",
+            "--environment",
+            "staging",
+        ],
+    )
+    .spawn()
+    .expect("spawn")
+}
+
+fn new_identity(client: &str) -> NewIdentity {
+    NewIdentity {
+        client_id: client.into(),
+        environment: Some(Environment::Staging),
+        fields: IdentityEdit {
+            name: Some(client.into()),
+            kind: Some(Kind::BackendService),
+            ..IdentityEdit::default()
+        },
+    }
+}
+
+#[tokio::test]
+async fn a_first_start_from_several_processes_at_once_loses_nothing() {
+    if on_postgres() {
+        return; // a new SQLite file's first start: the SQLite pass runs it
+    }
+    let env = Env::sqlite();
+    let db = env.dir.path().join("new.db");
+    // Eight CLIs and this process (as the window would) open the new database together; two
+    // more make the signing key.
+    let mut children: Vec<Child> = (0..8)
+        .map(|i| add(&env, &db, &format!("cli-{i}")))
+        .collect();
+    for _ in 0..2 {
+        children.push(
+            steward(&env, &db, &["--json", "evidence", "key", "show"])
+                .spawn()
+                .expect("spawn"),
+        );
+    }
+    let store = Store::open(&db).await.expect("the window opens it too");
+    api::identity_add(&store, now(), &actor(), new_identity("window"))
+        .await
+        .expect("the window's write");
+    let mut fingerprints = Vec::new();
+    for c in children {
+        let out = c.wait_with_output().expect("wait");
+        assert!(out.status.success(), "{}", stderr(&out));
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout) {
+            if let Some(fp) = v["fingerprint"].as_str() {
+                fingerprints.push(fp.to_string());
+            }
+        }
+    }
+    let listed = api::identity_list(&store, &Default::default())
+        .await
+        .expect("list");
+    assert_eq!(listed.total, 9, "every write is there");
+    let mine = api::evidence_key_show(&store).await.expect("key");
+    assert_eq!(fingerprints.len(), 2);
+    assert!(
+        fingerprints.iter().all(|f| *f == mine.fingerprint),
+        "one signing key: {fingerprints:?} and {}",
+        mine.fingerprint
+    );
+    api::audit_verify(&store).await.expect("chain");
+}
+
+#[tokio::test]
+async fn writes_go_through_while_a_long_import_runs() {
+    if on_postgres() {
+        return;
+    }
+    use steward::scope::{Context, Interaction};
+    use steward::usage::synthetic::{write_event, SyntheticCall};
+    let env = Env::sqlite();
+    let db = env.dir.path().join("busy.db");
+    let store = Store::open(&db).await.expect("open");
+    let file = env.dir.path().join("big.ndjson");
+    {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&file).expect("create"));
+        for i in 0..400_000usize {
+            let recorded = format!("2026-{:02}-{:02}T10:00:00Z", 1 + i % 12, 1 + i % 28);
+            let client = format!("busy-{}", i % 5000);
+            write_event(
+                &mut out,
+                &SyntheticCall {
+                    client_id: &client,
+                    recorded: &recorded,
+                    context: Context::System,
+                    resource_type: "Observation",
+                    interaction: Interaction::Read,
+                    success: true,
+                    patient: "p",
+                    request_id: i as u64,
+                },
+            )
+            .expect("event");
+        }
+    }
+    let mut import = steward(
+        &env,
+        &db,
+        &["import", "audit", file.to_str().expect("path")],
+    )
+    .spawn()
+    .expect("import");
+    let mut overlapped = 0;
+    // The window's writes and the CLI's, meanwhile.
+    let started = std::time::Instant::now();
+    let mut n = 0;
+    while started.elapsed() < std::time::Duration::from_secs(3) {
+        api::identity_add(
+            &store,
+            now(),
+            &actor(),
+            new_identity(&format!("window-{n}")),
+        )
+        .await
+        .expect("a write from the window while the import runs");
+        let out = add(&env, &db, &format!("cli-{n}"))
+            .wait_with_output()
+            .expect("cli");
+        assert!(
+            out.status.success(),
+            "a write from the CLI: {}",
+            stderr(&out)
+        );
+        n += 1;
+        overlapped += usize::from(import.try_wait().expect("import").is_none());
+    }
+    assert!(overlapped > 0, "the writes ran while the import did");
+    let out = import.wait_with_output().expect("import");
+    assert!(out.status.success(), "the import: {}", stderr(&out));
+    let listed = api::identity_list(&store, &Default::default())
+        .await
+        .expect("list");
+    assert_eq!(listed.total as usize, 2 * n, "every write is there");
+    let calls: i64 = rusqlite::Connection::open(&db)
+        .expect("open")
+        .query_row("SELECT sum(calls) FROM usage_daily", [], |r| r.get(0))
+        .expect("calls");
+    assert_eq!(calls, 400_000, "and every call the import counted");
+    api::audit_verify(&store).await.expect("chain");
+}
