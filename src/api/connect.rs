@@ -539,7 +539,7 @@ pub async fn identity_register(
         ..IdentityInput::default()
     };
     if let Some(s) = &done.client_secret {
-        input.client_secret = Some(zeroize::Zeroizing::new(s.clone()));
+        input.client_secret = Some(s.clone());
     }
     if let Some(fp) = key_fp {
         input.key_fingerprints = vec![fp];

@@ -155,7 +155,7 @@ async fn drill(
     let token = match oauth::client_credentials(http, &t.token_endpoint, &t.auth, &t.scope).await {
         Ok((token, a)) => {
             log.push("token", s, "ok", Some(&a), None);
-            zeroize::Zeroizing::new(token)
+            token
         }
         Err(e) => {
             log.push("token", s, "error", None, Some(e.to_string()));

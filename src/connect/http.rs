@@ -63,13 +63,24 @@ pub fn endpoint(field: &str, text: &str) -> Result<Url> {
     Ok(url)
 }
 
-/// An answer, its body read in full (within [`MAX_BODY`]).
-#[derive(Debug)]
+/// An answer, its body read in full (within [`MAX_BODY`]). A body may hold a token or a
+/// client secret: it is zeroized when dropped, and `Debug` shows its length only.
 pub struct Answer {
     pub url: Url,
     pub status: StatusCode,
-    pub body: Vec<u8>,
+    pub body: zeroize::Zeroizing<Vec<u8>>,
     pub ms: u64,
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answer")
+            .field("url", &self.url.as_str())
+            .field("status", &self.status)
+            .field("body", &format_args!("{} bytes", self.body.len()))
+            .field("ms", &self.ms)
+            .finish()
+    }
 }
 
 impl Answer {
@@ -260,7 +271,7 @@ impl Http {
         if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
             return Err(too_large(&final_url));
         }
-        let mut body = Vec::new();
+        let mut body = zeroize::Zeroizing::new(Vec::new());
         while let Some(chunk) = resp.chunk().await.map_err(|e| describe(&final_url, &e))? {
             if body.len() + chunk.len() > MAX_BODY {
                 return Err(too_large(&final_url));

@@ -169,7 +169,7 @@ impl<'a> Admin<'a> {
         Ok(Admin {
             http,
             base: admin_base(&c.issuer, realm)?,
-            token: Zeroizing::new(token),
+            token,
         })
     }
 

