@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test deps deps-test ui build lint unit keychain e2e package package-test appimage bench clean
+.PHONY: run test deps deps-test ui build lint unit keychain e2e package package-test appimage bench clean fuzz
 
 # The console people use is the optimized build (the first build takes several minutes).
 run: deps ui
@@ -10,6 +10,7 @@ run: deps ui
 	target/release/steward-desktop
 
 test: deps-test build lint unit keychain e2e
+	$(MAKE) fuzz FUZZ_SECONDS=15
 	$(MAKE) package PROFILE=debug
 	$(MAKE) package-test
 
@@ -43,6 +44,12 @@ keychain:
 
 e2e:
 	bash scripts/e2e.sh
+
+# Every parser of untrusted input under AFL++ (afl.rs, stable toolchain), FUZZ_SECONDS a
+# target; `make test` runs a short round. A crash or a hang fails.
+FUZZ_SECONDS ?= 600
+fuzz:
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
 # The .deb (Tauri's bundler, pinned in ui/package.json): the console, its menu entry and icon,
 # and the steward CLI, copied to dist/ under Debian's name for it. `make test` packages the

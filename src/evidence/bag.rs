@@ -38,6 +38,10 @@ pub struct PayloadFile {
     buf: Vec<u8>,
     sha: Sha256,
     len: u64,
+    /// Bytes written since the last flush to disk was started.
+    unflushed: u64,
+    /// A flush of what was written so far, under way on a thread of its own.
+    flushing: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
 
 /// A payload file written: its name under `data/`, SHA-256 and size.
@@ -52,19 +56,47 @@ pub struct Written {
 /// cache between the two.
 const BUF: usize = 256 * 1024;
 
+/// Bytes of a payload file written between flushes to disk: a large file goes to disk while
+/// it is still being written, and its last flush, before the rename, has little left to do.
+const FLUSH_EVERY: u64 = 32 << 20;
+
 impl PayloadFile {
     fn spill(&mut self) -> std::io::Result<()> {
         use std::io::Write;
         self.sha.update(&self.buf);
         self.file.write_all(&self.buf)?;
-        self.len += self.buf.len() as u64;
+        self.wrote(self.buf.len());
         self.buf.clear();
         Ok(())
+    }
+
+    /// Counts `n` bytes written, and starts a flush of them to disk on a thread of its own
+    /// every [`FLUSH_EVERY`] bytes (one at a time).
+    fn wrote(&mut self, n: usize) {
+        self.len += n as u64;
+        self.unflushed += n as u64;
+        if self.unflushed < FLUSH_EVERY || self.flushing.as_ref().is_some_and(|f| !f.is_finished())
+        {
+            return;
+        }
+        if let Ok(file) = self.file.try_clone() {
+            if let Some(done) = self.flushing.take() {
+                // Its error, if any, comes again from the last flush.
+                let _ = done.join();
+            }
+            self.unflushed = 0;
+            self.flushing = Some(std::thread::spawn(move || file.sync_data()));
+        }
     }
 
     /// Writes what is left and returns the file's hash and size.
     pub fn finish(mut self) -> Result<Written> {
         self.spill().map_err(|e| Error::io(&self.path, e))?;
+        if let Some(f) = self.flushing.take() {
+            f.join()
+                .map_err(|_| Error::Internal(format!("{}: a flush to disk stopped", self.name)))?
+                .map_err(|e| Error::io(&self.path, e))?;
+        }
         // On disk before the package is renamed into place.
         self.file.sync_all().map_err(|e| Error::io(&self.path, e))?;
         Ok(Written {
@@ -82,7 +114,7 @@ impl std::io::Write for PayloadFile {
             self.spill()?;
             self.sha.update(bytes);
             self.file.write_all(bytes)?;
-            self.len += bytes.len() as u64;
+            self.wrote(bytes.len());
             return Ok(bytes.len());
         }
         self.buf.extend_from_slice(bytes);
@@ -149,6 +181,8 @@ impl Builder {
             buf: Vec::with_capacity(BUF + BUF / 4),
             sha: Sha256::new(),
             len: 0,
+            unflushed: 0,
+            flushing: None,
         })
     }
 
@@ -830,6 +864,44 @@ pub fn inspect_bag(dir: &Path, trusted: &[VerifyingKey]) -> Result<BagVerificati
     Ok(report)
 }
 
+/// Reads `bytes` as each text of a package the verifier parses: a manifest, `bag-info.txt`,
+/// a minisign file, names, the exported audit log and the checkpoints. For the fuzzer
+/// (`fuzz/`): it must never panic nor hang, and the log read whole and in small pieces must
+/// say the same (it panics if not).
+#[doc(hidden)]
+pub fn check_untrusted_text(bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    if let Ok(lines) = parse_manifest(&text, "manifest-sha256.txt") {
+        for (_, name) in &lines {
+            let _ = name_problem(name);
+        }
+    }
+    let _ = payload_oxum(bytes);
+    let vk = ed25519_dalek::SigningKey::from_bytes(&[1; 32]).verifying_key();
+    let _ = check_minisig(&vk, bytes, bytes);
+    let seqs = checkpoint_seqs(bytes);
+    let whole = check_audit_log(bytes, BLOCK, CHUNK, &seqs).expect("bytes in memory");
+    let small = check_audit_log(bytes, 64, 97, &seqs).expect("bytes in memory");
+    assert_eq!(whole.hash, small.hash);
+    assert_eq!(whole.bytes, bytes.len() as u64);
+    assert_eq!(
+        whole.verdict, small.verdict,
+        "the log read in pieces says what it says read whole"
+    );
+    let mut report = BagVerification {
+        key_fingerprint: String::new(),
+        payload_files: 0,
+        audit_entries: 0,
+        checkpoints: 0,
+        checks: vec![Check {
+            name: CheckName::Checkpoints,
+            passed: true,
+            problems: Vec::new(),
+        }],
+    };
+    check_checkpoints(bytes, &whole.heads, &vk, &[], &mut report);
+}
+
 /// Why a payload file fails its manifest line, if it does.
 fn check_hash(
     name: &str,
@@ -1353,6 +1425,16 @@ mod tests {
     use super::*;
 
     proptest::proptest! {
+        /// What the fuzzer drives holds on text of the characters an audit log is made of:
+        /// no panic, and the log read in pieces says what it says read whole.
+        #[test]
+        fn untrusted_text_is_read_alike_whole_and_in_pieces(
+            text in proptest::collection::vec(proptest::sample::select(
+                b"{}[]\":,\n\r \\seqhaprv_0123456789abcdef\xff".to_vec()), 0..400)
+        ) {
+            check_untrusted_text(&text);
+        }
+
         /// The block reader splits lines exactly as `str::lines` does.
         #[test]
         fn lines_split_as_str_lines_does(text in "[a\\r\\n]{0,40}") {
@@ -1474,6 +1556,18 @@ mod tests {
                 Err(format!("not UTF-8 at byte {at}")),
                 "blocks of {block}"
             );
+        }
+    }
+
+    proptest::proptest! {
+        /// A real log with one byte changed, anywhere, to anything: read alike whole and in
+        /// pieces, without a panic.
+        #[test]
+        fn a_log_with_any_byte_changed_is_read_alike(at in 0usize..4000, to in 0u8..=255) {
+            let mut bytes = log(1, 20).into_bytes();
+            let at = at % bytes.len();
+            bytes[at] = to;
+            check_untrusted_text(&bytes);
         }
     }
 

@@ -1,0 +1,32 @@
+//! FHIR AuditEvents as `steward import audit` reads them: one event or a Bundle, and NDJSON
+//! (the parallel reader, its JSON tokenizer and its hashing). Never a panic, never a hang.
+use std::sync::atomic::AtomicBool;
+
+use steward::inventory::fingerprint::FingerprintKey;
+use steward::usage::{scan_document, scan_ndjson, Control, Input, Tokens};
+
+fn main() {
+    let key = FingerprintKey::from_bytes([7; 32]);
+    let tokens = Tokens {
+        key: &key,
+        clients: [(key.secret("tok-1"), "known-client".to_string())].into(),
+    };
+    afl::fuzz!(|bytes: &[u8]| {
+        let cancel = AtomicBool::new(false);
+        let control = Control {
+            cancel: &cancel,
+            progress: &|_, _| {},
+        };
+        let document = scan_document(bytes, &tokens);
+        let lines = scan_ndjson(Input::Bytes(bytes), bytes.len() as u64, &tokens, &control);
+        if let Ok(scan) = &lines {
+            // Every line is a call, not a REST call, malformed, or blank.
+            let counted: u64 = scan.aggregates.iter().map(|(_, a)| a.calls).sum();
+            assert_eq!(
+                counted, scan.calls,
+                "the aggregates hold every call counted"
+            );
+        }
+        let _ = document;
+    });
+}
