@@ -136,7 +136,7 @@ pub async fn team_pull(store: &Store, out: &Path) -> Result<Transfer> {
         .to_string_lossy();
     let partial = out.with_file_name(format!(".{name}.partial"));
     let sidecars = |p: &Path| -> Vec<PathBuf> {
-        ["", "-wal", "-shm", ".key"]
+        ["", "-wal", "-shm", ".key", ".lock"]
             .iter()
             .map(|s| PathBuf::from(format!("{}{s}", p.display())))
             .collect()

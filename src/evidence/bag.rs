@@ -1289,10 +1289,10 @@ fn check_audit_log(
 ) -> std::io::Result<LogCheck> {
     let mut sha = Sha256::new();
     let mut bytes = 0u64;
-    // `now`: the carried partial line, then the fresh bytes from `fresh` on.
+    // Two buffers, each zeroed once, when it is made or grows (not for every chunk). `now`
+    // holds `now_len` bytes: the partial line carried over, then fresh bytes from `fresh` on.
     let mut now = vec![0; chunk];
-    let n = fill(&mut r, &mut now)?;
-    now.truncate(n);
+    let mut now_len = fill(&mut r, &mut now)?;
     let mut fresh = 0;
     let mut next: Vec<u8> = Vec::new();
     let mut spans: Vec<Span<'static>> = Vec::new();
@@ -1301,35 +1301,32 @@ fn check_audit_log(
     // Lines before `now`, and the file offset of its first byte.
     let (mut before, mut offset) = (0usize, 0u64);
     loop {
-        let eof = now.len() - fresh < chunk;
+        let eof = now_len - fresh < chunk;
         let cut = if eof {
-            now.len()
+            now_len
         } else {
-            memchr::memrchr(b'\n', &now).map_or(0, |i| i + 1)
+            memchr::memrchr(b'\n', &now[..now_len]).map_or(0, |i| i + 1)
         };
-        let carried = now.len() - cut;
+        let carried = now_len - cut;
         if carried > MAX_LINE && too_long.is_none() {
             too_long = Some(format!(
                 "line {}: longer than {MAX_LINE} bytes",
                 before + lines(&now[..cut]).count() + 1
             ));
         }
-        next.clear();
-        if too_long.is_none() {
-            next.extend_from_slice(&now[cut..]);
+        let keep = if too_long.is_none() { carried } else { 0 };
+        if next.len() < keep + chunk {
+            next.resize(keep + chunk, 0);
         }
-        let keep = next.len();
+        next[..keep].copy_from_slice(&now[cut..cut + keep]);
         let (read, checked) = rayon::join(
             || {
-                sha.update(&now[fresh..]);
-                bytes += (now.len() - fresh) as u64;
+                sha.update(&now[fresh..now_len]);
+                bytes += (now_len - fresh) as u64;
                 if eof {
                     return Ok(0);
                 }
-                next.resize(keep + chunk, 0);
-                let n = fill(&mut r, &mut next[keep..]);
-                next.truncate(keep + *n.as_ref().unwrap_or(&0));
-                n
+                fill(&mut r, &mut next[keep..keep + chunk])
             },
             || check_lines(&now[..cut], block, before, offset, wanted),
         );
@@ -1340,11 +1337,12 @@ fn check_audit_log(
         }
         before += lines_in;
         offset += cut as u64;
-        read?;
+        let n = read?;
         if eof {
             break;
         }
         std::mem::swap(&mut now, &mut next);
+        now_len = keep + n;
         fresh = keep;
     }
     // As when the file is read whole: text that is not UTF-8 is named before any link.
