@@ -164,13 +164,26 @@ async fn ask(c: &Console, spec: DialogSpec) -> Result<Option<String>, Error> {
     .await
     .map_err(|e| failed(e.to_string()))?
     .map_err(|e| failed(e.to_string()))?;
-    if !out.status.success() {
-        return Err(failed(
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ));
-    }
-    let answer: Option<PathBuf> =
-        serde_json::from_slice(&out.stdout).map_err(|e| failed(e.to_string()))?;
+    // The answer is the line the dialog printed. GTK may still fail as the process ends,
+    // after the person answered (seen under Xvfb without a session bus): an answer printed is
+    // kept; without one, the error says how the dialog ended and what it said (GTK's own
+    // warnings left out).
+    let answer: Option<PathBuf> = match serde_json::from_slice(&out.stdout) {
+        Ok(answer) => answer,
+        Err(e) => {
+            let said: Vec<&str> = std::str::from_utf8(&out.stderr)
+                .unwrap_or("")
+                .lines()
+                .filter(|l| !l.contains("-WARNING **") && !l.trim().is_empty())
+                .collect();
+            return Err(failed(format!(
+                "it ended ({}) without an answer ({e}){}{}",
+                out.status,
+                if said.is_empty() { "" } else { ": " },
+                said.join("; ")
+            )));
+        }
+    };
     Ok(answer.map(|path| {
         let shown = path.to_string_lossy().into_owned();
         c.chosen
