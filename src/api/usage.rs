@@ -163,10 +163,21 @@ async fn lookups(
     environment: Environment,
 ) -> Result<(Tokens<'_>, HashMap<(String, Environment), i64>)> {
     let mut conn = store.read().await?;
-    let tokens = Tokens {
-        key: store.fingerprint_key(),
-        clients: db::token_clients(&mut conn, environment).await?,
-    };
+    let mut tokens = Tokens::new(
+        store.fingerprint_key(),
+        db::token_clients(&mut conn, environment).await?,
+    );
+    for (fingerprint, scopes) in db::token_scopes(&mut conn, environment).await? {
+        match ScopeSet::parse(&scopes).only_context() {
+            Some(context) => tokens.contexts.insert(fingerprint, context),
+            None => tokens.contexts.remove(&fingerprint),
+        };
+    }
+    tokens.kinds = db::client_kinds(&mut conn, environment)
+        .await?
+        .into_iter()
+        .map(|(client, kind)| (client, kind.context()))
+        .collect();
     let known = db::identities_by_client(&mut conn).await?;
     Ok((tokens, known))
 }
@@ -268,6 +279,8 @@ async fn write_audit_import(
                 outcome: if k.success { "success" } else { "failure" },
                 identity_id,
                 calls: a.calls,
+                by_token: a.by_token,
+                by_identity: a.by_identity,
                 first_seen: &a.first,
                 last_seen: &a.last,
             }
@@ -628,6 +641,14 @@ pub struct TraceReport {
     pub counts: ClassCounts,
     /// Share of calls traced, 0-100 (100 when there are no calls).
     pub traced_percent: f64,
+    /// Calls whose event named no patient or person as its requestor, classed by the
+    /// context of the scopes their token was issued with.
+    #[ts(type = "number")]
+    pub context_by_token: i64,
+    /// Calls whose event named no patient or person as its requestor and whose token Steward
+    /// does not hold, classed by the context the calling identity's kind makes possible.
+    #[ts(type = "number")]
+    pub context_by_identity: i64,
     pub identities: Vec<IdentityTrace>,
     /// The largest untraced rows, most calls first.
     pub top: Vec<Offender>,
@@ -708,7 +729,10 @@ pub async fn trace(
     let mut counts = ClassCounts::default();
     let mut per: BTreeMap<(Option<i64>, String, Environment), ClassCounts> = BTreeMap::new();
     let mut top: Vec<Offender> = Vec::new();
+    let (mut context_by_token, mut context_by_identity) = (0, 0);
     for r in &rows {
+        context_by_token += r.by_token;
+        context_by_identity += r.by_identity;
         let subject = r.identity_id.and_then(|id| subjects.get(&id));
         let class = classify(r, subject.filter(|_| r.identity_id.is_some()));
         counts.add(class, r.calls);
@@ -759,6 +783,8 @@ pub async fn trace(
         until,
         counts,
         traced_percent,
+        context_by_token,
+        context_by_identity,
         identities,
         top,
     })

@@ -202,6 +202,13 @@ pub async fn trace(a: TraceArgs, store: &Store, out: &Output) -> Result<(), Erro
             c.unowned, pct(c.unowned),
             c.unknown_client, pct(c.unknown_client),
         );
+        if t.context_by_token + t.context_by_identity > 0 {
+            s.push_str(&format!(
+                "\n  of which the log named no patient or person as requestor, classed by\n    \
+                 the scopes of the call's token  {:>10}\n    the kind of the identity       {:>10}",
+                t.context_by_token, t.context_by_identity,
+            ));
+        }
         if !t.top.is_empty() {
             s.push_str("\ntop untraced:");
             for o in &t.top {

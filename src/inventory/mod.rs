@@ -66,6 +66,20 @@ text_enum! {
     }
 }
 
+impl Kind {
+    /// The context this kind's calls are in when a log does not say: a patient app acts for
+    /// its patient, a clinician app for its user, a backend service or service account for
+    /// itself.
+    pub fn context(self) -> crate::scope::Context {
+        use crate::scope::Context;
+        match self {
+            Kind::PatientApp => Context::Patient,
+            Kind::ClinicianApp => Context::User,
+            Kind::BackendService | Kind::ServiceAccount => Context::System,
+        }
+    }
+}
+
 text_enum! {
     /// Where an identity runs; production must stay separate from the others.
     Environment {

@@ -67,6 +67,14 @@ impl ScopeSet {
     }
 
     /// Whether a non-resource scope is in the set.
+    /// The one context the set's resource scopes grant, when they grant resources in exactly
+    /// one context.
+    pub fn only_context(&self) -> Option<Context> {
+        let mut contexts = self.resources.keys().map(|(c, _, _)| *c);
+        let first = contexts.next()?;
+        contexts.all(|c| c == first).then_some(first)
+    }
+
     pub fn has(&self, special: Special) -> bool {
         self.special.contains(&special)
     }

@@ -7,7 +7,7 @@ use sqlx::{PgConnection, SqliteConnection};
 
 use super::identity::scope_columns;
 use super::{on, Db, Split};
-use crate::inventory::Environment;
+use crate::inventory::{Environment, Kind};
 use crate::{Error, Result};
 
 /// A previous import of the same content, if any: (id, imported_at).
@@ -65,6 +65,31 @@ pub async fn identities_by_client(db: &mut Db) -> Result<HashMap<(String, Enviro
     Ok(rows.into_iter().map(|(c, e, id)| ((c, e), id)).collect())
 }
 
+/// client_id -> kind of the identities of one environment.
+pub async fn client_kinds(db: &mut Db, environment: Environment) -> Result<HashMap<String, Kind>> {
+    let rows: Vec<(String, Kind)> = on!(db, |c| sqlx::query_as(
+        "SELECT client_id, kind FROM identity WHERE environment = $1"
+    )
+    .bind(environment)
+    .fetch_all(c)
+    .await)?;
+    Ok(rows.into_iter().collect())
+}
+
+/// token fingerprint -> the scopes it was issued with (as the token events of one
+/// environment recorded them, the latest issuance or scope change last).
+pub async fn token_scopes(db: &mut Db, environment: Environment) -> Result<Vec<(String, String)>> {
+    Ok(on!(db, |c| sqlx::query_as(
+        "SELECT token_fingerprint, scopes FROM token_event \
+         WHERE environment = $1 AND token_fingerprint IS NOT NULL AND scopes IS NOT NULL \
+           AND event IN ('issued', 'refreshed', 'scope_changed') \
+         ORDER BY at, id",
+    )
+    .bind(environment)
+    .fetch_all(c)
+    .await)?)
+}
+
 /// token fingerprint -> client_id from the token events of one environment.
 pub async fn token_clients(
     db: &mut Db,
@@ -91,17 +116,22 @@ pub struct UsageRow<'a> {
     pub outcome: &'static str,
     pub identity_id: Option<i64>,
     pub calls: u64,
+    /// Of the calls, those whose context their token's issued scopes settled.
+    pub by_token: u64,
+    /// Of the calls, those whose context the kind of the calling identity settled.
+    pub by_identity: u64,
     pub first_seen: &'a str,
     pub last_seen: &'a str,
 }
 
-/// Rows a statement of [`add_usage`]: 11 values a row stay well under the engines' limits of
+/// Rows a statement of [`add_usage`]: 13 values a row stay well under the engines' limits of
 /// bound values (SQLite's 32766, PostgreSQL's 65535).
 const ROWS_A_STATEMENT: usize = 500;
 
 /// The head of an upsert of usage rows; their values follow, each bound by [`bind_usage`].
 const INSERT_USAGE: &str = "INSERT INTO usage_daily (client_id, environment, day, context, \
-    resource_type, interaction, outcome, identity_id, calls, first_seen, last_seen) ";
+    resource_type, interaction, outcome, identity_id, calls, by_token, by_identity, first_seen, \
+    last_seen) ";
 
 /// Binds one usage row's values, on either engine.
 fn bind_usage<'q, 'r, DB>(
@@ -124,6 +154,8 @@ fn bind_usage<'q, 'r, DB>(
         .push_bind(r.outcome)
         .push_bind(r.identity_id)
         .push_bind(i64::try_from(r.calls).unwrap_or(i64::MAX))
+        .push_bind(i64::try_from(r.by_token).unwrap_or(i64::MAX))
+        .push_bind(i64::try_from(r.by_identity).unwrap_or(i64::MAX))
         .push_bind(r.first_seen)
         .push_bind(r.last_seen);
 }
@@ -150,6 +182,8 @@ async fn add_usage_pg(
         q.push(
             " ON CONFLICT (client_id, environment, day, context, resource_type, interaction, \
              outcome) DO UPDATE SET calls = usage_daily.calls + excluded.calls, \
+             by_token = usage_daily.by_token + excluded.by_token, \
+             by_identity = usage_daily.by_identity + excluded.by_identity, \
              identity_id = coalesce(excluded.identity_id, usage_daily.identity_id), \
              first_seen = least(usage_daily.first_seen, excluded.first_seen), \
              last_seen = greatest(usage_daily.last_seen, excluded.last_seen)",
@@ -195,6 +229,8 @@ async fn add_usage_sqlite(
         q.push(
             " ON CONFLICT (client_id, environment, day, context, resource_type, interaction, \
              outcome) DO UPDATE SET calls = calls + excluded.calls, \
+             by_token = by_token + excluded.by_token, \
+             by_identity = by_identity + excluded.by_identity, \
              identity_id = coalesce(excluded.identity_id, identity_id), \
              first_seen = min(first_seen, excluded.first_seen), \
              last_seen = max(last_seen, excluded.last_seen)",
@@ -340,6 +376,10 @@ pub struct CallRow {
     pub interaction: String,
     pub outcome: String,
     pub calls: i64,
+    /// Of the calls, those whose context their token's issued scopes settled.
+    pub by_token: i64,
+    /// Of the calls, those whose context the kind of the calling identity settled.
+    pub by_identity: i64,
     pub last_seen: String,
 }
 
@@ -353,7 +393,9 @@ pub async fn calls(
 ) -> Result<Vec<CallRow>> {
     Ok(on!(db, |c| sqlx::query_as(
         "SELECT identity_id, client_id, environment, context, resource_type, interaction, \
-           outcome, CAST(sum(calls) AS BIGINT) AS calls, max(last_seen) AS last_seen \
+           outcome, CAST(sum(calls) AS BIGINT) AS calls, \
+           CAST(sum(by_token) AS BIGINT) AS by_token, \
+           CAST(sum(by_identity) AS BIGINT) AS by_identity, max(last_seen) AS last_seen \
          FROM usage_daily \
          WHERE ($1 IS NULL OR day >= $1) AND ($2 IS NULL OR day <= $2) \
            AND ($3 IS NULL OR identity_id = $3) \

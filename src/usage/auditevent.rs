@@ -76,8 +76,24 @@ pub struct AuditEvent<'a> {
 struct Agents<'a> {
     app: Option<Cow<'a, str>>,
     device: Option<Cow<'a, str>>,
+    /// The context the first human requestor settles: a `Patient/` reference is patient
+    /// context, a reference to another person (`Practitioner/`, `PractitionerRole/`,
+    /// `RelatedPerson/`, `Person/`) user context.
     human: Option<Context>,
+    /// A requestor that is not the application but does not settle the context: named only
+    /// by a display, a `Device/`, or a reference of a type the reader does not know.
+    unsettled: bool,
     policy: Option<Cow<'a, str>>,
+}
+
+/// The context a human requestor's reference settles, if it does.
+fn person_context(reference: &str) -> Option<Context> {
+    let kind = reference.split('/').rev().nth(1)?;
+    match kind {
+        "Patient" => Some(Context::Patient),
+        "Practitioner" | "PractitionerRole" | "RelatedPerson" | "Person" => Some(Context::User),
+        _ => None,
+    }
 }
 
 /// What the entities say: the data type acted on, whether a patient is named, a query.
@@ -161,11 +177,10 @@ impl<'a> Agents<'a> {
         }
         let reference = reference.as_deref().unwrap_or("");
         if !app && requestor && self.human.is_none() {
-            self.human = Some(if reference.starts_with("Patient/") {
-                Context::Patient
-            } else {
-                Context::User
-            });
+            match person_context(reference) {
+                Some(c) => self.human = Some(c),
+                None => self.unsettled = true,
+            }
         }
         if app {
             if self.app.is_none() {
@@ -267,6 +282,36 @@ pub enum Caller<'a> {
     Unknown,
 }
 
+/// A token id from `agent.policy`, without the JTI URN's prefix.
+fn token_id(p: Cow<'_, str>) -> Cow<'_, str> {
+    match p {
+        Cow::Borrowed(s) => Cow::Borrowed(s.strip_prefix(JTI_PREFIX).unwrap_or(s)),
+        Cow::Owned(s) => Cow::Owned(s.strip_prefix(JTI_PREFIX).unwrap_or(&s).to_string()),
+    }
+}
+
+/// What the event itself says of a call's context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// The human requestor is a patient or another person.
+    Requestor(Context),
+    /// The event does not settle it: `human` when a requestor other than the application is
+    /// named (by display, as a device, or as a type the reader does not know).
+    Unsettled { human: bool },
+}
+
+impl Settled {
+    /// The context when nothing else settles it: user context with a human requestor,
+    /// system context without one (BALP's reading).
+    pub fn reading(self) -> Context {
+        match self {
+            Settled::Requestor(c) => c,
+            Settled::Unsettled { human: true } => Context::User,
+            Settled::Unsettled { human: false } => Context::System,
+        }
+    }
+}
+
 /// What one AuditEvent says about one API call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call<'a> {
@@ -274,13 +319,15 @@ pub struct Call<'a> {
     /// `YYYY-MM-DD` of `recorded`.
     pub day: Cow<'a, str>,
     pub recorded: Cow<'a, str>,
-    pub context: Context,
+    pub context: Settled,
     /// The FHIR type acted on; empty for a whole-system interaction.
     pub resource_type: &'static str,
     pub interaction: Interaction,
     pub success: bool,
     /// Whether a patient is named (an entity with role Patient or a `Patient/` reference).
     pub patient: bool,
+    /// The token id in an agent's `policy`, whoever called.
+    pub token: Option<Cow<'a, str>>,
 }
 
 /// Why an event is not counted.
@@ -415,12 +462,10 @@ impl<'a> AuditEvent<'a> {
             _ => en.data.or(en.patient_type).unwrap_or(""),
         };
         let agents = self.agents;
+        let token = agents.policy.clone().map(token_id);
         let caller = match (agents.app.or(agents.device), agents.policy) {
             (Some(id), _) => Caller::Client(id),
-            (None, Some(p)) => Caller::Token(match p {
-                Cow::Borrowed(s) => Cow::Borrowed(s.strip_prefix(JTI_PREFIX).unwrap_or(s)),
-                Cow::Owned(s) => Cow::Owned(s.strip_prefix(JTI_PREFIX).unwrap_or(&s).to_string()),
-            }),
+            (None, Some(p)) => Caller::Token(token_id(p)),
             (None, None) => Caller::Unknown,
         };
         let success = self.outcome.as_deref().is_none_or(|o| o == "0");
@@ -428,11 +473,16 @@ impl<'a> AuditEvent<'a> {
             caller,
             day,
             recorded,
-            context: agents.human.unwrap_or(Context::System),
+            context: match (agents.human, agents.unsettled) {
+                (Some(c), _) => Settled::Requestor(c),
+                (None, true) => Settled::Unsettled { human: true },
+                (None, false) => Settled::Unsettled { human: false },
+            },
             resource_type,
             interaction,
             success,
             patient: en.patient,
+            token,
         })
     }
 }
@@ -471,7 +521,10 @@ mod tests {
         assert_eq!(c.interaction, Interaction::Read);
         assert_eq!(c.resource_type, "List", "the data entity, not the patient");
         assert!(c.patient);
-        assert_eq!(c.context, Context::User);
+        // The user is named by an identifier and a display only: the event does not settle
+        // the context, and reads as user context where nothing else does.
+        assert_eq!(c.context, Settled::Unsettled { human: true });
+        assert_eq!(c.context.reading(), Context::User);
         assert_eq!(c.day, "2020-04-29");
         assert!(c.success);
     }
@@ -583,5 +636,81 @@ mod tests {
         let c = call(json).expect("call");
         assert_eq!(c.caller, Caller::Token(Cow::Borrowed("tok-1")));
         assert_eq!(c.resource_type, "Observation");
+    }
+
+    fn with_requestor(who: &str) -> String {
+        format!(
+            r#"{{"resourceType":"AuditEvent","type":{{"code":"rest"}},
+            "subtype":[{{"system":"http://hl7.org/fhir/restful-interaction","code":"read"}}],
+            "recorded":"2026-11-01T10:00:00Z","outcome":"0",
+            "agent":[{{"type":{{"coding":[{{"code":"110150"}}]}},"who":{{"identifier":{{"value":"app"}}}},
+                       "requestor":false}},
+                     {{"who":{who},"requestor":true}}],
+            "entity":[{{"what":{{"reference":"Observation/1"}}}}]}}"#
+        )
+    }
+
+    #[test]
+    fn only_a_patient_or_person_requestor_settles_the_context() {
+        for (who, settled) in [
+            (
+                r#"{"reference":"Patient/p-1"}"#,
+                Settled::Requestor(Context::Patient),
+            ),
+            (
+                r#"{"reference":"https://h/fhir/Patient/p-1"}"#,
+                Settled::Requestor(Context::Patient),
+            ),
+            (
+                r#"{"reference":"Practitioner/pr-1"}"#,
+                Settled::Requestor(Context::User),
+            ),
+            (
+                r#"{"reference":"PractitionerRole/r-1"}"#,
+                Settled::Requestor(Context::User),
+            ),
+            (
+                r#"{"reference":"RelatedPerson/rp-1"}"#,
+                Settled::Requestor(Context::User),
+            ),
+            (
+                r#"{"reference":"Person/x"}"#,
+                Settled::Requestor(Context::User),
+            ),
+            (
+                r#"{"display":"Jane Doe"}"#,
+                Settled::Unsettled { human: true },
+            ),
+            (
+                r#"{"reference":"Device/d-1"}"#,
+                Settled::Unsettled { human: true },
+            ),
+            (
+                r#"{"reference":"Questionnaire/q"}"#,
+                Settled::Unsettled { human: true },
+            ),
+        ] {
+            let text = with_requestor(who);
+            assert_eq!(call(&text).expect("call").context, settled, "{who}");
+        }
+        assert_eq!(Settled::Unsettled { human: true }.reading(), Context::User);
+        assert_eq!(
+            Settled::Unsettled { human: false }.reading(),
+            Context::System
+        );
+    }
+
+    #[test]
+    fn the_token_is_kept_whoever_called() {
+        let json = r#"{"resourceType":"AuditEvent","type":{"code":"rest"},
+            "subtype":[{"system":"http://hl7.org/fhir/restful-interaction","code":"read"}],
+            "recorded":"2026-11-01T10:00:00Z","outcome":"0",
+            "agent":[{"type":{"coding":[{"code":"110150"}]},"who":{"identifier":{"value":"app"}},
+                      "requestor":false,"policy":["urn:ietf:params:oauth:jti:tok-2"]}],
+            "entity":[{"what":{"reference":"Observation/1"}}]}"#;
+        let c = call(json).expect("call");
+        assert_eq!(c.caller, Caller::Client(Cow::Borrowed("app")));
+        assert_eq!(c.token.as_deref(), Some("tok-2"));
+        assert_eq!(c.context, Settled::Unsettled { human: false });
     }
 }

@@ -26,7 +26,7 @@ use ts_rs::TS;
 use crate::inventory::fingerprint::FingerprintKey;
 use crate::scope::{Context, Interaction};
 use crate::{Error, Result};
-use auditevent::{AuditEvent, Caller, Skip};
+use auditevent::{AuditEvent, Caller, Settled, Skip};
 
 /// A line longer than this is rejected without being read whole.
 pub const MAX_LINE: usize = 16 << 20;
@@ -51,6 +51,12 @@ pub struct Key {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Agg {
     pub calls: u64,
+    /// Of the calls, those whose context the scopes of their token settled, the event
+    /// naming no patient or person as its requestor.
+    pub by_token: u64,
+    /// Of the calls, those whose context the kind of the calling identity settled, neither
+    /// the event nor a token settling it.
+    pub by_identity: u64,
     pub first: String,
     pub last: String,
 }
@@ -115,11 +121,40 @@ pub struct Scan {
     pub bytes: u64,
 }
 
-/// Resolves a token id from `agent.policy` to the client it was issued to.
+/// What an import knows beside the log: the tokens Steward holds the issuance of, and the
+/// kinds of the identities in the import's environment.
 pub struct Tokens<'k> {
     pub key: &'k FingerprintKey,
     /// token fingerprint -> client_id, from imported token events.
     pub clients: HashMap<String, String>,
+    /// token fingerprint -> the one context the scopes it was issued with grant (where they
+    /// grant resources in one context only).
+    pub contexts: HashMap<String, Context>,
+    /// client_id -> the context the kind of its identity makes possible (a patient app's
+    /// calls are in patient context, a backend service's in system context).
+    pub kinds: HashMap<String, Context>,
+}
+
+impl<'k> Tokens<'k> {
+    /// Token ids resolved to clients, and nothing else known.
+    pub fn new(key: &'k FingerprintKey, clients: HashMap<String, String>) -> Self {
+        Tokens {
+            key,
+            clients,
+            contexts: HashMap::new(),
+            kinds: HashMap::new(),
+        }
+    }
+}
+
+/// What settled a call's context: the event's requestor (or, where it names none that
+/// settles it, its plain reading), the scopes the call's token was issued with, or the kind of
+/// the calling identity.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rule {
+    Requestor,
+    Token,
+    Identity,
 }
 
 /// Progress and cancellation for a long import.
@@ -135,6 +170,9 @@ struct Part {
     /// The place of each type seen, by the address of its shipped name.
     types: FxHashMap<usize, u8>,
     map: hashbrown::HashMap<Slot, Seen, rustc_hash::FxBuildHasher>,
+    /// The context each client's identity kind makes possible, by the client's number, once
+    /// looked up.
+    kinds: Vec<Option<Option<Context>>>,
     calls: u64,
     not_rest: u64,
     bad: Vec<BadLine>,
@@ -146,6 +184,8 @@ struct Part {
 /// with strings on the heap, comparing them cost two cache misses a call.
 struct Seen {
     calls: u64,
+    by_token: u64,
+    by_identity: u64,
     first: CompactString,
     last: CompactString,
 }
@@ -164,13 +204,37 @@ impl Part {
     fn count(&mut self, event: AuditEvent<'_>, tokens: &Tokens<'_>) -> Result<(), String> {
         match event.call() {
             Ok(c) => {
-                let client = match c.caller {
-                    Caller::Client(id) => self.clients.id(&id),
-                    Caller::Token(t) => self.clients.id(tokens
-                        .clients
-                        .get(&tokens.key.secret(&t))
-                        .map_or("", String::as_str)),
+                let mut fingerprint = None;
+                let client = match &c.caller {
+                    Caller::Client(id) => self.clients.id(id),
+                    Caller::Token(t) => {
+                        let f = tokens.key.secret(t);
+                        let id = self
+                            .clients
+                            .id(tokens.clients.get(&f).map_or("", String::as_str));
+                        fingerprint = Some(f);
+                        id
+                    }
                     Caller::Unknown => self.clients.id(""),
+                };
+                let (context, rule) = match c.context {
+                    Settled::Requestor(context) => (context, Rule::Requestor),
+                    unsettled => {
+                        let issued = match c.token.as_deref() {
+                            Some(t) if !tokens.contexts.is_empty() => tokens
+                                .contexts
+                                .get(&fingerprint.unwrap_or_else(|| tokens.key.secret(t)))
+                                .copied(),
+                            _ => None,
+                        };
+                        match issued {
+                            Some(context) => (context, Rule::Token),
+                            None => match self.kind_context(client, tokens) {
+                                Some(context) => (context, Rule::Identity),
+                                None => (unsettled.reading(), Rule::Requestor),
+                            },
+                        }
+                    }
                 };
                 let slot = Slot {
                     client,
@@ -179,20 +243,28 @@ impl Part {
                         .types
                         .entry(c.resource_type.as_ptr() as usize)
                         .or_insert_with(|| type_place(c.resource_type)),
-                    context: c.context,
+                    context,
                     interaction: c.interaction,
                     success: c.success,
                 };
                 self.calls += 1;
+                let (by_token, by_identity) = (
+                    u64::from(rule == Rule::Token),
+                    u64::from(rule == Rule::Identity),
+                );
                 match self.map.get_mut(&slot) {
                     Some(a) => {
                         a.calls += 1;
+                        a.by_token += by_token;
+                        a.by_identity += by_identity;
                         widen(&mut a.first, &mut a.last, &c.recorded);
                     }
                     None => {
                         let recorded = CompactString::from(c.recorded.as_ref());
                         let seen = Seen {
                             calls: 1,
+                            by_token,
+                            by_identity,
                             first: recorded.clone(),
                             last: recorded,
                         };
@@ -204,6 +276,16 @@ impl Part {
             Err(Skip::Bad(m)) => return Err(m),
         }
         Ok(())
+    }
+
+    /// The context the kind of the identity with the client numbered `client` makes
+    /// possible, looked up once a client.
+    fn kind_context(&mut self, client: u32, tokens: &Tokens<'_>) -> Option<Context> {
+        let i = client as usize;
+        if self.kinds.len() <= i {
+            self.kinds.resize(i + 1, None);
+        }
+        *self.kinds[i].get_or_insert_with(|| tokens.kinds.get(&*self.clients.names[i]).copied())
     }
 
     /// Keeps the [`MAX_REPORTED`] lowest line numbers, whatever order lines arrive in.
@@ -357,6 +439,8 @@ fn into_scan(mut parts: Vec<Part>, scan: &mut Scan) {
                 if last == Some(key) {
                     if let Some((_, have)) = out.last_mut() {
                         have.calls += agg.calls;
+                        have.by_token += agg.by_token;
+                        have.by_identity += agg.by_identity;
                         widen(&mut have.first, &mut have.last, &agg.first);
                         widen(&mut have.first, &mut have.last, &agg.last);
                         continue;
@@ -373,6 +457,8 @@ fn into_scan(mut parts: Vec<Part>, scan: &mut Scan) {
                 };
                 let agg = Agg {
                     calls: agg.calls,
+                    by_token: agg.by_token,
+                    by_identity: agg.by_identity,
                     first: agg.first.to_string(),
                     last: agg.last.to_string(),
                 };
@@ -929,10 +1015,7 @@ mod tests {
     /// Scans `text` with no known tokens, cancelled from the start when `cancelled`.
     fn scan_via(text: &[u8], via: Via, cancelled: bool) -> Result<Scan> {
         let k = key();
-        let tokens = Tokens {
-            key: &k,
-            clients: HashMap::new(),
-        };
+        let tokens = Tokens::new(&k, HashMap::new());
         let cancel = AtomicBool::new(cancelled);
         let control = Control {
             cancel: &cancel,

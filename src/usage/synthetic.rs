@@ -194,7 +194,7 @@ mod tests {
             let c = e.call().expect("a call");
             assert_eq!(c.caller, Caller::Client("app-7".into()));
             assert_eq!(
-                (c.context, c.interaction, c.resource_type),
+                (c.context.reading(), c.interaction, c.resource_type),
                 (context, interaction, rt)
             );
             assert!(out.len() > 900, "about 1 KB: {}", out.len());

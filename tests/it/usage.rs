@@ -615,6 +615,132 @@ async fn token_events_are_fingerprinted_tied_and_audited() {
     assert!(again.already_imported);
 }
 
+/// A BALP-shaped call: the application agent, the token id in `policy`, and a requestor
+/// `who` when given.
+fn balp_call(client: &str, token: &str, requestor: Option<&str>, n: u64) -> String {
+    let human = requestor.map_or(String::new(), |who| {
+        format!(r#",{{"who":{who},"requestor":true}}"#)
+    });
+    format!(
+        r#"{{"resourceType":"AuditEvent","id":"e-{n}","type":{{"code":"rest"}},"subtype":[{{"system":"http://hl7.org/fhir/restful-interaction","code":"read"}}],"recorded":"2026-11-20T08:30:00Z","outcome":"0","agent":[{{"type":{{"coding":[{{"system":"http://dicom.nema.org/resources/ontology/DCM","code":"110150"}}]}},"who":{{"identifier":{{"value":"{client}"}}}},"requestor":false,"policy":["urn:ietf:params:oauth:jti:{token}"]}}{human}],"entity":[{{"what":{{"reference":"Observation/o-{n}"}}}}]}}"#
+    ) + "\n"
+}
+
+/// A patient app whose log names its user only by display, and a clinician app whose calls
+/// name no person but carry a `user/` token Steward holds the issuance of: both were counted
+/// outside their grants (user and system context); their kind and their token settle them.
+#[tokio::test]
+async fn a_call_without_a_person_requestor_is_judged_by_its_token_or_its_kind() {
+    let env = Env::new();
+    let store = env.store().await;
+    let with_kind = |client: &str, kind: Kind, scopes: &str| {
+        let mut n = add(client, scopes, scopes, Some("Shows results."));
+        n.fields.kind = Some(kind);
+        n
+    };
+    identity(
+        &store,
+        with_kind("portal", Kind::PatientApp, "patient/Observation.rs"),
+    )
+    .await;
+    identity(
+        &store,
+        with_kind("charts", Kind::ServiceAccount, "user/Observation.rs"),
+    )
+    .await;
+    identity(
+        &store,
+        with_kind("mixed", Kind::BackendService, "system/Observation.rs"),
+    )
+    .await;
+    for (client, scope) in [
+        ("portal", "patient/Observation.rs"),
+        ("charts", "user/Observation.rs"),
+        ("mixed", "system/Observation.rs"),
+    ] {
+        crate::support::attest_as(
+            &env,
+            &store,
+            now(),
+            &IdentityRef {
+                key: client.into(),
+                environment: None,
+            },
+            steward::review::AttestRequest {
+                person: Some("ana@example.org".into()),
+                purpose: "Shows results.".into(),
+                justifications: vec![(scope.into(), "shows results".into())],
+            },
+        )
+        .await
+        .expect("attest");
+    }
+    let csv = env.dir.path().join("tokens.csv");
+    std::fs::write(
+        &csv,
+        "time,client_id,environment,event,scopes,token_id,expires_in,subject\n\
+         2026-11-20T08:00:00Z,charts,production,issued,openid fhirUser user/Observation.rs,t-user,3600,u-1\n\
+         2026-11-20T08:00:00Z,mixed,production,issued,user/Observation.rs system/Observation.rs,t-mixed,3600,\n",
+    )
+    .expect("csv");
+    import_tokens(&store, &csv).await.expect("tokens");
+
+    let mut log = String::new();
+    for n in 0..4 {
+        log += &balp_call("portal", "t-none", Some(r#"{"display":"Jane Doe"}"#), n);
+    }
+    for n in 4..7 {
+        log += &balp_call("charts", "t-user", None, n);
+    }
+    // A token whose scopes span two contexts settles nothing: the kind does.
+    for n in 7..9 {
+        log += &balp_call("mixed", "t-mixed", None, n);
+    }
+    // A patient named as requestor settles the context whatever the token: outside the grant.
+    log += &balp_call(
+        "charts",
+        "t-user",
+        Some(r#"{"reference":"Patient/p-1"}"#),
+        9,
+    );
+    let path = env.dir.path().join("balp.ndjson");
+    std::fs::write(&path, &log).expect("write");
+    import(&store, &path).await.expect("import");
+
+    let t = env.json(&["trace"]);
+    assert_eq!(t["total_calls"], 10);
+    assert_eq!(t["traced"], 9, "{t}");
+    assert_eq!(t["outside_grant"], 1);
+    assert_eq!(t["context_by_token"], 3);
+    assert_eq!(t["context_by_identity"], 6);
+    let out = env.cli(&["--db", env.db_arg(), "trace"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("the scopes of the call's token"), "{text}");
+
+    let contexts: Vec<(String, String, i64, i64, i64)> =
+        on_pool!(store, |p| {
+            sqlx::query_as(
+        "SELECT client_id, context, calls, by_token, by_identity FROM usage_daily ORDER BY 1, 2"
+    )
+    .fetch_all(p)
+    .await
+        })
+        .expect("rows");
+    let contexts: Vec<_> = contexts
+        .iter()
+        .map(|(c, x, n, t, i)| (c.as_str(), x.as_str(), *n, *t, *i))
+        .collect();
+    assert_eq!(
+        contexts,
+        [
+            ("charts", "patient", 1, 0, 0),
+            ("charts", "user", 3, 3, 0),
+            ("mixed", "system", 2, 0, 2),
+            ("portal", "patient", 4, 0, 4),
+        ]
+    );
+}
+
 #[tokio::test]
 async fn the_review_wizard_preselects_granted_but_unused_scopes() {
     let env = Env::new();
@@ -827,6 +953,8 @@ async fn a_failed_insert_of_aggregates_leaves_the_table_and_its_index_as_they_we
         outcome: "success",
         identity_id: None,
         calls,
+        by_token: 0,
+        by_identity: 0,
         first_seen: "2026-11-01T08:00:00Z",
         last_seen: "2026-11-01T09:00:00Z",
     };

@@ -7,10 +7,12 @@ use steward::usage::{scan_document, scan_ndjson, Control, Input, Tokens};
 
 fn main() {
     let key = FingerprintKey::from_bytes([7; 32]);
-    let tokens = Tokens {
-        key: &key,
-        clients: [(key.secret("tok-1"), "known-client".to_string())].into(),
-    };
+    let mut tokens = Tokens::new(
+        &key,
+        [(key.secret("tok-1"), "known-client".to_string())].into(),
+    );
+    tokens.contexts = [(key.secret("tok-1"), steward::scope::Context::User)].into();
+    tokens.kinds = [("known-client".to_string(), steward::scope::Context::Patient)].into();
     afl::fuzz!(|bytes: &[u8]| {
         let cancel = AtomicBool::new(false);
         let control = Control {

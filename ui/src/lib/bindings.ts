@@ -573,7 +573,17 @@ export type TraceReport = { since: string | null, until: string | null,
 /**
  * Share of calls traced, 0-100 (100 when there are no calls).
  */
-traced_percent: number, identities: Array<IdentityTrace>, 
+traced_percent: number, 
+/**
+ * Calls whose event named no patient or person as its requestor, classed by the
+ * context of the scopes their token was issued with.
+ */
+context_by_token: number, 
+/**
+ * Calls whose event named no patient or person as its requestor and whose token Steward
+ * does not hold, classed by the context the calling identity's kind makes possible.
+ */
+context_by_identity: number, identities: Array<IdentityTrace>, 
 /**
  * The largest untraced rows, most calls first.
  */
