@@ -589,6 +589,9 @@ pub async fn evidence_export(
 ) -> Result<BagSummary> {
     let bag = bag::Builder::create(out)?;
     let checkpoint = audit_checkpoint(store, now, actor).await?;
+    // Everything after the checkpoint is read from one state of the database.
+    let (origin, (view, hold)) = (store, store.consistent().await?);
+    let store = &view;
     let s = signer(store)?;
     let (since, until) = (f.since.map(time::format), f.until.map(time::format));
     // The large tables are read on connections of their own and written straight into the
@@ -597,13 +600,14 @@ pub async fn evidence_export(
     let log = {
         let (since, until) = (since.clone(), until.clone());
         let mut file = bag.file("audit-log.jsonl")?;
-        match store.pg_pool().cloned() {
-            Some(pool) => tokio::spawn(async move {
+        match store.pg_pool().is_some() {
+            true => spawn(store, move |store| async move {
                 let (since, until) = (since.as_deref(), until.as_deref());
-                let n = store::bulk::pg::audit_log(&pool, since, until, &mut file).await?;
+                let mut db = store.read().await?;
+                let n = store::bulk::pg::audit_log(&mut db, since, until, &mut file).await?;
                 Ok((file.finish()?, n))
             }),
-            None => bulk(store, file, move |db, mut file| {
+            false => bulk(store, file, move |db, mut file| {
                 let n = store::bulk::audit_log(db, since.as_deref(), until.as_deref(), &mut file)?;
                 Ok((file.finish()?, n))
             }),
@@ -626,10 +630,13 @@ pub async fn evidence_export(
             // way (they need no pass of their own over the scopes).
             let path = store.path().to_path_buf();
             let read = async {
-                if let Some(pool) = store.pg_pool() {
+                if store.pg_pool().is_some() {
                     let (snap, scopes) = tokio::join!(
                         async { store::policy::snapshot_db(&mut store.read().await?, None).await },
-                        store::bulk::pg::scopes_csv(pool, environment, scopes_file)
+                        async {
+                            let mut db = store.read().await?;
+                            store::bulk::pg::scopes_csv(&mut db, environment, scopes_file).await
+                        }
                     );
                     return Ok((snap?, scopes?.finish()?));
                 }
@@ -966,6 +973,8 @@ pub async fn evidence_export(
         ));
         checkpoints.push('\n');
     }
+    // The last read is done: writers may go on.
+    drop(hold);
     let model = report_model(
         now,
         &counts,
@@ -1037,7 +1046,7 @@ pub async fn evidence_export(
         ),
     ];
     let summary = bag.finish(&payload, &info, &s, &verify_md(&s.fingerprint()))?;
-    let mut tx = store.begin_write().await?;
+    let mut tx = origin.begin_write().await?;
     audit::record(&mut tx, now, actor, "evidence.export", format!("evidence:{}", out.display()),
         json!({ "files": summary.files, "payload_bytes": summary.payload_bytes, "key": summary.key_fingerprint, "checkpoint_seq": checkpoint.seq })).await?;
     tx.commit().await?;

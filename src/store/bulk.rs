@@ -542,15 +542,25 @@ pub mod pg {
     use std::io::Write;
 
     use futures_util::TryStreamExt;
-    use sqlx::{PgPool, Row};
+    use sqlx::{PgConnection, Row};
 
     use super::{io, AuditLine, ScopesCsv};
     use crate::inventory::Environment;
-    use crate::Result;
+    use crate::store::{Db, Split};
+    use crate::{Error, Result};
+
+    fn pg(db: &mut Db) -> Result<&mut PgConnection> {
+        match db.split() {
+            Split::Pg(c) => Ok(c),
+            Split::Sqlite(_) => Err(Error::Internal(
+                "a PostgreSQL bulk read was given a SQLite connection".into(),
+            )),
+        }
+    }
 
     /// [`super::audit_log`] on PostgreSQL.
     pub async fn audit_log(
-        pool: &PgPool,
+        db: &mut Db,
         since: Option<&str>,
         until: Option<&str>,
         out: &mut impl Write,
@@ -562,7 +572,7 @@ pub mod pg {
         )
         .bind(since)
         .bind(until)
-        .fetch(pool);
+        .fetch(pg(db)?);
         let mut line = AuditLine::default();
         let mut n = 0;
         while let Some(r) = rows.try_next().await? {
@@ -585,7 +595,7 @@ pub mod pg {
 
     /// [`super::scopes_csv`] on PostgreSQL (the snapshot there carries the scope texts).
     pub async fn scopes_csv<W: Write>(
-        pool: &PgPool,
+        db: &mut Db,
         environment: Option<Environment>,
         out: W,
     ) -> Result<W> {
@@ -598,7 +608,7 @@ pub mod pg {
              ORDER BY i.client_id, i.environment, s.scope_set, s.scope",
         )
         .bind(environment)
-        .fetch(pool);
+        .fetch(pg(db)?);
         let mut w = ScopesCsv::new(out, 0)?;
         while let Some(r) = rows.try_next().await? {
             let granted = r.try_get::<&str, _>(1)? == "granted";

@@ -144,6 +144,22 @@ pub struct Store {
     key_store: KeyStore,
     /// A snapshot made by `team pull` (its file read-only): read, never written.
     read_only: bool,
+    /// Whether this is a [`Store::consistent`] view, and on PostgreSQL the exported snapshot
+    /// every read of it is at.
+    view: Option<View>,
+}
+
+#[derive(Clone)]
+enum View {
+    /// SQLite: the state no write can change while the view's holder lives.
+    Held,
+    /// PostgreSQL: an exported snapshot's id.
+    Snapshot(Arc<str>),
+}
+
+/// Keeps the reads of a [`Store::consistent`] view on one state of the database until dropped.
+pub struct Consistent {
+    _hold: Option<Db>,
 }
 
 impl Store {
@@ -181,6 +197,7 @@ impl Store {
             fingerprint_key,
             key_store: KeyStore::File,
             read_only: false,
+            view: None,
         })
     }
 
@@ -240,6 +257,7 @@ impl Store {
             fingerprint_key,
             key_store: KeyStore::File,
             read_only: false,
+            view: None,
         })
     }
 
@@ -280,6 +298,7 @@ impl Store {
             fingerprint_key: Arc::new(FingerprintKey::from_bytes(raw)),
             key_store: KeyStore::File,
             read_only: true,
+            view: None,
         })
     }
 
@@ -336,16 +355,69 @@ impl Store {
         &self.fingerprint_key
     }
 
-    /// A connection for reads.
+    /// A connection for reads (of a [`Store::consistent`] view: at its snapshot).
     pub async fn read(&self) -> Result<Db> {
-        Ok(match &self.pool {
-            Pool::Sqlite(p) => Db::Sqlite(Link::Pooled(p.acquire().await?)),
-            Pool::Pg(p) => Db::Pg(Link::Pooled(p.acquire().await?)),
+        Ok(match (&self.pool, &self.view) {
+            (Pool::Sqlite(p), _) => Db::Sqlite(Link::Pooled(p.acquire().await?)),
+            (Pool::Pg(p), None | Some(View::Held)) => Db::Pg(Link::Pooled(p.acquire().await?)),
+            (Pool::Pg(p), Some(View::Snapshot(id))) => {
+                let mut tx = p
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?;
+                // The statement takes no parameter: the id is one PostgreSQL made, checked to
+                // be only the hex digits and dashes it spells ids with.
+                sqlx::query(&format!("SET TRANSACTION SNAPSHOT '{id}'"))
+                    .execute(&mut *tx)
+                    .await?;
+                Db::Pg(Link::Tx(tx))
+            }
         })
+    }
+
+    /// A view of the database whose every read sees one state of it, and what holds that
+    /// state until dropped. On SQLite the holder is the write lock: no write commits while it
+    /// is held, so every connection (the pool's, or a bulk reader's own) reads the same
+    /// state; writers wait for it as for any other write (an export holds it a second or two
+    /// at 100,000 identities). On PostgreSQL it is a transaction that exported its snapshot:
+    /// every connection of the view starts its reads at that snapshot, and nobody waits.
+    pub async fn consistent(&self) -> Result<(Store, Consistent)> {
+        let hold = match &self.pool {
+            Pool::Sqlite(_) if self.read_only => None,
+            Pool::Sqlite(p) => Some(Db::Sqlite(Link::Tx(p.begin_with("BEGIN IMMEDIATE").await?))),
+            Pool::Pg(p) => {
+                let mut tx = p
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?;
+                let id: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+                    return Err(Error::Internal(format!(
+                        "PostgreSQL named its snapshot '{id}', not an id Steward knows"
+                    )));
+                }
+                let mut view = self.clone();
+                view.view = Some(View::Snapshot(id.into()));
+                return Ok((
+                    view,
+                    Consistent {
+                        _hold: Some(Db::Pg(Link::Tx(tx))),
+                    },
+                ));
+            }
+        };
+        let mut view = self.clone();
+        view.view = Some(View::Held);
+        Ok((view, Consistent { _hold: hold }))
     }
 
     /// Starts a write transaction; dropping it without commit rolls everything back.
     pub async fn begin_write(&self) -> Result<WriteTx> {
+        if self.view.is_some() {
+            return Err(Error::Internal(
+                "a consistent view of the database is for reading".into(),
+            ));
+        }
         if self.read_only {
             return Err(Error::Forbidden(format!(
                 "{} is a read-only snapshot (made by `steward team pull`): changes go to the \

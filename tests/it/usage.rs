@@ -717,15 +717,14 @@ async fn a_call_without_a_person_requestor_is_judged_by_its_token_or_its_kind() 
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("the scopes of the call's token"), "{text}");
 
-    let contexts: Vec<(String, String, i64, i64, i64)> =
-        on_pool!(store, |p| {
-            sqlx::query_as(
+    let contexts: Vec<(String, String, i64, i64, i64)> = on_pool!(store, |p| {
+        sqlx::query_as(
         "SELECT client_id, context, calls, by_token, by_identity FROM usage_daily ORDER BY 1, 2"
     )
     .fetch_all(p)
     .await
-        })
-        .expect("rows");
+    })
+    .expect("rows");
     let contexts: Vec<_> = contexts
         .iter()
         .map(|(c, x, n, t, i)| (c.as_str(), x.as_str(), *n, *t, *i))
