@@ -3,7 +3,7 @@
 //! Usage: cargo run --release --example audit_fill -- DB TOTAL
 
 use serde_json::json;
-use steward::audit::{self, Actor, Draft};
+use steward::audit::{Actor, Draft};
 use steward::{store, time, Store};
 
 #[tokio::main(flavor = "current_thread")]
@@ -28,7 +28,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 details: json!({ "changes": { "last_used_at": { "from": null, "to": time::format(now) } } }),
             })
             .collect();
-        audit::append(&mut tx, now, &actor, drafts).await?;
+        steward::store::audit::append(&mut tx, now, &actor, drafts).await?;
         tx.commit().await?;
     }
     store.close().await;

@@ -3,6 +3,9 @@
 //! same calls as a flat CSV (what a user would load into sqlite3 without Steward).
 //!
 //! usage_gen EVENTS OUT.ndjson OUT.csv
+//!
+//! `USAGE_CLIENTS` (default 400) sets how many clients call: the distinct daily aggregates
+//! grow with it (about 650,000 of them at 8,000 clients and 1,000,000 events).
 
 use std::io::{BufWriter, Write};
 
@@ -47,7 +50,13 @@ fn main() -> std::io::Result<()> {
         "client_id,day,context,resource_type,interaction,outcome,recorded"
     )?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
-    let clients: Vec<String> = (0..400).map(|i| format!("client-{i:03}")).collect();
+    let clients: usize = match std::env::var("USAGE_CLIENTS") {
+        Ok(v) => v.parse().expect("USAGE_CLIENTS is a number"),
+        Err(_) => 400,
+    };
+    let clients: Vec<String> = (0..clients.max(1))
+        .map(|i| format!("client-{i:03}"))
+        .collect();
     let contexts = [Context::Patient, Context::User, Context::System];
     // Each client works in one context on a few (type, interaction) pairs, as real apps do.
     let profiles: Vec<(Context, Vec<(&str, Interaction)>)> = (0..clients.len())

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod connect;
 pub mod error;
 pub mod evidence;
+pub mod export;
 pub mod inventory;
 pub mod policy;
 pub mod review;

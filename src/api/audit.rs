@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use ed25519_dalek::VerifyingKey;
 
-use crate::audit::{self, AuditEntry, ChainStatus};
+use crate::audit::{AuditEntry, ChainStatus};
 use crate::evidence::{key, Checkpoint};
 use crate::store;
 use crate::{Error, Result, Store};
@@ -141,7 +141,7 @@ pub async fn audit_verify(store: &Store) -> Result<ChainStatus> {
 /// survives outside it.
 pub async fn audit_verify_with(store: &Store, opts: &VerifyOptions) -> Result<ChainStatus> {
     let mut conn = store.read().await?;
-    let mut status = audit::verify(&mut conn).await?;
+    let mut status = crate::store::audit::verify(&mut conn).await?;
     let trusted: Vec<(String, VerifyingKey)> = if opts.keys.is_empty() {
         store::evidence::keys(&mut conn)
             .await?

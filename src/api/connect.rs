@@ -12,14 +12,14 @@ use serde_json::json;
 use ts_rs::TS;
 use url::Url;
 
+use super::apply::apply;
 use super::identity::{resolve, IdentityRef};
-use crate::audit::{self, Actor, Draft};
+use crate::audit::{Actor, Draft};
 use crate::connect::drill::{self, Outcome};
 use crate::connect::http::{endpoint, Http};
 use crate::connect::oauth::{self, ClientAuth, SigningKey};
 use crate::connect::vault::{Secret, SecretKind, Vault};
 use crate::connect::{self as net, Change, Connection, ServerClient, ServerKind};
-use crate::inventory::apply::apply;
 use crate::inventory::{Environment, IdentityInput, Kind, ScopeSet, Status};
 use crate::store::connect::{self as db, DrillRow, HeldRow, NewConnection, Task};
 use crate::store::identity::{self as idb, IdentityRecord};
@@ -116,7 +116,7 @@ pub async fn connect_add(
     let c = db::get(&mut tx, req.environment)
         .await?
         .ok_or_else(|| Error::NotFound(format!("connection {id}")))?;
-    audit::record(
+    crate::store::audit::record(
         &mut tx,
         now,
         actor,
@@ -158,7 +158,7 @@ pub async fn connect_discover(
     let c = connection_of(&mut tx, env).await?;
     let mut details = connection_details(&c);
     details["changed"] = json!(connection_details(&old) != details);
-    audit::record(
+    crate::store::audit::record(
         &mut tx,
         now,
         actor,
@@ -234,7 +234,7 @@ async fn hold(
         set_by: actor.0.clone(),
     };
     db::hold(tx, &held).await?;
-    audit::record(
+    crate::store::audit::record(
         tx,
         now,
         actor,
@@ -576,7 +576,7 @@ pub async fn identity_register(
             "token_endpoint_auth_method": auth_method,
         }),
     });
-    audit::append(&mut tx, now, actor, drafts).await?;
+    crate::store::audit::append(&mut tx, now, actor, drafts).await?;
     tx.commit().await?;
     Ok(Registration {
         identity_id: rec.id,
@@ -939,7 +939,7 @@ pub async fn connect_sync(
             "token_events": report.token_events,
         }),
     });
-    audit::append(&mut tx, now, actor, drafts).await?;
+    crate::store::audit::append(&mut tx, now, actor, drafts).await?;
     tx.commit().await?;
     report.applied = true;
     Ok(report)
@@ -1124,7 +1124,7 @@ pub async fn enforce(
             let mut tx = store.begin_write().await?;
             let why = format!("superseded by task {}", newest[&t.identity_id]);
             db::task_attempted(&mut tx, t.id, Ok(&why), &time::format(now)).await?;
-            audit::record(
+            crate::store::audit::record(
                 &mut tx,
                 now,
                 actor,
@@ -1175,7 +1175,7 @@ pub async fn enforce(
                 &stamp,
             )
             .await?;
-            audit::record(
+            crate::store::audit::record(
                 &mut tx,
                 now,
                 actor,
@@ -1321,7 +1321,7 @@ pub async fn identity_drill(
     };
     let mut tx = store.begin_write().await?;
     let id = db::insert_drill(&mut tx, &row).await?;
-    audit::record(
+    crate::store::audit::record(
         &mut tx,
         now,
         actor,
@@ -1363,7 +1363,7 @@ pub async fn identity_set_drillable(
     let mut tx = store.begin_write().await?;
     let rec = resolve(&mut tx, r).await?;
     db::set_drillable(&mut tx, rec.id, drillable).await?;
-    audit::record(
+    crate::store::audit::record(
         &mut tx,
         now,
         actor,

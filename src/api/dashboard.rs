@@ -24,16 +24,7 @@ pub struct EnvironmentKinds {
     pub kinds: Vec<Count>,
 }
 
-/// One day of the least-privilege series.
-#[derive(Debug, Clone, PartialEq, Serialize, TS, sqlx::FromRow)]
-pub struct PosturePoint {
-    pub day: String,
-    pub least_privilege_pct: f64,
-    #[ts(type = "number")]
-    pub open_findings: i64,
-    #[ts(type = "number")]
-    pub identities: i64,
-}
+pub use crate::policy::PosturePoint;
 
 /// The home screen.
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]

@@ -2,7 +2,7 @@ use serde::Serialize;
 use serde_json::json;
 use ts_rs::TS;
 
-use crate::audit::{self, Actor, Draft};
+use crate::audit::{Actor, Draft};
 use crate::inventory::demo::{self, credential_row};
 use crate::inventory::{Environment, PersonInput, ScopeSet, Status};
 use crate::review::{CampaignFilter, DecideRequest, NewCampaign, ReviewDecision};
@@ -148,7 +148,7 @@ pub async fn demo_seed(
         subject: "inventory".into(),
         details: json!({ "seed": opts.seed, "summary": summary }),
     });
-    audit::append(&mut tx, now, actor, drafts).await?;
+    crate::store::audit::append(&mut tx, now, actor, drafts).await?;
     tx.commit().await?;
     for env in Environment::ALL {
         let clients: Vec<(String, Vec<String>)> = used

@@ -9,12 +9,12 @@ use ts_rs::TS;
 use crate::audit::{self, canonical_json, Actor, ChainStatus};
 use crate::evidence::bag::{self, BagSummary, BagVerification};
 use crate::evidence::key::{self, Place, Signer25519};
-use crate::evidence::report::{self, Report};
 use crate::evidence::Checkpoint;
+use crate::export::csv::Cells;
+use crate::export::report::{self, Report};
 use crate::inventory::Environment;
 use crate::policy::rules::RULES;
 use crate::policy::{FindingFilter, FindingStatus, FindingView};
-use crate::store::bulk::Cells;
 use crate::store::{self, evidence as db};
 use crate::time::{self, Timestamp};
 use crate::{Error, Result, Store};
@@ -69,7 +69,7 @@ pub async fn evidence_key_rotate(store: &Store, now: Timestamp, actor: &Actor) -
     signer(store)?.retire()?;
     let new = audit_checkpoint(store, now, actor).await?;
     let mut tx = store.begin_write().await?;
-    audit::record(
+    crate::store::audit::record(
         &mut tx,
         now,
         actor,
@@ -98,7 +98,7 @@ pub async fn evidence_key_use_file(
         &time::format(now),
     )
     .await?;
-    audit::record(
+    crate::store::audit::record(
         &mut tx,
         now,
         actor,
@@ -138,7 +138,7 @@ pub async fn audit_checkpoint(store: &Store, now: Timestamp, actor: &Actor) -> R
     };
     cp.signature = hex::encode(s.sign(cp.message().as_bytes()));
     db::insert_checkpoint(&mut tx, &cp).await?;
-    audit::record(
+    crate::store::audit::record(
         &mut tx,
         now,
         actor,
@@ -156,7 +156,7 @@ pub async fn audit_checkpoint(store: &Store, now: Timestamp, actor: &Actor) -> R
 /// Verifies the chain and that it still holds what a checkpoint saw: not truncated below it,
 /// not re-hashed up to it, and the checkpoint signed by a key of this installation.
 pub async fn audit_verify_checkpoint(store: &Store, cp: &Checkpoint) -> Result<ChainStatus> {
-    let status = audit::verify(&mut store.read().await?).await?;
+    let status = crate::store::audit::verify(&mut store.read().await?).await?;
     checkpoint_holds(store, cp, &status).await?;
     Ok(status)
 }
@@ -249,28 +249,6 @@ pub struct EvidenceFilter {
     pub campaign: Option<i64>,
 }
 
-/// Neutralizes spreadsheet formulas (OWASP CSV injection): a cell starting with `=`, `+`,
-/// `-`, `@`, tab or CR gets a leading apostrophe.
-pub fn csv_cell(s: &str) -> String {
-    if store::bulk::starts_formula(s.as_bytes()) {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    }
-}
-
-/// A small CSV file, every cell neutralized (see [`store::bulk::Csv`]).
-pub(super) fn csv(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> Result<Vec<u8>> {
-    let mut w = store::bulk::Csv::new(Vec::new(), header)?;
-    for r in rows {
-        for c in &r {
-            w.cell(c)?;
-        }
-        w.end_row()?;
-    }
-    w.finish()
-}
-
 /// What the inventory pass counts on the way, for the owners list and the report.
 #[derive(Debug, Default)]
 pub struct InventoryCounts {
@@ -290,7 +268,7 @@ fn inventory_csv<W: std::io::Write>(
     environment: Option<Environment>,
     out: W,
 ) -> Result<(W, InventoryCounts)> {
-    let header = store::bulk::Csv::new(
+    let header = crate::export::csv::Csv::new(
         out,
         &[
             "client_id",
@@ -348,7 +326,7 @@ fn inventory_csv<W: std::io::Write>(
             v.as_deref().unwrap_or_default()
         }
         let start = lines.len();
-        let mut line = store::bulk::Row::new(&mut lines);
+        let mut line = crate::export::csv::Row::new(&mut lines);
         for cell in [
             r.client_id.as_str(),
             &r.name,
@@ -516,7 +494,7 @@ fn findings_csv<R: Sync, W: std::io::Write>(
                 let tail = &tails[k].1;
                 finding_id.clear();
                 crate::policy::push_finding_id(&mut finding_id, x.rule, x.identity_id);
-                let mut line = store::bulk::Row::new(&mut e.groups[g]);
+                let mut line = crate::export::csv::Row::new(&mut e.groups[g]);
                 line.cell(&finding_id);
                 line.cells(head);
                 line.cell(x.accepted_until.unwrap_or_default());
@@ -538,7 +516,7 @@ fn findings_csv<R: Sync, W: std::io::Write>(
     };
     let parts: Vec<Encoded> = rows.par_chunks(chunk).enumerate().map(encode).collect();
     let io = |e| Error::invalid("export", format!("cannot write findings.csv: {e}"));
-    out.write_all(&store::bulk::Csv::new(Vec::new(), &FINDINGS_COLUMNS)?.finish()?)
+    out.write_all(&crate::export::csv::Csv::new(Vec::new(), &FINDINGS_COLUMNS)?.finish()?)
         .map_err(io)?;
     for g in 0..GROUPS {
         for p in &parts {
@@ -712,7 +690,7 @@ pub async fn evidence_export(
         let (from, to) = (f.since, f.until);
         move |store| async move { super::trace(&store, from, to).await }
     });
-    let mapping = csv(
+    let mapping = crate::export::csv::small(
         &["rule", "framework", "control"],
         super::framework_mapping(store)
             .await?
@@ -777,7 +755,7 @@ pub async fn evidence_export(
         }
     }
     let bool_cell = |b: Option<bool>| b.map_or(String::new(), |b| b.to_string());
-    let drills = csv(
+    let drills = crate::export::csv::small(
         &[
             "drill_id",
             "at",
@@ -822,7 +800,7 @@ pub async fn evidence_export(
             ]
         }),
     )?;
-    let usage = csv(
+    let usage = crate::export::csv::small(
         &[
             "day",
             "client_id",
@@ -852,7 +830,7 @@ pub async fn evidence_export(
             ]
         }),
     )?;
-    let token_events = csv(
+    let token_events = crate::export::csv::small(
         &[
             "at",
             "client_id",
@@ -896,13 +874,13 @@ pub async fn evidence_export(
         .collect();
     drop(granted);
     rayon::spawn(move || drop(snap));
-    let reviews = csv(
+    let reviews = crate::export::csv::small(
         &super::review::REVIEW_COLUMNS,
         super::review::review_rows(&items, &decided),
     )?;
     let by_item: std::collections::HashMap<i64, &crate::review::Item> =
         items.iter().map(|i| (i.id, i)).collect();
-    let decisions = csv(
+    let decisions = crate::export::csv::small(
         &[
             "decision_id",
             "item",
@@ -937,7 +915,7 @@ pub async fn evidence_export(
                 ]
             }),
     )?;
-    let owners = csv(
+    let owners = crate::export::csv::small(
         &[
             "id",
             "name",
@@ -1047,7 +1025,7 @@ pub async fn evidence_export(
     ];
     let summary = bag.finish(&payload, &info, &s, &verify_md(&s.fingerprint()))?;
     let mut tx = origin.begin_write().await?;
-    audit::record(&mut tx, now, actor, "evidence.export", format!("evidence:{}", out.display()),
+    crate::store::audit::record(&mut tx, now, actor, "evidence.export", format!("evidence:{}", out.display()),
         json!({ "files": summary.files, "payload_bytes": summary.payload_bytes, "key": summary.key_fingerprint, "checkpoint_seq": checkpoint.seq })).await?;
     tx.commit().await?;
     Ok(summary)
@@ -1157,7 +1135,7 @@ fn report_model(
     items: &[crate::review::Item],
     drills: &DrillDigest,
 ) -> Report {
-    use crate::evidence::report::{Bar, Block, Section};
+    use crate::export::report::{Bar, Block, Section};
     use crate::policy::Severity;
     const BLUE: [u8; 3] = [0x12, 0x54, 0x7c];
     let n = |v: i64| usize::try_from(v).unwrap_or(0);
@@ -1422,7 +1400,7 @@ mod tests {
         all.sort_by_key(|f| {
             super::super::findings::finding_order(f.severity, f.rule, f.identity_id)
         });
-        let expected = csv(
+        let expected = crate::export::csv::small(
             &FINDINGS_COLUMNS,
             all.iter().map(|f| {
                 vec![

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 use ts_rs::TS;
 
-use crate::audit::{self, Actor};
+use crate::audit::Actor;
 use crate::inventory::{Environment, Kind, Status};
 use crate::policy::rules::{evaluate, Inventory, Subject, RULES};
 use crate::policy::template::Template;
@@ -606,7 +606,7 @@ pub async fn finding_accept(
         &time::format(now),
     )
     .await?;
-    audit::record(
+    crate::store::audit::record(
         &mut tx,
         now,
         actor,
@@ -689,7 +689,7 @@ pub async fn template_edit(
             }
         }
     }
-    audit::record(
+    crate::store::audit::record(
         &mut tx,
         now,
         actor,
@@ -824,7 +824,7 @@ pub async fn template_create(
     };
     edit_fields(&mut t, edit)?;
     db::save_template(&mut tx, &t).await?;
-    audit::record(
+    crate::store::audit::record(
         &mut tx,
         now,
         actor,
@@ -855,7 +855,7 @@ pub async fn template_delete(
         )));
     }
     db::delete_template(&mut tx, key).await?;
-    audit::record(
+    crate::store::audit::record(
         &mut tx,
         now,
         actor,

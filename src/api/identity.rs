@@ -3,8 +3,8 @@ use serde::Deserialize;
 use serde_json::json;
 use ts_rs::TS;
 
+use super::apply::{apply, Outcome};
 use crate::audit::{self, Actor};
-use crate::inventory::apply::{apply, Outcome};
 use crate::inventory::{
     Approval, Environment, Grant, IdentityDetail, IdentityFilter, IdentityInput, IdentityPage,
     Kind, OwnerRole, Person, PersonInput, ScopeSet, Status,
@@ -168,7 +168,7 @@ async fn write_one(
     let id = applied.id;
     let drafts = applied.drafts();
     if !drafts.is_empty() {
-        audit::append(&mut tx, now, actor, drafts).await?;
+        crate::store::audit::append(&mut tx, now, actor, drafts).await?;
     }
     tx.commit().await?;
     identity_show(store, &IdentityRef::id(id)).await
@@ -401,7 +401,7 @@ pub async fn identity_retire(
     )
     .await?;
     debug_assert_eq!(applied.outcome, Outcome::Updated);
-    let task = super::review::enforcement_task(
+    let task = super::apply::enforcement_task(
         &mut tx,
         rec.id,
         None,
@@ -415,7 +415,7 @@ pub async fn identity_retire(
         draft.details["reason"] = json!(nonempty(reason));
         drafts.push(draft);
     }
-    audit::append(&mut tx, now, actor, drafts).await?;
+    crate::store::audit::append(&mut tx, now, actor, drafts).await?;
     tx.commit().await?;
     identity_show(store, &IdentityRef::id(rec.id)).await
 }
@@ -456,7 +456,7 @@ pub async fn person_add(
         )));
     }
     let p = person::ensure(&mut tx, &input).await?;
-    audit::record(
+    crate::store::audit::record(
         &mut tx,
         now,
         actor,
@@ -499,7 +499,7 @@ pub async fn person_set_active(
         (!active).then_some(stamp.as_str()),
     )
     .await?;
-    audit::record(
+    crate::store::audit::record(
         &mut tx,
         now,
         actor,
@@ -635,7 +635,7 @@ pub async fn people_import_roster(
     if dry_run {
         return Ok(summary);
     }
-    audit::append(&mut tx, now, actor, drafts).await?;
+    crate::store::audit::append(&mut tx, now, actor, drafts).await?;
     tx.commit().await?;
     Ok(summary)
 }

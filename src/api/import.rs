@@ -4,8 +4,8 @@ use serde::Serialize;
 use serde_json::json;
 use ts_rs::TS;
 
-use crate::audit::{self, Actor, Draft};
-use crate::inventory::apply::{apply, Outcome};
+use super::apply::{apply, Outcome};
+use crate::audit::{Actor, Draft};
 use crate::inventory::import::{self, Format};
 use crate::inventory::Environment;
 use crate::time::Timestamp;
@@ -155,7 +155,7 @@ pub async fn registrations_import(
         // A preview: the transaction is dropped, so nothing it did is kept.
         return Ok(summary);
     }
-    audit::append(&mut tx, now, actor, drafts).await?;
+    crate::store::audit::append(&mut tx, now, actor, drafts).await?;
     tx.commit().await?;
     Ok(summary)
 }

@@ -2,6 +2,7 @@
 //! [`Store`](crate::Store), and `now` and the [`Actor`](crate::audit::Actor) where it writes;
 //! each write commits together with its audit entries or not at all.
 
+mod apply;
 mod audit;
 mod connect;
 mod dashboard;
@@ -31,7 +32,7 @@ pub use demo::{
     about, demo_seed, demo_seed_if_empty, start_state, About, DemoOptions, DemoSummary, StartState,
 };
 pub use evidence::{
-    audit_checkpoint, audit_verify_checkpoint, csv_cell, evidence_export, evidence_inspect,
+    audit_checkpoint, audit_verify_checkpoint, evidence_export, evidence_inspect,
     evidence_key_rotate, evidence_key_show, evidence_key_use_file, evidence_verify, EvidenceFilter,
     KeyInfo,
 };

@@ -9,9 +9,9 @@ use serde::Serialize;
 use serde_json::json;
 use ts_rs::TS;
 
+use super::apply::apply;
 use super::identity::{active_person, resolve, IdentityRef};
-use crate::audit::{self, Actor, Draft};
-use crate::inventory::apply::apply;
+use crate::audit::{Actor, Draft};
 use crate::inventory::{IdentityDetail, IdentityInput, OwnerRole, Person, PersonInput, Status};
 use crate::policy::template::Template;
 use crate::policy::{Finding, FindingFilter};
@@ -95,7 +95,7 @@ pub async fn review_policy_edit(
     } else {
         0
     };
-    audit::record(
+    crate::store::audit::record(
         &mut tx,
         now,
         actor,
@@ -158,7 +158,7 @@ pub async fn person_set_reviewer(
         )));
     }
     db::set_designated_reviewer(&mut tx, owner.id, reviewer.as_ref().map(|r| r.id)).await?;
-    audit::record(
+    crate::store::audit::record(
         &mut tx,
         now,
         actor,
@@ -294,7 +294,7 @@ pub async fn campaign_create(
         });
     }
     db::insert_items(&mut tx, &items).await?;
-    audit::record(
+    crate::store::audit::record(
         &mut tx,
         now,
         actor,
@@ -357,7 +357,7 @@ pub async fn campaign_close(
     }
     let progress = db::progress(&mut tx, id, &time::format(now)).await?;
     db::close_campaign(&mut tx, id, &time::format(now)).await?;
-    audit::record(
+    crate::store::audit::record(
         &mut tx,
         now,
         actor,
@@ -742,38 +742,10 @@ pub async fn review_decide(
         )
         .await?,
     );
-    audit::append(&mut tx, now, actor, drafts).await?;
+    crate::store::audit::append(&mut tx, now, actor, drafts).await?;
     tx.commit().await?;
     let mut conn = store.read().await?;
     item(&mut conn, row.id).await
-}
-
-/// Leaves the task that carries a decision cutting access to the authorization server
-/// (`steward enforce`), and its audit draft.
-pub(crate) async fn enforcement_task(
-    tx: &mut Db,
-    identity: i64,
-    decision_id: impl Into<Option<i64>>,
-    action: &str,
-    keep: Option<&[String]>,
-    stamp: &str,
-) -> Result<Draft> {
-    let scopes = keep.map(|k| k.join(" "));
-    let decision_id = decision_id.into();
-    let task = crate::store::connect::add_task(
-        tx,
-        identity,
-        decision_id,
-        action,
-        scopes.as_deref(),
-        stamp,
-    )
-    .await?;
-    Ok(Draft {
-        action: "enforcement.task",
-        subject: format!("identity:{identity}"),
-        details: json!({"task": task, "action": action, "scopes": scopes, "decision": decision_id}),
-    })
 }
 
 /// What a decision does to the identity and the item; returns the audit drafts of the
@@ -815,14 +787,25 @@ async fn apply_decision(
             };
             let granted = keep(crate::inventory::ScopeSet::Granted);
             drafts.push(
-                enforcement_task(tx, rec.id, decision_id, "reduce", Some(&granted), &stamp).await?,
+                super::apply::enforcement_task(
+                    tx,
+                    rec.id,
+                    decision_id,
+                    "reduce",
+                    Some(&granted),
+                    &stamp,
+                )
+                .await?,
             );
             input.granted_scopes = Some(granted);
             input.approved_scopes = Some(keep(crate::inventory::ScopeSet::Approved));
         }
         ReviewDecision::Revoke => {
             input.status = Some(Status::Revoked);
-            drafts.push(enforcement_task(tx, rec.id, decision_id, "revoke", None, &stamp).await?);
+            drafts.push(
+                super::apply::enforcement_task(tx, rec.id, decision_id, "revoke", None, &stamp)
+                    .await?,
+            );
             let task = db::insert_revocation_task(
                 tx,
                 rec.id,
@@ -862,7 +845,7 @@ async fn apply_decision(
             .await?
             .ok_or_else(|| Error::NotFound(format!("identity {}", rec.id)))?;
         let policy = db::policy(tx).await?;
-        let reviewer = review::assign_reviewer(
+        let reviewer = crate::store::review::assign_reviewer(
             tx,
             rec.business_owner_id,
             rec.technical_owner_id,
@@ -1045,7 +1028,8 @@ pub async fn review_escalate(
                 .or(policy.fallback_reviewer.as_ref().map(|p| p.id));
             let eligible = fallback
                 .filter(|f| review::may_review(*f, rec.business_owner_id, rec.technical_owner_id));
-            let to = review::assign_reviewer(&mut tx, None, None, &[eligible]).await?;
+            let to =
+                crate::store::review::assign_reviewer(&mut tx, None, None, &[eligible]).await?;
             let reviewer = to.as_ref().map(|p| p.id).or(row.reviewer_id);
             db::reassign_item(
                 &mut tx,
@@ -1078,7 +1062,7 @@ pub async fn review_escalate(
         }
     }
     if !drafts.is_empty() {
-        audit::append(&mut tx, now, actor, drafts).await?;
+        crate::store::audit::append(&mut tx, now, actor, drafts).await?;
     }
     tx.commit().await?;
     Ok(summary)
@@ -1170,7 +1154,7 @@ pub async fn identity_attest(
             "justifications": justifications,
         }),
     });
-    audit::append(&mut tx, now, actor, drafts).await?;
+    crate::store::audit::append(&mut tx, now, actor, drafts).await?;
     tx.commit().await?;
     super::identity_show(store, &IdentityRef::id(rec.id)).await
 }
@@ -1248,6 +1232,6 @@ pub async fn campaign_report(store: &Store, now: Timestamp, id: i64) -> Result<S
     let mut conn = store.read().await?;
     let decisions = db::decisions(&mut conn, None, Some(id)).await?;
     drop(conn);
-    let bytes = super::evidence::csv(&REVIEW_COLUMNS, review_rows(&items, &decisions))?;
+    let bytes = crate::export::csv::small(&REVIEW_COLUMNS, review_rows(&items, &decisions))?;
     String::from_utf8(bytes).map_err(|e| Error::Internal(format!("CSV is not UTF-8: {e}")))
 }

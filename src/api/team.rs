@@ -91,7 +91,7 @@ pub async fn team_push(store: &Store, now: Timestamp, actor: &Actor, to: &str) -
         .path()
         .file_name()
         .map(|n| n.to_string_lossy().into_owned());
-    audit::record(
+    crate::store::audit::record(
         &mut tx,
         now,
         actor,

@@ -11,7 +11,7 @@ use serde_json::json;
 use ts_rs::TS;
 
 use super::identity::{resolve, IdentityRef};
-use crate::audit::{self, Actor, Draft};
+use crate::audit::{Actor, Draft};
 use crate::inventory::{text_enum, Environment};
 use crate::scope::{allows, minimal_cover, Context, Interaction, Request, Scope, ScopeSet};
 use crate::store::usage::{self as db, NewTokenEvent, UsageRow};
@@ -308,7 +308,7 @@ async fn write_audit_import(
         .filter_map(|(id, t)| Some((id, time::format(time::parse(t).ok()?))))
         .collect();
     db::touch_last_used(&mut tx, &touched).await?;
-    audit::record(
+    crate::store::audit::record(
         &mut tx,
         now,
         actor,
@@ -447,7 +447,7 @@ pub async fn usage_import_tokens(
             "malformed": summary.bad.len(),
         }),
     });
-    audit::append(&mut tx, now, actor, drafts).await?;
+    crate::store::audit::append(&mut tx, now, actor, drafts).await?;
     tx.commit().await?;
     Ok(summary)
 }

@@ -8,7 +8,7 @@ use serde_json::json;
 use ts_rs::TS;
 
 use super::identity::active_person;
-use crate::audit::{self, Actor};
+use crate::audit::Actor;
 use crate::inventory::Person;
 use crate::store::{self, team, Db, Engine};
 use crate::time::{self, Timestamp};
@@ -82,7 +82,7 @@ pub async fn person_bind(
     }
     let at = time::format(now);
     team::bind(&mut tx, &actor.0, person.id, "admin", &at).await?;
-    audit::record(
+    crate::store::audit::record(
         &mut tx,
         now,
         actor,
@@ -191,7 +191,7 @@ pub async fn team_add_member(
     }
     team::add_login(&mut tx, login, password, role).await?;
     team::bind(&mut tx, login, person.id, role, &time::format(now)).await?;
-    audit::record(
+    crate::store::audit::record(
         &mut tx,
         now,
         actor,

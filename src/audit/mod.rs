@@ -10,14 +10,11 @@
 pub mod line;
 pub mod sha4;
 
-use crate::store::Db;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use ts_rs::TS;
 
-use crate::store;
-use crate::time::{self, Timestamp};
 use crate::{Error, Result};
 
 /// `prev_hash` of the first entry.
@@ -137,67 +134,30 @@ pub fn entry_hash(
     hex::encode(Sha256::digest(canonical_json(&content).as_bytes()))
 }
 
-/// Appends entries in order inside the caller's transaction and returns them.
-pub async fn append(
-    conn: &mut Db,
-    now: Timestamp,
+/// Chains drafts after the entry `(seq, prev)` (the head; `(0, GENESIS)` for an empty log):
+/// each gets the next seq and the hash of its content and its predecessor's hash.
+pub fn chain(
+    (mut seq, mut prev): (i64, String),
+    at: &str,
     actor: &Actor,
     drafts: Vec<Draft>,
-) -> Result<Vec<AuditEntry>> {
-    let at = time::format(now);
-    if conn.is_pg() {
-        // A team database stamps the session's login and extends the chain itself: a client
-        // can neither choose the actor nor break the chain.
-        let rows: Vec<(&str, &str, String)> = drafts
-            .iter()
-            .map(|d| (d.action, d.subject.as_str(), canonical_json(&d.details)))
-            .collect();
-        return store::audit::append_pg(conn, &at, &rows).await;
-    }
-    let (mut seq, mut prev) = store::audit::head(conn)
-        .await?
-        .unwrap_or_else(|| (0, GENESIS.to_string()));
+) -> Vec<AuditEntry> {
     let mut entries = Vec::with_capacity(drafts.len());
     for d in drafts {
         seq += 1;
-        let hash = entry_hash(seq, &at, &actor.0, d.action, &d.subject, &d.details, &prev);
-        let entry = AuditEntry {
+        let hash = entry_hash(seq, at, &actor.0, d.action, &d.subject, &d.details, &prev);
+        entries.push(AuditEntry {
             seq,
-            at: at.clone(),
+            at: at.to_string(),
             actor: actor.0.clone(),
             action: d.action.to_string(),
             subject: d.subject,
             details: d.details,
             prev_hash: std::mem::replace(&mut prev, hash.clone()),
             hash,
-        };
-        entries.push(entry);
+        });
     }
-    store::audit::insert(conn, &entries).await?;
-    Ok(entries)
-}
-
-/// Appends one entry inside the caller's transaction.
-pub async fn record(
-    conn: &mut Db,
-    now: Timestamp,
-    actor: &Actor,
-    action: &'static str,
-    subject: String,
-    details: Value,
-) -> Result<AuditEntry> {
-    let mut v = append(
-        conn,
-        now,
-        actor,
-        vec![Draft {
-            action,
-            subject,
-            details,
-        }],
-    )
-    .await?;
-    Ok(v.remove(0))
+    entries
 }
 
 /// Whether an entry's hash is the hash of its content.
@@ -244,33 +204,51 @@ pub fn check_link(expected_seq: i64, prev_hash: &str, e: &AuditEntry) -> Option<
     })
 }
 
-/// Recomputes the whole chain; fails naming the first bad seq.
-pub async fn verify(db: &mut crate::store::Db) -> Result<ChainStatus> {
-    let mut prev = GENESIS.to_string();
-    let mut count = 0i64;
-    let mut bad: Option<(i64, String)> = None;
-    store::audit::scan(db, |e| {
-        if let Some(why) = check_link(count + 1, &prev, &e) {
+/// Recomputes a chain from its entries, read in seq order: fails naming the first bad seq.
+#[derive(Debug)]
+pub struct Verifier {
+    prev: String,
+    count: i64,
+    bad: Option<(i64, String)>,
+}
+
+impl Default for Verifier {
+    fn default() -> Self {
+        Verifier {
+            prev: GENESIS.to_string(),
+            count: 0,
+            bad: None,
+        }
+    }
+}
+
+impl Verifier {
+    /// Checks the next entry; `false` once the chain is broken (no need to read on).
+    pub fn next(&mut self, e: AuditEntry) -> bool {
+        if let Some(why) = check_link(self.count + 1, &self.prev, &e) {
             // Name the position in the chain that broke: the stored seq when it is plausible,
             // else the seq that was expected there.
-            bad = Some((e.seq.min(count + 1), why));
+            self.bad = Some((e.seq.min(self.count + 1), why));
             return false;
         }
-        count += 1;
-        prev = e.hash;
+        self.count += 1;
+        self.prev = e.hash;
         true
-    })
-    .await?;
-    match bad {
-        Some((seq, why)) => Err(Error::Integrity(format!(
-            "audit log broken at seq {seq}: {why}"
-        ))),
-        None => Ok(ChainStatus {
-            entries: count,
-            head_hash: prev,
-            checkpoints: 0,
-            checkpoints_file: None,
-        }),
+    }
+
+    /// The chain's status, or where it broke.
+    pub fn finish(self) -> Result<ChainStatus> {
+        match self.bad {
+            Some((seq, why)) => Err(Error::Integrity(format!(
+                "audit log broken at seq {seq}: {why}"
+            ))),
+            None => Ok(ChainStatus {
+                entries: self.count,
+                head_hash: self.prev,
+                checkpoints: 0,
+                checkpoints_file: None,
+            }),
+        }
     }
 }
 

@@ -2,7 +2,6 @@
 
 pub mod bag;
 pub mod key;
-pub mod report;
 
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;

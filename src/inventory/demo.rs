@@ -12,9 +12,9 @@ use sha2::{Digest, Sha256};
 
 use super::fingerprint::FingerprintKey;
 use super::{CredentialKind, Environment, Kind, PersonInput, Status};
+use crate::inventory::{IdentityRecord, NewCredential};
 use crate::review::{self, Intervals};
 use crate::scope::{self, ScopeSet};
-use crate::store::identity::{IdentityRecord, NewCredential};
 use crate::time::{self, Timestamp};
 
 /// A generated person; `departed` ones have left the organization.

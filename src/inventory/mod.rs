@@ -1,6 +1,5 @@
 //! The inventory: non-human identities, the people who own them, their scopes and credentials.
 
-pub mod apply;
 pub mod demo;
 pub mod fingerprint;
 pub mod import;
@@ -315,7 +314,7 @@ pub struct Grant {
 }
 
 /// A credential, known only by its fingerprint.
-#[derive(Debug, Clone, PartialEq, Serialize, TS, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
 pub struct Credential {
     #[ts(type = "number")]
     pub id: i64,
@@ -386,4 +385,56 @@ pub struct IdentityDetail {
     pub scope_diff: ScopeDiff,
     pub credentials: Vec<Credential>,
     pub history: Vec<crate::audit::AuditEntry>,
+}
+
+/// An identity row exactly as stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct IdentityRecord {
+    pub id: i64,
+    pub client_id: String,
+    pub environment: Environment,
+    pub name: String,
+    pub kind: Kind,
+    pub vendor: Option<String>,
+    pub status: Status,
+    pub business_owner_id: Option<i64>,
+    pub technical_owner_id: Option<i64>,
+    pub purpose: Option<String>,
+    pub use_case: Option<String>,
+    pub auth_method: Option<String>,
+    pub access_token_lifetime_s: Option<i64>,
+    pub refresh_token_lifetime_s: Option<i64>,
+    pub jwks_uri: Option<String>,
+    pub revocation_endpoint: Option<String>,
+    pub last_used_at: Option<String>,
+    pub last_reviewed_at: Option<String>,
+    pub next_review_due: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// An AI or autonomous agent (NIST AI RMF applies).
+    pub ai_agent: bool,
+    /// Why the certification expired on a change, until the next decision.
+    pub reauth_reason: Option<String>,
+    pub reauth_since: Option<String>,
+    /// Raised by every update: an update that names an older version is a conflict.
+    #[serde(default = "first_version")]
+    pub version: i64,
+    /// When a registration file said the identity was last reviewed elsewhere (history,
+    /// never a certification).
+    #[serde(default)]
+    pub reviewed_elsewhere_at: Option<String>,
+}
+
+fn first_version() -> i64 {
+    1
+}
+
+/// A credential to store for an identity.
+#[derive(Debug, Clone)]
+pub struct NewCredential {
+    pub identity_id: i64,
+    pub kind: CredentialKind,
+    pub fingerprint: String,
+    pub issued_at: Option<String>,
+    pub expires_at: Option<String>,
 }

@@ -129,7 +129,7 @@ impl FindingView<'_> {
 }
 
 /// One rule-to-control row of the framework mapping.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct Mapping {
     pub rule: String,
     pub framework: String,
@@ -146,4 +146,15 @@ pub struct FindingFilter {
     pub severity: Option<Severity>,
     /// Include accepted findings (default: open only).
     pub include_accepted: bool,
+}
+
+/// One day of the least-privilege series.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct PosturePoint {
+    pub day: String,
+    pub least_privilege_pct: f64,
+    #[ts(type = "number")]
+    pub open_findings: i64,
+    #[ts(type = "number")]
+    pub identities: i64,
 }

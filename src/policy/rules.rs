@@ -7,9 +7,9 @@ use chrono::Duration;
 
 use super::template::{default_max_access_token_lifetime, Template};
 use super::Severity;
+use crate::inventory::IdentityRecord;
 use crate::inventory::{CredentialKind, Environment, Kind, Status};
 use crate::scope::{risk, Perms, Resource, RiskTrait, ScopeSet, Special};
-use crate::store::identity::IdentityRecord;
 use crate::time::{self, Timestamp};
 
 /// Every rule id, in the order findings are reported.
@@ -47,7 +47,7 @@ pub const DORMANT_DAYS: i64 = 90;
 pub const SECRET_MAX_AGE_DAYS: i64 = 365;
 
 /// A credential as the rules see it.
-#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize)]
 pub struct CredentialFacts {
     pub identity_id: i64,
     pub kind: CredentialKind,

@@ -403,26 +403,6 @@ pub fn choose_reviewer<'a>(
         .or_else(|| fallbacks.iter().flatten().copied().find(ok))
 }
 
-/// [`choose_reviewer`] reading the designated reviewer and the fallbacks (person ids) from
-/// the store; `None` when nobody qualifies.
-pub async fn assign_reviewer(
-    conn: &mut crate::store::Db,
-    business_owner: Option<i64>,
-    technical_owner: Option<i64>,
-    fallbacks: &[Option<i64>],
-) -> crate::Result<Option<Person>> {
-    let designated = match business_owner {
-        Some(bo) => crate::store::review::designated_reviewer(conn, bo).await?,
-        None => None,
-    };
-    let mut people = Vec::new();
-    for id in fallbacks.iter().flatten() {
-        people.push(crate::store::person::get(conn, *id).await?);
-    }
-    let refs: Vec<Option<&Person>> = people.iter().map(Option::as_ref).collect();
-    Ok(choose_reviewer(business_owner, technical_owner, designated.as_ref(), &refs).cloned())
-}
-
 /// Scopes the wizard pre-selects for removal: granted but not covered by the approved set,
 /// and beyond the use-case template.
 pub fn recommended_removals(

@@ -5,10 +5,67 @@
 use futures_util::TryStreamExt;
 use sqlx::{QueryBuilder, Row};
 
+use serde_json::Value;
+
 use super::{on, Db};
-use crate::audit::canonical_json;
-use crate::audit::AuditEntry;
+use crate::audit::{self, canonical_json, Actor, AuditEntry, ChainStatus, Draft, Verifier};
+use crate::time::{self, Timestamp};
 use crate::Result;
+
+/// Appends entries in order inside the caller's transaction and returns them.
+pub async fn append(
+    conn: &mut Db,
+    now: Timestamp,
+    actor: &Actor,
+    drafts: Vec<Draft>,
+) -> Result<Vec<AuditEntry>> {
+    let at = time::format(now);
+    if conn.is_pg() {
+        // A team database stamps the session's login and extends the chain itself: a client
+        // can neither choose the actor nor break the chain.
+        let rows: Vec<(&str, &str, String)> = drafts
+            .iter()
+            .map(|d| (d.action, d.subject.as_str(), canonical_json(&d.details)))
+            .collect();
+        return append_pg(conn, &at, &rows).await;
+    }
+    let head = head(conn)
+        .await?
+        .unwrap_or_else(|| (0, audit::GENESIS.to_string()));
+    let entries = audit::chain(head, &at, actor, drafts);
+    insert(conn, &entries).await?;
+    Ok(entries)
+}
+
+/// Appends one entry inside the caller's transaction.
+pub async fn record(
+    conn: &mut Db,
+    now: Timestamp,
+    actor: &Actor,
+    action: &'static str,
+    subject: String,
+    details: Value,
+) -> Result<AuditEntry> {
+    let mut v = append(
+        conn,
+        now,
+        actor,
+        vec![Draft {
+            action,
+            subject,
+            details,
+        }],
+    )
+    .await?;
+    Ok(v.remove(0))
+}
+
+/// Recomputes the whole stored chain; fails naming the first bad seq.
+pub async fn verify(db: &mut Db) -> Result<ChainStatus> {
+    let mut v = Verifier::default();
+    scan(db, |e| v.next(e)).await?;
+    v.finish()
+}
 
 /// The last entry's seq and hash.
 pub async fn head(db: &mut Db) -> Result<Option<(i64, String)>> {

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+use crate::export::csv::{Cells, Csv};
+use crate::export::jsonl::AuditLine;
 use crate::inventory::Environment;
 use crate::scope;
 use crate::{Error, Result};
@@ -52,74 +54,6 @@ fn io(e: std::io::Error) -> Error {
     Error::io("evidence package", e)
 }
 
-/// Appends `s` as a JSON string the way `canonical_json` (and `jq -c`) spells it: `"` and
-/// `\` escaped, the short escapes for backspace, tab, newline, form feed and carriage
-/// return, other control characters and DEL as `\u00xx`.
-pub fn push_json_string(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.push(b'"');
-    // Nearly every value (hashes, times, names) needs no escape: one branch-free pass over
-    // the bytes, which the compiler vectorizes, decides.
-    let plain = !bytes.iter().fold(false, |any, &b| {
-        any | (b < 0x20) | (b == b'"') | (b == b'\\') | (b == 0x7f)
-    });
-    if plain {
-        out.extend_from_slice(bytes);
-        out.push(b'"');
-        return;
-    }
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let short = match b {
-            b'"' => b'"',
-            b'\\' => b'\\',
-            0x08 => b'b',
-            b'\t' => b't',
-            b'\n' => b'n',
-            0x0c => b'f',
-            b'\r' => b'r',
-            0x00..=0x1f | 0x7f => 0,
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        if short == 0 {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
-        } else {
-            out.push(b'\\');
-            out.push(short);
-        }
-        start = i + 1;
-    }
-    out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
-}
-
-/// Appends a stored `details` value: canonical JSON already, DEL escaped as `jq` spells it.
-fn push_details(out: &mut Vec<u8>, details: &[u8]) {
-    let mut start = 0;
-    for at in memchr::memchr_iter(0x7f, details) {
-        out.extend_from_slice(&details[start..at]);
-        out.extend_from_slice(b"\\u007f");
-        start = at + 1;
-    }
-    out.extend_from_slice(&details[start..]);
-}
-
-/// An exported line's keys in sorted order, each with the column of the query in
-/// [`audit_log`] it takes (0 is `seq`, a number; 5 is `details`, canonical JSON already).
-const LINE_FIELDS: [(&[u8], usize); 8] = [
-    (b"{\"action\":", 3),
-    (b",\"actor\":", 2),
-    (b",\"at\":", 1),
-    (b",\"details\":", 5),
-    (b",\"hash\":", 7),
-    (b",\"prev_hash\":", 6),
-    (b",\"seq\":", 0),
-    (b",\"subject\":", 4),
-];
-
 /// Writes the audit log of a window as JSON lines, each the canonical JSON of the stored
 /// entry (keys sorted, compact; `details` is stored as canonical JSON and goes in as it is,
 /// so a damaged one shows as a bad line when the package is verified). Returns the number
@@ -153,31 +87,6 @@ pub fn audit_log(
         n += 1;
     }
     Ok(n)
-}
-
-/// Encodes audit entries as exported lines, one buffer reused.
-#[derive(Default)]
-pub(crate) struct AuditLine {
-    line: Vec<u8>,
-    seq: itoa::Buffer,
-}
-
-impl AuditLine {
-    /// The line of the entry `seq` whose other columns are `fields`, in the order of
-    /// [`audit_log`]'s query (at, actor, action, subject, details, prev_hash, hash).
-    pub(crate) fn encode(&mut self, seq: i64, fields: [&[u8]; 7]) -> &[u8] {
-        self.line.clear();
-        for (key, column) in LINE_FIELDS {
-            self.line.extend_from_slice(key);
-            match column {
-                0 => self.line.extend_from_slice(self.seq.format(seq).as_bytes()),
-                5 => push_details(&mut self.line, fields[4]),
-                _ => push_json_string(&mut self.line, fields[column - 1]),
-            }
-        }
-        self.line.extend_from_slice(b"}\n");
-        &self.line
-    }
 }
 
 /// One identity's scope sets as space-joined text, each in scope order.
@@ -257,166 +166,6 @@ pub fn scope_texts(db: &Bulk, identity_id: Option<i64>) -> Result<HashMap<i64, S
 /// removes).
 fn unjustified(justification: Option<&[u8]>) -> bool {
     justification.is_none_or(|j| j.iter().all(|&b| b == b' '))
-}
-
-/// Whether a spreadsheet would read a cell as a formula: it starts with `=`, `+`, `-`,
-/// `@`, tab or CR.
-pub fn starts_formula(cell: &[u8]) -> bool {
-    matches!(
-        cell.first(),
-        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
-    )
-}
-
-/// Appends one CSV cell as the `csv` crate writes it by default (a test holds the two to the
-/// same bytes): quoted, with its quotes doubled, if it holds a comma, a quote, CR or LF. A
-/// cell starting with `=`, `+`, `-`, `@`, tab or CR gets a leading apostrophe first (OWASP
-/// CSV injection).
-fn push_cell(out: &mut Vec<u8>, cell: &[u8]) {
-    let apostrophe: &[u8] = if starts_formula(cell) { b"'" } else { b"" };
-    // Most cells need no quotes: one branch-free pass, which the compiler vectorizes, decides.
-    let quoted = cell.iter().fold(false, |any, &b| {
-        any | (b == b',') | (b == b'"') | (b == b'\n') | (b == b'\r')
-    });
-    if !quoted {
-        out.extend_from_slice(apostrophe);
-        out.extend_from_slice(cell);
-        return;
-    }
-    out.push(b'"');
-    out.extend_from_slice(apostrophe);
-    let mut parts = cell.split(|&b| b == b'"');
-    out.extend_from_slice(parts.next().unwrap_or_default());
-    for p in parts {
-        out.extend_from_slice(b"\"\"");
-        out.extend_from_slice(p);
-    }
-    out.push(b'"');
-}
-
-/// Cells encoded once for rows that repeat them (see [`Csv::cells`]).
-#[derive(Debug, Clone)]
-pub struct Cells(Vec<u8>);
-
-impl Cells {
-    /// At least one cell, each neutralized as [`Csv::cell`] does.
-    pub fn of<'a>(cells: impl IntoIterator<Item = &'a [u8]>) -> Cells {
-        let mut out = Vec::new();
-        for (i, c) in cells.into_iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            push_cell(&mut out, c);
-        }
-        Cells(out)
-    }
-}
-
-/// One row encoded straight onto the end of a byte buffer, as [`Csv`] writes it.
-pub struct Row<'a> {
-    out: &'a mut Vec<u8>,
-    started: bool,
-}
-
-impl<'a> Row<'a> {
-    pub fn new(out: &'a mut Vec<u8>) -> Row<'a> {
-        Row {
-            out,
-            started: false,
-        }
-    }
-
-    fn separate(&mut self) {
-        if self.started {
-            self.out.push(b',');
-        }
-        self.started = true;
-    }
-
-    /// One cell, neutralized as [`Csv::cell`] does.
-    pub fn cell(&mut self, s: impl AsRef<[u8]>) {
-        self.separate();
-        push_cell(self.out, s.as_ref());
-    }
-
-    /// Cells encoded beforehand.
-    pub fn cells(&mut self, c: &Cells) {
-        self.separate();
-        self.out.extend_from_slice(&c.0);
-    }
-
-    pub fn end(self) {
-        self.out.push(b'\n');
-    }
-}
-
-/// Bytes gathered before a [`Csv`] hands them on.
-const CSV_BUF: usize = 64 * 1024;
-
-/// A CSV row writer whose every cell is neutralized against spreadsheet formulas; rows end
-/// with LF.
-pub struct Csv<W: Write> {
-    out: W,
-    buf: Vec<u8>,
-    /// Whether the row has a cell already.
-    in_row: bool,
-}
-
-impl<W: Write> Csv<W> {
-    pub fn new(out: W, header: &[&str]) -> Result<Self> {
-        let mut w = Csv {
-            out,
-            buf: Vec::with_capacity(CSV_BUF + CSV_BUF / 4),
-            in_row: false,
-        };
-        for h in header {
-            w.cell(h)?;
-        }
-        w.end_row()?;
-        Ok(w)
-    }
-
-    /// The row being written.
-    fn row(&mut self) -> Row<'_> {
-        Row {
-            started: std::mem::replace(&mut self.in_row, true),
-            out: &mut self.buf,
-        }
-    }
-
-    /// One cell; a value starting with `=`, `+`, `-`, `@`, tab or CR gets a leading
-    /// apostrophe (OWASP CSV injection).
-    pub fn cell(&mut self, s: impl AsRef<[u8]>) -> Result<()> {
-        self.row().cell(s);
-        Ok(())
-    }
-
-    /// Cells encoded beforehand.
-    pub fn cells(&mut self, c: &Cells) {
-        self.row().cells(c);
-    }
-
-    pub fn end_row(&mut self) -> Result<()> {
-        self.buf.push(b'\n');
-        self.in_row = false;
-        if self.buf.len() >= CSV_BUF {
-            self.pass_on()?;
-        }
-        Ok(())
-    }
-
-    fn pass_on(&mut self) -> Result<()> {
-        self.out
-            .write_all(&self.buf)
-            .map_err(|e| Error::invalid("export", e.to_string()))?;
-        self.buf.clear();
-        Ok(())
-    }
-
-    pub fn finish(mut self) -> Result<W> {
-        self.pass_on()?;
-        Ok(self.out)
-    }
 }
 
 /// Writes `scopes.csv`: every approved and granted scope with its justification, and what
@@ -627,41 +376,6 @@ pub mod pg {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
-    use serde_json::Value;
-
-    fn spelled(s: &str) -> String {
-        let mut out = Vec::new();
-        push_json_string(&mut out, s.as_bytes());
-        String::from_utf8(out).expect("UTF-8 in, UTF-8 out")
-    }
-
-    #[test]
-    fn every_control_character_quote_backslash_and_del_is_spelled_as_canonical_json() {
-        for c in (0u32..0x20)
-            .chain([0x22, 0x5c, 0x7f])
-            .filter_map(char::from_u32)
-        {
-            let s = format!("a{c}b");
-            assert_eq!(
-                spelled(&s),
-                crate::audit::canonical_json(&Value::String(s.clone())),
-                "{:?}",
-                c
-            );
-        }
-    }
-
-    #[test]
-    fn csv_cells_that_start_a_formula_are_neutralized() {
-        let mut w = Csv::new(Vec::new(), &["a", "b", "c"]).expect("header");
-        for cell in ["=1+1", "-2", "plain"] {
-            w.cell(cell).expect("cell");
-        }
-        w.end_row().expect("row");
-        let text = String::from_utf8(w.finish().expect("finish")).expect("UTF-8");
-        assert_eq!(text, "a,b,c\n'=1+1,'-2,plain\n");
-    }
 
     #[test]
     fn a_justification_is_missing_where_sqlites_trim_leaves_nothing() {
@@ -678,58 +392,6 @@ mod tests {
                 .query_row("SELECT trim(coalesce(?1, '')) = ''", [j], |r| r.get(0))
                 .expect("query");
             assert_eq!(unjustified(j.map(str::as_bytes)), sql, "{j:?}");
-        }
-    }
-
-    /// What the `csv` crate writes for `rows`, each cell neutralized first.
-    fn csv_crate(header: &[&str], rows: &[Vec<String>]) -> Vec<u8> {
-        let mut w = csv::Writer::from_writer(Vec::new());
-        w.write_record(header).expect("header");
-        for row in rows {
-            let cells = row.iter().map(|c| {
-                if starts_formula(c.as_bytes()) {
-                    format!("'{c}")
-                } else {
-                    c.clone()
-                }
-            });
-            w.write_record(cells).expect("row");
-        }
-        w.into_inner().expect("bytes")
-    }
-
-    proptest! {
-        #[test]
-        fn rows_are_the_bytes_the_csv_crate_writes(
-            rows in prop::collection::vec(
-                prop::collection::vec("[a,\"\r\n=+@\t' -]{0,6}|.{0,4}", 3),
-                0..8,
-            ),
-            encoded in 0..3usize,
-        ) {
-            let header = ["a,b", "c\"", "d"];
-            let mut w = Csv::new(Vec::new(), &header).expect("header");
-            for row in &rows {
-                // Some cells come encoded beforehand, the rest one at a time.
-                let (before, after) = row.split_at(encoded);
-                if !before.is_empty() {
-                    w.cells(&Cells::of(before.iter().map(|c| c.as_bytes())));
-                }
-                for c in after {
-                    w.cell(c).expect("cell");
-                }
-                w.end_row().expect("row");
-            }
-            let (ours, theirs) = (w.finish().expect("finish"), csv_crate(&header, &rows));
-            prop_assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&theirs));
-        }
-
-        #[test]
-        fn strings_are_spelled_as_canonical_json_spells_them(s in ".*") {
-            prop_assert_eq!(
-                spelled(&s),
-                crate::audit::canonical_json(&Value::String(s.clone()))
-            );
         }
     }
 }

@@ -378,7 +378,7 @@ pub async fn client_ids(db: &mut Db) -> Result<Vec<(i64, String, crate::inventor
 }
 
 /// Records (or replaces) one day of the posture series.
-pub async fn record_posture(db: &mut Db, p: &crate::api::PosturePoint) -> Result<()> {
+pub async fn record_posture(db: &mut Db, p: &crate::policy::PosturePoint) -> Result<()> {
     on!(db, |c| sqlx::query(
         "INSERT INTO posture_history (day, least_privilege_pct, open_findings, identities) \
          VALUES ($1, $2, $3, $4) ON CONFLICT (day) DO UPDATE SET \
@@ -396,7 +396,7 @@ pub async fn record_posture(db: &mut Db, p: &crate::api::PosturePoint) -> Result
 }
 
 /// The last `days` days of the posture series, oldest first.
-pub async fn posture_history(db: &mut Db, days: i64) -> Result<Vec<crate::api::PosturePoint>> {
+pub async fn posture_history(db: &mut Db, days: i64) -> Result<Vec<crate::policy::PosturePoint>> {
     Ok(on!(db, |c| sqlx::query_as(
         "SELECT day, least_privilege_pct, open_findings, identities FROM \
          (SELECT * FROM posture_history ORDER BY day DESC LIMIT $1) AS recent ORDER BY day",

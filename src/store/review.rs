@@ -976,3 +976,26 @@ pub fn candidate_tier(c: &Candidate) -> Tier {
         &crate::scope::ScopeSet::parse(c.granted.as_deref().unwrap_or("")),
     )
 }
+
+/// [`choose_reviewer`] reading the designated reviewer and the fallbacks (person ids) from
+/// the store; `None` when nobody qualifies.
+pub async fn assign_reviewer(
+    conn: &mut Db,
+    business_owner: Option<i64>,
+    technical_owner: Option<i64>,
+    fallbacks: &[Option<i64>],
+) -> Result<Option<Person>> {
+    let designated = match business_owner {
+        Some(bo) => designated_reviewer(conn, bo).await?,
+        None => None,
+    };
+    let mut people = Vec::new();
+    for id in fallbacks.iter().flatten() {
+        people.push(super::person::get(conn, *id).await?);
+    }
+    let refs: Vec<Option<&Person>> = people.iter().map(Option::as_ref).collect();
+    Ok(
+        crate::review::choose_reviewer(business_owner, technical_owner, designated.as_ref(), &refs)
+            .cloned(),
+    )
+}

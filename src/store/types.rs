@@ -78,3 +78,84 @@ stored_as_text!(
     ServerKind,
     SecretKind,
 );
+
+/// Reads a domain type from a row by its column names, on either engine: the domain type
+/// carries no database derive, and its columns are named once, here.
+macro_rules! from_row {
+    ($t:path { $($f:ident: $ty:ty),+ $(,)? }) => {
+        impl<'r, R: sqlx::Row> sqlx::FromRow<'r, R> for $t
+        where
+            &'r str: sqlx::ColumnIndex<R>,
+            $($ty: Decode<'r, R::Database> + Type<R::Database>,)+
+        {
+            fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+                Ok(Self {
+                    $($f: row.try_get(stringify!($f))?,)+
+                })
+            }
+        }
+    };
+}
+
+from_row!(crate::inventory::IdentityRecord {
+    id: i64,
+    client_id: String,
+    environment: Environment,
+    name: String,
+    kind: Kind,
+    vendor: Option<String>,
+    status: Status,
+    business_owner_id: Option<i64>,
+    technical_owner_id: Option<i64>,
+    purpose: Option<String>,
+    use_case: Option<String>,
+    auth_method: Option<String>,
+    access_token_lifetime_s: Option<i64>,
+    refresh_token_lifetime_s: Option<i64>,
+    jwks_uri: Option<String>,
+    revocation_endpoint: Option<String>,
+    last_used_at: Option<String>,
+    last_reviewed_at: Option<String>,
+    next_review_due: Option<String>,
+    created_at: String,
+    updated_at: String,
+    ai_agent: bool,
+    reauth_reason: Option<String>,
+    reauth_since: Option<String>,
+    version: i64,
+    reviewed_elsewhere_at: Option<String>,
+});
+
+from_row!(crate::inventory::Credential {
+    id: i64,
+    kind: CredentialKind,
+    fingerprint: String,
+    issued_at: Option<String>,
+    expires_at: Option<String>,
+    last_used_at: Option<String>,
+    rotated_at: Option<String>,
+    revoked_at: Option<String>,
+    reused_by: i64,
+});
+
+from_row!(crate::policy::rules::CredentialFacts {
+    identity_id: i64,
+    kind: CredentialKind,
+    fingerprint: String,
+    issued_at: Option<String>,
+    rotated_at: Option<String>,
+    expires_at: Option<String>,
+});
+
+from_row!(crate::policy::Mapping {
+    rule: String,
+    framework: String,
+    control: String,
+});
+
+from_row!(crate::policy::PosturePoint {
+    day: String,
+    least_privilege_pct: f64,
+    open_findings: i64,
+    identities: i64,
+});

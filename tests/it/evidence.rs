@@ -296,12 +296,12 @@ fn every_formula_prefix_is_neutralized() {
     for lead in ["=", "+", "-", "@", "\t", "\r"] {
         let cell = format!("{lead}cmd");
         assert_eq!(
-            api::csv_cell(&cell),
+            steward::export::csv::csv_cell(&cell),
             format!("'{cell}"),
             "{lead:?} must be neutralized"
         );
     }
-    assert_eq!(api::csv_cell("plain"), "plain");
+    assert_eq!(steward::export::csv::csv_cell("plain"), "plain");
 }
 
 #[tokio::test]
@@ -631,7 +631,7 @@ async fn exported_audit_lines_are_the_canonical_json_of_each_entry_whatever_they
     ];
     let mut tx = store.begin_write().await.expect("tx");
     for (i, text) in nasty.iter().enumerate() {
-        steward::audit::record(
+        steward::store::audit::record(
             &mut tx,
             now(),
             &steward::audit::Actor(text.to_string()),
@@ -864,7 +864,10 @@ async fn scopes_csv_lists_every_scope_by_client_environment_set_and_scope() {
                     e,
                     s,
                     sc,
-                    Some(why.map(|w| api::csv_cell(&w)).unwrap_or_default()),
+                    Some(
+                        why.map(|w| steward::export::csv::csv_cell(&w))
+                            .unwrap_or_default(),
+                    ),
                 )
             })
             .collect()

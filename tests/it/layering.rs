@@ -61,3 +61,173 @@ fn integrity_errors_are_raised_only_where_tampering_is_checked() {
     }
     assert!(found > 5, "the checks themselves raise it ({found})");
 }
+
+/// The text of a source file without its comments (line comments and doc comments).
+fn code(text: &str) -> String {
+    text.lines()
+        .map(|l| match l.find("//") {
+            Some(i) => &l[..i],
+            None => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The domain modules know nothing of storage or use cases: no database crate, no `store`,
+/// no `api`. The store knows the domain, not the use cases.
+#[test]
+fn the_domain_uses_no_database_and_the_store_no_use_case() {
+    const DOMAIN: [&str; 10] = [
+        "src/audit/",
+        "src/export/",
+        "src/inventory/",
+        "src/policy/",
+        "src/review/",
+        "src/scope/",
+        "src/usage/",
+        "src/evidence/",
+        "src/connect/",
+        "src/time.rs",
+    ];
+    let mut checked = 0;
+    for (file, text) in tree() {
+        let code = code(&text);
+        let banned: &[&str] = if DOMAIN.iter().any(|d| file.starts_with(d)) {
+            &["sqlx", "rusqlite", "crate::store", "crate::api"]
+        } else if file.starts_with("src/store/") {
+            &["crate::api"]
+        } else {
+            continue;
+        };
+        checked += 1;
+        for word in banned {
+            for (n, line) in code.lines().enumerate() {
+                assert!(
+                    !line.contains(word),
+                    "{file}:{}: a {} module uses {word}: {line}",
+                    n + 1,
+                    if file.starts_with("src/store/") {
+                        "store"
+                    } else {
+                        "domain"
+                    }
+                );
+            }
+        }
+    }
+    assert!(checked > 30, "the modules were found ({checked})");
+}
+
+/// Which `api` module each `super::` name used in an `api` module comes from: a module's
+/// own name, or an item `api/mod.rs` re-exports from it.
+fn api_graph() -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let files: Vec<(String, String)> = tree()
+        .into_iter()
+        .filter(|(f, _)| f.starts_with("src/api/"))
+        .collect();
+    let module = |f: &str| {
+        f.trim_start_matches("src/api/")
+            .trim_end_matches(".rs")
+            .to_string()
+    };
+    let modules: std::collections::BTreeSet<String> = files
+        .iter()
+        .map(|(f, _)| module(f))
+        .filter(|m| m != "mod")
+        .collect();
+    let root = &files
+        .iter()
+        .find(|(f, _)| f == "src/api/mod.rs")
+        .expect("api/mod.rs")
+        .1;
+    let mut owner = std::collections::BTreeMap::new();
+    let root = code(root);
+    for (i, _) in root.match_indices("pub use ") {
+        let rest = &root[i + 8..];
+        let Some((from, _)) = rest.split_once("::") else {
+            continue;
+        };
+        if !modules.contains(from) {
+            continue;
+        }
+        let end = rest.find(';').unwrap_or(rest.len());
+        for name in rest[..end].split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+            if !name.is_empty() && name != from {
+                owner.insert(name.to_string(), from.to_string());
+            }
+        }
+    }
+    let mut graph = std::collections::BTreeMap::new();
+    for (file, text) in &files {
+        let me = module(file);
+        if me == "mod" {
+            continue;
+        }
+        let code = code(text);
+        let mut uses = std::collections::BTreeSet::new();
+        for (i, _) in code.match_indices("super::") {
+            let rest = &code[i + 7..];
+            let mut names = Vec::new();
+            if let Some(list) = rest.strip_prefix('{') {
+                let end = list.find('}').unwrap_or(list.len());
+                names.extend(
+                    list[..end]
+                        .split(',')
+                        .map(|n| n.trim().split("::").next().unwrap_or("")),
+                );
+            } else {
+                names.push(
+                    rest.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                        .next()
+                        .unwrap_or(""),
+                );
+            }
+            for n in names {
+                let m = if modules.contains(n) {
+                    Some(n.to_string())
+                } else {
+                    owner.get(n).cloned()
+                };
+                if let Some(m) = m.filter(|m| *m != me) {
+                    uses.insert(m);
+                }
+            }
+        }
+        graph.insert(me, uses);
+    }
+    graph
+}
+
+/// The `api` modules call one another without a cycle: each can be read knowing only the ones
+/// it names.
+#[test]
+fn the_api_modules_form_no_cycle() {
+    let graph = api_graph();
+    assert!(graph.len() > 10, "{graph:?}");
+    // Depth-first, keeping the path: a module met again on its own path closes a cycle.
+    fn visit(
+        m: &str,
+        graph: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut std::collections::BTreeSet<String>,
+    ) {
+        if let Some(at) = path.iter().position(|p| p == m) {
+            panic!(
+                "api modules call each other in a cycle: {} -> {m}",
+                path[at..].join(" -> ")
+            );
+        }
+        if !done.insert(m.to_string()) {
+            return;
+        }
+        path.push(m.to_string());
+        for next in graph.get(m).into_iter().flatten() {
+            visit(next, graph, path, done);
+        }
+        path.pop();
+    }
+    let mut done = std::collections::BTreeSet::new();
+    for m in graph.keys() {
+        visit(m, &graph, &mut Vec::new(), &mut done);
+    }
+}

@@ -4,9 +4,9 @@
 use crate::store::Db;
 use serde_json::{json, Map, Value};
 
-use super::fingerprint::FingerprintKey;
-use super::{CredentialKind, IdentityInput, ScopeSet, Status};
 use crate::audit::Draft;
+use crate::inventory::fingerprint::FingerprintKey;
+use crate::inventory::{CredentialKind, IdentityInput, ScopeSet, Status};
 use crate::review;
 use crate::store::identity::{self as db, IdentityRecord, NewCredential};
 use crate::store::person;
@@ -342,7 +342,7 @@ async fn open_reauthorization(
         Some(item) => (item, None),
         None => {
             let policy = crate::store::review::policy(conn).await?;
-            let reviewer = review::assign_reviewer(
+            let reviewer = crate::store::review::assign_reviewer(
                 conn,
                 rec.business_owner_id,
                 rec.technical_owner_id,
@@ -423,4 +423,32 @@ fn diff(old: Option<&IdentityRecord>, new: &IdentityRecord) -> Map<String, Value
         }
     }
     out
+}
+
+/// Leaves the task that carries a decision cutting access to the authorization server
+/// (`steward enforce`), and its audit draft.
+pub(crate) async fn enforcement_task(
+    tx: &mut Db,
+    identity: i64,
+    decision_id: impl Into<Option<i64>>,
+    action: &str,
+    keep: Option<&[String]>,
+    stamp: &str,
+) -> Result<Draft> {
+    let scopes = keep.map(|k| k.join(" "));
+    let decision_id = decision_id.into();
+    let task = crate::store::connect::add_task(
+        tx,
+        identity,
+        decision_id,
+        action,
+        scopes.as_deref(),
+        stamp,
+    )
+    .await?;
+    Ok(Draft {
+        action: "enforcement.task",
+        subject: format!("identity:{identity}"),
+        details: json!({"task": task, "action": action, "scopes": scopes, "decision": decision_id}),
+    })
 }
