@@ -38,6 +38,7 @@ prep_baseline() { rm -f "$dir/b.db"; }
 prep_import() {
   rm -f "$dir"/steward.db*
   cp "$dir/empty.db" "$dir/steward.db"
+  cp -p "$dir/empty.db.key" "$dir/steward.db.key" # its fingerprint key goes with it, 0600
 }
 run_import() {
   /usr/bin/time -f "%M" -o "$dir/rss" "$bin" --db "$dir/steward.db" import audit "$dir/audit.ndjson"
