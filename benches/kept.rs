@@ -1,14 +1,11 @@
 //! The hand-written paths that stand in for a kept library, each against that library in the
-//! same run, on the same input: many SHA-256 at once (`audit::sha4`) against `sha2` one
-//! message at a time; the CSV writer (`export::csv`) against the `csv` crate; JSON string
-//! spelling (`export::jsonl`) against `serde_json`. Prints each best-of-five time and the
-//! ratio (a hand-written path earns its place at 1.3x or more).
+//! same run, on the same input: the CSV writer (`export::csv`) against the `csv` crate; JSON
+//! string spelling (`export::jsonl`) against `serde_json`. Prints each best-of-five time and
+//! the ratio (a hand-written path earns its place at 1.3x or more).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-use steward::audit::sha4::Messages;
 use steward::export::csv::{starts_formula, Csv};
 use steward::export::jsonl::push_json_string;
 
@@ -35,7 +32,7 @@ fn report(what: &str, ours: Duration, library: Duration) {
 }
 
 fn main() {
-    // Audit entries' content: about 250 bytes each, as an audit import hashes them.
+    // Audit entries' content: about 250 bytes each.
     let texts: Vec<String> = (0..N)
         .map(|i| {
             format!(
@@ -47,26 +44,6 @@ fn main() {
             )
         })
         .collect();
-    let mut m = Messages::default();
-    for t in &texts {
-        m.push(|b| b.extend_from_slice(t.as_bytes()));
-    }
-    let four = best(|| {
-        black_box(m.digests());
-    });
-    let one = best(|| {
-        let d: Vec<[u8; 32]> = texts
-            .iter()
-            .map(|t| Sha256::digest(t.as_bytes()).into())
-            .collect();
-        black_box(d);
-    });
-    assert_eq!(
-        m.digests()[N - 1],
-        <[u8; 32]>::from(Sha256::digest(texts[N - 1].as_bytes()))
-    );
-    report("SHA-256 of 1M audit entries", four, one);
-
     // Inventory-like rows: nine cells, a few that need quotes or neutralizing.
     let rows: Vec<[String; 9]> = (0..N)
         .map(|i| {

@@ -7,7 +7,7 @@
 //! that is anything else (whitespace, other key order, other escapes, a float) is not
 //! refused here: it goes the general way, through `serde_json::Value`.
 
-use super::sha4::Messages;
+use super::digests::Messages;
 
 /// Nesting allowed inside `details` on the fast path.
 const MAX_DEPTH: u32 = 64;

@@ -7,8 +7,8 @@
 //! escaped as jq escapes them (DEL included), so `jq -cS` reproduces the bytes. Entries are
 //! written in the same transaction as the change they record.
 
+pub mod digests;
 pub mod line;
-pub mod sha4;
 
 use serde::Serialize;
 use serde_json::Value;

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::key::{self, Signer25519};
-use crate::audit::sha4::Messages;
+use crate::audit::digests::Messages;
 use crate::audit::{content_matches, link_problem, AuditEntry, GENESIS};
 use crate::{Error, Result};
 
