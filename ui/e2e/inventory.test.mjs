@@ -573,7 +573,11 @@ test("an administrator checks a server for drift and drills an identity's revoca
   const button = await driver.findElement(By.css("[data-testid=drill-run]"));
   await driver.executeScript("arguments[0].scrollIntoView(); arguments[0].click();", button);
   const outcome = await driver.wait(until.elementLocated(By.css("[data-testid=drill-outcome]")), 40000);
-  await driver.wait(settled(async () => /^Passed/.test(await outcome.getText())), 10000, "the drill passes");
+  await driver.wait(settled(async () => /^Passed/.test(await outcome.getText())), 10000, "the drill passes").catch(async (e) => {
+    // Say what the drill found: its outcome, error and steps, as the panel shows them.
+    const panel = await driver.findElement(By.css("[data-testid=drill-panel]")).getText();
+    throw new Error(`${e.message}: ${panel}`);
+  });
   const steps = await driver.findElements(By.css("[data-testid=drill-panel] .timeline li"));
   assert.equal(steps.length, 6, "token, introspect, FHIR, revoke, introspect, FHIR");
   await accessible("identity detail with a drill");
