@@ -6,8 +6,7 @@ use sqlx::QueryBuilder;
 use super::{on, Db};
 
 use crate::inventory::{
-    Credential, CredentialKind, Environment, Identity, IdentityFilter, IdentityPage, IdentitySort,
-    Person, ScopeSet,
+    Credential, Environment, Identity, IdentityFilter, IdentityPage, IdentitySort, Person, ScopeSet,
 };
 use crate::scope::{self, ScopeSet as Scopes};
 
@@ -579,7 +578,7 @@ pub async fn delete_scopes(
 
 /// An identity's credentials, each with how many other identities share its fingerprint.
 pub async fn credentials(db: &mut Db, identity_id: i64) -> Result<Vec<Credential>> {
-    let rows: Vec<CredentialRow> = on!(db, |c| sqlx::query_as(
+    Ok(on!(db, |c| sqlx::query_as(
         "SELECT c.id, c.kind, c.fingerprint, c.issued_at, c.expires_at, c.last_used_at, \
          c.rotated_at, c.revoked_at, \
          (SELECT count(DISTINCT o.identity_id) FROM credential o \
@@ -588,37 +587,7 @@ pub async fn credentials(db: &mut Db, identity_id: i64) -> Result<Vec<Credential
     )
     .bind(identity_id)
     .fetch_all(c)
-    .await)?;
-    Ok(rows.into_iter().map(Into::into).collect())
-}
-
-#[derive(sqlx::FromRow)]
-struct CredentialRow {
-    id: i64,
-    kind: CredentialKind,
-    fingerprint: String,
-    issued_at: Option<String>,
-    expires_at: Option<String>,
-    last_used_at: Option<String>,
-    rotated_at: Option<String>,
-    revoked_at: Option<String>,
-    reused_by: i64,
-}
-
-impl From<CredentialRow> for Credential {
-    fn from(r: CredentialRow) -> Self {
-        Credential {
-            id: r.id,
-            kind: r.kind,
-            fingerprint: r.fingerprint,
-            issued_at: r.issued_at,
-            expires_at: r.expires_at,
-            last_used_at: r.last_used_at,
-            rotated_at: r.rotated_at,
-            revoked_at: r.revoked_at,
-            reused_by: r.reused_by,
-        }
-    }
+    .await)?)
 }
 
 /// Stores credential fingerprints, skipping ones the identity already has. Returns how many

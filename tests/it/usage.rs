@@ -37,6 +37,26 @@ async fn identity(store: &Store, n: NewIdentity) -> i64 {
         .id
 }
 
+/// Ana, the business owner, states `client`'s purpose and justifies `scope`.
+async fn attest(env: &Env, store: &Store, client: &str, purpose: &str, scope: &str, why: &str) {
+    crate::support::attest_as(
+        env,
+        store,
+        now(),
+        &IdentityRef {
+            key: client.into(),
+            environment: None,
+        },
+        steward::review::AttestRequest {
+            person: Some("ana@example.org".into()),
+            purpose: purpose.into(),
+            justifications: vec![(scope.into(), why.into())],
+        },
+    )
+    .await
+    .expect("attest");
+}
+
 async fn import(store: &Store, path: &std::path::Path) -> steward::Result<api::AuditImportSummary> {
     let cancel = AtomicBool::new(false);
     api::usage_import_audit(
@@ -238,26 +258,20 @@ async fn every_trace_class_comes_from_its_own_case() {
     // Only `good` and `orphan` have justified approvals: the CLI add leaves approvals without
     // one, so justify them as an owner would.
     for client in ["good", "orphan"] {
-        crate::support::attest_as(
+        let purpose = if client == "good" {
+            "Charts vitals."
+        } else {
+            "x"
+        };
+        attest(
             &env,
             &store,
-            now(),
-            &IdentityRef {
-                key: client.into(),
-                environment: None,
-            },
-            steward::review::AttestRequest {
-                person: Some("ana@example.org".into()),
-                purpose: if client == "good" {
-                    "Charts vitals.".into()
-                } else {
-                    "x".into()
-                },
-                justifications: vec![("user/Observation.rs".into(), "charts vitals".into())],
-            },
+            client,
+            purpose,
+            "user/Observation.rs",
+            "charts vitals",
         )
-        .await
-        .expect("attest");
+        .await;
     }
     // `orphan` has no purpose statement.
     on_pool!(store, |p| sqlx::query(
@@ -658,22 +672,15 @@ async fn a_call_without_a_person_requestor_is_judged_by_its_token_or_its_kind() 
         ("charts", "user/Observation.rs"),
         ("mixed", "system/Observation.rs"),
     ] {
-        crate::support::attest_as(
+        attest(
             &env,
             &store,
-            now(),
-            &IdentityRef {
-                key: client.into(),
-                environment: None,
-            },
-            steward::review::AttestRequest {
-                person: Some("ana@example.org".into()),
-                purpose: "Shows results.".into(),
-                justifications: vec![(scope.into(), "shows results".into())],
-            },
+            client,
+            "Shows results.",
+            scope,
+            "shows results",
         )
-        .await
-        .expect("attest");
+        .await;
     }
     let csv = env.dir.path().join("tokens.csv");
     std::fs::write(
