@@ -23,6 +23,9 @@ use crate::{Error, Result, Store};
 /// Unknown clients listed in a summary (all are kept in the aggregates).
 const UNKNOWN_LISTED: usize = 20;
 
+/// Aggregates read from a scan and written at a time: memory holds one batch of them.
+const AGGREGATES_A_BATCH: usize = 4096;
+
 /// What an audit import did.
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct AuditImportSummary {
@@ -33,7 +36,8 @@ pub struct AuditImportSummary {
     pub already_imported: bool,
     #[ts(type = "number")]
     pub calls: u64,
-    /// Distinct (client, day, context, type, interaction, outcome) rows.
+    /// Distinct (client, day, context, type, interaction, outcome) rows written (none when
+    /// the content was imported before).
     #[ts(type = "number")]
     pub aggregates: usize,
     /// Events that are not REST calls (logins, logouts, ...).
@@ -219,7 +223,7 @@ async fn write_audit_import(
     actor: &Actor,
     file: &str,
     environment: Environment,
-    scan: Scan,
+    mut scan: Scan,
     known: &HashMap<(String, Environment), i64>,
 ) -> Result<AuditImportSummary> {
     let mut summary = AuditImportSummary {
@@ -228,7 +232,7 @@ async fn write_audit_import(
         content_hash: scan.content_hash.clone(),
         already_imported: false,
         calls: scan.calls,
-        aggregates: scan.aggregates.len(),
+        aggregates: 0,
         not_rest: scan.not_rest,
         malformed: scan.malformed,
         bad: scan.bad.clone(),
@@ -243,34 +247,55 @@ async fn write_audit_import(
         return Ok(summary);
     }
     let stamp = time::format(now);
-    let mut unknown: BTreeMap<&str, u64> = BTreeMap::new();
-    let mut last: HashMap<i64, &str> = HashMap::new();
-    // The aggregates come in primary-key order, a client's rows together: the inventory is
-    // looked up once a client, and SQLite appends to its B-tree instead of inserting all over it.
-    let mut identity: Option<(&str, Option<i64>)> = None;
-    let rows: Vec<UsageRow> = scan
-        .aggregates
-        .iter()
-        .map(|(k, a)| {
-            let identity_id = match identity {
-                Some((client, id)) if client == k.client_id => id,
+    db::insert_import(
+        &mut tx,
+        "audit",
+        file,
+        &scan.content_hash,
+        environment,
+        i64::try_from(scan.calls).unwrap_or(i64::MAX),
+        i64::try_from(scan.malformed).unwrap_or(i64::MAX),
+        &stamp,
+    )
+    .await?;
+    let mut unknown: BTreeMap<String, u64> = BTreeMap::new();
+    let mut last: HashMap<i64, String> = HashMap::new();
+    // The aggregates come in primary-key order, a client's rows together, a batch at a time:
+    // the inventory is looked up once a client, and SQLite appends to its B-tree instead of
+    // inserting all over it.
+    let mut identity: Option<(String, Option<i64>)> = None;
+    let load = db::begin_usage(&mut tx, scan.aggregates.upper_bound()).await?;
+    let temporary = |e| Error::io("a temporary file of the import", e);
+    loop {
+        let batch = scan
+            .aggregates
+            .next_batch(AGGREGATES_A_BATCH)
+            .map_err(temporary)?;
+        if batch.is_empty() {
+            break;
+        }
+        summary.aggregates += batch.len();
+        let mut rows = Vec::with_capacity(batch.len());
+        for (k, a) in &batch {
+            let identity_id = match &identity {
+                Some((client, id)) if *client == k.client_id => *id,
                 _ => {
                     let id = known.get(&(k.client_id.clone(), environment)).copied();
-                    identity = Some((&k.client_id, id));
+                    identity = Some((k.client_id.clone(), id));
                     id
                 }
             };
             match identity_id {
                 Some(id) if k.success => {
-                    let l = last.entry(id).or_insert(a.last.as_str());
-                    if a.last.as_str() > *l {
-                        *l = a.last.as_str();
+                    let l = last.entry(id).or_default();
+                    if a.last > *l {
+                        l.clone_from(&a.last);
                     }
                 }
                 Some(_) => {}
-                None => *unknown.entry(k.client_id.as_str()).or_default() += a.calls,
+                None => *unknown.entry(k.client_id.clone()).or_default() += a.calls,
             }
-            UsageRow {
+            rows.push(UsageRow {
                 client_id: &k.client_id,
                 day: &k.day,
                 context: k.context.as_str(),
@@ -283,29 +308,16 @@ async fn write_audit_import(
                 by_identity: a.by_identity,
                 first_seen: &a.first,
                 last_seen: &a.last,
-            }
-        })
-        .collect();
-    let mut unknown: Vec<(String, u64)> = unknown
-        .into_iter()
-        .map(|(c, n)| (c.to_string(), n))
-        .collect();
+            });
+        }
+        db::add_usage(&mut tx, environment, &rows).await?;
+    }
+    db::end_usage(&mut tx, load).await?;
+    let mut unknown: Vec<(String, u64)> = unknown.into_iter().collect();
     unknown.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    db::insert_import(
-        &mut tx,
-        "audit",
-        file,
-        &scan.content_hash,
-        environment,
-        i64::try_from(scan.calls).unwrap_or(i64::MAX),
-        i64::try_from(scan.malformed).unwrap_or(i64::MAX),
-        &stamp,
-    )
-    .await?;
-    db::add_usage(&mut tx, environment, &rows).await?;
     let touched: Vec<(i64, String)> = last
         .into_iter()
-        .filter_map(|(id, t)| Some((id, time::format(time::parse(t).ok()?))))
+        .filter_map(|(id, t)| Some((id, time::format(time::parse(&t).ok()?))))
         .collect();
     db::touch_last_used(&mut tx, &touched).await?;
     crate::store::audit::record(
@@ -319,7 +331,7 @@ async fn write_audit_import(
             "content_hash": scan.content_hash,
             "environment": environment,
             "calls": scan.calls,
-            "aggregates": rows.len(),
+            "aggregates": summary.aggregates,
             "not_rest": scan.not_rest,
             "malformed": scan.malformed,
             "unknown_clients": unknown.iter().take(UNKNOWN_LISTED).collect::<Vec<_>>(),

@@ -160,7 +160,81 @@ fn bind_usage<'q, 'r, DB>(
         .push_bind(r.last_seen);
 }
 
-/// Adds aggregates: counts add up, first and last seen widen.
+/// A load of usage rows under way: on SQLite, a load about as large as the table it goes
+/// into or larger (a first import, most often) is written without the table's index on
+/// (identity, day), which is then built again in one sorted pass: cheaper than keeping it in
+/// order row by row. The index is dropped and rebuilt from its own definition in the caller's
+/// transaction: a failure leaves it as it was.
+/// While it runs, the connection keeps a page cache of [`LOAD_CACHE`]: the rows go in in key
+/// order, appended, and rebuilding the index sorts in files beyond it rather than in memory
+/// (SQLite's sorter holds as much as the cache).
+#[must_use = "a load is ended with end_usage"]
+pub struct UsageLoad {
+    index: Option<String>,
+    cache_size: Option<i64>,
+}
+
+/// The page cache of a connection loading usage rows, as `PRAGMA cache_size` spells it (KiB
+/// when negative).
+const LOAD_CACHE: i64 = -16384;
+
+/// Starts a load of at most `expected` usage rows.
+pub async fn begin_usage(db: &mut Db, expected: u64) -> Result<UsageLoad> {
+    let Split::Sqlite(conn) = db.split() else {
+        return Ok(UsageLoad {
+            index: None,
+            cache_size: None,
+        });
+    };
+    let (cache_size,): (i64,) = sqlx::query_as("PRAGMA cache_size")
+        .fetch_one(&mut *conn)
+        .await?;
+    // A pragma's value cannot be bound; this one is a number of our own.
+    sqlx::query(&format!("PRAGMA cache_size = {LOAD_CACHE}"))
+        .execute(&mut *conn)
+        .await?;
+    let limit = i64::try_from(expected).unwrap_or(i64::MAX);
+    let (had,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM (SELECT 1 FROM usage_daily LIMIT ?1)")
+            .bind(limit)
+            .fetch_one(&mut *conn)
+            .await?;
+    let index: Option<(String,)> = if had < limit {
+        sqlx::query_as(
+            "SELECT sql FROM sqlite_schema WHERE type = 'index' AND name = 'usage_daily_identity'",
+        )
+        .fetch_optional(&mut *conn)
+        .await?
+    } else {
+        None
+    };
+    if index.is_some() {
+        sqlx::query("DROP INDEX usage_daily_identity")
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(UsageLoad {
+        index: index.map(|(sql,)| sql),
+        cache_size: Some(cache_size),
+    })
+}
+
+/// Ends a load: the index it dropped is built again.
+pub async fn end_usage(db: &mut Db, load: UsageLoad) -> Result<()> {
+    if let Split::Sqlite(conn) = db.split() {
+        if let Some(sql) = load.index {
+            sqlx::query(&sql).execute(&mut *conn).await?;
+        }
+        if let Some(n) = load.cache_size {
+            sqlx::query(&format!("PRAGMA cache_size = {n}"))
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Adds aggregates (distinct keys): counts add up, first and last seen widen.
 pub async fn add_usage(db: &mut Db, environment: Environment, rows: &[UsageRow<'_>]) -> Result<()> {
     match db.split() {
         Split::Sqlite(conn) => add_usage_sqlite(conn, environment, rows).await,
@@ -199,30 +273,6 @@ async fn add_usage_sqlite(
     environment: Environment,
     rows: &[UsageRow<'_>],
 ) -> Result<()> {
-    // A load larger than the table it goes into (a first import, most often) is written
-    // without the table's index on (identity, day), which is then built again in one sorted
-    // pass: cheaper than keeping it in order row by row. The index is rebuilt from its own
-    // definition, in the caller's transaction: a failure leaves it as it was.
-    let limit = i64::try_from(rows.len()).unwrap_or(i64::MAX);
-    let (had,): (i64,) =
-        sqlx::query_as("SELECT count(*) FROM (SELECT 1 FROM usage_daily LIMIT ?1)")
-            .bind(limit)
-            .fetch_one(&mut *conn)
-            .await?;
-    let index: Option<(String,)> = if had < limit {
-        sqlx::query_as(
-            "SELECT sql FROM sqlite_schema WHERE type = 'index' AND name = 'usage_daily_identity'",
-        )
-        .fetch_optional(&mut *conn)
-        .await?
-    } else {
-        None
-    };
-    if index.is_some() {
-        sqlx::query("DROP INDEX usage_daily_identity")
-            .execute(&mut *conn)
-            .await?;
-    }
     for chunk in rows.chunks(ROWS_A_STATEMENT) {
         let mut q = sqlx::QueryBuilder::new(INSERT_USAGE);
         q.push_values(chunk, |b, r| bind_usage(b, environment, r));
@@ -236,9 +286,6 @@ async fn add_usage_sqlite(
              last_seen = max(last_seen, excluded.last_seen)",
         );
         q.build().execute(&mut *conn).await?;
-    }
-    if let Some((sql,)) = index {
-        sqlx::query(&sql).execute(&mut *conn).await?;
     }
     Ok(())
 }

@@ -7,6 +7,7 @@
 
 pub mod auditevent;
 pub mod json;
+mod merge;
 pub mod synthetic;
 pub mod tokens;
 
@@ -27,6 +28,8 @@ use crate::inventory::fingerprint::FingerprintKey;
 use crate::scope::{Context, Interaction};
 use crate::{Error, Result};
 use auditevent::{AuditEvent, Caller, Settled, Skip};
+pub use merge::Aggregates;
+use merge::Rec;
 
 /// A line longer than this is rejected without being read whole.
 pub const MAX_LINE: usize = 16 << 20;
@@ -77,7 +80,27 @@ struct Slot {
 
 const _: () = assert!(std::mem::size_of::<Slot>() == 12);
 
-/// Numbers for the distinct strings of one worker (a few hundred clients).
+impl Slot {
+    fn rec(self, seen: Seen) -> Rec {
+        Rec {
+            client: self.client,
+            rest: merge::rest(
+                self.day,
+                self.context,
+                self.resource_type,
+                self.interaction,
+                self.success,
+            ),
+            calls: seen.calls,
+            by_token: seen.by_token,
+            by_identity: seen.by_identity,
+            first: seen.first,
+            last: seen.last,
+        }
+    }
+}
+
+/// Numbers for the distinct clients of a scan, in the order met.
 #[derive(Default)]
 struct Interner {
     ids: FxHashMap<Box<str>, u32>,
@@ -108,8 +131,9 @@ pub struct BadLine {
 /// The result of reading one audit file.
 #[derive(Debug, Default)]
 pub struct Scan {
-    /// In primary-key order (client, day, context, type, interaction, outcome), each key once.
-    pub aggregates: Vec<(Key, Agg)>,
+    /// In primary-key order (client, day, context, type, interaction, outcome), each key once,
+    /// read as they are written.
+    pub aggregates: Aggregates,
     pub calls: u64,
     /// Events that are not REST calls (logins, logouts, ...).
     pub not_rest: u64,
@@ -163,16 +187,40 @@ pub struct Control<'c> {
     pub progress: &'c (dyn Fn(u64, u64) + Sync),
 }
 
+/// What the workers of one scan share: the clients met, numbered in the order met, and when a
+/// worker writes its aggregates out.
+struct Shared {
+    clients: Mutex<Interner>,
+    spill_at: usize,
+}
+
+impl Shared {
+    fn new(spill_at: usize) -> Self {
+        Shared {
+            clients: Mutex::new(Interner::default()),
+            spill_at: spill_at.max(1),
+        }
+    }
+
+    fn clients(&self) -> std::sync::MutexGuard<'_, Interner> {
+        self.clients.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// One worker's counts, kept across blocks: only a new client, day or aggregate allocates.
 #[derive(Default)]
 struct Part {
-    clients: Interner,
+    /// Each client's number and the context the kind of its identity makes possible, as this
+    /// worker met them (the numbers are the scan's, from [`Shared`]).
+    clients: FxHashMap<Box<str>, (u32, Option<Context>)>,
     /// The place of each type seen, by the address of its shipped name.
     types: FxHashMap<usize, u8>,
     map: hashbrown::HashMap<Slot, Seen, rustc_hash::FxBuildHasher>,
-    /// The context each client's identity kind makes possible, by the client's number, once
-    /// looked up.
-    kinds: Vec<Option<Option<Context>>>,
+    /// Sorted runs of aggregates written out when the map was full, and how many they hold.
+    runs: Vec<std::fs::File>,
+    spilled: u64,
+    /// A run that could not be written: the scan fails.
+    spill_error: Option<std::io::Error>,
     calls: u64,
     not_rest: u64,
     bad: Vec<BadLine>,
@@ -201,21 +249,24 @@ fn widen<T: AsRef<str> + for<'s> From<&'s str>>(first: &mut T, last: &mut T, rec
 
 impl Part {
     /// Counts one event; `Err` says why it is malformed (the caller knows the line).
-    fn count(&mut self, event: AuditEvent<'_>, tokens: &Tokens<'_>) -> Result<(), String> {
+    fn count(
+        &mut self,
+        event: AuditEvent<'_>,
+        tokens: &Tokens<'_>,
+        shared: &Shared,
+    ) -> Result<(), String> {
         match event.call() {
             Ok(c) => {
                 let mut fingerprint = None;
-                let client = match &c.caller {
-                    Caller::Client(id) => self.clients.id(id),
+                let (client, kind) = match &c.caller {
+                    Caller::Client(id) => self.client(id, tokens, shared),
                     Caller::Token(t) => {
                         let f = tokens.key.secret(t);
-                        let id = self
-                            .clients
-                            .id(tokens.clients.get(&f).map_or("", String::as_str));
+                        let name = tokens.clients.get(&f).map_or("", String::as_str);
                         fingerprint = Some(f);
-                        id
+                        self.client(name, tokens, shared)
                     }
-                    Caller::Unknown => self.clients.id(""),
+                    Caller::Unknown => self.client("", tokens, shared),
                 };
                 let (context, rule) = match c.context {
                     Settled::Requestor(context) => (context, Rule::Requestor),
@@ -229,7 +280,7 @@ impl Part {
                         };
                         match issued {
                             Some(context) => (context, Rule::Token),
-                            None => match self.kind_context(client, tokens) {
+                            None => match kind {
                                 Some(context) => (context, Rule::Identity),
                                 None => (unsettled.reading(), Rule::Requestor),
                             },
@@ -269,6 +320,9 @@ impl Part {
                             last: recorded,
                         };
                         self.map.insert(slot, seen);
+                        if self.map.len() >= shared.spill_at {
+                            self.spill(shared);
+                        }
                     }
                 }
             }
@@ -278,14 +332,46 @@ impl Part {
         Ok(())
     }
 
-    /// The context the kind of the identity with the client numbered `client` makes
+    /// The scan's number for the client `name` and the context the kind of its identity makes
     /// possible, looked up once a client.
-    fn kind_context(&mut self, client: u32, tokens: &Tokens<'_>) -> Option<Context> {
-        let i = client as usize;
-        if self.kinds.len() <= i {
-            self.kinds.resize(i + 1, None);
+    #[inline]
+    fn client(
+        &mut self,
+        name: &str,
+        tokens: &Tokens<'_>,
+        shared: &Shared,
+    ) -> (u32, Option<Context>) {
+        if let Some(&c) = self.clients.get(name) {
+            return c;
         }
-        *self.kinds[i].get_or_insert_with(|| tokens.kinds.get(&*self.clients.names[i]).copied())
+        let c = (shared.clients().id(name), tokens.kinds.get(name).copied());
+        self.clients.insert(name.into(), c);
+        c
+    }
+
+    /// The aggregates of the map, in key order (`rank` ranks the clients met so far).
+    fn sorted(
+        map: &mut hashbrown::HashMap<Slot, Seen, rustc_hash::FxBuildHasher>,
+        rank: &[u32],
+    ) -> Vec<Rec> {
+        let mut recs: Vec<Rec> = map.drain().map(|(slot, seen)| slot.rec(seen)).collect();
+        merge::sort(&mut recs, rank);
+        recs
+    }
+
+    /// Writes the map out as a sorted run and empties it (keeping its buckets).
+    fn spill(&mut self, shared: &Shared) {
+        let rank = merge::ranks(&shared.clients().names);
+        let recs = Part::sorted(&mut self.map, &rank);
+        match merge::spill(&recs) {
+            Ok(f) => {
+                self.runs.push(f);
+                self.spilled += recs.len() as u64;
+            }
+            Err(e) => {
+                self.spill_error.get_or_insert(e);
+            }
+        }
     }
 
     /// Keeps the [`MAX_REPORTED`] lowest line numbers, whatever order lines arrive in.
@@ -299,14 +385,6 @@ impl Part {
             }
         }
     }
-}
-
-fn client_of(key: u128) -> usize {
-    (key >> 96) as usize
-}
-
-fn day_of(key: u128) -> u32 {
-    (key >> 64) as u32
 }
 
 /// The number a day's digits spell: `2026-11-05` is 20261105. `day` has the shape
@@ -329,9 +407,6 @@ fn day_text(n: u32) -> String {
     s
 }
 
-/// An aggregate of a worker's part: its slot and its calls.
-type Counted = (Slot, Seen);
-
 /// A type's place in a [`Slot`]: "" (no type) is 0, a type of the shipped list 1 + its place
 /// in it, so places are in the names' byte order.
 fn type_place(name: &str) -> u8 {
@@ -349,132 +424,29 @@ fn type_name(place: u8) -> &'static str {
     }
 }
 
-/// Every name of `interners`, once each, in byte order.
-fn sorted_names<'a>(interners: impl Iterator<Item = &'a Interner>) -> Vec<&'a str> {
-    let mut all: Vec<&str> = interners
-        .flat_map(|i| i.names.iter().map(|n| &**n))
-        .collect();
-    all.sort_unstable();
-    all.dedup();
-    all
-}
-
-/// Joins the workers' parts into `scan`: slots become keys, the same key from several parts
-/// becomes one aggregate, and the aggregates come out in primary-key order. The workers'
-/// numbers for clients are turned into ranks among all names, so sorting and joining compare
-/// numbers rather than strings; rank order is the names' byte order, as SQLite's (and the
-/// order of day numbers is that of the days' spelling).
-fn into_scan(mut parts: Vec<Part>, scan: &mut Scan) {
-    let maps: Vec<_> = parts
-        .iter_mut()
-        .map(|p| std::mem::take(&mut p.map))
-        .collect();
-    let clients = sorted_names(parts.iter().map(|p| &p.clients));
-    let ranks = |all: &[&str], names: &[Box<str>]| -> Vec<u64> {
-        let rank = |n: &str| all.binary_search(&n).map_or(0, |r| r as u64);
-        names.iter().map(|n| rank(n)).collect()
-    };
-    let interaction_rank = {
-        let mut by_name = Interaction::ALL;
-        by_name.sort_unstable_by_key(|i| i.as_str());
-        let mut rank = [0u8; Interaction::ALL.len()];
-        for (r, i) in by_name.iter().enumerate() {
-            rank[*i as usize] = r as u8;
+/// Joins the workers' parts into `scan`: each part's map is sorted into a run beside the runs
+/// it wrote out, and the aggregates are merged from them as they are read. The clients'
+/// numbers are turned into ranks among all names, so sorting and merging compare numbers
+/// rather than strings; rank order is the names' byte order, as SQLite's (and the order of day
+/// numbers is that of the days' spelling).
+fn into_scan(parts: Vec<Part>, shared: Shared, scan: &mut Scan) -> Result<()> {
+    let names = shared
+        .clients
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .names;
+    let rank = merge::ranks(&names);
+    let mut runs = Vec::new();
+    let mut held = 0u64;
+    for mut p in parts {
+        if let Some(e) = p.spill_error.take() {
+            return Err(Error::io("a temporary file of the import", e));
         }
-        rank
-    };
-    let context_rank = |c: Context| match c {
-        Context::Patient => 0u128,
-        Context::System => 1,
-        Context::User => 2,
-    };
-    // Each aggregate's place in key order, as one number: client, day, then the ranks of the
-    // context, type, interaction and outcome by their stored spelling; and where it is (the
-    // part in the low bits). Each part on a core.
-    let n_parts = parts.len().max(1);
-    let (orders, entries): (Vec<Vec<_>>, Vec<Vec<Counted>>) = parts
-        .par_iter()
-        .zip(maps)
-        .enumerate()
-        .map(|(part, (p, map))| {
-            let client = ranks(&clients, &p.clients.names);
-            let mut order = Vec::with_capacity(map.len());
-            let mut entries = Vec::with_capacity(map.len());
-            for (slot, agg) in map {
-                let t = u128::from(slot.resource_type);
-                let key = u128::from(client[slot.client as usize] << 32 | u64::from(slot.day))
-                    << 64
-                    | context_rank(slot.context) << 24
-                    | t << 8
-                    | u128::from(interaction_rank[slot.interaction as usize]) << 1
-                    | u128::from(slot.success);
-                order.push((key, entries.len() * n_parts + part));
-                entries.push((slot, agg));
-            }
-            (order, entries)
-        })
-        .unzip();
-    let mut order = orders.concat();
-    order.par_sort_unstable_by_key(|&(key, _)| key);
-    // Runs of the order, cut between keys, turned into aggregates on every core (and
-    // collected in order).
-    let n = rayon::current_num_threads().max(1) * 4;
-    let mut cuts = vec![0];
-    for k in 1..n {
-        let mut at = (order.len() * k / n).max(cuts[cuts.len() - 1]);
-        while at > 0 && at < order.len() && order[at].0 == order[at - 1].0 {
-            at += 1;
-        }
-        cuts.push(at);
-    }
-    cuts.push(order.len());
-    let runs: Vec<&[(u128, usize)]> = cuts.windows(2).map(|w| &order[w[0]..w[1]]).collect();
-    let mut aggregates: Vec<Vec<(Key, Agg)>> = runs
-        .into_par_iter()
-        .map(|run| {
-            let mut out: Vec<(Key, Agg)> = Vec::with_capacity(run.len());
-            let mut last = None;
-            for &(key, i) in run {
-                let (slot, agg) = &entries[i % n_parts][i / n_parts];
-                if last == Some(key) {
-                    if let Some((_, have)) = out.last_mut() {
-                        have.calls += agg.calls;
-                        have.by_token += agg.by_token;
-                        have.by_identity += agg.by_identity;
-                        widen(&mut have.first, &mut have.last, &agg.first);
-                        widen(&mut have.first, &mut have.last, &agg.last);
-                        continue;
-                    }
-                }
-                last = Some(key);
-                let k = Key {
-                    client_id: clients[client_of(key)].to_string(),
-                    day: day_text(day_of(key)),
-                    context: slot.context,
-                    resource_type: type_name(slot.resource_type),
-                    interaction: slot.interaction,
-                    success: slot.success,
-                };
-                let agg = Agg {
-                    calls: agg.calls,
-                    by_token: agg.by_token,
-                    by_identity: agg.by_identity,
-                    first: agg.first.to_string(),
-                    last: agg.last.to_string(),
-                };
-                out.push((k, agg));
-            }
-            out
-        })
-        .collect();
-    scan.aggregates
-        .reserve(aggregates.iter().map(Vec::len).sum());
-    for run in &mut aggregates {
-        scan.aggregates.append(run);
-    }
-    // What is left is freed on the pool, off the way to the database.
-    rayon::spawn(move || drop((entries, order, aggregates, orders)));
-    for p in parts {
+        let recs = Part::sorted(&mut p.map, &rank);
+        drop(p.map);
+        held += p.spilled + recs.len() as u64;
+        runs.extend(p.runs.into_iter().map(merge::Run::file));
+        runs.push(merge::Run::Memory(recs.into_iter()));
         scan.calls += p.calls;
         scan.not_rest += p.not_rest;
         scan.malformed += p.malformed;
@@ -482,6 +454,9 @@ fn into_scan(mut parts: Vec<Part>, scan: &mut Scan) {
     }
     scan.bad.sort_by_key(|b| b.line);
     scan.bad.truncate(MAX_REPORTED);
+    scan.aggregates = Aggregates::new(names, rank, runs, held)
+        .map_err(|e| Error::io("a temporary file of the import", e))?;
+    Ok(())
 }
 
 /// Parses one line and hands its event to `then`; `Err` carries what is wrong with the line.
@@ -533,6 +508,7 @@ fn scan_block(
     first_line: u64,
     tokens: &Tokens<'_>,
     parts: &[Mutex<Part>],
+    shared: &Shared,
     tree: Option<(&Subtrees<'_>, usize)>,
 ) -> u64 {
     // Small pieces (128 KiB at 2 cores): the block's last piece keeps one core busy
@@ -551,9 +527,9 @@ fn scan_block(
             let mut nth = 0u64;
             let one = |part: &mut Part, start: usize, end: usize, nth: u64| {
                 let line_text = text.map(|t| &t[start..end]);
-                if let Some(Ok(Err(m)) | Err(m)) =
-                    parse_line(&piece[start..end], line_text, |e| part.count(e, tokens))
-                {
+                if let Some(Ok(Err(m)) | Err(m)) = parse_line(&piece[start..end], line_text, |e| {
+                    part.count(e, tokens, shared)
+                }) {
                     part.fail(base() + nth, m);
                 }
             };
@@ -828,7 +804,19 @@ pub fn scan_ndjson(
     tokens: &Tokens<'_>,
     control: &Control<'_>,
 ) -> Result<Scan> {
+    scan_ndjson_spilling_at(input, total, tokens, control, merge::SPILL_AT)
+}
+
+/// [`scan_ndjson`], each worker writing its aggregates out once it holds `spill_at`.
+fn scan_ndjson_spilling_at(
+    input: Input<'_>,
+    total: u64,
+    tokens: &Tokens<'_>,
+    control: &Control<'_>,
+    spill_at: usize,
+) -> Result<Scan> {
     let mut scan = Scan::default();
+    let shared = Shared::new(spill_at);
     let parts: Vec<Mutex<Part>> = (0..rayon::current_num_threads().max(1))
         .map(|_| Mutex::new(Part::default()))
         .collect();
@@ -874,7 +862,7 @@ pub fn scan_ndjson(
                 Chunk::Range(r) => Some((tree, r.start)),
                 _ => None,
             };
-            line += scan_block(block, line, tokens, &parts, at);
+            line += scan_block(block, line, tokens, &parts, &shared, at);
             done += block.len() as u64;
             if let Chunk::Range(r) = chunk {
                 release(map, r);
@@ -890,7 +878,7 @@ pub fn scan_ndjson(
         .into_iter()
         .map(|p| p.into_inner().unwrap_or_else(|e| e.into_inner()))
         .collect();
-    into_scan(parts, &mut scan);
+    into_scan(parts, shared, &mut scan)?;
     scan.bytes = size;
     let hash = match streamed {
         Some(hash) => hash,
@@ -942,6 +930,7 @@ pub fn scan_document(bytes: &[u8], tokens: &Tokens<'_>) -> Result<Scan> {
     let doc: Document = serde_json::from_str(text)
         .map_err(|e| bad(format!("line {}", e.line()), "json", e.to_string()))?;
     let mut part = Part::default();
+    let shared = Shared::new(merge::SPILL_AT);
     match doc.resource_type.as_deref() {
         Some("Bundle") => {
             for (i, entry) in doc.entry.into_iter().enumerate() {
@@ -952,7 +941,7 @@ pub fn scan_document(bytes: &[u8], tokens: &Tokens<'_>) -> Result<Scan> {
                 };
                 match AuditEvent::parse(raw.get()) {
                     Ok(e) => {
-                        if let Err(m) = part.count(e, tokens) {
+                        if let Err(m) = part.count(e, tokens, &shared) {
                             part.fail(n, m);
                         }
                     }
@@ -962,7 +951,7 @@ pub fn scan_document(bytes: &[u8], tokens: &Tokens<'_>) -> Result<Scan> {
         }
         Some("AuditEvent") => {
             let e = AuditEvent::parse(text).map_err(|m| bad("line 1".into(), "AuditEvent", m))?;
-            if let Err(m) = part.count(e, tokens) {
+            if let Err(m) = part.count(e, tokens, &shared) {
                 part.fail(1, m);
             }
         }
@@ -979,7 +968,7 @@ pub fn scan_document(bytes: &[u8], tokens: &Tokens<'_>) -> Result<Scan> {
             ))
         }
     }
-    into_scan(vec![part], &mut scan);
+    into_scan(vec![part], shared, &mut scan)?;
     Ok(scan)
 }
 
@@ -1041,11 +1030,15 @@ mod tests {
 
     /// Scans `text` read from memory, from a stream and from a mapped file: all three must
     /// agree to the byte.
-    fn run(text: &str) -> Scan {
-        let [bytes, stream, mapped] = [Via::Bytes, Via::Stream, Via::Mapped]
-            .map(|via| scan_via(text.as_bytes(), via, false).expect("scan"));
-        for (via, other) in [(Via::Stream, &stream), (Via::Mapped, &mapped)] {
-            assert_eq!(other.aggregates, bytes.aggregates, "{via:?}");
+    fn run(text: &str) -> (Scan, Vec<(Key, Agg)>) {
+        let [bytes, stream, mapped] = [Via::Bytes, Via::Stream, Via::Mapped].map(|via| {
+            let mut s = scan_via(text.as_bytes(), via, false).expect("scan");
+            let all = std::mem::take(&mut s.aggregates).collect().expect("merged");
+            (s, all)
+        });
+        for (via, (other, all)) in [(Via::Stream, &stream), (Via::Mapped, &mapped)] {
+            assert_eq!(all, &bytes.1, "{via:?}");
+            let (bytes, other) = (&bytes.0, other);
             assert_eq!(other.bad, bytes.bad, "{via:?}");
             assert_eq!(
                 (other.calls, other.not_rest, other.malformed, other.bytes),
@@ -1074,7 +1067,7 @@ mod tests {
             event("b", "2026-11-02", "search-type", "0"),
         ]
         .join("\n");
-        let s = run(&text);
+        let (s, aggregates) = run(&text);
         assert_eq!(
             s.content_hash,
             format!("blake3:{}", blake3::hash(text.as_bytes()).to_hex())
@@ -1082,9 +1075,8 @@ mod tests {
         assert_eq!(s.calls, 4);
         assert_eq!(s.malformed, 1);
         assert_eq!(s.bad[0].line, 3);
-        assert_eq!(s.aggregates.len(), 3);
-        let read_ok = s
-            .aggregates
+        assert_eq!(aggregates.len(), 3);
+        let read_ok = aggregates
             .iter()
             .find(|(k, _)| k.client_id == "a" && k.success)
             .expect("a's reads");
@@ -1159,7 +1151,7 @@ mod tests {
             .collect();
         let text = text.join("\n");
         assert!(text.len() > 4 * SUBTREE);
-        let s = run(&text);
+        let (s, _) = run(&text);
         assert_eq!(s.calls, 2_000);
         assert_eq!(
             s.content_hash,
@@ -1174,7 +1166,7 @@ mod tests {
         text.push_str(&"x".repeat(MAX_LINE + BLOCK + 10));
         text.push('\n');
         text.push_str(&event("b", "2026-11-01", "read", "0"));
-        let s = run(&text);
+        let (s, _) = run(&text);
         assert_eq!(s.calls, 2);
         assert_eq!(s.malformed, 1);
         assert_eq!(s.bad[0].line, 2);
@@ -1199,7 +1191,7 @@ mod tests {
             event("c", "2026-11-01", "read", "0"),
         ]
         .join("\n");
-        let s = run(&text);
+        let (s, _) = run(&text);
         assert_eq!((s.calls, s.malformed), (3, 0));
     }
 
@@ -1230,10 +1222,56 @@ mod tests {
         }
     }
 
+    /// Scans `text` with each worker writing its aggregates out once it holds `spill_at`.
+    fn merged(text: &[u8], spill_at: usize) -> (Vec<(Key, Agg)>, u64) {
+        let k = key();
+        let tokens = Tokens::new(&k, HashMap::new());
+        let cancel = AtomicBool::new(false);
+        let control = Control {
+            cancel: &cancel,
+            progress: &|_, _| {},
+        };
+        let s = scan_ndjson_spilling_at(Input::Bytes(text), 0, &tokens, &control, spill_at)
+            .expect("scan");
+        let held = s.aggregates.upper_bound();
+        (s.aggregates.collect().expect("merged"), held)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// However often the workers write their aggregates out, the merge gives the same
+        /// aggregates, in key order, each key once, with the calls and the first and last
+        /// instants of all the runs they were split over.
+        #[test]
+        fn aggregates_written_out_merge_into_the_same(
+            calls in proptest::collection::vec((0u8..6, 0u8..4, 0u8..3, proptest::bool::ANY, 0u8..60), 1..400),
+            spill_at in 1usize..40,
+        ) {
+            let clients = ["", "a", "b", "zz", "M", "\u{e9}t\u{e9}"];
+            let codes = ["read", "search-type", "create"];
+            let text: String = calls
+                .iter()
+                .map(|&(c, d, code, ok, second)| {
+                    event(clients[usize::from(c)], &format!("2026-11-0{}", d + 1), codes[usize::from(code)], if ok { "0" } else { "8" })
+                        .replace("T10:00:00Z", &format!("T10:00:{second:02}Z"))
+                        + "\n"
+                })
+                .collect();
+            let (whole, _) = merged(text.as_bytes(), usize::MAX);
+            let (split, held) = merged(text.as_bytes(), spill_at);
+            proptest::prop_assert_eq!(&split, &whole);
+            proptest::prop_assert!(held >= whole.len() as u64);
+            let spelled = |k: &Key| (k.client_id.clone(), k.day.clone(), k.context.as_str(), k.resource_type, k.interaction.as_str(), k.success);
+            proptest::prop_assert!(whole.windows(2).all(|w| spelled(&w[0].0) < spelled(&w[1].0)), "in key order, each once");
+            let calls_counted: u64 = whole.iter().map(|(_, a)| a.calls).sum();
+            proptest::prop_assert_eq!(calls_counted, calls.len() as u64);
+        }
+    }
+
     #[test]
     fn deep_nesting_is_malformed_not_a_crash() {
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-        let s = run(&deep);
+        let (s, _) = run(&deep);
         assert_eq!((s.calls, s.malformed), (0, 1));
     }
 
