@@ -109,23 +109,10 @@ pub async fn usage_import_audit(
             other => other,
         })
     };
+    // Read, never mapped: a file changed underneath is read as it comes (a mapped file
+    // truncated meanwhile would end the process), and reading cost little more.
     const HEAD: usize = 64 << 10;
-    let scan = if meta.is_file() {
-        // SAFETY: the map is read-only and lives no longer than this import. A file
-        // truncated while it is read ends the process with SIGBUS rather than an error (the
-        // import's transaction is then never committed: nothing is left behind); a file
-        // appended to meanwhile is read as it was when opened.
-        #[allow(unsafe_code)]
-        let map = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| Error::io(path, e))?;
-        if usage::looks_like_ndjson(&map[..map.len().min(HEAD)]) {
-            ndjson(usage::Input::Mapped(&map))?
-        } else if size > usage::MAX_DOCUMENT {
-            return Err(too_big());
-        } else {
-            document(&map)?
-        }
-    } else {
-        // A pipe or another stream: read, not mapped.
+    let scan = {
         let mut head = vec![0u8; HEAD];
         let n = read_up_to(&mut f, &mut head).map_err(|e| Error::io(path, e))?;
         head.truncate(n);

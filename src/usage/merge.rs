@@ -15,8 +15,8 @@ use super::{Agg, Key};
 use crate::scope::{Context, Interaction};
 
 /// Aggregates a worker holds before it writes them out as a run: its map then stays within
-/// 131,072 buckets (hashbrown fills seven eighths of them), about 11 MiB.
-pub const SPILL_AT: usize = 114_688;
+/// 65,536 buckets (hashbrown fills seven eighths of them), under 6 MiB.
+pub const SPILL_AT: usize = 57_344;
 
 /// One aggregate of a worker: its client by the scan's number for it, the rest of its key as
 /// one number in the order of the stored spellings ([`rest`]), and its calls.

@@ -37,7 +37,7 @@ pub const MAX_LINE: usize = 16 << 20;
 pub const MAX_DOCUMENT: u64 = 256 << 20;
 /// Malformed lines listed in a report (all are counted).
 pub const MAX_REPORTED: usize = 100;
-const BLOCK: usize = 8 << 20;
+const BLOCK: usize = 4 << 20;
 
 /// What one aggregate row is keyed by. An empty client is the unknown client.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -643,46 +643,21 @@ enum Chunk {
 pub enum Input<'a> {
     /// Bytes in memory.
     Bytes(&'a [u8]),
-    /// A file mapped into memory: read where it lies in the page cache, without copying it.
-    /// On Unix the pages of each block are let go once it is counted, so memory holds a few
-    /// blocks rather than the file.
-    Mapped(&'a memmap2::Mmap),
-    /// A stream that cannot be mapped (a pipe): read in blocks.
+    /// A file or a pipe: read in blocks.
     Stream(Box<dyn Read + Send + 'a>),
 }
 
-/// Lets the pages of `range` of a mapped file go: they are read again from the file if
-/// touched again.
-#[cfg_attr(not(unix), allow(unused_variables))]
-fn release(map: Option<&memmap2::Mmap>, range: Range<usize>) {
-    // The page that holds `range.end` is shared with the next block: it is kept. (Elsewhere
-    // than Unix, the pages stay until the map is dropped.)
-    #[cfg(unix)]
-    let to = range.end / 4096 * 4096;
-    #[cfg(unix)]
-    if let (Some(map), true) = (map, range.start < to) {
-        // SAFETY: the map is read-only and backed by the file, so dropping its pages loses
-        // nothing: a later read faults them in again from the file. The memory stays mapped;
-        // no slice into it is invalidated.
-        #[allow(unsafe_code)]
-        let _ = unsafe {
-            map.unchecked_advise_range(
-                memmap2::UncheckedAdvice::DontNeed,
-                range.start,
-                to - range.start,
-            )
-        };
-    }
-}
-
 /// Reads `r` in blocks of whole lines, hashing every byte once in file order; skips a line
-/// longer than [`MAX_LINE`] without holding it. Returns the hash and the bytes read.
+/// longer than [`MAX_LINE`] without holding it. Returns the hash and the bytes read. Blocks
+/// the consumer is done with come back through `spare` and are filled again: three buffers
+/// go round, whatever the size of the log.
 fn read_lines(
     mut r: impl Read,
     tx: std::sync::mpsc::SyncSender<Chunk>,
+    spare: std::sync::mpsc::Receiver<Vec<u8>>,
 ) -> std::io::Result<(blake3::Hash, u64)> {
     let mut hasher = blake3::Hasher::new();
-    let mut buf: Vec<u8> = Vec::with_capacity(2 * BLOCK);
+    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + (64 << 10));
     let mut total = 0u64;
     let mut skipping = false;
     loop {
@@ -718,8 +693,11 @@ fn read_lines(
             None => continue,
         };
         if cut > 0 {
-            let rest = buf.split_off(cut);
-            let block = std::mem::replace(&mut buf, rest);
+            let mut next = spare.try_recv().unwrap_or_default();
+            next.clear();
+            next.extend_from_slice(&buf[cut..]);
+            buf.truncate(cut);
+            let block = std::mem::replace(&mut buf, next);
             if tx.send(Chunk::Lines(block)).is_err() {
                 break; // the consumer stopped (cancel or error)
             }
@@ -732,9 +710,9 @@ fn read_lines(
     Ok((hasher.finalize(), total))
 }
 
-/// Passes the line that starts at `start`, hashing it and letting its pages go a block at a
-/// time; returns where the next line starts.
-fn skip_line(map: Option<&memmap2::Mmap>, tree: &Subtrees<'_>, start: usize) -> usize {
+/// Passes the line that starts at `start`, hashing it a block at a time; returns where the
+/// next line starts.
+fn skip_line(tree: &Subtrees<'_>, start: usize) -> usize {
     let bytes = tree.bytes;
     let mut at = start;
     while at < bytes.len() {
@@ -742,7 +720,6 @@ fn skip_line(map: Option<&memmap2::Mmap>, tree: &Subtrees<'_>, start: usize) -> 
         let found = memchr::memchr(b'\n', piece);
         let len = found.map_or(piece.len(), |i| i + 1);
         tree.hash_ending_in(at..at + len);
-        release(map, at..at + len);
         at += len;
         if found.is_some() {
             break;
@@ -751,22 +728,14 @@ fn skip_line(map: Option<&memmap2::Mmap>, tree: &Subtrees<'_>, start: usize) -> 
     at
 }
 
-/// Splits the bytes of `tree` into blocks of whole lines, as [`read_lines`] does a stream,
-/// bringing a mapped file's pages in ahead of the workers (who hash what they count). A line
-/// longer than [`MAX_LINE`] is skipped (hashed here), its pages let go as it is passed.
-fn split_lines(
-    map: Option<&memmap2::Mmap>,
-    tree: &Subtrees<'_>,
-    tx: std::sync::mpsc::SyncSender<Chunk>,
-) {
+/// Splits the bytes of `tree` into blocks of whole lines, as [`read_lines`] does a stream
+/// (the workers hash what they count). A line longer than [`MAX_LINE`] is skipped (hashed
+/// here).
+fn split_lines(tree: &Subtrees<'_>, tx: std::sync::mpsc::SyncSender<Chunk>) {
     let bytes = tree.bytes;
     let mut start = 0;
     while start < bytes.len() {
         let window = &bytes[start..bytes.len().min(start + BLOCK)];
-        #[cfg(target_os = "linux")]
-        if let Some(map) = map {
-            let _ = map.advise_range(memmap2::Advice::PopulateRead, start, window.len());
-        }
         let end = match memchr::memrchr(b'\n', window) {
             _ if start + window.len() == bytes.len() => bytes.len(),
             Some(i) => start + i + 1,
@@ -778,7 +747,7 @@ fn split_lines(
                     Some(i) => start + window.len() + i + 1,
                     None if bytes.len() - start <= MAX_LINE => bytes.len(),
                     None => {
-                        start = skip_line(map, tree, start);
+                        start = skip_line(tree, start);
                         if tx.send(Chunk::Oversize).is_err() {
                             break;
                         }
@@ -795,9 +764,9 @@ fn split_lines(
 }
 
 /// Reads an NDJSON log of AuditEvents (one resource a line). `total` is the size for
-/// progress (0 when unknown). One thread reads a stream and hashes it, or brings a mapped
-/// file's pages in, while the others parse (and hash what they parsed of bytes in memory); a
-/// cancel returns [`Error::Cancelled`].
+/// progress (0 when unknown). One thread reads a stream and hashes it (or splits bytes in
+/// memory) while the others parse (and hash what they parsed of bytes in memory); a cancel
+/// returns [`Error::Cancelled`].
 pub fn scan_ndjson(
     input: Input<'_>,
     total: u64,
@@ -821,10 +790,10 @@ fn scan_ndjson_spilling_at(
         .map(|_| Mutex::new(Part::default()))
         .collect();
     let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(1);
-    let (bytes, map, stream): (&[u8], _, _) = match input {
-        Input::Bytes(b) => (b, None, None),
-        Input::Mapped(m) => (m, Some(m), None),
-        Input::Stream(r) => (&[], None, Some(r)),
+    let (spare_tx, spare) = std::sync::mpsc::channel::<Vec<u8>>();
+    let (bytes, stream): (&[u8], _) = match input {
+        Input::Bytes(b) => (b, None),
+        Input::Stream(r) => (&[], Some(r)),
     };
     // Bytes in memory are hashed subtree by subtree by the cores that count them; a stream,
     // by the reader, in order.
@@ -832,9 +801,9 @@ fn scan_ndjson_spilling_at(
     let tree = &tree;
     let (streamed, size) = std::thread::scope(|scope| {
         let reader = scope.spawn(move || match stream {
-            Some(r) => read_lines(r, tx).map(|(hash, size)| (Some(hash), size)),
+            Some(r) => read_lines(r, tx, spare).map(|(hash, size)| (Some(hash), size)),
             None => {
-                split_lines(map, tree, tx);
+                split_lines(tree, tx);
                 Ok((None, bytes.len() as u64))
             }
         });
@@ -864,10 +833,10 @@ fn scan_ndjson_spilling_at(
             };
             line += scan_block(block, line, tokens, &parts, &shared, at);
             done += block.len() as u64;
-            if let Chunk::Range(r) = chunk {
-                release(map, r);
-            }
             (control.progress)(done, total);
+            if let Chunk::Lines(b) = chunk {
+                let _ = spare_tx.send(b); // the reader may have stopped
+            }
         }
         reader
             .join()
@@ -998,7 +967,6 @@ mod tests {
     enum Via {
         Bytes,
         Stream,
-        Mapped,
     }
 
     /// Scans `text` with no known tokens, cancelled from the start when `cancelled`.
@@ -1013,14 +981,6 @@ mod tests {
         match via {
             Via::Bytes => scan_ndjson(Input::Bytes(text), 0, &tokens, &control),
             Via::Stream => scan_ndjson(Input::Stream(Box::new(text)), 0, &tokens, &control),
-            Via::Mapped => {
-                let mut f = tempfile::tempfile().expect("a temporary file");
-                std::io::Write::write_all(&mut f, text).expect("written");
-                // SAFETY: the file is private to this test and not changed while mapped.
-                #[allow(unsafe_code)]
-                let map = unsafe { memmap2::Mmap::map(&f) }.expect("mapped");
-                scan_ndjson(Input::Mapped(&map), 0, &tokens, &control)
-            }
         }
     }
 
@@ -1028,26 +988,22 @@ mod tests {
         scan_via(text, Via::Bytes, cancelled)
     }
 
-    /// Scans `text` read from memory, from a stream and from a mapped file: all three must
-    /// agree to the byte.
+    /// Scans `text` read from memory and from a stream: both must agree to the byte.
     fn run(text: &str) -> (Scan, Vec<(Key, Agg)>) {
-        let [bytes, stream, mapped] = [Via::Bytes, Via::Stream, Via::Mapped].map(|via| {
+        let [bytes, stream] = [Via::Bytes, Via::Stream].map(|via| {
             let mut s = scan_via(text.as_bytes(), via, false).expect("scan");
             let all = std::mem::take(&mut s.aggregates).collect().expect("merged");
             (s, all)
         });
-        for (via, (other, all)) in [(Via::Stream, &stream), (Via::Mapped, &mapped)] {
-            assert_eq!(all, &bytes.1, "{via:?}");
-            let (bytes, other) = (&bytes.0, other);
-            assert_eq!(other.bad, bytes.bad, "{via:?}");
-            assert_eq!(
-                (other.calls, other.not_rest, other.malformed, other.bytes),
-                (bytes.calls, bytes.not_rest, bytes.malformed, bytes.bytes),
-                "{via:?}"
-            );
-            assert_eq!(other.content_hash, bytes.content_hash, "{via:?}");
-        }
-        bytes
+        let ((bytes, all), (other, from_stream)) = (bytes, stream);
+        assert_eq!(from_stream, all);
+        assert_eq!(other.bad, bytes.bad);
+        assert_eq!(
+            (other.calls, other.not_rest, other.malformed, other.bytes),
+            (bytes.calls, bytes.not_rest, bytes.malformed, bytes.bytes),
+        );
+        assert_eq!(other.content_hash, bytes.content_hash);
+        (bytes, all)
     }
 
     fn event(client: &str, day: &str, code: &str, outcome: &str) -> String {
