@@ -11,6 +11,8 @@ pub mod connect;
 pub mod error;
 pub mod evidence;
 pub mod export;
+#[allow(unsafe_code)]
+pub mod fenced;
 pub mod inventory;
 pub mod policy;
 pub mod review;

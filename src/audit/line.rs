@@ -8,6 +8,7 @@
 //! refused here: it goes the general way, through `serde_json::Value`.
 
 use super::digests::Messages;
+use crate::fenced::Level;
 
 /// Nesting allowed inside `details` on the fast path.
 const MAX_DEPTH: u32 = 64;
@@ -166,9 +167,9 @@ pub fn canonical<'a>(b: &'a [u8], contents: &mut Messages) -> Option<Pieces<'a>>
     if !ascii && simdutf8::basic::from_utf8(b).is_err() {
         return None;
     }
-    // SAFETY: `b` is UTF-8: all of it was just found to be ASCII, or checked.
-    #[allow(unsafe_code)]
-    let line = unsafe { std::str::from_utf8_unchecked(b) };
+    // (Checked again, by the standard library: a pass over bytes in the cache, the cost of
+    // not asserting it unchecked.)
+    let line = std::str::from_utf8(b).ok()?;
     let quotes = quotes.as_ref();
     let string = |i| string(b, i, quotes);
     let mut i = 0;
@@ -265,23 +266,22 @@ impl Quotes {
 
 /// What [`scan`] finds in a line besides its quotes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Found {
+pub(crate) struct Found {
     /// No backslash, control character or DEL.
-    plain: bool,
+    pub(crate) plain: bool,
     /// No byte above 0x7f.
-    ascii: bool,
+    pub(crate) ascii: bool,
 }
 
 /// Sets a bit in `words` for each quote of `b` (at most 64 bytes a word) and says whether `b`
 /// is plain and whether it is ASCII.
 fn scan(b: &[u8], words: &mut [u64]) -> Found {
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx512bw") {
-        return x86::scan512(b, words);
-    } else if is_x86_feature_detected!("avx2") {
-        return x86::scan256(b, words);
-    }
-    scan_bytes(b, words)
+    scan_at(Level::best(), b, words)
+}
+
+/// [`scan`] with the vector code of `level` (a byte at a time where there is none).
+fn scan_at(level: Level, b: &[u8], words: &mut [u64]) -> Found {
+    crate::fenced::line::scan(level, b, words).unwrap_or_else(|| scan_bytes(b, words))
 }
 
 /// [`scan`] a byte at a time: where there is no vector code, and the reference the vector
@@ -299,93 +299,6 @@ fn scan_bytes(b: &[u8], words: &mut [u64]) -> Found {
     Found {
         plain: !special,
         ascii: !high,
-    }
-}
-
-/// [`scan`] with AVX-512 (one compare a word and character) or AVX2 (two 32-byte compares a
-/// word, and one test of the special bytes of the whole line at its end).
-#[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)]
-mod x86 {
-    use super::Found;
-    use std::arch::x86_64::*;
-
-    pub(super) fn scan256(b: &[u8], words: &mut [u64]) -> Found {
-        // SAFETY: called only where the CPU has AVX2 (checked by the caller).
-        unsafe { scan_avx2(b, words) }
-    }
-
-    pub(super) fn scan512(b: &[u8], words: &mut [u64]) -> Found {
-        // SAFETY: called only where the CPU has AVX-512BW (checked by the caller).
-        unsafe { scan_avx512(b, words) }
-    }
-
-    /// Sets each of `words` to `word` of the next 64 bytes of `b` (the last padded with spaces).
-    #[inline(always)]
-    fn each_word(b: &[u8], words: &mut [u64], mut word: impl FnMut(&[u8; 64]) -> u64) {
-        let mut chunks = b.chunks_exact(64);
-        let mut w = 0;
-        for c in chunks.by_ref() {
-            let Some(c) = c.first_chunk::<64>() else {
-                unreachable!("chunks of 64")
-            };
-            words[w] = word(c);
-            w += 1;
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut tail = [b' '; 64];
-            tail[..rest.len()].copy_from_slice(rest);
-            words[w] = word(&tail);
-        }
-    }
-
-    /// With AVX-512BW a word is one vector, and each compare gives its bits directly.
-    #[target_feature(enable = "avx512bw")]
-    fn scan_avx512(b: &[u8], words: &mut [u64]) -> Found {
-        let (mut special, mut high) = (0, 0);
-        let word = |p: &[u8; 64]| {
-            // SAFETY: `p` is 64 readable bytes; the load has no alignment requirement.
-            let v = unsafe { _mm512_loadu_si512(p.as_ptr().cast()) };
-            let eq = |c: u8| _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(c as i8));
-            special |= _mm512_cmple_epu8_mask(v, _mm512_set1_epi8(0x1f)) | eq(b'\\') | eq(0x7f);
-            high |= _mm512_movepi8_mask(v);
-            eq(b'"')
-        };
-        each_word(b, words, word);
-        Found {
-            plain: special == 0,
-            ascii: high == 0,
-        }
-    }
-
-    #[target_feature(enable = "avx2")]
-    fn scan_avx2(b: &[u8], words: &mut [u64]) -> Found {
-        let (mut special, mut high) = (_mm256_setzero_si256(), _mm256_setzero_si256());
-        let mut half = |p: &[u8; 32]| {
-            // SAFETY: `p` is 32 readable bytes; the load has no alignment requirement.
-            let v = unsafe { _mm256_loadu_si256(p.as_ptr().cast()) };
-            // A byte above 0x7f has its top bit set: the or of all keeps it.
-            high = _mm256_or_si256(high, v);
-            let eq = |c: u8| _mm256_cmpeq_epi8(v, _mm256_set1_epi8(c as i8));
-            // Unsigned `v <= 0x1f`.
-            let control = _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(0x1f)), v);
-            special = _mm256_or_si256(special, _mm256_or_si256(control, eq(b'\\')));
-            special = _mm256_or_si256(special, eq(0x7f));
-            u64::from(_mm256_movemask_epi8(eq(b'"')) as u32)
-        };
-        let word = |p: &[u8; 64]| {
-            let (lo, hi) = p.split_at(32);
-            let (Some(lo), Some(hi)) = (lo.first_chunk::<32>(), hi.first_chunk::<32>()) else {
-                unreachable!("halves of 64")
-            };
-            half(lo) | (half(hi) << 32)
-        };
-        each_word(b, words, word);
-        Found {
-            plain: _mm256_testz_si256(special, special) == 1,
-            ascii: _mm256_movemask_epi8(high) == 0,
-        }
     }
 }
 
@@ -513,9 +426,6 @@ mod tests {
         }
     }
 
-    /// A way to [`scan`] a line.
-    type Scan = fn(&[u8], &mut [u64]) -> Found;
-
     /// A line's bytes, from the ones [`scan`] looks for and any other.
     fn line_bytes() -> impl Strategy<Value = Vec<u8>> {
         let byte = prop_oneof![
@@ -535,21 +445,11 @@ mod tests {
         fn the_vector_scans_match_the_bytes(b in line_bytes()) {
             let mut bytes = [0u64; PLAIN_MAX / 64];
             let plain = scan_bytes(&b, &mut bytes);
-            #[allow(unused_mut)]
-            let mut scans: Vec<Scan> = vec![scan];
-            #[cfg(target_arch = "x86_64")]
-            {
-                if is_x86_feature_detected!("avx2") {
-                    scans.push(x86::scan256);
-                }
-                if is_x86_feature_detected!("avx512bw") {
-                    scans.push(x86::scan512);
-                }
-            }
-            for vector_scan in scans {
+            // Every level this CPU has, forced.
+            for level in Level::ALL.into_iter().filter(|l| l.available()) {
                 let mut vector = [0u64; PLAIN_MAX / 64];
-                prop_assert_eq!(vector_scan(&b, &mut vector), plain);
-                prop_assert_eq!(vector, bytes);
+                prop_assert_eq!(scan_at(level, &b, &mut vector), plain, "{:?}", level);
+                prop_assert_eq!(vector, bytes, "{:?}", level);
             }
         }
     }

@@ -125,9 +125,7 @@ pub(crate) fn read_private(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        #[allow(unsafe_code)]
-        let me = unsafe { libc::geteuid() };
+        let me = rustix::process::geteuid().as_raw();
         let mode = meta.mode() & 0o777;
         if !meta.is_file() || meta.uid() != me || mode & 0o077 != 0 {
             return Err(Error::Forbidden(format!(

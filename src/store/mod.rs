@@ -669,9 +669,7 @@ fn private_db_files(path: &Path) -> Result<()> {
             }
             _ => {}
         }
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        #[allow(unsafe_code)]
-        let me = unsafe { libc::geteuid() };
+        let me = rustix::process::geteuid().as_raw();
         for suffix in ["", "-wal", "-shm"] {
             let mut name = path.as_os_str().to_os_string();
             name.push(suffix);

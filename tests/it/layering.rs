@@ -231,3 +231,31 @@ fn the_api_modules_form_no_cycle() {
         visit(m, &graph, &mut Vec::new(), &mut done);
     }
 }
+
+/// `unsafe` code lives in `src/fenced/` alone: the crate denies it (the workspace's lints),
+/// and no other file may allow it or write an unsafe block, function or impl.
+#[test]
+fn unsafe_code_lives_only_in_the_fenced_module() {
+    let mut fenced = 0;
+    for (file, text) in tree() {
+        let text = code(&text);
+        let uses = text.matches("unsafe_code").count()
+            + text.matches("unsafe {").count()
+            + text.matches("unsafe fn").count()
+            + text.matches("unsafe impl").count();
+        if file.starts_with("src/fenced/") || file == "src/lib.rs" {
+            fenced += uses;
+            continue;
+        }
+        assert_eq!(uses, 0, "{file}: unsafe code outside src/fenced/");
+    }
+    assert!(fenced > 0, "the fenced module is where the unsafe code is");
+    let lib = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/lib.rs"))
+        .expect("lib.rs");
+    assert_eq!(
+        lib.matches("allow(unsafe_code)").count(),
+        1,
+        "lib.rs allows unsafe code for the fenced module alone"
+    );
+    assert!(lib.contains("#[allow(unsafe_code)]\npub mod fenced;"));
+}

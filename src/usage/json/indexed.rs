@@ -17,21 +17,21 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 
 use super::{number_end, tag, tag_at, Json, Res, MAX_DEPTH};
+use crate::fenced::Level;
 
 /// The masks of one 64-byte block, a bit a byte.
 #[derive(Debug, Default, PartialEq, Eq)]
-struct Masks {
-    quote: u64,
-    backslash: u64,
-    structural: u64,
-    space: u64,
+pub(crate) struct Masks {
+    pub(crate) quote: u64,
+    pub(crate) backslash: u64,
+    pub(crate) structural: u64,
+    pub(crate) space: u64,
     /// Bytes below 0x20.
-    control: u64,
+    pub(crate) control: u64,
 }
 
 /// The masks of a block, one byte at a time: the reference the vector code is tested against.
-#[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
-fn classify_bytes(block: &[u8; 64]) -> Masks {
+pub(crate) fn classify_bytes(block: &[u8; 64]) -> Masks {
     let mut m = Masks::default();
     for (i, &c) in block.iter().enumerate() {
         let bit = 1u64 << i;
@@ -49,185 +49,6 @@ fn classify_bytes(block: &[u8; 64]) -> Masks {
         }
     }
     m
-}
-
-/// The vector classifiers. Each is compiled for its instruction set and called only where the
-/// CPU has it: SSE2 is part of every x86-64 target, AVX2 and AVX-512 are detected at run time.
-/// With AVX-512 the token places are listed with vector compresses too.
-#[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)]
-mod x86 {
-    use super::{flatten, index_with, Masks};
-    use std::arch::x86_64::*;
-
-    /// The bytes of `p` from `at` as a little-endian word.
-    #[inline(always)]
-    fn word(p: &[u8], at: usize) -> i64 {
-        let mut w = [0; 8];
-        w.copy_from_slice(&p[at..at + 8]);
-        i64::from_le_bytes(w)
-    }
-
-    /// A classifier for one vector width: the same steps, spelled with each instruction set's
-    /// intrinsics. Not inlined: where the masks meet the bit logic of `index_with`, the
-    /// compiler turns them back into vectors of bytes, several times slower.
-    macro_rules! classifier {
-        ($name:ident, $feature:literal, $width:literal, $vector:ty, $mask:ty,
-         load: $load:expr, eq: $eq:ident, splat: $splat:ident, or: $or:ident,
-         min: $min:ident, movemask: $movemask:ident) => {
-            #[inline(never)]
-            #[target_feature(enable = $feature)]
-            fn $name(block: &[u8; 64]) -> Masks {
-                let mut m = Masks::default();
-                for (i, p) in block.chunks_exact($width).enumerate() {
-                    let v: $vector = $load(p);
-                    let eq = |c: u8| $eq(v, $splat(c as i8));
-                    // `[` and `{`, `]` and `}` differ only in bit 5.
-                    let folded = $or(v, $splat(0x20));
-                    let fold = |c: u8| $eq(folded, $splat(c as i8));
-                    let structural = $or($or(fold(b'{'), fold(b'}')), $or(eq(b':'), eq(b',')));
-                    let space = $or($or(eq(b' '), eq(b'\t')), $or(eq(b'\n'), eq(b'\r')));
-                    // Unsigned `v <= 0x1f`.
-                    let control = $eq($min(v, $splat(0x1f)), v);
-                    let bits = |x: $vector| u64::from($movemask(x) as $mask) << ($width * i);
-                    m.quote |= bits(eq(b'"'));
-                    m.backslash |= bits(eq(b'\\'));
-                    m.structural |= bits(structural);
-                    m.space |= bits(space);
-                    m.control |= bits(control);
-                }
-                m
-            }
-        };
-    }
-
-    classifier!(classify_sse2, "sse2", 16, __m128i, u16,
-        load: |p: &[u8]| _mm_set_epi64x(word(p, 8), word(p, 0)),
-        eq: _mm_cmpeq_epi8, splat: _mm_set1_epi8, or: _mm_or_si128,
-        min: _mm_min_epu8, movemask: _mm_movemask_epi8);
-
-    classifier!(classify_avx2, "avx2", 32, __m256i, u32,
-        load: |p: &[u8]| _mm256_set_epi64x(word(p, 24), word(p, 16), word(p, 8), word(p, 0)),
-        eq: _mm256_cmpeq_epi8, splat: _mm256_set1_epi8, or: _mm256_or_si256,
-        min: _mm256_min_epu8, movemask: _mm256_movemask_epi8);
-
-    /// With AVX-512BW a block is one vector and each compare gives its mask directly (no
-    /// movemask, no halves to join), so the classifier is small enough to inline.
-    #[inline]
-    #[target_feature(enable = "avx512bw")]
-    fn classify_avx512(block: &[u8; 64]) -> Masks {
-        // SAFETY: `block` is 64 readable bytes; the load has no alignment requirement.
-        let v = unsafe { _mm512_loadu_si512(block.as_ptr().cast()) };
-        let eq = |c: u8| _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(c as i8));
-        // `[` and `{`, `]` and `}` differ only in bit 5.
-        let folded = _mm512_or_si512(v, _mm512_set1_epi8(0x20));
-        let fold = |c: u8| _mm512_cmpeq_epi8_mask(folded, _mm512_set1_epi8(c as i8));
-        Masks {
-            quote: eq(b'"'),
-            backslash: eq(b'\\'),
-            structural: fold(b'{') | fold(b'}') | eq(b':') | eq(b','),
-            space: eq(b' ') | eq(b'\t') | eq(b'\n') | eq(b'\r'),
-            control: _mm512_cmple_epu8_mask(v, _mm512_set1_epi8(0x1f)),
-        }
-    }
-
-    /// [`flatten`](super::flatten) with AVX-512: each 16 bits of `tokens` pick their places
-    /// out of a vector of 16 positions (one compress), stored whole; a block costs the same
-    /// whatever its number of tokens.
-    #[inline]
-    #[target_feature(enable = "avx512f,popcnt")]
-    fn flatten_avx512(tokens: u64, base: u32, to: &mut [u32; 64]) {
-        let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-        let mut at = 0;
-        for quarter in 0..4 {
-            let bits = (tokens >> (16 * quarter)) as u16;
-            let places = _mm512_add_epi32(
-                lanes,
-                _mm512_set1_epi32(base.wrapping_add(16 * quarter) as i32),
-            );
-            let packed = _mm512_maskz_compress_epi32(bits, places);
-            // At most 48 places are taken before the last quarter: 16 more fit in `to`.
-            let Some(slots) = to.get_mut(at..at + 16) else {
-                unreachable!("at most 48 before the last 16")
-            };
-            // SAFETY: `slots` is 16 writable u32s; the store has no alignment requirement.
-            unsafe { _mm512_storeu_si512(slots.as_mut_ptr().cast(), packed) };
-            at += bits.count_ones() as usize;
-        }
-    }
-
-    #[target_feature(enable = "avx512f,avx512bw,bmi1,popcnt")]
-    fn index_avx512(text: &[u8], out: &mut Vec<u32>) -> Option<usize> {
-        index_with(
-            text,
-            out,
-            |b| classify_avx512(b),
-            |t, base, to| flatten_avx512(t, base, to),
-        )
-    }
-
-    fn avx512() -> bool {
-        is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("avx512bw")
-            && is_x86_feature_detected!("bmi1")
-            && is_x86_feature_detected!("popcnt")
-    }
-
-    #[target_feature(enable = "sse2")]
-    fn index_sse2(text: &[u8], out: &mut Vec<u32>) -> Option<usize> {
-        index_with(text, out, |b| classify_sse2(b), flatten)
-    }
-
-    #[target_feature(enable = "avx2,bmi1,popcnt")]
-    fn index_avx2(text: &[u8], out: &mut Vec<u32>) -> Option<usize> {
-        index_with(text, out, |b| classify_avx2(b), flatten)
-    }
-
-    fn avx2() -> bool {
-        is_x86_feature_detected!("avx2")
-            && is_x86_feature_detected!("bmi1")
-            && is_x86_feature_detected!("popcnt")
-    }
-
-    /// See [`index_with`].
-    pub(super) fn index(text: &[u8], out: &mut Vec<u32>) -> Option<usize> {
-        const { assert!(cfg!(target_feature = "sse2"), "x86-64 builds have SSE2") };
-        if avx512() {
-            // SAFETY: the CPU has AVX-512F and BW, BMI1 and POPCNT, checked just above.
-            unsafe { index_avx512(text, out) }
-        } else if avx2() {
-            // SAFETY: the CPU has AVX2, BMI1 and POPCNT, checked just above.
-            unsafe { index_avx2(text, out) }
-        } else {
-            // SAFETY: SSE2 is enabled for the whole build (asserted above).
-            unsafe { index_sse2(text, out) }
-        }
-    }
-
-    /// The places [`flatten_avx512`] writes, where this CPU has it, for the tests.
-    #[cfg(test)]
-    pub(super) fn flattened_avx512(tokens: u64, base: u32) -> Option<Vec<u32>> {
-        let mut to = [0; 64];
-        // SAFETY: as in `index`.
-        avx512().then(|| unsafe { flatten_avx512(tokens, base, &mut to) })?;
-        Some(to[..tokens.count_ones() as usize].to_vec())
-    }
-
-    /// Each classifier this CPU runs, for the tests.
-    #[cfg(test)]
-    pub(super) fn classifiers(block: &[u8; 64]) -> Vec<Masks> {
-        // SAFETY: as in `index`.
-        let mut all = vec![unsafe { classify_sse2(block) }];
-        if avx2() {
-            // SAFETY: as in `index`.
-            all.push(unsafe { classify_avx2(block) });
-        }
-        if avx512() {
-            // SAFETY: as in `index`.
-            all.push(unsafe { classify_avx512(block) });
-        }
-        all
-    }
 }
 
 /// Each bit the XOR of itself and all the bits below it: set from an opening quote up to the
@@ -248,7 +69,7 @@ fn prefix_xor(mut x: u64) -> u64 {
 /// control character in a string, an unterminated string, or a line of 4 GiB). `out` is
 /// scratch space: it grows as needed and is never shrunk.
 #[inline(always)]
-fn index_with(
+pub(crate) fn index_with(
     text: &[u8],
     out: &mut Vec<u32>,
     classify: impl Fn(&[u8; 64]) -> Masks,
@@ -325,7 +146,7 @@ impl State {
 /// time without a branch a token: the writes past the last one are overwritten by the next
 /// block or never read.
 #[inline(always)]
-fn flatten(mut tokens: u64, base: u32, to: &mut [u32; 64]) {
+pub(crate) fn flatten(mut tokens: u64, base: u32, to: &mut [u32; 64]) {
     let mut j = 0;
     while tokens != 0 {
         for slot in &mut to[j..j + 4] {
@@ -336,13 +157,19 @@ fn flatten(mut tokens: u64, base: u32, to: &mut [u32; 64]) {
     }
 }
 
-/// Writes the token positions of `text` to the front of `out`, see [`index_with`].
-#[cfg(target_arch = "x86_64")]
-use x86::index;
+/// Writes the token positions of `text` to the front of `out` with the classifier of `level`
+/// (the bytes one at a time where the CPU lacks it), see [`index_with`].
+pub(crate) fn index_at(level: Level, text: &[u8], out: &mut Vec<u32>) -> Option<usize> {
+    match crate::fenced::json::index(level, text, out) {
+        Some(n) => n,
+        None => index_with(text, out, classify_bytes, flatten),
+    }
+}
 
-#[cfg(not(target_arch = "x86_64"))]
+/// [`index_at`] the best level this CPU has.
+#[cfg(test)]
 fn index(text: &[u8], out: &mut Vec<u32>) -> Option<usize> {
-    index_with(text, out, classify_bytes, flatten)
+    index_at(Level::best(), text, out)
 }
 
 thread_local! {
@@ -353,9 +180,18 @@ thread_local! {
 /// the line or finds it malformed: the caller then reads it with [`Reader`](super::Reader),
 /// which accepts or rejects it the same way and names what is wrong.
 pub fn read<'a, T>(text: &'a str, f: impl FnOnce(&mut Indexed<'a, '_>) -> Res<T>) -> Option<T> {
+    read_at(Level::best(), text, f)
+}
+
+/// [`read`] with the classifier of `level`.
+fn read_at<'a, T>(
+    level: Level,
+    text: &'a str,
+    f: impl FnOnce(&mut Indexed<'a, '_>) -> Res<T>,
+) -> Option<T> {
     POSITIONS.with(|p| {
         let mut p = p.try_borrow_mut().ok()?;
-        let n = index(text.as_bytes(), &mut p)?;
+        let n = index_at(level, text.as_bytes(), &mut p)?;
         f(&mut Indexed::new(text, &p[..n])).ok()
     })
 }
@@ -638,8 +474,10 @@ mod tests {
                 *b = start.wrapping_add(i as u8);
             }
             #[cfg(target_arch = "x86_64")]
-            for m in x86::classifiers(&block) {
-                assert_eq!(m, classify_bytes(&block));
+            for level in Level::ALL {
+                if let Some(m) = crate::fenced::json::x86::classify(level, &block) {
+                    assert_eq!(m, classify_bytes(&block), "{level:?}");
+                }
             }
         }
     }
@@ -656,7 +494,7 @@ mod tests {
             flatten(tokens, base, &mut to);
             prop_assert_eq!(&to[..expected.len()], &expected[..]);
             #[cfg(target_arch = "x86_64")]
-            if let Some(vector) = x86::flattened_avx512(tokens, base) {
+            if let Some(vector) = crate::fenced::json::x86::flattened_avx512(tokens, base) {
                 prop_assert_eq!(vector, expected);
             }
         }
@@ -740,6 +578,28 @@ mod tests {
             let mut quick = Vec::new();
             if read(&text, |r| collect(r, &mut quick)).is_some() {
                 prop_assert_eq!(quick, slow);
+            }
+        }
+
+        /// Every level this CPU has, forced: on what serde_json writes, the values the reader
+        /// reads; on any text, nothing serde_json refuses.
+        #[test]
+        fn every_level_reads_what_the_reader_reads(
+            v in documents(),
+            junk in "[\\[\\]{}\",:a-z0-9 .eE+\t-]{0,90}",
+        ) {
+            let text = serde_json::to_string(&v).expect("serializes");
+            let mut slow = Vec::new();
+            prop_assert!(collect(&mut Reader::new(&text), &mut slow).is_ok(), "{}", text);
+            let theirs = serde_json::from_str::<serde::de::IgnoredAny>(&junk).is_ok();
+            for level in Level::ALL.into_iter().filter(|l| l.available()) {
+                let mut quick = Vec::new();
+                if read_at(level, &text, |r| collect(r, &mut quick)).is_some() {
+                    prop_assert_eq!(&quick, &slow, "{:?}", level);
+                }
+                if read_at(level, &junk, |r| valid(r)).is_some() {
+                    prop_assert!(theirs, "{:?} took {:?}", level, junk);
+                }
             }
         }
     }
