@@ -526,7 +526,8 @@ export type AuditImportSummary = { file: string, environment: Environment, conte
  */
 already_imported: boolean, calls: number, 
 /**
- * Distinct (client, day, context, type, interaction, outcome) rows.
+ * Distinct (client, day, context, type, interaction, outcome) rows written (none when
+ * the content was imported before).
  */
 aggregates: number, 
 /**
