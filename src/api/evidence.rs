@@ -327,7 +327,7 @@ fn inventory_csv<W: std::io::Write>(
         }
         let start = lines.len();
         let mut line = crate::export::csv::Row::new(&mut lines);
-        for cell in [
+        let cells = [
             r.client_id.as_str(),
             &r.name,
             r.kind.as_str(),
@@ -350,9 +350,8 @@ fn inventory_csv<W: std::io::Write>(
             text(&r.last_reviewed_at),
             text(&r.next_review_due),
             if r.ai_agent { "true" } else { "false" },
-        ] {
-            line.cell(cell);
-        }
+        ];
+        line.cells_of(cells.map(str::as_bytes));
         line.cells(risk);
         line.end();
         order.push((r.name.to_ascii_lowercase(), r.id, start..lines.len()));
