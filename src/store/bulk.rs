@@ -72,7 +72,8 @@ pub fn audit_log(
     let mut line = AuditLine::default();
     let mut n = 0;
     while let Some(r) = rows.next()? {
-        // Stored text is written as it is (no UTF-8 check here: verification makes one).
+        // Stored text is not refused here: text that is not UTF-8 keeps its bytes, and
+        // verification names the line.
         let text = |i: usize| r.get_ref(i).and_then(|v| Ok(v.as_bytes()?));
         let fields = [
             text(1)?,

@@ -671,6 +671,43 @@ async fn exported_audit_lines_are_the_canonical_json_of_each_entry_whatever_they
 }
 
 #[tokio::test]
+async fn an_audit_entry_stored_as_bytes_that_are_not_utf8_is_exported_as_stored_and_named() {
+    // Only a file can hold text that is not UTF-8.
+    let env = Env::sqlite();
+    let store = env.store().await;
+    let mut tx = store.begin_write().await.expect("tx");
+    steward::store::audit::record(
+        &mut tx,
+        now(),
+        &actor(),
+        "test.bytes",
+        "s".into(),
+        serde_json::json!({}),
+    )
+    .await
+    .expect("record");
+    tx.commit().await.expect("commit");
+    tamper(
+        &store,
+        "UPDATE audit_log SET actor = CAST(X'5a6feb22' AS TEXT) WHERE seq = 1",
+    )
+    .await;
+    let out = env.dir.path().join("pkg");
+    api::evidence_export(&store, now(), &actor(), &out, &EvidenceFilter::default())
+        .await
+        .expect("a damaged entry does not stop the export");
+    let log = std::fs::read(out.join("data/audit-log.jsonl")).expect("log");
+    let first = log.split(|&b| b == b'\n').next().expect("a line");
+    assert!(
+        first.windows(14).any(|w| w == b"\"actor\":\"Zo\xeb\\\""),
+        "the stored bytes are exported as they are, the quote escaped: {}",
+        first.escape_ascii()
+    );
+    let e = steward_verify(&store, &out).await.expect_err("damaged");
+    assert!(e.contains("audit-log.jsonl: not UTF-8 at byte 34"), "{e}");
+}
+
+#[tokio::test]
 async fn the_inventory_lists_what_the_identity_list_shows_in_its_order() {
     let env = Env::new();
     let store = seeded(&env, 300, 11).await;
