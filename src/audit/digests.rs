@@ -1,7 +1,7 @@
 //! The SHA-256 of many short messages (the content of each audit entry of a log), gathered in
 //! one buffer and hashed with `sha2` (which uses the CPU's SHA instructions where it has
 //! them). A hand-written path that interleaved four messages' rounds was 1.18 times as fast
-//! as `sha2` one message at a time (`cargo bench --bench kept`), short of the 1.3 that a
+//! as `sha2` one message at a time (measured in one run), short of the 1.3 that a
 //! hand-written path must earn over a kept library, and was removed.
 
 use sha2::{Digest, Sha256};
