@@ -59,35 +59,45 @@ mod name {
 /// carries escapes. A member whose value is `null` counts as absent.
 #[derive(Default)]
 pub struct AuditEvent<'a> {
-    resource_type: Option<Cow<'a, str>>,
+    #[doc(hidden)]
+    pub resource_type: Option<Cow<'a, str>>,
     /// `type.code` is `rest`.
-    rest_type: bool,
+    #[doc(hidden)]
+    pub rest_type: bool,
     /// The restful-interaction code of `subtype`.
-    rest: Option<Cow<'a, str>>,
-    action: Option<Cow<'a, str>>,
-    recorded: Option<Cow<'a, str>>,
-    outcome: Option<Cow<'a, str>>,
-    agents: Agents<'a>,
-    entities: Entities,
+    #[doc(hidden)]
+    pub rest: Option<Cow<'a, str>>,
+    #[doc(hidden)]
+    pub action: Option<Cow<'a, str>>,
+    #[doc(hidden)]
+    pub recorded: Option<Cow<'a, str>>,
+    #[doc(hidden)]
+    pub outcome: Option<Cow<'a, str>>,
+    #[doc(hidden)]
+    pub agents: Agents<'a>,
+    #[doc(hidden)]
+    pub entities: Entities,
 }
 
 /// What the agents say: the client, the human requestor's context, the first token id.
 #[derive(Default)]
-struct Agents<'a> {
-    app: Option<Cow<'a, str>>,
-    device: Option<Cow<'a, str>>,
+#[doc(hidden)]
+pub struct Agents<'a> {
+    pub app: Option<Cow<'a, str>>,
+    pub device: Option<Cow<'a, str>>,
     /// The context the first human requestor settles: a `Patient/` reference is patient
     /// context, a reference to another person (`Practitioner/`, `PractitionerRole/`,
     /// `RelatedPerson/`, `Person/`) user context.
-    human: Option<Context>,
+    pub human: Option<Context>,
     /// A requestor that is not the application but does not settle the context: named only
     /// by a display, a `Device/`, or a reference of a type the reader does not know.
-    unsettled: bool,
-    policy: Option<Cow<'a, str>>,
+    pub unsettled: bool,
+    pub policy: Option<Cow<'a, str>>,
 }
 
 /// The context a human requestor's reference settles, if it does.
-fn person_context(reference: &str) -> Option<Context> {
+#[doc(hidden)]
+pub fn person_context(reference: &str) -> Option<Context> {
     let kind = reference.split('/').rev().nth(1)?;
     match kind {
         "Patient" => Some(Context::Patient),
@@ -98,11 +108,12 @@ fn person_context(reference: &str) -> Option<Context> {
 
 /// What the entities say: the data type acted on, whether a patient is named, a query.
 #[derive(Default)]
-struct Entities {
-    data: Option<&'static str>,
-    patient_type: Option<&'static str>,
-    patient: bool,
-    has_query: bool,
+#[doc(hidden)]
+pub struct Entities {
+    pub data: Option<&'static str>,
+    pub patient_type: Option<&'static str>,
+    pub patient: bool,
+    pub has_query: bool,
 }
 
 /// Two optional strings read from one object.
@@ -382,7 +393,8 @@ fn is_instant(s: &str) -> bool {
 }
 
 /// The resource type of a reference (`Observation/1`, `https://x/fhir/Observation/1`).
-fn reference_type(reference: &str) -> Option<&'static str> {
+#[doc(hidden)]
+pub fn reference_type(reference: &str) -> Option<&'static str> {
     // The path ends at a query or a fragment. Type/id, Type/id/_history/v: the type is the
     // last segment that is a type name (ids and `_history` seldom are; only a capitalized
     // segment is looked up). Segments are walked back byte by byte: references are short.
@@ -413,7 +425,8 @@ fn reference_type(reference: &str) -> Option<&'static str> {
 }
 
 /// The resource type of a search from a base64 query (`.../Encounter?participant=13`).
-fn query_type(query: &str) -> Option<&'static str> {
+#[doc(hidden)]
+pub fn query_type(query: &str) -> Option<&'static str> {
     use base64::Engine as _;
     let raw = base64::engine::general_purpose::STANDARD
         .decode(query.trim())
