@@ -84,6 +84,7 @@ appimage: deps ui
 bench:
 	bash scripts/bench.sh
 	$(CARGO) bench --bench scope_parse
+	$(CARGO) bench --bench json_kept
 	bash scripts/bench-evidence.sh
 	bash scripts/bench-usage.sh
 	CLIENTS=9000 bash scripts/bench-usage.sh
