@@ -167,7 +167,8 @@ fn bind_usage<'q, 'r, DB>(
 /// transaction: a failure leaves it as it was.
 /// While it runs, the connection keeps a page cache of [`LOAD_CACHE`]: the rows go in in key
 /// order, appended, and rebuilding the index sorts in files beyond it rather than in memory
-/// (SQLite's sorter holds as much as the cache).
+/// (SQLite's sorter holds as much as the cache). A load that fails before its end leaves the
+/// smaller cache on its connection: slower reads there, never a wrong one.
 #[must_use = "a load is ended with end_usage"]
 pub struct UsageLoad {
     index: Option<String>,
