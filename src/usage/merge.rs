@@ -70,10 +70,11 @@ pub(super) fn rest(
 }
 
 /// Sorts `recs` into key order, `rank` giving each client's place among all names (the order
-/// of any two names never changes as more are met).
+/// of any two names never changes as more are met). On the calling thread: a worker sorts
+/// while it holds its part, and a parallel sort could run another piece of the scan on it
+/// meanwhile, which would wait for that same part.
 pub(super) fn sort(recs: &mut [Rec], rank: &[u32]) {
-    use rayon::slice::ParallelSliceMut;
-    recs.par_sort_unstable_by_key(|r| order(rank, r));
+    recs.sort_unstable_by_key(|r| order(rank, r));
 }
 
 fn order(rank: &[u32], r: &Rec) -> u128 {
