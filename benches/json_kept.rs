@@ -15,15 +15,13 @@ use std::hint::black_box;
 use std::io;
 use std::time::{Duration, Instant};
 
-use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use steward::audit::digests::Messages;
 use steward::audit::{canonical_json, entry_hash, GENESIS};
 use steward::export::jsonl::AuditLine;
-use steward::scope::{Context, Interaction};
 use steward::usage::auditevent::{self, AuditEvent};
 use steward::usage::json::indexed;
-use steward::usage::synthetic::{write_event, SyntheticCall};
+use steward::usage::synthetic::{write_event, Workload};
 
 /// The allocator the `steward` program runs with: the library paths allocate (arrays, the
 /// values of `details`) where the hand-written ones do not.
@@ -208,73 +206,10 @@ fn library_event(text: &str) -> Result<AuditEvent<'_>, serde_json::Error> {
 /// BALP AuditEvent lines as `examples/usage_gen` writes them (400 clients, each working in
 /// one context on a few resource types and interactions).
 fn audit_events() -> String {
-    const TYPES: [&str; 13] = [
-        "Observation",
-        "Patient",
-        "Encounter",
-        "Condition",
-        "MedicationRequest",
-        "Procedure",
-        "DiagnosticReport",
-        "Immunization",
-        "AllergyIntolerance",
-        "Appointment",
-        "Practitioner",
-        "DocumentReference",
-        "Coverage",
-    ];
-    const INTERACTIONS: [Interaction; 5] = [
-        Interaction::Read,
-        Interaction::SearchType,
-        Interaction::Create,
-        Interaction::Update,
-        Interaction::Vread,
-    ];
-    let contexts = [Context::Patient, Context::User, Context::System];
-    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
-    let clients: Vec<String> = (0..400).map(|i| format!("client-{i:03}")).collect();
-    let profiles: Vec<(Context, Vec<(&str, Interaction)>)> = (0..clients.len())
-        .map(|_| {
-            let context = contexts[rng.gen_range(0..contexts.len())];
-            let pairs = (0..rng.gen_range(2..7))
-                .map(|_| {
-                    (
-                        TYPES[rng.gen_range(0..TYPES.len())],
-                        INTERACTIONS[rng.gen_range(0..INTERACTIONS.len())],
-                    )
-                })
-                .collect();
-            (context, pairs)
-        })
-        .collect();
+    let mut workload = Workload::new(400);
     let mut out = Vec::with_capacity(EVENTS * 1200);
-    for i in 0..EVENTS {
-        let c = rng.gen_range(0..clients.len());
-        let (context, pairs) = &profiles[c];
-        let (resource_type, interaction) = pairs[rng.gen_range(0..pairs.len())];
-        let recorded = format!(
-            "2026-11-{:02}T{:02}:{:02}:{:02}Z",
-            rng.gen_range(1..=28),
-            rng.gen_range(0..24),
-            rng.gen_range(0..60),
-            rng.gen_range(0..60)
-        );
-        let success = rng.gen_ratio(97, 100);
-        let patient = format!("p-{}", rng.gen_range(0..50_000));
-        write_event(
-            &mut out,
-            &SyntheticCall {
-                client_id: &clients[c],
-                recorded: &recorded,
-                context: *context,
-                resource_type,
-                interaction,
-                success,
-                patient: &patient,
-                request_id: i as u64,
-            },
-        )
-        .expect("a line");
+    for _ in 0..EVENTS {
+        write_event(&mut out, &workload.call().synthetic()).expect("a line");
     }
     String::from_utf8(out).expect("UTF-8")
 }

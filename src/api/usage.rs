@@ -280,7 +280,12 @@ async fn write_audit_import(
                     }
                 }
                 Some(_) => {}
-                None => *unknown.entry(k.client_id.clone()).or_default() += a.calls,
+                None => match unknown.get_mut(&k.client_id) {
+                    Some(n) => *n += a.calls,
+                    None => {
+                        unknown.insert(k.client_id.clone(), a.calls);
+                    }
+                },
             }
             rows.push(UsageRow {
                 client_id: &k.client_id,

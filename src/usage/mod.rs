@@ -971,6 +971,11 @@ mod tests {
 
     /// Scans `text` with no known tokens, cancelled from the start when `cancelled`.
     fn scan_via(text: &[u8], via: Via, cancelled: bool) -> Result<Scan> {
+        scan_spilling_at(text, via, cancelled, merge::SPILL_AT)
+    }
+
+    /// [`scan_via`], each worker writing its aggregates out once it holds `spill_at`.
+    fn scan_spilling_at(text: &[u8], via: Via, cancelled: bool, spill_at: usize) -> Result<Scan> {
         let k = key();
         let tokens = Tokens::new(&k, HashMap::new());
         let cancel = AtomicBool::new(cancelled);
@@ -978,10 +983,11 @@ mod tests {
             cancel: &cancel,
             progress: &|_, _| {},
         };
-        match via {
-            Via::Bytes => scan_ndjson(Input::Bytes(text), 0, &tokens, &control),
-            Via::Stream => scan_ndjson(Input::Stream(Box::new(text)), 0, &tokens, &control),
-        }
+        let input = match via {
+            Via::Bytes => Input::Bytes(text),
+            Via::Stream => Input::Stream(Box::new(text)),
+        };
+        scan_ndjson_spilling_at(input, 0, &tokens, &control, spill_at)
     }
 
     fn scan(text: &[u8], cancelled: bool) -> Result<Scan> {
@@ -1180,15 +1186,7 @@ mod tests {
 
     /// Scans `text` with each worker writing its aggregates out once it holds `spill_at`.
     fn merged(text: &[u8], spill_at: usize) -> (Vec<(Key, Agg)>, u64) {
-        let k = key();
-        let tokens = Tokens::new(&k, HashMap::new());
-        let cancel = AtomicBool::new(false);
-        let control = Control {
-            cancel: &cancel,
-            progress: &|_, _| {},
-        };
-        let s = scan_ndjson_spilling_at(Input::Bytes(text), 0, &tokens, &control, spill_at)
-            .expect("scan");
+        let s = scan_spilling_at(text, Via::Bytes, false, spill_at).expect("scan");
         let held = s.aggregates.upper_bound();
         (s.aggregates.collect().expect("merged"), held)
     }

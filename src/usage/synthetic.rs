@@ -18,6 +18,131 @@ pub struct SyntheticCall<'a> {
     pub request_id: u64,
 }
 
+/// The resource types the benchmark's clients work on.
+const TYPES: [&str; 13] = [
+    "Observation",
+    "Patient",
+    "Encounter",
+    "Condition",
+    "MedicationRequest",
+    "Procedure",
+    "DiagnosticReport",
+    "Immunization",
+    "AllergyIntolerance",
+    "Appointment",
+    "Practitioner",
+    "DocumentReference",
+    "Coverage",
+];
+
+/// The interactions the benchmark's clients make.
+const INTERACTIONS: [Interaction; 5] = [
+    Interaction::Read,
+    Interaction::SearchType,
+    Interaction::Create,
+    Interaction::Update,
+    Interaction::Vread,
+];
+
+/// The calls of the usage benchmark, the same for the same number of clients: each client
+/// works in one context on a few (type, interaction) pairs, as real apps do, over 28 days.
+pub struct Workload {
+    rng: rand::rngs::StdRng,
+    clients: Vec<String>,
+    profiles: Vec<(Context, Vec<(&'static str, Interaction)>)>,
+    made: u64,
+}
+
+/// One call of a [`Workload`].
+pub struct WorkloadCall<'w> {
+    pub client_id: &'w str,
+    pub recorded: String,
+    pub context: Context,
+    pub resource_type: &'static str,
+    pub interaction: Interaction,
+    pub success: bool,
+    pub patient: String,
+    pub request_id: u64,
+}
+
+impl WorkloadCall<'_> {
+    /// The call as [`write_event`] takes it.
+    pub fn synthetic(&self) -> SyntheticCall<'_> {
+        SyntheticCall {
+            client_id: self.client_id,
+            recorded: &self.recorded,
+            context: self.context,
+            resource_type: self.resource_type,
+            interaction: self.interaction,
+            success: self.success,
+            patient: &self.patient,
+            request_id: self.request_id,
+        }
+    }
+}
+
+impl Workload {
+    /// `clients` clients (at least one), named `client-000` on.
+    pub fn new(clients: usize) -> Self {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let clients: Vec<String> = (0..clients.max(1))
+            .map(|i| format!("client-{i:03}"))
+            .collect();
+        let contexts = [Context::Patient, Context::User, Context::System];
+        let profiles = (0..clients.len())
+            .map(|_| {
+                let context = contexts[rng.gen_range(0..contexts.len())];
+                let pairs = (0..rng.gen_range(2..7))
+                    .map(|_| {
+                        (
+                            TYPES[rng.gen_range(0..TYPES.len())],
+                            INTERACTIONS[rng.gen_range(0..INTERACTIONS.len())],
+                        )
+                    })
+                    .collect();
+                (context, pairs)
+            })
+            .collect();
+        Workload {
+            rng,
+            clients,
+            profiles,
+            made: 0,
+        }
+    }
+
+    /// The next call.
+    pub fn call(&mut self) -> WorkloadCall<'_> {
+        use rand::Rng;
+        let rng = &mut self.rng;
+        let c = rng.gen_range(0..self.clients.len());
+        let (context, pairs) = &self.profiles[c];
+        let (resource_type, interaction) = pairs[rng.gen_range(0..pairs.len())];
+        let recorded = format!(
+            "2026-11-{:02}T{:02}:{:02}:{:02}Z",
+            rng.gen_range(1..=28),
+            rng.gen_range(0..24),
+            rng.gen_range(0..60),
+            rng.gen_range(0..60)
+        );
+        let success = rng.gen_ratio(97, 100);
+        let patient = format!("p-{}", rng.gen_range(0..50_000));
+        let request_id = self.made;
+        self.made += 1;
+        WorkloadCall {
+            client_id: &self.clients[c],
+            recorded,
+            context: *context,
+            resource_type,
+            interaction,
+            success,
+            patient,
+            request_id,
+        }
+    }
+}
+
 fn action(i: Interaction) -> &'static str {
     match i {
         Interaction::Create => "C",
