@@ -17,13 +17,14 @@ use crate::scope::{allows, minimal_cover, Context, Interaction, Request, Scope, 
 use crate::store::usage::{self as db, NewTokenEvent, UsageRow};
 use crate::time::{self, Timestamp};
 use crate::usage::tokens::{self, ParsedTokens, TokenEvent, TokenEventKind};
-use crate::usage::{self, BadLine, Control, Scan, Tokens};
+use crate::usage::{self, Agg, Aggregates, BadLine, Control, Key, Scan, Tokens};
 use crate::{Error, Result, Store};
 
 /// Unknown clients listed in a summary (all are kept in the aggregates).
 const UNKNOWN_LISTED: usize = 20;
 
-/// Aggregates read from a scan and written at a time: memory holds one batch of them.
+/// Aggregates merged and written at a time: memory holds a few batches of them (one being
+/// written, the next ones merged meanwhile).
 const AGGREGATES_A_BATCH: usize = 4096;
 
 /// What an audit import did.
@@ -204,6 +205,29 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(filled)
 }
 
+/// The aggregates, merged from their runs on a thread of their own a batch at a time, the
+/// next batch while the last one is written; the channel closes after the last batch or the
+/// first error. Dropping the receiver stops the thread at its next batch.
+fn merged(
+    mut aggregates: Aggregates,
+) -> tokio::sync::mpsc::Receiver<std::io::Result<Vec<(Key, Agg)>>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    std::thread::spawn(move || loop {
+        let batch = aggregates.next_batch(AGGREGATES_A_BATCH);
+        let last = batch.as_ref().map_or(true, Vec::is_empty);
+        if last {
+            if let Err(e) = batch {
+                let _ = tx.blocking_send(Err(e));
+            }
+            return;
+        }
+        if tx.blocking_send(batch).is_err() {
+            return;
+        }
+    });
+    rx
+}
+
 async fn write_audit_import(
     store: &Store,
     now: Timestamp,
@@ -251,16 +275,10 @@ async fn write_audit_import(
     // the inventory is looked up once a client, and SQLite appends to its B-tree instead of
     // inserting all over it.
     let mut identity: Option<(String, Option<i64>)> = None;
-    let load = db::begin_usage(&mut tx, scan.aggregates.upper_bound()).await?;
-    let temporary = |e| Error::io("a temporary file of the import", e);
-    loop {
-        let batch = scan
-            .aggregates
-            .next_batch(AGGREGATES_A_BATCH)
-            .map_err(temporary)?;
-        if batch.is_empty() {
-            break;
-        }
+    let load = db::begin_usage(&mut tx).await?;
+    let mut batches = merged(std::mem::take(&mut scan.aggregates));
+    while let Some(batch) = batches.recv().await {
+        let batch = batch.map_err(|e| Error::io("a temporary file of the import", e))?;
         summary.aggregates += batch.len();
         let mut rows = Vec::with_capacity(batch.len());
         for (k, a) in &batch {

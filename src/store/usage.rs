@@ -160,18 +160,12 @@ fn bind_usage<'q, 'r, DB>(
         .push_bind(r.last_seen);
 }
 
-/// A load of usage rows under way: on SQLite, a load about as large as the table it goes
-/// into or larger (a first import, most often) is written without the table's index on
-/// (identity, day), which is then built again in one sorted pass: cheaper than keeping it in
-/// order row by row. The index is dropped and rebuilt from its own definition in the caller's
-/// transaction: a failure leaves it as it was.
-/// While it runs, the connection keeps a page cache of [`LOAD_CACHE`]: the rows go in in key
-/// order, appended, and rebuilding the index sorts in files beyond it rather than in memory
-/// (SQLite's sorter holds as much as the cache). A load that fails before its end leaves the
-/// smaller cache on its connection: slower reads there, never a wrong one.
+/// A load of usage rows under way: on SQLite, the connection keeps a page cache of
+/// [`LOAD_CACHE`] while it runs (the rows go in in key order, appended to the table's B-tree,
+/// so a larger cache would only hold pages already written). A load that fails before its
+/// end leaves the smaller cache on its connection: slower reads there, never a wrong one.
 #[must_use = "a load is ended with end_usage"]
 pub struct UsageLoad {
-    index: Option<String>,
     cache_size: Option<i64>,
 }
 
@@ -179,13 +173,10 @@ pub struct UsageLoad {
 /// when negative).
 const LOAD_CACHE: i64 = -16384;
 
-/// Starts a load of at most `expected` usage rows.
-pub async fn begin_usage(db: &mut Db, expected: u64) -> Result<UsageLoad> {
+/// Starts a load of usage rows.
+pub async fn begin_usage(db: &mut Db) -> Result<UsageLoad> {
     let Split::Sqlite(conn) = db.split() else {
-        return Ok(UsageLoad {
-            index: None,
-            cache_size: None,
-        });
+        return Ok(UsageLoad { cache_size: None });
     };
     let (cache_size,): (i64,) = sqlx::query_as("PRAGMA cache_size")
         .fetch_one(&mut *conn)
@@ -194,43 +185,17 @@ pub async fn begin_usage(db: &mut Db, expected: u64) -> Result<UsageLoad> {
     sqlx::query(&format!("PRAGMA cache_size = {LOAD_CACHE}"))
         .execute(&mut *conn)
         .await?;
-    let limit = i64::try_from(expected).unwrap_or(i64::MAX);
-    let (had,): (i64,) =
-        sqlx::query_as("SELECT count(*) FROM (SELECT 1 FROM usage_daily LIMIT ?1)")
-            .bind(limit)
-            .fetch_one(&mut *conn)
-            .await?;
-    let index: Option<(String,)> = if had < limit {
-        sqlx::query_as(
-            "SELECT sql FROM sqlite_schema WHERE type = 'index' AND name = 'usage_daily_identity'",
-        )
-        .fetch_optional(&mut *conn)
-        .await?
-    } else {
-        None
-    };
-    if index.is_some() {
-        sqlx::query("DROP INDEX usage_daily_identity")
-            .execute(&mut *conn)
-            .await?;
-    }
     Ok(UsageLoad {
-        index: index.map(|(sql,)| sql),
         cache_size: Some(cache_size),
     })
 }
 
-/// Ends a load: the index it dropped is built again.
+/// Ends a load: the connection's page cache is as it was.
 pub async fn end_usage(db: &mut Db, load: UsageLoad) -> Result<()> {
-    if let Split::Sqlite(conn) = db.split() {
-        if let Some(sql) = load.index {
-            sqlx::query(&sql).execute(&mut *conn).await?;
-        }
-        if let Some(n) = load.cache_size {
-            sqlx::query(&format!("PRAGMA cache_size = {n}"))
-                .execute(&mut *conn)
-                .await?;
-        }
+    if let (Split::Sqlite(conn), Some(n)) = (db.split(), load.cache_size) {
+        sqlx::query(&format!("PRAGMA cache_size = {n}"))
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
@@ -268,25 +233,101 @@ async fn add_usage_pg(
     Ok(())
 }
 
-/// [`add_usage`] on SQLite: [`ROWS_A_STATEMENT`] rows to an upsert, every value bound.
+/// The upsert of `n` usage rows on SQLite, each row's values bound in [`bind_usage_row`]'s order.
+fn upsert_sqlite(n: usize) -> String {
+    let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    let mut sql = String::with_capacity(INSERT_USAGE.len() + 512 + n * (row.len() + 2));
+    sql.push_str(INSERT_USAGE);
+    sql.push_str("VALUES ");
+    for i in 0..n {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(row);
+    }
+    sql.push_str(
+        " ON CONFLICT (client_id, environment, day, context, resource_type, interaction, \
+         outcome) DO UPDATE SET calls = calls + excluded.calls, \
+         by_token = by_token + excluded.by_token, \
+         by_identity = by_identity + excluded.by_identity, \
+         identity_id = coalesce(excluded.identity_id, identity_id), \
+         first_seen = min(first_seen, excluded.first_seen), \
+         last_seen = max(last_seen, excluded.last_seen)",
+    );
+    sql
+}
+
+/// The upsert of [`ROWS_A_STATEMENT`] rows on SQLite, spelled once.
+fn full_upsert_sqlite() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| upsert_sqlite(ROWS_A_STATEMENT))
+}
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// Binds one usage row's values to an upsert of [`upsert_sqlite`], in its columns' order.
+fn bind_usage_row<'q>(
+    q: SqliteQuery<'q>,
+    environment: Environment,
+    r: &UsageRow<'q>,
+) -> SqliteQuery<'q> {
+    q.bind(r.client_id)
+        .bind(environment)
+        .bind(r.day)
+        .bind(r.context)
+        .bind(r.resource_type)
+        .bind(r.interaction)
+        .bind(r.outcome)
+        .bind(r.identity_id)
+        .bind(i64::try_from(r.calls).unwrap_or(i64::MAX))
+        .bind(i64::try_from(r.by_token).unwrap_or(i64::MAX))
+        .bind(i64::try_from(r.by_identity).unwrap_or(i64::MAX))
+        .bind(r.first_seen)
+        .bind(r.last_seen)
+}
+
+/// The upsert of `rows` with their values bound: [`full_upsert_sqlite`] for a full
+/// statement's worth, `tail_sql` for fewer.
+fn bind_usage_rows<'q>(
+    tail_sql: &'q str,
+    environment: Environment,
+    rows: &[UsageRow<'q>],
+) -> SqliteQuery<'q> {
+    let sql = if rows.len() == ROWS_A_STATEMENT {
+        full_upsert_sqlite()
+    } else {
+        tail_sql
+    };
+    rows.iter()
+        .fold(sqlx::query(sql), |q, r| bind_usage_row(q, environment, r))
+}
+
+/// [`add_usage`] on SQLite: [`ROWS_A_STATEMENT`] rows to an upsert, every value bound. The
+/// next statement's values are bound while SQLite runs the last one on its worker thread.
 async fn add_usage_sqlite(
     conn: &mut SqliteConnection,
     environment: Environment,
     rows: &[UsageRow<'_>],
 ) -> Result<()> {
-    for chunk in rows.chunks(ROWS_A_STATEMENT) {
-        let mut q = sqlx::QueryBuilder::new(INSERT_USAGE);
-        q.push_values(chunk, |b, r| bind_usage(b, environment, r));
-        q.push(
-            " ON CONFLICT (client_id, environment, day, context, resource_type, interaction, \
-             outcome) DO UPDATE SET calls = calls + excluded.calls, \
-             by_token = by_token + excluded.by_token, \
-             by_identity = by_identity + excluded.by_identity, \
-             identity_id = coalesce(excluded.identity_id, identity_id), \
-             first_seen = min(first_seen, excluded.first_seen), \
-             last_seen = max(last_seen, excluded.last_seen)",
-        );
-        q.build().execute(&mut *conn).await?;
+    // Only the last statement can hold fewer rows.
+    let tail = rows.len() % ROWS_A_STATEMENT;
+    let tail_sql = if tail > 0 {
+        upsert_sqlite(tail)
+    } else {
+        String::new()
+    };
+    let statement = |chunk| bind_usage_rows(&tail_sql, environment, chunk);
+    let mut chunks = rows.chunks(ROWS_A_STATEMENT);
+    let mut next = chunks.next().map(statement);
+    while let Some(q) = next.take() {
+        // `join` polls the statement first: it is sent to the worker, then the next one is
+        // bound on this thread while the worker runs it.
+        let (done, bound) = futures_util::future::join(q.execute(&mut *conn), async {
+            chunks.next().map(statement)
+        })
+        .await;
+        done?;
+        next = bound;
     }
     Ok(())
 }
@@ -322,7 +363,9 @@ pub async fn claim_usage(db: &mut Db, ids: &[i64]) -> Result<()> {
     // Last use, as the imports count it: a successful call, an issued or refreshed token.
     let sql = format!(
         "SELECT u.identity_id, u.last_seen FROM {listed} j \
-           JOIN usage_daily u ON u.identity_id = j.value AND u.outcome = 'success' \
+           JOIN identity i ON i.id = j.value \
+           JOIN usage_daily u ON u.client_id = i.client_id AND u.environment = i.environment \
+             AND u.identity_id = i.id AND u.outcome = 'success' \
          UNION ALL \
          SELECT t.identity_id, t.at FROM {listed} j \
            JOIN token_event t ON t.identity_id = j.value \

@@ -871,7 +871,7 @@ async fn a_log_read_from_a_pipe_counts_as_the_same_log_in_a_file() {
 }
 
 #[tokio::test]
-async fn a_second_log_adds_to_the_first_and_the_index_survives_both() {
+async fn a_second_log_adds_to_the_first_and_the_file_stays_whole() {
     let env = Env::new();
     let store = env.store().await;
     // 1,300 aggregates in the first log (several statements' worth), then a log that
@@ -926,18 +926,8 @@ async fn a_second_log_adds_to_the_first_and_the_index_survives_both() {
     .expect("count");
     assert_eq!(rows, 1310);
     if env.is_pg() {
-        return; // the index dropped for a load and the file's integrity are SQLite's
+        return; // the file's integrity is SQLite's
     }
-    let index: Option<String> = on_pool!(store, |p| sqlx::query_scalar(
-        "SELECT sql FROM sqlite_schema WHERE type = 'index' AND name = 'usage_daily_identity'",
-    )
-    .fetch_optional(p)
-    .await)
-    .expect("schema");
-    assert_eq!(
-        index.as_deref(),
-        Some("CREATE INDEX usage_daily_identity ON usage_daily (identity_id, day)")
-    );
     let check: String = on_pool!(store, |p| sqlx::query_scalar("PRAGMA integrity_check")
         .fetch_one(p)
         .await)
@@ -946,7 +936,7 @@ async fn a_second_log_adds_to_the_first_and_the_index_survives_both() {
 }
 
 #[tokio::test]
-async fn a_failed_insert_of_aggregates_leaves_the_table_and_its_index_as_they_were() {
+async fn a_failed_insert_of_aggregates_leaves_the_table_as_it_was() {
     use steward::store::usage::{add_usage, UsageRow};
     let env = Env::new();
     let store = env.store().await;
@@ -964,8 +954,7 @@ async fn a_failed_insert_of_aggregates_leaves_the_table_and_its_index_as_they_we
         first_seen: "2026-11-01T08:00:00Z",
         last_seen: "2026-11-01T09:00:00Z",
     };
-    // The table is empty, so the index is dropped for the load: the last row breaks the
-    // `calls > 0` check, and the transaction is rolled back.
+    // The last row breaks the `calls > 0` check, and the transaction is rolled back.
     let rows: Vec<UsageRow> = vec![row(3, "2026-11-01"), row(0, "2026-11-02")];
     let mut tx = store.begin_write().await.expect("begin");
     let e = add_usage(&mut tx, Environment::Production, &rows)
@@ -974,16 +963,6 @@ async fn a_failed_insert_of_aggregates_leaves_the_table_and_its_index_as_they_we
     assert!(e.to_string().to_lowercase().contains("check"), "{e}");
     drop(tx);
     assert_eq!(total_calls(&store).await, 0);
-    if env.is_pg() {
-        return; // the index dropped for a load is SQLite's
-    }
-    let index: Option<String> = on_pool!(store, |p| sqlx::query_scalar(
-        "SELECT name FROM sqlite_schema WHERE type = 'index' AND name = 'usage_daily_identity'",
-    )
-    .fetch_optional(p)
-    .await)
-    .expect("schema");
-    assert_eq!(index.as_deref(), Some("usage_daily_identity"));
 }
 
 /// A window of days is from one day to ten years: zero, a negative count or one that would
