@@ -205,6 +205,28 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(filled)
 }
 
+/// One client's rows of an import, as they go by.
+struct ClientRun {
+    client_id: String,
+    identity_id: Option<i64>,
+    /// Its calls, for a client the inventory does not know.
+    calls: u64,
+    /// Its last successful call, for one it does.
+    last: Option<String>,
+}
+
+impl ClientRun {
+    /// Adds the client, its rows all seen, to the unknown clients or to the identities whose
+    /// last use moves.
+    fn end(self, unknown: &mut Vec<(String, u64)>, last: &mut Vec<(i64, String)>) {
+        match (self.identity_id, self.last) {
+            (None, _) => unknown.push((self.client_id, self.calls)),
+            (Some(id), Some(at)) => last.push((id, at)),
+            (Some(_), None) => {}
+        }
+    }
+}
+
 /// The aggregates, merged from their runs on a thread of their own a batch at a time, the
 /// next batch while the last one is written; the channel closes after the last batch or the
 /// first error. Dropping the receiver stops the thread at its next batch.
@@ -269,12 +291,13 @@ async fn write_audit_import(
         &stamp,
     )
     .await?;
-    let mut unknown: BTreeMap<String, u64> = BTreeMap::new();
-    let mut last: HashMap<i64, String> = HashMap::new();
-    // The aggregates come in primary-key order, a client's rows together, a batch at a time:
-    // the inventory is looked up once a client, and SQLite appends to its B-tree instead of
-    // inserting all over it.
-    let mut identity: Option<(String, Option<i64>)> = None;
+    // The aggregates come in primary-key order, a batch at a time, each client's rows
+    // together: its identity is looked up, and its calls (a client the inventory does not
+    // know) or its last successful call (one it does) summed up, once a client; SQLite
+    // appends to its B-tree instead of inserting all over it.
+    let mut unknown: Vec<(String, u64)> = Vec::new();
+    let mut last: Vec<(i64, String)> = Vec::new();
+    let mut client: Option<ClientRun> = None;
     let load = db::begin_usage(&mut tx).await?;
     let mut batches = merged(std::mem::take(&mut scan.aggregates));
     while let Some(batch) = batches.recv().await {
@@ -282,28 +305,23 @@ async fn write_audit_import(
         summary.aggregates += batch.len();
         let mut rows = Vec::with_capacity(batch.len());
         for (k, a) in &batch {
-            let identity_id = match &identity {
-                Some((client, id)) if *client == k.client_id => *id,
+            let c = match &mut client {
+                Some(c) if c.client_id == k.client_id => c,
                 _ => {
-                    let id = known.get(&(k.client_id.clone(), environment)).copied();
-                    identity = Some((k.client_id.clone(), id));
-                    id
+                    if let Some(done) = client.take() {
+                        done.end(&mut unknown, &mut last);
+                    }
+                    client.insert(ClientRun {
+                        identity_id: known.get(&(k.client_id.clone(), environment)).copied(),
+                        client_id: k.client_id.clone(),
+                        calls: 0,
+                        last: None,
+                    })
                 }
             };
-            match identity_id {
-                Some(id) if k.success => {
-                    let l = last.entry(id).or_default();
-                    if a.last > *l {
-                        l.clone_from(&a.last);
-                    }
-                }
-                Some(_) => {}
-                None => match unknown.get_mut(&k.client_id) {
-                    Some(n) => *n += a.calls,
-                    None => {
-                        unknown.insert(k.client_id.clone(), a.calls);
-                    }
-                },
+            c.calls += a.calls;
+            if k.success && c.last.as_ref().is_none_or(|l| a.last > *l) {
+                c.last = Some(a.last.clone());
             }
             rows.push(UsageRow {
                 client_id: &k.client_id,
@@ -312,7 +330,7 @@ async fn write_audit_import(
                 resource_type: k.resource_type,
                 interaction: k.interaction.as_str(),
                 outcome: if k.success { "success" } else { "failure" },
-                identity_id,
+                identity_id: c.identity_id,
                 calls: a.calls,
                 by_token: a.by_token,
                 by_identity: a.by_identity,
@@ -322,8 +340,10 @@ async fn write_audit_import(
         }
         db::add_usage(&mut tx, environment, &rows).await?;
     }
+    if let Some(done) = client.take() {
+        done.end(&mut unknown, &mut last);
+    }
     db::end_usage(&mut tx, load).await?;
-    let mut unknown: Vec<(String, u64)> = unknown.into_iter().collect();
     unknown.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let touched: Vec<(i64, String)> = last
         .into_iter()

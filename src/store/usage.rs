@@ -126,7 +126,7 @@ pub struct UsageRow<'a> {
 
 /// Rows a statement of [`add_usage`]: 13 values a row stay well under the engines' limits of
 /// bound values (SQLite's 32766, PostgreSQL's 65535).
-const ROWS_A_STATEMENT: usize = 500;
+const ROWS_A_STATEMENT: usize = 1024;
 
 /// The head of an upsert of usage rows; their values follow, each bound by [`bind_usage`].
 const INSERT_USAGE: &str = "INSERT INTO usage_daily (client_id, environment, day, context, \
