@@ -14,10 +14,11 @@ use super::identity::{resolve, IdentityRef};
 use crate::audit::{Actor, Draft};
 use crate::inventory::{text_enum, Environment};
 use crate::scope::{allows, minimal_cover, Context, Interaction, Request, Scope, ScopeSet};
-use crate::store::usage::{self as db, NewTokenEvent, UsageRow};
+use crate::store::usage::{self as db, NewTokenEvent, UsageBatch, UsageRow};
+use crate::store::Engine;
 use crate::time::{self, Timestamp};
 use crate::usage::tokens::{self, ParsedTokens, TokenEvent, TokenEventKind};
-use crate::usage::{self, Agg, Aggregates, BadLine, Control, Key, Scan, Tokens};
+use crate::usage::{self, Aggregates, BadLine, Control, Scan, Tokens};
 use crate::{Error, Result, Store};
 
 /// Unknown clients listed in a summary (all are kept in the aggregates).
@@ -145,7 +146,7 @@ pub async fn usage_import_audit(
             ));
         }
     }
-    write_audit_import(store, now, actor, &file, environment, scan, &known).await
+    write_audit_import(store, now, actor, &file, environment, scan, known).await
 }
 
 /// What reading a log needs to know: which client each known token was issued to, and the
@@ -191,7 +192,7 @@ pub(super) async fn usage_import_bytes(
         &tokens,
         &no_control(&cancel),
     )?;
-    write_audit_import(store, now, actor, name, environment, scan, &known).await
+    write_audit_import(store, now, actor, name, environment, scan, known).await
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -215,39 +216,103 @@ struct ClientRun {
     last: Option<String>,
 }
 
+/// What an import's aggregates say of their clients.
+#[derive(Default)]
+struct Clients {
+    /// The clients the inventory does not know, with their calls.
+    unknown: Vec<(String, u64)>,
+    /// The identities whose last successful call the aggregates hold.
+    last: Vec<(i64, String)>,
+}
+
 impl ClientRun {
-    /// Adds the client, its rows all seen, to the unknown clients or to the identities whose
-    /// last use moves.
-    fn end(self, unknown: &mut Vec<(String, u64)>, last: &mut Vec<(i64, String)>) {
+    /// Adds the client, its rows all seen, to what the aggregates say of their clients.
+    fn end(self, clients: &mut Clients) {
         match (self.identity_id, self.last) {
-            (None, _) => unknown.push((self.client_id, self.calls)),
-            (Some(id), Some(at)) => last.push((id, at)),
+            (None, _) => clients.unknown.push((self.client_id, self.calls)),
+            (Some(id), Some(at)) => clients.last.push((id, at)),
             (Some(_), None) => {}
         }
     }
 }
 
-/// The aggregates, merged from their runs on a thread of their own a batch at a time, the
-/// next batch while the last one is written; the channel closes after the last batch or the
-/// first error. Dropping the receiver stops the thread at its next batch.
-fn merged(
+/// The aggregates made into rows ready for `engine` on a thread of their own, a batch at a
+/// time, the next batches while the last one is written: merged from their runs, each tied
+/// to its identity, their values bound. They come in primary-key order, each client's rows
+/// together, so a client's identity is looked up, and its calls or last use summed, once.
+/// The channel closes after the last batch or the first error; the thread then hands back
+/// what the rows said of their clients. Dropping the receiver stops the thread at its next
+/// batch.
+fn ready_rows(
     mut aggregates: Aggregates,
-) -> tokio::sync::mpsc::Receiver<std::io::Result<Vec<(Key, Agg)>>> {
+    known: HashMap<(String, Environment), i64>,
+    engine: Engine,
+    environment: Environment,
+) -> (
+    tokio::sync::mpsc::Receiver<Result<UsageBatch>>,
+    std::thread::JoinHandle<Clients>,
+) {
     let (tx, rx) = tokio::sync::mpsc::channel(2);
-    std::thread::spawn(move || loop {
-        let batch = aggregates.next_batch(AGGREGATES_A_BATCH);
-        let last = batch.as_ref().map_or(true, Vec::is_empty);
-        if last {
-            if let Err(e) = batch {
-                let _ = tx.blocking_send(Err(e));
+    let thread = std::thread::spawn(move || {
+        let mut clients = Clients::default();
+        let mut client: Option<ClientRun> = None;
+        loop {
+            let batch = match aggregates.next_batch(AGGREGATES_A_BATCH) {
+                Ok(batch) if batch.is_empty() => break,
+                Ok(batch) => batch,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(Error::io("a temporary file of the import", e)));
+                    break;
+                }
+            };
+            let mut rows = Vec::with_capacity(batch.len());
+            for (k, a) in batch {
+                let c = match &mut client {
+                    Some(c) if c.client_id == k.client_id => c,
+                    _ => {
+                        if let Some(done) = client.take() {
+                            done.end(&mut clients);
+                        }
+                        client.insert(ClientRun {
+                            identity_id: known.get(&(k.client_id.clone(), environment)).copied(),
+                            client_id: k.client_id.clone(),
+                            calls: 0,
+                            last: None,
+                        })
+                    }
+                };
+                c.calls += a.calls;
+                if k.success && c.last.as_ref().is_none_or(|l| a.last > *l) {
+                    c.last = Some(a.last.clone());
+                }
+                rows.push(UsageRow {
+                    client_id: k.client_id,
+                    day: k.day,
+                    context: k.context.as_str(),
+                    resource_type: k.resource_type,
+                    interaction: k.interaction.as_str(),
+                    outcome: if k.success { "success" } else { "failure" },
+                    identity_id: c.identity_id,
+                    calls: a.calls,
+                    by_token: a.by_token,
+                    by_identity: a.by_identity,
+                    first_seen: a.first,
+                    last_seen: a.last,
+                });
             }
-            return;
+            if tx
+                .blocking_send(UsageBatch::new(engine, environment, rows))
+                .is_err()
+            {
+                break;
+            }
         }
-        if tx.blocking_send(batch).is_err() {
-            return;
+        if let Some(done) = client.take() {
+            done.end(&mut clients);
         }
+        clients
     });
-    rx
+    (rx, thread)
 }
 
 async fn write_audit_import(
@@ -257,7 +322,7 @@ async fn write_audit_import(
     file: &str,
     environment: Environment,
     mut scan: Scan,
-    known: &HashMap<(String, Environment), i64>,
+    known: HashMap<(String, Environment), i64>,
 ) -> Result<AuditImportSummary> {
     let mut summary = AuditImportSummary {
         file: file.to_string(),
@@ -291,58 +356,21 @@ async fn write_audit_import(
         &stamp,
     )
     .await?;
-    // The aggregates come in primary-key order, a batch at a time, each client's rows
-    // together: its identity is looked up, and its calls (a client the inventory does not
-    // know) or its last successful call (one it does) summed up, once a client; SQLite
-    // appends to its B-tree instead of inserting all over it.
-    let mut unknown: Vec<(String, u64)> = Vec::new();
-    let mut last: Vec<(i64, String)> = Vec::new();
-    let mut client: Option<ClientRun> = None;
     let load = db::begin_usage(&mut tx).await?;
-    let mut batches = merged(std::mem::take(&mut scan.aggregates));
+    let (mut batches, thread) = ready_rows(
+        std::mem::take(&mut scan.aggregates),
+        known,
+        store.engine(),
+        environment,
+    );
     while let Some(batch) = batches.recv().await {
-        let batch = batch.map_err(|e| Error::io("a temporary file of the import", e))?;
+        let batch = batch?;
         summary.aggregates += batch.len();
-        let mut rows = Vec::with_capacity(batch.len());
-        for (k, a) in &batch {
-            let c = match &mut client {
-                Some(c) if c.client_id == k.client_id => c,
-                _ => {
-                    if let Some(done) = client.take() {
-                        done.end(&mut unknown, &mut last);
-                    }
-                    client.insert(ClientRun {
-                        identity_id: known.get(&(k.client_id.clone(), environment)).copied(),
-                        client_id: k.client_id.clone(),
-                        calls: 0,
-                        last: None,
-                    })
-                }
-            };
-            c.calls += a.calls;
-            if k.success && c.last.as_ref().is_none_or(|l| a.last > *l) {
-                c.last = Some(a.last.clone());
-            }
-            rows.push(UsageRow {
-                client_id: &k.client_id,
-                day: &k.day,
-                context: k.context.as_str(),
-                resource_type: k.resource_type,
-                interaction: k.interaction.as_str(),
-                outcome: if k.success { "success" } else { "failure" },
-                identity_id: c.identity_id,
-                calls: a.calls,
-                by_token: a.by_token,
-                by_identity: a.by_identity,
-                first_seen: &a.first,
-                last_seen: &a.last,
-            });
-        }
-        db::add_usage(&mut tx, environment, &rows).await?;
+        db::add_usage(&mut tx, batch).await?;
     }
-    if let Some(done) = client.take() {
-        done.end(&mut unknown, &mut last);
-    }
+    let Clients { mut unknown, last } = thread
+        .join()
+        .map_err(|_| Error::Internal("the thread making usage rows failed".into()))?;
     db::end_usage(&mut tx, load).await?;
     unknown.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let touched: Vec<(i64, String)> = last

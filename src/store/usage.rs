@@ -3,10 +3,11 @@
 use std::collections::HashMap;
 
 use serde::Serialize;
-use sqlx::{PgConnection, SqliteConnection};
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{Arguments, PgConnection};
 
 use super::identity::scope_columns;
-use super::{on, Db, Split};
+use super::{on, Db, Engine, Split};
 use crate::inventory::{Environment, Kind};
 use crate::{Error, Result};
 
@@ -105,11 +106,11 @@ pub async fn token_clients(
     Ok(rows.into_iter().collect())
 }
 
-/// One aggregate to add.
+/// One aggregate to add. It owns its text: the values go to SQLite's thread without a copy.
 #[derive(Debug, Clone)]
-pub struct UsageRow<'a> {
-    pub client_id: &'a str,
-    pub day: &'a str,
+pub struct UsageRow {
+    pub client_id: String,
+    pub day: String,
     pub context: &'static str,
     pub resource_type: &'static str,
     pub interaction: &'static str,
@@ -120,44 +121,136 @@ pub struct UsageRow<'a> {
     pub by_token: u64,
     /// Of the calls, those whose context the kind of the calling identity settled.
     pub by_identity: u64,
-    pub first_seen: &'a str,
-    pub last_seen: &'a str,
+    pub first_seen: String,
+    pub last_seen: String,
 }
 
 /// Rows a statement of [`add_usage`]: 13 values a row stay well under the engines' limits of
 /// bound values (SQLite's 32766, PostgreSQL's 65535).
 const ROWS_A_STATEMENT: usize = 1024;
 
-/// The head of an upsert of usage rows; their values follow, each bound by [`bind_usage`].
+/// The head of an upsert of usage rows; their values follow.
 const INSERT_USAGE: &str = "INSERT INTO usage_daily (client_id, environment, day, context, \
     resource_type, interaction, outcome, identity_id, calls, by_token, by_identity, first_seen, \
     last_seen) ";
 
-/// Binds one usage row's values, on either engine.
-fn bind_usage<'q, 'r, DB>(
-    mut b: sqlx::query_builder::Separated<'_, 'q, DB, &'static str>,
+/// What an upsert does with a key already stored: counts add up, first and last seen widen.
+/// `{t}.` names the stored row where the engine needs it (PostgreSQL).
+fn on_conflict(pg: bool) -> String {
+    let (t, least, greatest) = if pg {
+        ("usage_daily.", "least", "greatest")
+    } else {
+        ("", "min", "max")
+    };
+    format!(
+        " ON CONFLICT (client_id, environment, day, context, resource_type, interaction, \
+         outcome) DO UPDATE SET calls = {t}calls + excluded.calls, \
+         by_token = {t}by_token + excluded.by_token, \
+         by_identity = {t}by_identity + excluded.by_identity, \
+         identity_id = coalesce(excluded.identity_id, {t}identity_id), \
+         first_seen = {least}({t}first_seen, excluded.first_seen), \
+         last_seen = {greatest}({t}last_seen, excluded.last_seen)"
+    )
+}
+
+/// Usage rows made ready for one engine away from its connection: on SQLite, each
+/// statement's values already bound (so the connection's thread only runs them); on
+/// PostgreSQL, the rows, bound as they are written.
+pub struct UsageBatch {
     environment: Environment,
-    r: &'r UsageRow<'q>,
-) where
-    DB: sqlx::Database,
-    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Environment: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    b.push_bind(r.client_id)
-        .push_bind(environment)
-        .push_bind(r.day)
-        .push_bind(r.context)
-        .push_bind(r.resource_type)
-        .push_bind(r.interaction)
-        .push_bind(r.outcome)
-        .push_bind(r.identity_id)
-        .push_bind(i64::try_from(r.calls).unwrap_or(i64::MAX))
-        .push_bind(i64::try_from(r.by_token).unwrap_or(i64::MAX))
-        .push_bind(i64::try_from(r.by_identity).unwrap_or(i64::MAX))
-        .push_bind(r.first_seen)
-        .push_bind(r.last_seen);
+    rows: usize,
+    ready: Ready,
+}
+
+enum Ready {
+    /// Each statement: its rows' values, and its text when it holds fewer than
+    /// [`ROWS_A_STATEMENT`] rows.
+    Sqlite(Vec<(Option<String>, SqliteArguments<'static>)>),
+    Pg(Vec<UsageRow>),
+}
+
+impl UsageBatch {
+    /// Distinct keys, of `environment`, for the engine `engine`.
+    pub fn new(engine: Engine, environment: Environment, rows: Vec<UsageRow>) -> Result<Self> {
+        let n = rows.len();
+        let ready = match engine {
+            Engine::Postgres => Ready::Pg(rows),
+            Engine::Sqlite => {
+                let mut statements = Vec::with_capacity(n.div_ceil(ROWS_A_STATEMENT));
+                let mut rows = rows.into_iter().peekable();
+                while rows.peek().is_some() {
+                    let mut args = SqliteArguments::default();
+                    let mut k = 0;
+                    for r in rows.by_ref().take(ROWS_A_STATEMENT) {
+                        bind_owned(&mut args, environment, r)?;
+                        k += 1;
+                    }
+                    statements.push(((k < ROWS_A_STATEMENT).then(|| upsert_sqlite(k)), args));
+                }
+                Ready::Sqlite(statements)
+            }
+        };
+        Ok(UsageBatch {
+            environment,
+            rows: n,
+            ready,
+        })
+    }
+
+    /// How many rows it holds.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+}
+
+/// Binds one row's values, moved, in [`upsert_sqlite`]'s columns' order.
+fn bind_owned(
+    args: &mut SqliteArguments<'static>,
+    environment: Environment,
+    r: UsageRow,
+) -> Result<()> {
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let encode = |e: sqlx::error::BoxDynError| Error::Internal(format!("cannot bind a row: {e}"));
+    args.add(r.client_id).map_err(encode)?;
+    args.add(environment).map_err(encode)?;
+    args.add(r.day).map_err(encode)?;
+    args.add(r.context).map_err(encode)?;
+    args.add(r.resource_type).map_err(encode)?;
+    args.add(r.interaction).map_err(encode)?;
+    args.add(r.outcome).map_err(encode)?;
+    args.add(r.identity_id).map_err(encode)?;
+    args.add(count(r.calls)).map_err(encode)?;
+    args.add(count(r.by_token)).map_err(encode)?;
+    args.add(count(r.by_identity)).map_err(encode)?;
+    args.add(r.first_seen).map_err(encode)?;
+    args.add(r.last_seen).map_err(encode)?;
+    Ok(())
+}
+
+/// The upsert of `n` usage rows on SQLite, their values bound by [`bind_owned`].
+fn upsert_sqlite(n: usize) -> String {
+    let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    let mut sql = String::with_capacity(INSERT_USAGE.len() + 512 + n * (row.len() + 2));
+    sql.push_str(INSERT_USAGE);
+    sql.push_str("VALUES ");
+    for i in 0..n {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(row);
+    }
+    sql.push_str(&on_conflict(false));
+    sql
+}
+
+/// The upsert of [`ROWS_A_STATEMENT`] rows on SQLite, spelled once.
+fn full_upsert_sqlite() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| upsert_sqlite(ROWS_A_STATEMENT))
 }
 
 /// A load of usage rows under way: on SQLite, the connection keeps a page cache of
@@ -200,11 +293,20 @@ pub async fn end_usage(db: &mut Db, load: UsageLoad) -> Result<()> {
     Ok(())
 }
 
-/// Adds aggregates (distinct keys): counts add up, first and last seen widen.
-pub async fn add_usage(db: &mut Db, environment: Environment, rows: &[UsageRow<'_>]) -> Result<()> {
-    match db.split() {
-        Split::Sqlite(conn) => add_usage_sqlite(conn, environment, rows).await,
-        Split::Pg(conn) => add_usage_pg(conn, environment, rows).await,
+/// Adds a batch of aggregates (distinct keys): counts add up, first and last seen widen.
+pub async fn add_usage(db: &mut Db, batch: UsageBatch) -> Result<()> {
+    match (db.split(), batch.ready) {
+        (Split::Sqlite(conn), Ready::Sqlite(statements)) => {
+            for (sql, args) in statements {
+                let sql = sql.as_deref().unwrap_or_else(|| full_upsert_sqlite());
+                sqlx::query_with(sql, args).execute(&mut *conn).await?;
+            }
+            Ok(())
+        }
+        (Split::Pg(conn), Ready::Pg(rows)) => add_usage_pg(conn, batch.environment, &rows).await,
+        _ => Err(Error::Internal(
+            "usage rows made ready for another engine".into(),
+        )),
     }
 }
 
@@ -212,122 +314,29 @@ pub async fn add_usage(db: &mut Db, environment: Environment, rows: &[UsageRow<'
 async fn add_usage_pg(
     conn: &mut PgConnection,
     environment: Environment,
-    rows: &[UsageRow<'_>],
+    rows: &[UsageRow],
 ) -> Result<()> {
     for chunk in rows.chunks(ROWS_A_STATEMENT) {
         let mut q = sqlx::QueryBuilder::new(INSERT_USAGE);
-        q.push_values(chunk, |b, r| bind_usage(b, environment, r));
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(r.client_id.as_str())
+                .push_bind(environment)
+                .push_bind(r.day.as_str())
+                .push_bind(r.context)
+                .push_bind(r.resource_type)
+                .push_bind(r.interaction)
+                .push_bind(r.outcome)
+                .push_bind(r.identity_id)
+                .push_bind(i64::try_from(r.calls).unwrap_or(i64::MAX))
+                .push_bind(i64::try_from(r.by_token).unwrap_or(i64::MAX))
+                .push_bind(i64::try_from(r.by_identity).unwrap_or(i64::MAX))
+                .push_bind(r.first_seen.as_str())
+                .push_bind(r.last_seen.as_str());
+        });
         // The rows given (an import's aggregates) are distinct keys: PostgreSQL refuses a
         // statement that updates one row twice.
-        q.push(
-            " ON CONFLICT (client_id, environment, day, context, resource_type, interaction, \
-             outcome) DO UPDATE SET calls = usage_daily.calls + excluded.calls, \
-             by_token = usage_daily.by_token + excluded.by_token, \
-             by_identity = usage_daily.by_identity + excluded.by_identity, \
-             identity_id = coalesce(excluded.identity_id, usage_daily.identity_id), \
-             first_seen = least(usage_daily.first_seen, excluded.first_seen), \
-             last_seen = greatest(usage_daily.last_seen, excluded.last_seen)",
-        );
+        q.push(on_conflict(true));
         q.build().execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
-/// The upsert of `n` usage rows on SQLite, each row's values bound in [`bind_usage_row`]'s order.
-fn upsert_sqlite(n: usize) -> String {
-    let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    let mut sql = String::with_capacity(INSERT_USAGE.len() + 512 + n * (row.len() + 2));
-    sql.push_str(INSERT_USAGE);
-    sql.push_str("VALUES ");
-    for i in 0..n {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(row);
-    }
-    sql.push_str(
-        " ON CONFLICT (client_id, environment, day, context, resource_type, interaction, \
-         outcome) DO UPDATE SET calls = calls + excluded.calls, \
-         by_token = by_token + excluded.by_token, \
-         by_identity = by_identity + excluded.by_identity, \
-         identity_id = coalesce(excluded.identity_id, identity_id), \
-         first_seen = min(first_seen, excluded.first_seen), \
-         last_seen = max(last_seen, excluded.last_seen)",
-    );
-    sql
-}
-
-/// The upsert of [`ROWS_A_STATEMENT`] rows on SQLite, spelled once.
-fn full_upsert_sqlite() -> &'static str {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SQL.get_or_init(|| upsert_sqlite(ROWS_A_STATEMENT))
-}
-
-type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
-
-/// Binds one usage row's values to an upsert of [`upsert_sqlite`], in its columns' order.
-fn bind_usage_row<'q>(
-    q: SqliteQuery<'q>,
-    environment: Environment,
-    r: &UsageRow<'q>,
-) -> SqliteQuery<'q> {
-    q.bind(r.client_id)
-        .bind(environment)
-        .bind(r.day)
-        .bind(r.context)
-        .bind(r.resource_type)
-        .bind(r.interaction)
-        .bind(r.outcome)
-        .bind(r.identity_id)
-        .bind(i64::try_from(r.calls).unwrap_or(i64::MAX))
-        .bind(i64::try_from(r.by_token).unwrap_or(i64::MAX))
-        .bind(i64::try_from(r.by_identity).unwrap_or(i64::MAX))
-        .bind(r.first_seen)
-        .bind(r.last_seen)
-}
-
-/// The upsert of `rows` with their values bound: [`full_upsert_sqlite`] for a full
-/// statement's worth, `tail_sql` for fewer.
-fn bind_usage_rows<'q>(
-    tail_sql: &'q str,
-    environment: Environment,
-    rows: &[UsageRow<'q>],
-) -> SqliteQuery<'q> {
-    let sql = if rows.len() == ROWS_A_STATEMENT {
-        full_upsert_sqlite()
-    } else {
-        tail_sql
-    };
-    rows.iter()
-        .fold(sqlx::query(sql), |q, r| bind_usage_row(q, environment, r))
-}
-
-/// [`add_usage`] on SQLite: [`ROWS_A_STATEMENT`] rows to an upsert, every value bound. The
-/// next statement's values are bound while SQLite runs the last one on its worker thread.
-async fn add_usage_sqlite(
-    conn: &mut SqliteConnection,
-    environment: Environment,
-    rows: &[UsageRow<'_>],
-) -> Result<()> {
-    // Only the last statement can hold fewer rows.
-    let tail = rows.len() % ROWS_A_STATEMENT;
-    let tail_sql = if tail > 0 {
-        upsert_sqlite(tail)
-    } else {
-        String::new()
-    };
-    let statement = |chunk| bind_usage_rows(&tail_sql, environment, chunk);
-    let mut chunks = rows.chunks(ROWS_A_STATEMENT);
-    let mut next = chunks.next().map(statement);
-    while let Some(q) = next.take() {
-        // `join` polls the statement first: it is sent to the worker, then the next one is
-        // bound on this thread while the worker runs it.
-        let (done, bound) = futures_util::future::join(q.execute(&mut *conn), async {
-            chunks.next().map(statement)
-        })
-        .await;
-        done?;
-        next = bound;
     }
     Ok(())
 }

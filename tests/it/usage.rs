@@ -937,12 +937,13 @@ async fn a_second_log_adds_to_the_first_and_the_file_stays_whole() {
 
 #[tokio::test]
 async fn a_failed_insert_of_aggregates_leaves_the_table_as_it_was() {
-    use steward::store::usage::{add_usage, UsageRow};
+    use steward::store::usage::{add_usage, UsageBatch, UsageRow};
+    use steward::store::Engine;
     let env = Env::new();
     let store = env.store().await;
     let row = |calls: u64, day: &'static str| UsageRow {
-        client_id: "app-a",
-        day,
+        client_id: "app-a".into(),
+        day: day.into(),
         context: "user",
         resource_type: "Observation",
         interaction: "read",
@@ -951,18 +952,31 @@ async fn a_failed_insert_of_aggregates_leaves_the_table_as_it_was() {
         calls,
         by_token: 0,
         by_identity: 0,
-        first_seen: "2026-11-01T08:00:00Z",
-        last_seen: "2026-11-01T09:00:00Z",
+        first_seen: "2026-11-01T08:00:00Z".into(),
+        last_seen: "2026-11-01T09:00:00Z".into(),
     };
     // The last row breaks the `calls > 0` check, and the transaction is rolled back.
     let rows: Vec<UsageRow> = vec![row(3, "2026-11-01"), row(0, "2026-11-02")];
     let mut tx = store.begin_write().await.expect("begin");
-    let e = add_usage(&mut tx, Environment::Production, &rows)
+    let batch = UsageBatch::new(store.engine(), Environment::Production, rows).expect("bound");
+    let e = add_usage(&mut tx, batch)
         .await
         .expect_err("a row breaks a check");
     assert!(e.to_string().to_lowercase().contains("check"), "{e}");
     drop(tx);
     assert_eq!(total_calls(&store).await, 0);
+    // Rows made ready for the other engine are refused, not run.
+    let other = match store.engine() {
+        Engine::Sqlite => Engine::Postgres,
+        Engine::Postgres => Engine::Sqlite,
+    };
+    let batch =
+        UsageBatch::new(other, Environment::Production, vec![row(3, "2026-11-01")]).expect("bound");
+    let mut tx = store.begin_write().await.expect("begin");
+    let e = add_usage(&mut tx, batch)
+        .await
+        .expect_err("another engine's rows");
+    assert!(e.to_string().contains("another engine"), "{e}");
 }
 
 /// A window of days is from one day to ten years: zero, a negative count or one that would
