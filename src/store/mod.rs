@@ -431,10 +431,22 @@ impl Store {
         })
     }
 
-    /// Closes the pool (on SQLite, checkpointing the WAL).
+    /// Closes the pool. On SQLite, what the WAL holds is first written into the database
+    /// file (without waiting for another process's readers): the file alone is then whole
+    /// when a command has ended (a copy of it, a backup), even when the last connection to
+    /// close leaves the WAL behind.
     pub async fn close(&self) {
         match &self.pool {
-            Pool::Sqlite(p) => p.close().await,
+            Pool::Sqlite(p) => {
+                if !self.read_only {
+                    // A checkpoint another process keeps from finishing is finished later,
+                    // by the next one; nothing is lost meanwhile (the WAL keeps it).
+                    let _ = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                        .execute(p)
+                        .await;
+                }
+                p.close().await
+            }
             Pool::Pg(p) => p.close().await,
         }
     }

@@ -272,3 +272,45 @@ async fn an_export_made_during_writes_is_one_state_of_the_database() {
     let written = writer.await.expect("join");
     assert!(written > 0, "the writer ran beside the exports");
 }
+
+/// When a store closes while another connection still has the file open (here one of its
+/// own; after a command, a connection that closed late), SQLite leaves the WAL behind
+/// unapplied. The file alone must still hold every write: a copy of it, a backup, is whole.
+#[tokio::test]
+async fn the_database_file_alone_is_whole_once_a_store_closes() {
+    if on_postgres() {
+        return; // a file and its WAL are SQLite's
+    }
+    let env = Env::sqlite();
+    let store = env.store().await;
+    // Another connection keeps the file open past the store's close.
+    let other = rusqlite::Connection::open(&env.db).expect("open");
+    let _: i64 = other
+        .query_row("SELECT count(*) FROM identity", [], |r| r.get(0))
+        .expect("read");
+    api::identity_add(&store, now(), &actor(), new_identity("kept"))
+        .await
+        .expect("add");
+    store.close().await;
+    let wal = env.db.with_extension("db-wal");
+    assert!(
+        std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) > 0,
+        "the WAL is left behind while another connection is open"
+    );
+    let copy = env.dir.path().join("copy.db");
+    std::fs::copy(&env.db, &copy).expect("copy the file alone");
+    let copied = rusqlite::Connection::open(&copy).expect("open the copy");
+    let check: String = copied
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("check");
+    assert_eq!(check, "ok");
+    let kept: i64 = copied
+        .query_row(
+            "SELECT count(*) FROM identity WHERE client_id = 'kept'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(kept, 1, "the write is in the file itself");
+    drop(other);
+}
