@@ -21,6 +21,8 @@ fn small_pages() {
 
 fn main() -> ExitCode {
     steward::fenced::process::keep_freed_memory();
+    // Before any connection: SQLite has not started, so it takes the setting.
+    let _ = steward::fenced::process::sqlite_memory_from_mimalloc();
     #[cfg(target_os = "linux")]
     small_pages();
     cli::main()

@@ -772,6 +772,8 @@ async fn open() -> Result<(Store, Actor), Error> {
 }
 
 fn main() -> std::process::ExitCode {
+    // As the command line: SQLite's memory from the same allocator, before any connection.
+    let _ = steward::fenced::process::sqlite_memory_from_mimalloc();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let [flag, spec] = args.as_slice() {
         if flag == DIALOG_FLAG {

@@ -5,7 +5,8 @@
 //! (`cargo bench --bench json_kept`) by the 1.3 times a hand-written path must, each sits
 //! beside a byte-at-a-time reference in its own module, and the tests force every [`Level`]
 //! this CPU has against that reference and the library; the fuzzers run them too. The
-//! allocator's setting is made through its C interface, which has no safe one.
+//! memory settings (mimalloc's, and SQLite's allocator) are made through C interfaces,
+//! which have no safe ones.
 
 pub(crate) mod json;
 pub(crate) mod line;
