@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 
 use serde::Serialize;
+use sqlx::postgres::PgArguments;
 use sqlx::sqlite::SqliteArguments;
-use sqlx::{Arguments, PgConnection};
+use sqlx::{Arguments, Database, Encode, Postgres, Sqlite, Type};
 
 use super::identity::scope_columns;
 use super::{on, Db, Engine, Split};
@@ -134,15 +135,33 @@ const INSERT_USAGE: &str = "INSERT INTO usage_daily (client_id, environment, day
     resource_type, interaction, outcome, identity_id, calls, by_token, by_identity, first_seen, \
     last_seen) ";
 
-/// What an upsert does with a key already stored: counts add up, first and last seen widen.
-/// `{t}.` names the stored row where the engine needs it (PostgreSQL).
-fn on_conflict(pg: bool) -> String {
+/// The upsert of `n` usage rows, their values bound by [`bind_row`] in its columns' order:
+/// counts add up on a key already stored, first and last seen widen.
+fn upsert(n: usize, pg: bool) -> String {
+    let mut sql = String::with_capacity(INSERT_USAGE.len() + 512 + n * 13 * 6);
+    sql.push_str(INSERT_USAGE);
+    sql.push_str("VALUES ");
+    for i in 0..n {
+        sql.push_str(if i > 0 { ", (" } else { "(" });
+        for c in 0..13 {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            if pg {
+                sql.push_str(&format!("${}", i * 13 + c + 1));
+            } else {
+                sql.push('?');
+            }
+        }
+        sql.push(')');
+    }
+    // PostgreSQL names the stored row by its table.
     let (t, least, greatest) = if pg {
         ("usage_daily.", "least", "greatest")
     } else {
         ("", "min", "max")
     };
-    format!(
+    sql.push_str(&format!(
         " ON CONFLICT (client_id, environment, day, context, resource_type, interaction, \
          outcome) DO UPDATE SET calls = {t}calls + excluded.calls, \
          by_token = {t}by_token + excluded.by_token, \
@@ -150,23 +169,32 @@ fn on_conflict(pg: bool) -> String {
          identity_id = coalesce(excluded.identity_id, {t}identity_id), \
          first_seen = {least}({t}first_seen, excluded.first_seen), \
          last_seen = {greatest}({t}last_seen, excluded.last_seen)"
-    )
+    ));
+    sql
 }
 
-/// Usage rows made ready for one engine away from its connection: on SQLite, each
-/// statement's values already bound (so the connection's thread only runs them); on
-/// PostgreSQL, the rows, bound as they are written.
+/// The upsert of [`ROWS_A_STATEMENT`] rows, spelled once an engine.
+fn full_upsert(pg: bool) -> &'static str {
+    static SQLITE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static PG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = if pg { &PG } else { &SQLITE };
+    sql.get_or_init(|| upsert(ROWS_A_STATEMENT, pg))
+}
+
+/// Usage rows made ready for one engine away from its connection: each statement's values
+/// already bound, so the connection only runs them.
 pub struct UsageBatch {
-    environment: Environment,
     rows: usize,
     ready: Ready,
 }
 
+/// Each statement: its rows' values, and its text when it holds fewer than
+/// [`ROWS_A_STATEMENT`] rows.
+type Statements<A> = Vec<(Option<String>, A)>;
+
 enum Ready {
-    /// Each statement: its rows' values, and its text when it holds fewer than
-    /// [`ROWS_A_STATEMENT`] rows.
-    Sqlite(Vec<(Option<String>, SqliteArguments<'static>)>),
-    Pg(Vec<UsageRow>),
+    Sqlite(Statements<SqliteArguments<'static>>),
+    Pg(Statements<PgArguments>),
 }
 
 impl UsageBatch {
@@ -174,27 +202,10 @@ impl UsageBatch {
     pub fn new(engine: Engine, environment: Environment, rows: Vec<UsageRow>) -> Result<Self> {
         let n = rows.len();
         let ready = match engine {
-            Engine::Postgres => Ready::Pg(rows),
-            Engine::Sqlite => {
-                let mut statements = Vec::with_capacity(n.div_ceil(ROWS_A_STATEMENT));
-                let mut rows = rows.into_iter().peekable();
-                while rows.peek().is_some() {
-                    let mut args = SqliteArguments::default();
-                    let mut k = 0;
-                    for r in rows.by_ref().take(ROWS_A_STATEMENT) {
-                        bind_owned(&mut args, environment, r)?;
-                        k += 1;
-                    }
-                    statements.push(((k < ROWS_A_STATEMENT).then(|| upsert_sqlite(k)), args));
-                }
-                Ready::Sqlite(statements)
-            }
+            Engine::Sqlite => Ready::Sqlite(statements::<Sqlite>(rows, environment, false)?),
+            Engine::Postgres => Ready::Pg(statements::<Postgres>(rows, environment, true)?),
         };
-        Ok(UsageBatch {
-            environment,
-            rows: n,
-            ready,
-        })
+        Ok(UsageBatch { rows: n, ready })
     }
 
     /// How many rows it holds.
@@ -207,12 +218,48 @@ impl UsageBatch {
     }
 }
 
-/// Binds one row's values, moved, in [`upsert_sqlite`]'s columns' order.
-fn bind_owned(
-    args: &mut SqliteArguments<'static>,
+/// `rows` in statements of [`ROWS_A_STATEMENT`], their values bound.
+fn statements<DB>(
+    rows: Vec<UsageRow>,
+    environment: Environment,
+    pg: bool,
+) -> Result<Statements<DB::Arguments<'static>>>
+where
+    DB: Database,
+    String: Encode<'static, DB> + Type<DB>,
+    &'static str: Encode<'static, DB> + Type<DB>,
+    Environment: Encode<'static, DB> + Type<DB>,
+    Option<i64>: Encode<'static, DB> + Type<DB>,
+    i64: Encode<'static, DB> + Type<DB>,
+{
+    let mut statements = Vec::with_capacity(rows.len().div_ceil(ROWS_A_STATEMENT));
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let mut args = DB::Arguments::default();
+        let mut k = 0;
+        for r in rows.by_ref().take(ROWS_A_STATEMENT) {
+            bind_row::<DB>(&mut args, environment, r)?;
+            k += 1;
+        }
+        statements.push(((k < ROWS_A_STATEMENT).then(|| upsert(k, pg)), args));
+    }
+    Ok(statements)
+}
+
+/// Binds one row's values, moved (its text is not copied on its way to the connection).
+fn bind_row<DB>(
+    args: &mut DB::Arguments<'static>,
     environment: Environment,
     r: UsageRow,
-) -> Result<()> {
+) -> Result<()>
+where
+    DB: Database,
+    String: Encode<'static, DB> + Type<DB>,
+    &'static str: Encode<'static, DB> + Type<DB>,
+    Environment: Encode<'static, DB> + Type<DB>,
+    Option<i64>: Encode<'static, DB> + Type<DB>,
+    i64: Encode<'static, DB> + Type<DB>,
+{
     let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     let encode = |e: sqlx::error::BoxDynError| Error::Internal(format!("cannot bind a row: {e}"));
     args.add(r.client_id).map_err(encode)?;
@@ -229,28 +276,6 @@ fn bind_owned(
     args.add(r.first_seen).map_err(encode)?;
     args.add(r.last_seen).map_err(encode)?;
     Ok(())
-}
-
-/// The upsert of `n` usage rows on SQLite, their values bound by [`bind_owned`].
-fn upsert_sqlite(n: usize) -> String {
-    let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    let mut sql = String::with_capacity(INSERT_USAGE.len() + 512 + n * (row.len() + 2));
-    sql.push_str(INSERT_USAGE);
-    sql.push_str("VALUES ");
-    for i in 0..n {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(row);
-    }
-    sql.push_str(&on_conflict(false));
-    sql
-}
-
-/// The upsert of [`ROWS_A_STATEMENT`] rows on SQLite, spelled once.
-fn full_upsert_sqlite() -> &'static str {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SQL.get_or_init(|| upsert_sqlite(ROWS_A_STATEMENT))
 }
 
 /// A load of usage rows under way: on SQLite, the connection keeps a page cache of
@@ -294,51 +319,28 @@ pub async fn end_usage(db: &mut Db, load: UsageLoad) -> Result<()> {
 }
 
 /// Adds a batch of aggregates (distinct keys): counts add up, first and last seen widen.
+/// (PostgreSQL refuses a statement that updates one row twice: the keys of a batch are
+/// distinct.)
 pub async fn add_usage(db: &mut Db, batch: UsageBatch) -> Result<()> {
     match (db.split(), batch.ready) {
         (Split::Sqlite(conn), Ready::Sqlite(statements)) => {
             for (sql, args) in statements {
-                let sql = sql.as_deref().unwrap_or_else(|| full_upsert_sqlite());
+                let sql = sql.as_deref().unwrap_or_else(|| full_upsert(false));
                 sqlx::query_with(sql, args).execute(&mut *conn).await?;
             }
             Ok(())
         }
-        (Split::Pg(conn), Ready::Pg(rows)) => add_usage_pg(conn, batch.environment, &rows).await,
+        (Split::Pg(conn), Ready::Pg(statements)) => {
+            for (sql, args) in statements {
+                let sql = sql.as_deref().unwrap_or_else(|| full_upsert(true));
+                sqlx::query_with(sql, args).execute(&mut *conn).await?;
+            }
+            Ok(())
+        }
         _ => Err(Error::Internal(
             "usage rows made ready for another engine".into(),
         )),
     }
-}
-
-/// [`add_usage`] on PostgreSQL: [`ROWS_A_STATEMENT`] rows to an upsert, every value bound.
-async fn add_usage_pg(
-    conn: &mut PgConnection,
-    environment: Environment,
-    rows: &[UsageRow],
-) -> Result<()> {
-    for chunk in rows.chunks(ROWS_A_STATEMENT) {
-        let mut q = sqlx::QueryBuilder::new(INSERT_USAGE);
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind(r.client_id.as_str())
-                .push_bind(environment)
-                .push_bind(r.day.as_str())
-                .push_bind(r.context)
-                .push_bind(r.resource_type)
-                .push_bind(r.interaction)
-                .push_bind(r.outcome)
-                .push_bind(r.identity_id)
-                .push_bind(i64::try_from(r.calls).unwrap_or(i64::MAX))
-                .push_bind(i64::try_from(r.by_token).unwrap_or(i64::MAX))
-                .push_bind(i64::try_from(r.by_identity).unwrap_or(i64::MAX))
-                .push_bind(r.first_seen.as_str())
-                .push_bind(r.last_seen.as_str());
-        });
-        // The rows given (an import's aggregates) are distinct keys: PostgreSQL refuses a
-        // statement that updates one row twice.
-        q.push(on_conflict(true));
-        q.build().execute(&mut *conn).await?;
-    }
-    Ok(())
 }
 
 /// Calls and token events imported before an identity was registered become its own: the
