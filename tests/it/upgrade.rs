@@ -120,4 +120,15 @@ async fn a_database_of_the_previous_release_opens_migrated_with_its_data() {
         "{first} is listed"
     );
     api::dashboard(&store, now()).await.expect("the dashboard");
+    // It keeps the pages it was made with; a new database has larger ones.
+    assert_eq!(page_size(&store).await, 4096);
+    let fresh = Env::new();
+    assert_eq!(page_size(&fresh.store().await).await, 16384);
+}
+
+async fn page_size(store: &Store) -> i64 {
+    on_pool!(store, |p| sqlx::query_scalar::<_, i64>("PRAGMA page_size")
+        .fetch_one(p)
+        .await)
+    .expect("page size")
 }
