@@ -217,7 +217,8 @@ impl Store {
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(&path)
             .create_if_missing(true)
-            // A new database's pages (an existing one keeps its own).
+            // A new database's pages (an existing one keeps its own): bulk loads (usage
+            // aggregates, the audit log) split, log and copy back fewer of them.
             .page_size(16384)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
