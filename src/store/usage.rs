@@ -135,7 +135,7 @@ const INSERT_USAGE: &str = "INSERT INTO usage_daily (client_id, environment, day
     resource_type, interaction, outcome, identity_id, calls, by_token, by_identity, first_seen, \
     last_seen) ";
 
-/// The upsert of `n` usage rows, their values bound by [`bind_row`] in its columns' order:
+/// The upsert of `n` usage rows, their values bound by [`statements`] in its columns' order:
 /// counts add up on a key already stored, first and last seen widen.
 fn upsert(n: usize, pg: bool) -> String {
     let mut sql = String::with_capacity(INSERT_USAGE.len() + 512 + n * 13 * 6);
@@ -232,50 +232,37 @@ where
     Option<i64>: Encode<'static, DB> + Type<DB>,
     i64: Encode<'static, DB> + Type<DB>,
 {
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let encode = |e: sqlx::error::BoxDynError| Error::Internal(format!("cannot bind a row: {e}"));
+    // One row's values, moved (its text is not copied on its way to the connection).
+    let bind_row = |args: &mut DB::Arguments<'static>, r: UsageRow| -> Result<()> {
+        args.add(r.client_id).map_err(encode)?;
+        args.add(environment).map_err(encode)?;
+        args.add(r.day).map_err(encode)?;
+        args.add(r.context).map_err(encode)?;
+        args.add(r.resource_type).map_err(encode)?;
+        args.add(r.interaction).map_err(encode)?;
+        args.add(r.outcome).map_err(encode)?;
+        args.add(r.identity_id).map_err(encode)?;
+        args.add(count(r.calls)).map_err(encode)?;
+        args.add(count(r.by_token)).map_err(encode)?;
+        args.add(count(r.by_identity)).map_err(encode)?;
+        args.add(r.first_seen).map_err(encode)?;
+        args.add(r.last_seen).map_err(encode)?;
+        Ok(())
+    };
     let mut statements = Vec::with_capacity(rows.len().div_ceil(ROWS_A_STATEMENT));
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let mut args = DB::Arguments::default();
         let mut k = 0;
         for r in rows.by_ref().take(ROWS_A_STATEMENT) {
-            bind_row::<DB>(&mut args, environment, r)?;
+            bind_row(&mut args, r)?;
             k += 1;
         }
         statements.push(((k < ROWS_A_STATEMENT).then(|| upsert(k, pg)), args));
     }
     Ok(statements)
-}
-
-/// Binds one row's values, moved (its text is not copied on its way to the connection).
-fn bind_row<DB>(
-    args: &mut DB::Arguments<'static>,
-    environment: Environment,
-    r: UsageRow,
-) -> Result<()>
-where
-    DB: Database,
-    String: Encode<'static, DB> + Type<DB>,
-    &'static str: Encode<'static, DB> + Type<DB>,
-    Environment: Encode<'static, DB> + Type<DB>,
-    Option<i64>: Encode<'static, DB> + Type<DB>,
-    i64: Encode<'static, DB> + Type<DB>,
-{
-    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-    let encode = |e: sqlx::error::BoxDynError| Error::Internal(format!("cannot bind a row: {e}"));
-    args.add(r.client_id).map_err(encode)?;
-    args.add(environment).map_err(encode)?;
-    args.add(r.day).map_err(encode)?;
-    args.add(r.context).map_err(encode)?;
-    args.add(r.resource_type).map_err(encode)?;
-    args.add(r.interaction).map_err(encode)?;
-    args.add(r.outcome).map_err(encode)?;
-    args.add(r.identity_id).map_err(encode)?;
-    args.add(count(r.calls)).map_err(encode)?;
-    args.add(count(r.by_token)).map_err(encode)?;
-    args.add(count(r.by_identity)).map_err(encode)?;
-    args.add(r.first_seen).map_err(encode)?;
-    args.add(r.last_seen).map_err(encode)?;
-    Ok(())
 }
 
 /// A load of usage rows under way: on SQLite, the connection keeps a page cache of
